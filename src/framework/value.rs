@@ -95,9 +95,10 @@ pub struct Refinements {
 
 /// A cty value. Collections hold values of their declared element type; the type
 /// itself travels beside the value (in the schema), except under `dynamic`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Value {
     /// `null`.
+    #[default]
     Null,
     /// Not known until apply, possibly with refinements.
     Unknown(Box<Refinements>),
