@@ -1,4 +1,13 @@
 //! The Terraform plugin protocol: handshake, mTLS, gRPC services and the cty value codec.
+//! Knows no databases: it serves whatever [`crate::framework::component::Provider`] it is given.
+
+pub mod codec;
+pub mod go_plugin;
+pub mod logging;
+pub mod serve;
+pub mod server;
+pub mod tls;
+mod wire;
 
 /// Generated protobuf types and gRPC stubs.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -12,5 +21,3 @@ pub mod proto {
         tonic::include_proto!("plugin");
     }
 }
-
-pub mod codec;
