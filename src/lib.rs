@@ -1,4 +1,11 @@
 //! terraform-provider-dbaas: databases, rotated credentials and Redis namespaces on shared
 //! platform services, served to Terraform over its plugin protocol (tfplugin6).
+//!
+//! Layers, each depending only on those below it: [`plugin`] (the wire) serves a
+//! [`framework`] provider; [`provider`] and its [`data_sources`] are that provider.
+
+pub mod data_sources;
 pub mod framework;
 pub mod plugin;
+pub mod provider;
+pub mod secret;

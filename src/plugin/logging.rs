@@ -17,10 +17,15 @@ use tracing_subscriber::registry::LookupSpan;
 pub fn init() {
     let level = std::env::var("TF_LOG_PROVIDER").ok().or_else(|| std::env::var("TF_LOG").ok());
     let Some(level) = level.as_deref().and_then(parse_level) else { return };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .event_format(Hclog)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Only our own events: the HTTP/2 and TLS libraries log every frame at debug level.
+    let ours = tracing_subscriber::filter::Targets::new()
+        .with_target("dbaas", level)
+        .with_target("terraform_provider_dbaas", level);
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).event_format(Hclog))
+        .with(ours)
         .try_init();
 }
 
@@ -59,8 +64,12 @@ fn hclog_line(event: &Event<'_>) -> String {
         Level::WARN => "warn",
         Level::ERROR => "error",
     };
+    // go-plugin parses exactly this layout ("2006-01-02T15:04:05.000000Z07:00"); any
+    // other and the host prints the raw JSON instead of a log entry.
     let timestamp = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        ))
         .unwrap_or_default();
     line.insert("@level".into(), level.into());
     line.insert("@message".into(), message);
@@ -116,7 +125,9 @@ mod tests {
         assert_eq!(line["@level"], "debug");
         assert_eq!(line["@message"], "handled");
         assert_eq!(line["rpc"], "PlanResourceChange");
-        assert!(line["@timestamp"].as_str().unwrap().ends_with('Z'));
+        let stamp = line["@timestamp"].as_str().unwrap();
+        assert_eq!(stamp.len(), "2026-11-22T10:48:36.867495Z".len(), "{stamp}");
+        assert!(stamp.ends_with('Z'));
     }
 
     struct SinkWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -1,0 +1,158 @@
+//! `dbaas_endpoints`: the platform's endpoint catalog, so that modules never hardcode a
+//! host. Reads only the provider configuration: it opens no connection.
+//!
+//! ```hcl
+//! data "dbaas_endpoints" "this" {}
+//! output "postgres" { value = data.dbaas_endpoints.this.postgres }   # pooled host/port for apps
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::framework::component::{Context, DataSource};
+use crate::framework::diagnostics::Diagnostics;
+use crate::framework::schema::{Attribute, Schema};
+use crate::framework::types::Type;
+use crate::framework::value::Value;
+use crate::provider::Services;
+use crate::provider::config::{ProviderConfig, port_value};
+
+/// The `dbaas_endpoints` data source.
+pub struct Endpoints {
+    services: Arc<Services>,
+}
+
+impl Endpoints {
+    /// The data source, reading `services`' configuration.
+    pub fn new(services: Arc<Services>) -> Endpoints {
+        Endpoints { services }
+    }
+}
+
+#[async_trait]
+impl DataSource for Endpoints {
+    fn type_name(&self) -> &'static str {
+        "dbaas_endpoints"
+    }
+
+    fn schema(&self) -> Schema {
+        let text = |name, description: &str| Attribute::string(name).computed().description(description);
+        let number = |name, description: &str| Attribute::number(name).computed().description(description);
+        Schema::new(
+            "The platform's endpoint catalog, from the provider configuration. A service that is not configured is `null`. Nothing here is secret, and reading it opens no connection.",
+            vec![
+                Attribute::nested(
+                    "postgres",
+                    vec![
+                        text("host", "PgBouncer: what apps connect to."),
+                        number("port", "PgBouncer's port."),
+                        text("admin_host", "The primary: for migrations and DDL."),
+                        number("admin_port", "The primary's port."),
+                        text("sslmode", "libpq `sslmode` to use."),
+                    ],
+                )
+                .computed()
+                .description("The shared PostgreSQL cluster: pooled endpoint for apps, direct endpoint for DDL."),
+                Attribute::nested(
+                    "mysql",
+                    vec![text("host", "Read-write endpoint."), number("port", "Its port."), text("tls", "TLS mode to use.")],
+                )
+                .computed()
+                .description("The shared MySQL cluster."),
+                Attribute::nested(
+                    "redis",
+                    vec![
+                        text("host", "The primary's host."),
+                        number("port", "The primary's port."),
+                        Attribute::new("addresses", Type::list(Type::String)).computed().description("`host:port` of every node, primary first."),
+                        Attribute::bool("tls").computed().description("Whether to connect with TLS."),
+                    ],
+                )
+                .computed()
+                .description("The shared Redis."),
+                Attribute::nested(
+                    "vault",
+                    vec![
+                        text("address", "Vault's address."),
+                        text("namespace", "Vault namespace, if any."),
+                        text("database_mount", "Mount of the database secrets engine."),
+                        text("kv_mount", "Mount of the KV v2 engine."),
+                        text("creds_path_pattern", "Where apps read dynamic credentials: `<database_mount>/creds/<role>`."),
+                        text("static_creds_path_pattern", "Where apps read static-role credentials: `<database_mount>/static-creds/<role>`."),
+                    ],
+                )
+                .computed()
+                .description("Vault, where apps read their credentials."),
+            ],
+        )
+    }
+
+    async fn read(&self, _ctx: &Context, _config: Value, diagnostics: &mut Diagnostics) -> Value {
+        match self.services.config(diagnostics) {
+            Some(config) => catalog(config),
+            None => Value::Null,
+        }
+    }
+}
+
+fn catalog(c: &ProviderConfig) -> Value {
+    let postgres = c.postgres.as_ref().map_or(Value::Null, |p| {
+        Value::object([
+            ("host", Value::string(&p.pooled_host)),
+            ("port", port_value(p.pooled_port)),
+            ("admin_host", Value::string(&p.host)),
+            ("admin_port", port_value(p.port)),
+            ("sslmode", Value::string(&p.sslmode)),
+        ])
+    });
+    let mysql = c.mysql.as_ref().map_or(Value::Null, |m| {
+        Value::object([("host", Value::string(&m.host)), ("port", port_value(m.port)), ("tls", Value::string(&m.tls))])
+    });
+    let redis = c.redis.as_ref().map_or(Value::Null, |r| {
+        let primary = r.addresses.first().map(String::as_str).unwrap_or_default();
+        let (host, port) = split_host_port(primary, 6379);
+        Value::object([
+            ("host", Value::string(host)),
+            ("port", port_value(port)),
+            ("addresses", Value::List(r.addresses.iter().map(Value::string).collect())),
+            ("tls", Value::Bool(r.tls)),
+        ])
+    });
+    let vault = c.vault.as_ref().map_or(Value::Null, |v| {
+        Value::object([
+            ("address", Value::string(&v.address)),
+            ("namespace", Value::opt_string(v.namespace.clone())),
+            ("database_mount", Value::string(&v.database_mount)),
+            ("kv_mount", Value::string(&v.kv_mount)),
+            ("creds_path_pattern", Value::string(format!("{}/creds/<role>", v.database_mount))),
+            ("static_creds_path_pattern", Value::string(format!("{}/static-creds/<role>", v.database_mount))),
+        ])
+    });
+    Value::object([("postgres", postgres), ("mysql", mysql), ("redis", redis), ("vault", vault)])
+}
+
+/// Splits `host:port` (or `[v6]:port`), with `default_port` when there is none.
+fn split_host_port(address: &str, default_port: u16) -> (&str, u16) {
+    if let Some(rest) = address.strip_prefix('[')
+        && let Some((host, tail)) = rest.split_once(']')
+    {
+        return (host, tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port));
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, port.parse().unwrap_or(default_port)),
+        _ => (address, default_port),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_split() {
+        assert_eq!(split_host_port("redis-0:6380", 6379), ("redis-0", 6380));
+        assert_eq!(split_host_port("redis-0", 6379), ("redis-0", 6379));
+        assert_eq!(split_host_port("[::1]:6381", 6379), ("::1", 6381));
+    }
+}

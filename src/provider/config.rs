@@ -1,0 +1,630 @@
+//! The `provider "dbaas"` configuration: the platform's endpoint catalog and how to log
+//! in to each service. Every setting can also come from an environment variable, so a
+//! stack can say just `provider "dbaas" {}`.
+//!
+//! A service is configured when its address is set (in the block or its environment
+//! variable); nothing has a built-in host, so no endpoint is ever hardcoded.
+
+use std::collections::BTreeMap;
+
+use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::framework::schema::{Attribute, Block, Schema};
+use crate::framework::types::Type;
+use crate::framework::validator::{int_between, one_of};
+use crate::framework::value::{Number, Value};
+use crate::secret::Secret;
+
+/// The legacy PostgreSQL service: it has no endpoints, so connections to it hang.
+pub const LEGACY_POSTGRES_HOST: &str = "postgresql.dbaas.svc.cluster.local";
+/// Pool bound per service per provider process, unless configured.
+pub const DEFAULT_MAX_CONNECTIONS: i64 = 4;
+
+/// One setting of a block: where it comes from and what it means.
+pub struct Setting {
+    /// Attribute name.
+    pub name: &'static str,
+    /// Environment variables read when the attribute is unset, first found wins.
+    pub env: &'static [&'static str],
+    /// Value when neither is set.
+    pub default: Option<&'static str>,
+    /// Its type.
+    pub kind: SettingKind,
+    /// Whether it is a secret.
+    pub sensitive: bool,
+    /// Markdown description.
+    pub description: &'static str,
+}
+
+/// The type of a setting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SettingKind {
+    /// A string.
+    Text,
+    /// A TCP port.
+    Port,
+    /// A whole number of connections.
+    Count,
+    /// true/false.
+    Flag,
+    /// A list of strings (comma-separated in the environment).
+    List,
+}
+
+/// The blocks of the provider configuration, each with its settings, in docs order.
+pub const BLOCKS: &[(&str, &str, &[Setting])] = &[
+    ("postgres", "The shared PostgreSQL cluster (CloudNativePG) and its PgBouncer.", POSTGRES),
+    ("mysql", "The shared MySQL InnoDB Cluster (MariaDB 10.11 and MySQL 8 are supported).", MYSQL),
+    ("redis", "The shared Redis.", REDIS),
+    ("vault", "Vault (or OpenBao): the database secrets engine and the KV mount.", VAULT),
+];
+
+const POSTGRES: &[Setting] = &[
+    Setting { name: "host", env: &["DBAAS_POSTGRES_HOST"], default: None, kind: SettingKind::Text, sensitive: false,
+        description: "The primary (e.g. `pg-cluster-rw.dbaas.svc.cluster.local`): the provider runs DDL here, and migrations should too." },
+    Setting { name: "port", env: &["DBAAS_POSTGRES_PORT"], default: Some("5432"), kind: SettingKind::Port, sensitive: false,
+        description: "Port of the primary." },
+    Setting { name: "pooled_host", env: &["DBAAS_POSTGRES_POOLED_HOST"], default: None, kind: SettingKind::Text, sensitive: false,
+        description: "PgBouncer (transaction pooling): the host apps are given. Defaults to `host`." },
+    Setting { name: "pooled_port", env: &["DBAAS_POSTGRES_POOLED_PORT"], default: Some("6432"), kind: SettingKind::Port, sensitive: false,
+        description: "PgBouncer's port." },
+    Setting { name: "username", env: &["DBAAS_POSTGRES_USERNAME"], default: Some("postgres"), kind: SettingKind::Text, sensitive: false,
+        description: "Admin login for DDL (unless `admin_credentials_kv_path` is set)." },
+    Setting { name: "password", env: &["DBAAS_POSTGRES_PASSWORD"], default: None, kind: SettingKind::Text, sensitive: true,
+        description: "Admin password (unless `admin_credentials_kv_path` is set)." },
+    Setting { name: "admin_credentials_kv_path", env: &["DBAAS_POSTGRES_ADMIN_CREDENTIALS_KV_PATH"], default: None, kind: SettingKind::Text, sensitive: false,
+        description: "Read the admin `username` and `password` from this Vault KV v2 secret (under the `vault` block's `kv_mount`; the platform keeps them at `postgres/root`) instead of from configuration." },
+    Setting { name: "sslmode", env: &["DBAAS_POSTGRES_SSLMODE", "PGSSLMODE"], default: Some("prefer"), kind: SettingKind::Text, sensitive: false,
+        description: "libpq `sslmode`: `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`." },
+    Setting { name: "database", env: &["DBAAS_POSTGRES_DATABASE"], default: Some("postgres"), kind: SettingKind::Text, sensitive: false,
+        description: "Maintenance database the admin connects to." },
+    Setting { name: "max_connections", env: &["DBAAS_POSTGRES_MAX_CONNECTIONS"], default: Some("4"), kind: SettingKind::Count, sensitive: false,
+        description: "Most connections one provider process opens to the primary; shared by all resources." },
+];
+
+const MYSQL: &[Setting] = &[
+    Setting { name: "host", env: &["DBAAS_MYSQL_HOST"], default: None, kind: SettingKind::Text, sensitive: false,
+        description: "The cluster's read-write endpoint (MySQL Router or primary)." },
+    Setting { name: "port", env: &["DBAAS_MYSQL_PORT"], default: Some("3306"), kind: SettingKind::Port, sensitive: false,
+        description: "Its port." },
+    Setting { name: "username", env: &["DBAAS_MYSQL_USERNAME"], default: Some("root"), kind: SettingKind::Text, sensitive: false,
+        description: "Admin login (unless `admin_credentials_kv_path` is set)." },
+    Setting { name: "password", env: &["DBAAS_MYSQL_PASSWORD"], default: None, kind: SettingKind::Text, sensitive: true,
+        description: "Admin password (unless `admin_credentials_kv_path` is set)." },
+    Setting { name: "admin_credentials_kv_path", env: &["DBAAS_MYSQL_ADMIN_CREDENTIALS_KV_PATH"], default: None, kind: SettingKind::Text, sensitive: false,
+        description: "Read the admin `username` and `password` from this Vault KV v2 secret (the platform keeps them at `mysql/root`)." },
+    Setting { name: "tls", env: &["DBAAS_MYSQL_TLS"], default: Some("preferred"), kind: SettingKind::Text, sensitive: false,
+        description: "`disabled`, `preferred`, `required`, `verify_ca` or `verify_identity`." },
+    Setting { name: "max_connections", env: &["DBAAS_MYSQL_MAX_CONNECTIONS"], default: Some("4"), kind: SettingKind::Count, sensitive: false,
+        description: "Most connections one provider process opens; shared by all resources." },
+];
+
+const REDIS: &[Setting] = &[
+    Setting { name: "addresses", env: &["DBAAS_REDIS_ADDRESSES"], default: None, kind: SettingKind::List, sensitive: false,
+        description: "`host:port` of every node (primary first, then replicas): ACLs are not replicated, so the provider applies them to each. Comma-separated in the environment." },
+    Setting { name: "username", env: &["DBAAS_REDIS_USERNAME"], default: Some("default"), kind: SettingKind::Text, sensitive: false,
+        description: "Admin ACL user." },
+    Setting { name: "password", env: &["DBAAS_REDIS_PASSWORD"], default: None, kind: SettingKind::Text, sensitive: true,
+        description: "Its password." },
+    Setting { name: "tls", env: &["DBAAS_REDIS_TLS"], default: Some("false"), kind: SettingKind::Flag, sensitive: false,
+        description: "Connect with TLS." },
+    Setting { name: "max_connections", env: &["DBAAS_REDIS_MAX_CONNECTIONS"], default: Some("4"), kind: SettingKind::Count, sensitive: false,
+        description: "Most connections one provider process opens per node." },
+];
+
+const VAULT: &[Setting] = &[
+    Setting { name: "address", env: &["VAULT_ADDR"], default: None, kind: SettingKind::Text, sensitive: false,
+        description: "Vault's address, e.g. `https://vault.platform.svc:8200`." },
+    Setting { name: "token", env: &["VAULT_TOKEN"], default: None, kind: SettingKind::Text, sensitive: true,
+        description: "Vault token." },
+    Setting { name: "namespace", env: &["VAULT_NAMESPACE"], default: None, kind: SettingKind::Text, sensitive: false,
+        description: "Vault Enterprise / OpenBao namespace." },
+    Setting { name: "database_mount", env: &["DBAAS_VAULT_DATABASE_MOUNT"], default: Some("database"), kind: SettingKind::Text, sensitive: false,
+        description: "Mount of the database secrets engine." },
+    Setting { name: "kv_mount", env: &["DBAAS_VAULT_KV_MOUNT"], default: Some("secret"), kind: SettingKind::Text, sensitive: false,
+        description: "Mount of the KV v2 engine holding static secrets." },
+];
+
+const DENIED_HOSTS_DESCRIPTION: &str = "Hosts that must never be used. Configuring one (or a shorter DNS form of one, such as `postgresql.dbaas`) is an error at validate time. Defaults to `[\"postgresql.dbaas.svc.cluster.local\"]`, the legacy PostgreSQL service, which has no endpoints. Comma-separated in `DBAAS_DENIED_HOSTS`.";
+
+/// The provider block's schema.
+pub fn schema() -> Schema {
+    let blocks = BLOCKS
+        .iter()
+        .map(|(name, description, settings)| Block::single(name, *description, settings.iter().map(attribute).collect()))
+        .collect();
+    Schema::new(
+        "Gives a stack databases, rotated credentials and Redis namespaces on the platform's shared services. Every setting can come from the environment instead.",
+        vec![Attribute::new("denied_hosts", Type::list(Type::String)).description(DENIED_HOSTS_DESCRIPTION)],
+    )
+    .with_blocks(blocks)
+}
+
+fn attribute(s: &Setting) -> Attribute {
+    let env = s.env.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(" or ");
+    let default = s.default.map(|d| format!(" Default: `{d}`.")).unwrap_or_default();
+    let mut a = match s.kind {
+        SettingKind::Text => Attribute::string(s.name),
+        SettingKind::Port | SettingKind::Count => Attribute::number(s.name),
+        SettingKind::Flag => Attribute::bool(s.name),
+        SettingKind::List => Attribute::new(s.name, Type::list(Type::String)),
+    }
+    .description(format!("{} Environment: {env}.{default}", s.description));
+    if s.sensitive {
+        a = a.sensitive();
+    }
+    match (s.kind, s.name) {
+        (SettingKind::Port, _) => a.validator(int_between(1, 65535)),
+        (SettingKind::Count, _) => a.validator(int_between(1, 100)),
+        (_, "sslmode") => a.validator(one_of(&["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])),
+        (_, "tls") if s.kind == SettingKind::Text => {
+            a.validator(one_of(&["disabled", "preferred", "required", "verify_ca", "verify_identity"]))
+        }
+        _ => a,
+    }
+}
+
+/// Where a setting's value came from, so an error can point at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The attribute at this path.
+    Config(AttributePath),
+    /// This environment variable.
+    Env(&'static str),
+    /// The built-in default.
+    Default,
+}
+
+/// A resolved setting.
+#[derive(Clone, Debug)]
+struct Resolved {
+    text: Vec<String>,
+    source: Source,
+}
+
+/// The provider configuration, resolved and checked.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderConfig {
+    /// The PostgreSQL cluster, if configured.
+    pub postgres: Option<PostgresConfig>,
+    /// The MySQL cluster, if configured.
+    pub mysql: Option<MysqlConfig>,
+    /// Redis, if configured.
+    pub redis: Option<RedisConfig>,
+    /// Vault, if configured.
+    pub vault: Option<VaultConfig>,
+}
+
+/// Admin credentials: given directly, or to be read from Vault KV when first needed.
+#[derive(Clone, Debug)]
+pub enum AdminCredentials {
+    /// From configuration or the environment.
+    Given {
+        /// Login name.
+        username: String,
+        /// Password, if any.
+        password: Option<Secret>,
+    },
+    /// From this KV v2 path under the Vault block's KV mount.
+    VaultKv(String),
+}
+
+/// `postgres { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    /// The primary.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// PgBouncer.
+    pub pooled_host: String,
+    /// PgBouncer's port.
+    pub pooled_port: u16,
+    /// How to log in for DDL.
+    pub admin: AdminCredentials,
+    /// libpq sslmode.
+    pub sslmode: String,
+    /// Maintenance database.
+    pub database: String,
+    /// Pool bound.
+    pub max_connections: u32,
+}
+
+/// `mysql { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct MysqlConfig {
+    /// Read-write endpoint.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How to log in.
+    pub admin: AdminCredentials,
+    /// TLS mode.
+    pub tls: String,
+    /// Pool bound.
+    pub max_connections: u32,
+}
+
+/// `redis { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `host:port` of every node, primary first.
+    pub addresses: Vec<String>,
+    /// Admin ACL user.
+    pub username: String,
+    /// Its password.
+    pub password: Option<Secret>,
+    /// Connect with TLS.
+    pub tls: bool,
+    /// Pool bound per node.
+    pub max_connections: u32,
+}
+
+/// `vault { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    /// Address.
+    pub address: String,
+    /// Token.
+    pub token: Option<Secret>,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// Database secrets engine mount.
+    pub database_mount: String,
+    /// KV v2 mount.
+    pub kv_mount: String,
+}
+
+/// Reads settings of one block from configuration, then the environment, then defaults.
+struct BlockReader<'a> {
+    block: &'static str,
+    config: Option<&'a Value>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// True when some configured value is not known yet (validate during plan).
+    unknown: bool,
+}
+
+impl BlockReader<'_> {
+    fn get(&mut self, settings: &[Setting], name: &str, diagnostics: &mut Diagnostics) -> Option<Resolved> {
+        let setting = settings.iter().find(|s| s.name == name).expect("setting is in its block's table");
+        let path = AttributePath::root(self.block).attribute(name);
+        match self.config.and_then(|c| c.attr(name)) {
+            Some(v) if !v.is_wholly_known() => {
+                self.unknown = true;
+                return None;
+            }
+            Some(Value::Null) | None => {}
+            Some(v) => {
+                let text = match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Number(n) => vec![n.to_string()],
+                    Value::Bool(b) => vec![b.to_string()],
+                    Value::List(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+                    _ => Vec::new(),
+                };
+                return Some(Resolved { text, source: Source::Config(path) });
+            }
+        }
+        for var in setting.env {
+            if let Some(value) = (self.env)(var).filter(|v| !v.trim().is_empty()) {
+                let text = if setting.kind == SettingKind::List {
+                    value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+                } else {
+                    vec![value]
+                };
+                let resolved = Resolved { text, source: Source::Env(var) };
+                check_env_value(setting, &resolved, diagnostics);
+                return Some(resolved);
+            }
+        }
+        setting.default.map(|d| Resolved { text: vec![d.to_owned()], source: Source::Default })
+    }
+
+    fn text(&mut self, settings: &[Setting], name: &str, d: &mut Diagnostics) -> Option<String> {
+        self.get(settings, name, d).and_then(|r| r.text.into_iter().next())
+    }
+
+    fn number(&mut self, settings: &[Setting], name: &str, d: &mut Diagnostics) -> u32 {
+        self.text(settings, name, d).and_then(|t| t.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// Environment values get the same checks validators give attributes.
+fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Diagnostics) {
+    let Source::Env(var) = resolved.source else { return };
+    let value = resolved.text.first().map(String::as_str).unwrap_or_default();
+    let problem = match setting.kind {
+        SettingKind::Port => value.parse::<u16>().ok().filter(|p| *p > 0).is_none().then(|| "a port from 1 to 65535"),
+        SettingKind::Count => value.parse::<u32>().ok().filter(|n| (1..=100).contains(n)).is_none().then(|| "a whole number from 1 to 100"),
+        SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then(|| "true or false"),
+        _ => None,
+    };
+    if let Some(expected) = problem {
+        diagnostics.error(format!("Invalid {var}"), format!("{var} is {value:?}; it must be {expected}."));
+    }
+}
+
+impl ProviderConfig {
+    /// Resolves `config` (the provider block; may hold unknowns during validate) against
+    /// the environment `env`. Returns the configuration and whether any value was unknown.
+    pub fn resolve(config: &Value, env: &dyn Fn(&str) -> Option<String>, diagnostics: &mut Diagnostics) -> (ProviderConfig, bool) {
+        let mut unknown = false;
+        let reader = |block: &'static str| BlockReader { block, config: config.attr(block).filter(|v| !v.is_null()), env, unknown: false };
+        let mut out = ProviderConfig::default();
+        let mut hosts: Vec<(String, Source)> = Vec::new();
+
+        let mut r = reader("postgres");
+        if let Some(host) = r.get(POSTGRES, "host", diagnostics) {
+            let host_text = host.text.first().cloned().unwrap_or_default();
+            hosts.push((host_text.clone(), host.source.clone()));
+            let pooled = r.get(POSTGRES, "pooled_host", diagnostics);
+            if let Some(p) = &pooled {
+                hosts.push((p.text.first().cloned().unwrap_or_default(), p.source.clone()));
+            }
+            out.postgres = Some(PostgresConfig {
+                pooled_host: pooled.and_then(|p| p.text.into_iter().next()).unwrap_or_else(|| host_text.clone()),
+                host: host_text,
+                port: r.number(POSTGRES, "port", diagnostics) as u16,
+                pooled_port: r.number(POSTGRES, "pooled_port", diagnostics) as u16,
+                admin: admin_credentials(&mut r, POSTGRES, diagnostics),
+                sslmode: r.text(POSTGRES, "sslmode", diagnostics).unwrap_or_default(),
+                database: r.text(POSTGRES, "database", diagnostics).unwrap_or_default(),
+                max_connections: r.number(POSTGRES, "max_connections", diagnostics),
+            });
+        }
+        unknown |= r.unknown;
+
+        let mut r = reader("mysql");
+        if let Some(host) = r.get(MYSQL, "host", diagnostics) {
+            let host_text = host.text.first().cloned().unwrap_or_default();
+            hosts.push((host_text.clone(), host.source));
+            out.mysql = Some(MysqlConfig {
+                host: host_text,
+                port: r.number(MYSQL, "port", diagnostics) as u16,
+                admin: admin_credentials(&mut r, MYSQL, diagnostics),
+                tls: r.text(MYSQL, "tls", diagnostics).unwrap_or_default(),
+                max_connections: r.number(MYSQL, "max_connections", diagnostics),
+            });
+        }
+        unknown |= r.unknown;
+
+        let mut r = reader("redis");
+        if let Some(addresses) = r.get(REDIS, "addresses", diagnostics).filter(|a| !a.text.is_empty()) {
+            for (i, a) in addresses.text.iter().enumerate() {
+                let source = match &addresses.source {
+                    Source::Config(p) => Source::Config(p.index(i)),
+                    other => other.clone(),
+                };
+                hosts.push((host_of(a), source));
+            }
+            out.redis = Some(RedisConfig {
+                addresses: addresses.text,
+                username: r.text(REDIS, "username", diagnostics).unwrap_or_default(),
+                password: r.text(REDIS, "password", diagnostics).map(Secret::new),
+                tls: matches!(r.text(REDIS, "tls", diagnostics).as_deref(), Some("true" | "1")),
+                max_connections: r.number(REDIS, "max_connections", diagnostics),
+            });
+        }
+        unknown |= r.unknown;
+
+        let mut r = reader("vault");
+        if let Some(address) = r.get(VAULT, "address", diagnostics) {
+            let address_text = address.text.first().cloned().unwrap_or_default();
+            hosts.push((host_of(&address_text), address.source));
+            out.vault = Some(VaultConfig {
+                address: address_text.trim_end_matches('/').to_owned(),
+                token: r.text(VAULT, "token", diagnostics).map(Secret::new),
+                namespace: r.text(VAULT, "namespace", diagnostics),
+                database_mount: r.text(VAULT, "database_mount", diagnostics).unwrap_or_default().trim_matches('/').to_owned(),
+                kv_mount: r.text(VAULT, "kv_mount", diagnostics).unwrap_or_default().trim_matches('/').to_owned(),
+            });
+        }
+        unknown |= r.unknown;
+
+        let denied = denied_hosts(config, env, &mut unknown);
+        for (host, source) in &hosts {
+            check_denied(host, source, &denied, diagnostics);
+        }
+        for (block, needs_vault) in [
+            ("postgres", out.postgres.as_ref().is_some_and(|p| matches!(p.admin, AdminCredentials::VaultKv(_)))),
+            ("mysql", out.mysql.as_ref().is_some_and(|m| matches!(m.admin, AdminCredentials::VaultKv(_)))),
+        ] {
+            if needs_vault && out.vault.is_none() {
+                diagnostics.attribute_error(
+                    AttributePath::root(block).attribute("admin_credentials_kv_path"),
+                    "Vault is not configured",
+                    "admin_credentials_kv_path reads the admin credentials from Vault KV, but no Vault address is set. Add a `vault` block (or set VAULT_ADDR and VAULT_TOKEN), or give username and password directly.",
+                );
+            }
+        }
+        (out, unknown)
+    }
+}
+
+fn admin_credentials(r: &mut BlockReader<'_>, settings: &[Setting], d: &mut Diagnostics) -> AdminCredentials {
+    match r.text(settings, "admin_credentials_kv_path", d) {
+        Some(path) => AdminCredentials::VaultKv(path.trim_matches('/').to_owned()),
+        None => AdminCredentials::Given {
+            username: r.text(settings, "username", d).unwrap_or_default(),
+            password: r.text(settings, "password", d).map(Secret::new),
+        },
+    }
+}
+
+fn denied_hosts(config: &Value, env: &dyn Fn(&str) -> Option<String>, unknown: &mut bool) -> Vec<String> {
+    match config.attr("denied_hosts") {
+        Some(v) if !v.is_wholly_known() => {
+            *unknown = true;
+            Vec::new()
+        }
+        Some(Value::List(items)) => items.iter().filter_map(|i| i.as_str().map(normalise_host)).collect(),
+        _ => match env("DBAAS_DENIED_HOSTS") {
+            Some(list) => list.split(',').map(normalise_host).filter(|h| !h.is_empty()).collect(),
+            None => vec![LEGACY_POSTGRES_HOST.to_owned()],
+        },
+    }
+}
+
+fn normalise_host(host: &str) -> String {
+    host.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The host part of `host:port`, `[v6]:port` or a URL.
+fn host_of(address: &str) -> String {
+    let rest = address.split_once("://").map_or(address, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default().to_owned();
+    }
+    authority.split(':').next().unwrap_or_default().to_owned()
+}
+
+fn check_denied(host: &str, source: &Source, denied: &[String], diagnostics: &mut Diagnostics) {
+    let host = normalise_host(host);
+    if host.is_empty() {
+        return;
+    }
+    // "postgresql.dbaas" resolves to the same service as its fully qualified name.
+    let Some(hit) = denied.iter().find(|d| **d == host || d.starts_with(&format!("{host}."))) else { return };
+    let advice = if hit == LEGACY_POSTGRES_HOST {
+        "It is the legacy PostgreSQL service and has no endpoints: connections to it hang or fail. Use the primary `pg-cluster-rw.dbaas.svc.cluster.local` for `postgres.host` (DDL and migrations) and the PgBouncer service for `postgres.pooled_host` (apps); `data.dbaas_endpoints` gives modules both."
+    } else {
+        "It is listed in `denied_hosts`. Use the endpoints the platform team publishes; `data.dbaas_endpoints` gives modules the current ones."
+    };
+    let summary = format!("Denied host {host:?}");
+    match source {
+        Source::Config(path) => diagnostics.attribute_error(path.clone(), summary, advice),
+        Source::Env(var) => diagnostics.error(summary, format!("{var} names it. {advice}")),
+        Source::Default => diagnostics.error(summary, advice),
+    }
+}
+
+/// The `denied_hosts` value as a Terraform value, for tests and docs.
+pub fn default_denied_hosts() -> Value {
+    Value::List(vec![Value::string(LEGACY_POSTGRES_HOST)])
+}
+
+/// Shapes used by `dbaas_endpoints` for a port number.
+pub(crate) fn port_value(port: u16) -> Value {
+    Value::Number(Number::Int(i64::from(port)))
+}
+
+/// The names of every environment variable the provider reads, with their attribute, for docs.
+pub fn environment_variables() -> BTreeMap<&'static str, String> {
+    let mut out = BTreeMap::new();
+    for (block, _, settings) in BLOCKS {
+        for s in *settings {
+            for e in s.env {
+                out.insert(*e, format!("{block}.{}", s.name));
+            }
+        }
+    }
+    out.insert("DBAAS_DENIED_HOSTS", "denied_hosts".into());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    fn block(name: &str, attrs: Vec<(&str, Value)>) -> Value {
+        Value::object([(name, Value::object(attrs))])
+    }
+
+    #[test]
+    fn everything_can_come_from_the_environment() {
+        let env = env_of(&[
+            ("DBAAS_POSTGRES_HOST", "pg-cluster-rw.dbaas.svc.cluster.local"),
+            ("DBAAS_POSTGRES_POOLED_HOST", "pgbouncer.dbaas.svc.cluster.local"),
+            ("DBAAS_REDIS_ADDRESSES", "redis-0:6379, redis-1:6379"),
+            ("VAULT_ADDR", "http://127.0.0.1:8200/"),
+            ("VAULT_TOKEN", "root"),
+        ]);
+        let mut d = Diagnostics::default();
+        let (c, unknown) = ProviderConfig::resolve(&Value::object([]), &env, &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        assert!(!unknown);
+        let pg = c.postgres.unwrap();
+        assert_eq!((pg.host.as_str(), pg.port, pg.pooled_host.as_str(), pg.pooled_port), ("pg-cluster-rw.dbaas.svc.cluster.local", 5432, "pgbouncer.dbaas.svc.cluster.local", 6432));
+        assert_eq!(c.redis.unwrap().addresses, ["redis-0:6379", "redis-1:6379"]);
+        let vault = c.vault.unwrap();
+        assert_eq!(vault.address, "http://127.0.0.1:8200");
+        assert_eq!(vault.database_mount, "database");
+        assert!(c.mysql.is_none(), "no host, no service");
+    }
+
+    #[test]
+    fn configuration_wins_over_the_environment() {
+        let env = env_of(&[("DBAAS_MYSQL_HOST", "from-env"), ("DBAAS_MYSQL_PORT", "3307")]);
+        let config = block("mysql", vec![("host", Value::string("from-config"))]);
+        let mut d = Diagnostics::default();
+        let (c, _) = ProviderConfig::resolve(&config, &env, &mut d);
+        let m = c.mysql.unwrap();
+        assert_eq!((m.host.as_str(), m.port), ("from-config", 3307));
+    }
+
+    #[test]
+    fn the_legacy_service_is_refused_with_advice_and_a_path() {
+        for host in ["postgresql.dbaas.svc.cluster.local", "postgresql.dbaas", "POSTGRESQL.dbaas.svc.cluster.local."] {
+            let config = block("postgres", vec![("host", Value::string(host))]);
+            let mut d = Diagnostics::default();
+            ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
+            assert!(d.has_error(), "{host} accepted");
+            let diag = &d.0[0];
+            assert_eq!(diag.attribute, Some(AttributePath::root("postgres").attribute("host")));
+            assert!(diag.detail.contains("pg-cluster-rw.dbaas.svc.cluster.local"), "{}", diag.detail);
+        }
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(&Value::object([]), &env_of(&[("DBAAS_POSTGRES_POOLED_HOST", "postgresql.dbaas.svc"), ("DBAAS_POSTGRES_HOST", "pg")]), &mut d);
+        assert!(d.0.iter().any(|x| x.detail.starts_with("DBAAS_POSTGRES_POOLED_HOST names it")), "{d:?}");
+    }
+
+    #[test]
+    fn user_denied_hosts_replace_the_default_and_cover_every_service() {
+        let config = Value::object([
+            ("denied_hosts", Value::List(vec![Value::string("old-redis.cache.svc.cluster.local")])),
+            ("redis", Value::object([("addresses", Value::List(vec![Value::string("ok:6379"), Value::string("old-redis.cache:6379")]))])),
+        ]);
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("redis").attribute("addresses").index(1)));
+    }
+
+    #[test]
+    fn bad_environment_values_are_named() {
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(&Value::object([]), &env_of(&[("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_POSTGRES_PORT", "http")]), &mut d);
+        assert!(d.0.iter().any(|x| x.summary == "Invalid DBAAS_POSTGRES_PORT"), "{d:?}");
+    }
+
+    #[test]
+    fn unknown_values_are_reported_not_guessed() {
+        let config = block("postgres", vec![("host", Value::unknown())]);
+        let mut d = Diagnostics::default();
+        let (c, unknown) = ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
+        assert!(unknown);
+        assert!(c.postgres.is_none());
+    }
+
+    #[test]
+    fn kv_credentials_need_vault() {
+        let config = block("postgres", vec![("host", Value::string("pg")), ("admin_credentials_kv_path", Value::string("postgres/root"))]);
+        let mut d = Diagnostics::default();
+        let (c, _) = ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
+        assert!(matches!(c.postgres.unwrap().admin, AdminCredentials::VaultKv(ref p) if p == "postgres/root"));
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("postgres").attribute("admin_credentials_kv_path")));
+    }
+
+    #[test]
+    fn host_parts() {
+        assert_eq!(host_of("https://vault.svc:8200/v1"), "vault.svc");
+        assert_eq!(host_of("[::1]:6379"), "::1");
+        assert_eq!(host_of("redis-0:6379"), "redis-0");
+        assert_eq!(host_of("user@host:1"), "host");
+    }
+}

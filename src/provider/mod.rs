@@ -1,0 +1,99 @@
+//! The dbaas provider: its configuration and the one registry of every type it offers.
+
+pub mod config;
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+
+use crate::data_sources::endpoints::Endpoints;
+use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResource, Provider, Resource};
+use crate::framework::diagnostics::Diagnostics;
+use crate::framework::schema::Schema;
+use crate::framework::value::Value;
+
+use config::ProviderConfig;
+
+/// What every resource of one provider process shares: the resolved configuration and,
+/// later, the lazily opened connection pools.
+#[derive(Default)]
+pub struct Services {
+    config: OnceLock<ProviderConfig>,
+}
+
+impl Services {
+    /// The configuration, or an error diagnostic when Terraform has not configured the
+    /// provider (or configured it with values unknown until apply).
+    pub fn config(&self, diagnostics: &mut Diagnostics) -> Option<&ProviderConfig> {
+        let config = self.config.get();
+        if config.is_none() {
+            diagnostics.error(
+                "Provider not configured",
+                "The dbaas provider's configuration is not available: it may depend on values known only after apply. Configure it from variables or the environment.",
+            );
+        }
+        config
+    }
+}
+
+/// The `dbaas` provider.
+#[derive(Default)]
+pub struct DbaasProvider {
+    services: Arc<Services>,
+}
+
+impl DbaasProvider {
+    /// A provider with nothing configured yet.
+    pub fn new() -> DbaasProvider {
+        DbaasProvider::default()
+    }
+}
+
+fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[async_trait]
+impl Provider for DbaasProvider {
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    async fn validate_config(&self, config: &Value, diagnostics: &mut Diagnostics) {
+        ProviderConfig::resolve(config, &environment, diagnostics);
+    }
+
+    async fn configure(&self, request: ConfigureRequest, diagnostics: &mut Diagnostics) {
+        let (config, unknown) = ProviderConfig::resolve(&request.config, &environment, diagnostics);
+        if unknown {
+            diagnostics.error(
+                "Provider configuration not known yet",
+                "Some of the dbaas provider's settings depend on values known only after apply. Set them from variables, literals or the environment.",
+            );
+        }
+        if diagnostics.has_error() {
+            return;
+        }
+        tracing::debug!(
+            terraform_version = %request.terraform_version,
+            postgres = config.postgres.is_some(),
+            mysql = config.mysql.is_some(),
+            redis = config.redis.is_some(),
+            vault = config.vault.is_some(),
+            "provider configured"
+        );
+        let _ = self.services.config.set(config);
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        Vec::new()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        vec![Arc::new(Endpoints::new(self.services.clone()))]
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        Vec::new()
+    }
+}
