@@ -1,0 +1,6 @@
+//! Acceptance tests: stories told with `.tf` fixtures, a real Terraform and the real
+//! services, one module per Terraform type.
+
+mod endpoints;
+mod provider;
+mod util;

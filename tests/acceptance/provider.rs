@@ -1,0 +1,44 @@
+//! The provider block: denied hosts and the schema Terraform sees.
+
+use crate::util::{Workspace, fixture, terraforms};
+
+#[test]
+fn legacy_postgres_service_is_refused_at_validate_with_advice() {
+    for tf in terraforms() {
+        let ws = Workspace::new(tf, "denied", &fixture("denied_host.tf", &[("host", "postgresql.dbaas.svc.cluster.local")]));
+        ws.init();
+        let out = ws.fails(&["validate", "-no-color"]);
+        assert!(out.contains("Denied host \"postgresql.dbaas.svc.cluster.local\""), "{out}");
+        assert!(out.contains("pg-cluster-rw.dbaas.svc.cluster.local"), "no advice: {out}");
+        assert!(out.contains("host = \"postgresql.dbaas.svc.cluster.local\""), "not pointed at the attribute: {out}");
+    }
+}
+
+#[test]
+fn legacy_postgres_service_from_the_environment_is_refused_at_plan() {
+    // Terraform skips ValidateProviderConfig for an empty provider block, so the first
+    // call that sees the environment's value is plan's.
+    for tf in terraforms() {
+        let ws = Workspace::new(tf, "denied_env", &fixture("endpoints_env_only.tf", &[]))
+            .env("DBAAS_POSTGRES_HOST", "postgresql.dbaas");
+        ws.init();
+        let out = ws.fails(&["plan", "-input=false", "-no-color"]);
+        assert!(out.contains("DBAAS_POSTGRES_HOST names it"), "{out}");
+    }
+}
+
+#[test]
+fn providers_schema_lists_every_type() {
+    for tf in terraforms() {
+        let ws = Workspace::new(tf, "schema", &fixture("endpoints_env_only.tf", &[]));
+        ws.init();
+        let schema: serde_json::Value = serde_json::from_str(&ws.ok(&["providers", "schema", "-json"])).unwrap();
+        let provider = &schema["provider_schemas"]["registry.terraform.io/infra/dbaas"];
+        assert!(provider["provider"]["block"]["block_types"]["postgres"].is_object(), "{provider}");
+        let endpoints = &provider["data_source_schemas"]["dbaas_endpoints"]["block"]["attributes"];
+        assert_eq!(endpoints["postgres"]["nested_type"]["nesting_mode"], "single");
+        assert!(endpoints["postgres"].get("type").is_none(), "nested attribute also has a type");
+        let password = &provider["provider"]["block"]["block_types"]["postgres"]["block"]["attributes"]["password"];
+        assert_eq!(password["sensitive"], true);
+    }
+}
