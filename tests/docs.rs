@@ -1,0 +1,194 @@
+//! Renders docs/ in the Terraform Registry layout from the provider's own schemas and the
+//! examples/ folder, and fails when the committed docs differ. `make docs` rewrites them.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use dbaas::framework::component::Provider;
+use dbaas::framework::schema::{Attribute, AttributeType, Schema};
+use dbaas::framework::types::Type;
+use dbaas::provider::DbaasProvider;
+use dbaas::provider::config::environment_variables;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example(path: &str) -> String {
+    let file = root().join("examples").join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+fn type_label(a: &Attribute) -> String {
+    match &a.kind {
+        AttributeType::NestedSingle(_) => "Attributes".into(),
+        AttributeType::Plain(t) => match t {
+            Type::Bool => "Boolean".into(),
+            Type::Number => "Number".into(),
+            Type::String => "String".into(),
+            Type::Dynamic => "Dynamic".into(),
+            Type::List(e) => format!("List of {}", plain(e)),
+            Type::Set(e) => format!("Set of {}", plain(e)),
+            Type::Map(e) => format!("Map of {}", plain(e)),
+            Type::Object(_) => "Object".into(),
+            Type::Tuple(_) => "Tuple".into(),
+        },
+    }
+}
+
+fn plain(t: &Type) -> &'static str {
+    match t {
+        Type::Bool => "Boolean",
+        Type::Number => "Number",
+        Type::String => "String",
+        _ => "Object",
+    }
+}
+
+fn attribute_line(out: &mut String, a: &Attribute, anchor_prefix: &str) {
+    let mut flags = Vec::new();
+    if a.sensitive {
+        flags.push("Sensitive");
+    }
+    if a.write_only {
+        flags.push("Write-only");
+    }
+    let flags = if flags.is_empty() { String::new() } else { format!(", {}", flags.join(", ")) };
+    let nested = match a.kind {
+        AttributeType::NestedSingle(_) => format!(" (see [below for nested schema](#{anchor_prefix}--{}))", a.name),
+        AttributeType::Plain(_) => String::new(),
+    };
+    let default = a.default.as_ref().map(|d| format!(" Default: `{}`.", show(d))).unwrap_or_default();
+    writeln!(out, "- `{}` ({}{flags}) {}{default}{nested}", a.name, type_label(a), a.description).unwrap();
+}
+
+fn show(v: &dbaas::framework::value::Value) -> String {
+    use dbaas::framework::value::Value;
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn attribute_groups(out: &mut String, attributes: &[Attribute], anchor_prefix: &str, heading: &str) {
+    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+        ("Required", |a| a.required),
+        ("Optional", |a| a.optional),
+        ("Read-Only", |a| a.computed && !a.optional),
+    ];
+    for (title, pick) in groups {
+        let picked: Vec<_> = attributes.iter().filter(|a| pick(a)).collect();
+        if picked.is_empty() {
+            continue;
+        }
+        if heading.is_empty() {
+            writeln!(out, "### {title}\n").unwrap();
+        } else {
+            writeln!(out, "{title}:\n").unwrap();
+        }
+        for a in picked {
+            attribute_line(out, a, anchor_prefix);
+        }
+        out.push('\n');
+    }
+    for a in attributes {
+        if let AttributeType::NestedSingle(nested) = &a.kind {
+            writeln!(out, "<a id=\"{anchor_prefix}--{}\"></a>\n### Nested Schema for `{}`\n", a.name, a.name).unwrap();
+            attribute_groups(out, nested, &format!("{anchor_prefix}--{}", a.name), a.name);
+        }
+    }
+}
+
+fn schema_section(out: &mut String, schema: &Schema) {
+    out.push_str("<!-- generated from the provider's schema by tests/docs.rs -->\n## Schema\n\n");
+    attribute_groups(out, &schema.attributes, "nestedatt", "");
+    if !schema.blocks.is_empty() {
+        out.push_str("### Blocks\n\n");
+        for b in &schema.blocks {
+            writeln!(out, "- `{}` (Block, at most one) {} (see [below for nested schema](#nestedblock--{}))", b.name, b.description, b.name).unwrap();
+        }
+        out.push('\n');
+        for b in &schema.blocks {
+            writeln!(out, "<a id=\"nestedblock--{}\"></a>\n### Nested Schema for `{}`\n", b.name, b.name).unwrap();
+            attribute_groups(out, &b.attributes, &format!("nestedblock--{}", b.name), b.name);
+        }
+    }
+}
+
+fn front_matter(title: &str, description: &str) -> String {
+    let description = description.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n");
+    format!("---\npage_title: \"{title}\"\nsubcategory: \"\"\ndescription: |-\n{description}\n---\n\n")
+}
+
+fn provider_page(provider: &DbaasProvider) -> String {
+    let schema = provider.schema();
+    let mut out = front_matter("dbaas Provider", &schema.description);
+    writeln!(out, "# dbaas Provider\n\n{}\n", schema.description).unwrap();
+    out.push_str("It works with Terraform 1.8 and later; `dbaas_credentials` needs 1.10 (ephemeral resources).\n\n");
+    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example("provider/provider.tf")).unwrap();
+    out.push_str("## Environment variables\n\nEach setting left out of the configuration is read from its environment variable.\n\n| variable | setting |\n|---|---|\n");
+    for (var, setting) in environment_variables() {
+        writeln!(out, "| `{var}` | `{setting}` |").unwrap();
+    }
+    out.push_str("\nA denied host written in the provider block is refused by `terraform validate`. Terraform does not ask the provider to validate an empty `provider` block, so one set only in the environment is refused by the first `plan`.\n\n");
+    schema_section(&mut out, &schema);
+    out
+}
+
+fn data_source_page(name: &str, schema: &Schema) -> String {
+    let mut out = front_matter(&format!("{name} Data Source - dbaas"), &schema.description);
+    writeln!(out, "# {name} (Data Source)\n\n{}\n", schema.description).unwrap();
+    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example(&format!("data-sources/{name}/data-source.tf"))).unwrap();
+    schema_section(&mut out, schema);
+    out
+}
+
+fn pages() -> Vec<(PathBuf, String)> {
+    let provider = DbaasProvider::new();
+    let mut pages = vec![(PathBuf::from("docs/index.md"), provider_page(&provider))];
+    for ds in provider.data_sources() {
+        let name = ds.type_name();
+        pages.push((
+            PathBuf::from(format!("docs/data-sources/{}.md", name.trim_start_matches("dbaas_"))),
+            data_source_page(name, &ds.schema()),
+        ));
+    }
+    for guide in std::fs::read_dir(root().join("templates/guides")).unwrap() {
+        let path = guide.unwrap().path();
+        pages.push((Path::new("docs/guides").join(path.file_name().unwrap()), std::fs::read_to_string(&path).unwrap()));
+    }
+    pages
+}
+
+#[test]
+fn docs_are_current() {
+    let update = std::env::var_os("UPDATE_DOCS").is_some();
+    let mut stale = Vec::new();
+    for (path, text) in pages() {
+        let file = root().join(&path);
+        if update {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &text).unwrap();
+        } else if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(stale.is_empty(), "docs are out of date: {stale:?}; run `make docs`");
+}
+
+#[test]
+fn every_type_has_an_example() {
+    let provider = DbaasProvider::new();
+    for ds in provider.data_sources() {
+        example(&format!("data-sources/{}/data-source.tf", ds.type_name()));
+    }
+    for r in provider.resources() {
+        example(&format!("resources/{}/resource.tf", r.type_name()));
+        example(&format!("resources/{}/import.sh", r.type_name()));
+    }
+    for e in provider.ephemeral_resources() {
+        example(&format!("ephemeral-resources/{}/ephemeral-resource.tf", e.type_name()));
+    }
+}
