@@ -3,13 +3,18 @@
 //!
 //! Terraform's certificate is self-signed and marked as a CA, so a WebPKI chain check
 //! would refuse it as an end-entity certificate; pinning the exact bytes is both what
-//! go-plugin means and the stronger check. The handshake signature is still verified
-//! with aws-lc-rs, which (unlike ring) verifies the P-521 keys go-plugin generates.
+//! go-plugin means and the stronger check.
+//!
+//! Two crypto providers, each for what it does best here: go-plugin's keys are P-521,
+//! which only aws-lc-rs verifies, so it checks the client's handshake signature; ring does
+//! everything else (our key, key exchange, ciphers), because aws-lc seeds its random
+//! generator on first use, which costs ~23 ms at every provider start, and Terraform
+//! starts the provider three or four times per run.
 
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{WebPkiSupportedAlgorithms, aws_lc_rs};
+use rustls::crypto::{WebPkiSupportedAlgorithms, aws_lc_rs, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -73,8 +78,9 @@ impl ServerIdentity {
     pub fn server_config(&self, client_cert_pem: &str) -> Result<ServerConfig, TlsSetupError> {
         let expected = CertificateDer::from_pem_slice(client_cert_pem.as_bytes())
             .map_err(|e| TlsSetupError::ClientCertificate(e.to_string()))?;
-        let provider = Arc::new(aws_lc_rs::default_provider());
-        let verifier = PinnedClientCertificate { expected, algorithms: provider.signature_verification_algorithms };
+        let provider = Arc::new(ring::default_provider());
+        let verifier =
+            PinnedClientCertificate { expected, algorithms: aws_lc_rs::default_provider().signature_verification_algorithms };
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(Arc::new(verifier))
