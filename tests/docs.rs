@@ -73,11 +73,9 @@ fn show(v: &dbaas::framework::value::Value) -> String {
 }
 
 fn attribute_groups(out: &mut String, attributes: &[Attribute], anchor_prefix: &str, heading: &str) {
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
-        ("Required", |a| a.required),
-        ("Optional", |a| a.optional),
-        ("Read-Only", |a| a.computed && !a.optional),
-    ];
+    type Pick = fn(&Attribute) -> bool;
+    let groups: [(&str, Pick); 3] =
+        [("Required", |a| a.required), ("Optional", |a| a.optional), ("Read-Only", |a| a.computed && !a.optional)];
     for (title, pick) in groups {
         let picked: Vec<_> = attributes.iter().filter(|a| pick(a)).collect();
         if picked.is_empty() {
@@ -107,7 +105,12 @@ fn schema_section(out: &mut String, schema: &Schema) {
     if !schema.blocks.is_empty() {
         out.push_str("### Blocks\n\n");
         for b in &schema.blocks {
-            writeln!(out, "- `{}` (Block, at most one) {} (see [below for nested schema](#nestedblock--{}))", b.name, b.description, b.name).unwrap();
+            writeln!(
+                out,
+                "- `{}` (Block, at most one) {} (see [below for nested schema](#nestedblock--{}))",
+                b.name, b.description, b.name
+            )
+            .unwrap();
         }
         out.push('\n');
         for b in &schema.blocks {
@@ -140,7 +143,8 @@ fn provider_page(provider: &DbaasProvider) -> String {
 fn data_source_page(name: &str, schema: &Schema) -> String {
     let mut out = front_matter(&format!("{name} Data Source - dbaas"), &schema.description);
     writeln!(out, "# {name} (Data Source)\n\n{}\n", schema.description).unwrap();
-    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example(&format!("data-sources/{name}/data-source.tf"))).unwrap();
+    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example(&format!("data-sources/{name}/data-source.tf")))
+        .unwrap();
     schema_section(&mut out, schema);
     out
 }

@@ -18,7 +18,10 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_terraform-provider-dbaas"));
-    cmd.env_remove(MAGIC_COOKIE_KEY).env_remove("PLUGIN_CLIENT_CERT").env_remove("TF_LOG").env_remove("TF_LOG_PROVIDER");
+    cmd.env_remove(MAGIC_COOKIE_KEY)
+        .env_remove("PLUGIN_CLIENT_CERT")
+        .env_remove("TF_LOG")
+        .env_remove("TF_LOG_PROVIDER");
     cmd
 }
 
@@ -89,11 +92,21 @@ impl ServerCertVerifier for PinnedServer {
         assert_eq!(end_entity.as_ref(), self.0.as_ref(), "server presented another certificate");
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
         rustls::crypto::verify_tls12_signature(m, c, d, &algs)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
         rustls::crypto::verify_tls13_signature(m, c, d, &algs)
     }
@@ -123,7 +136,9 @@ async fn connect(plugin: &Plugin, identity: Option<&ClientCert>) -> Result<Chann
                 let name = ServerName::try_from("localhost").unwrap();
                 if network == "unix" {
                     let stream = tokio::net::UnixStream::connect(&address).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(Box::new(connector.connect(name, stream).await?) as Box<dyn Io>))
+                    Ok::<_, std::io::Error>(TokioIo::new(
+                        Box::new(connector.connect(name, stream).await?) as Box<dyn Io>
+                    ))
                 } else {
                     let stream = tokio::net::TcpStream::connect(&address).await?;
                     Ok(TokioIo::new(Box::new(connector.connect(name, stream).await?) as Box<dyn Io>))

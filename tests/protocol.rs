@@ -11,7 +11,9 @@ use dbaas::framework::plan_modifier::{requires_replace, use_state_for_unknown};
 use dbaas::framework::schema::{Attribute, Schema};
 use dbaas::framework::value::Value;
 use dbaas::plugin::codec::{decode_msgpack, encode_msgpack};
-use dbaas::plugin::proto::tfplugin6::{self as pb, provider_client::ProviderClient, provider_server::ProviderServer as Rpc};
+use dbaas::plugin::proto::tfplugin6::{
+    self as pb, provider_client::ProviderClient, provider_server::ProviderServer as Rpc,
+};
 use dbaas::plugin::server::ProviderServer;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Server, Uri};
@@ -104,7 +106,12 @@ async fn serve() -> (ProviderClient<Channel>, tokio_util::sync::CancellationToke
     let (client_io, server_io) = tokio::io::duplex(1 << 16);
     let server = ProviderServer::new(Arc::new(TestProvider));
     let stop = server.stop_signal();
-    tokio::spawn(Server::builder().add_service(Rpc::new(server)).serve_with_incoming(tokio_stream::once(Ok::<_, std::io::Error>(server_io))));
+    tokio::spawn(Server::builder().add_service(Rpc::new(server)).serve_with_incoming(tokio_stream::once(Ok::<
+        _,
+        std::io::Error,
+    >(
+        server_io
+    ))));
     let mut client_io = Some(client_io);
     let channel = Endpoint::try_from("http://in-process")
         .unwrap()
@@ -122,7 +129,11 @@ fn dv(value: &Value, schema: &Schema) -> Option<pb::DynamicValue> {
 }
 
 fn read_ds(type_name: &str) -> pb::read_data_source::Request {
-    pb::read_data_source::Request { type_name: type_name.into(), config: dv(&Value::object([("x", Value::Null)]), &Panics.schema()), ..Default::default() }
+    pb::read_data_source::Request {
+        type_name: type_name.into(),
+        config: dv(&Value::object([("x", Value::Null)]), &Panics.schema()),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -145,7 +156,12 @@ async fn stop_provider_cancels_in_flight_work() {
     let in_flight = tokio::spawn(async move { reader.read_data_source(read_ds("test_waits")).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     client.stop_provider(pb::stop_provider::Request {}).await.unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(5), in_flight).await.expect("read did not end").unwrap().unwrap().into_inner();
+    let resp = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("read did not end")
+        .unwrap()
+        .unwrap()
+        .into_inner();
     assert_eq!(resp.diagnostics[0].summary, "Cancelled");
 }
 
@@ -154,7 +170,8 @@ async fn malformed_input_is_a_diagnostic_with_a_path() {
     let (mut client, _) = serve().await;
     // {"name": 42}: a number where the schema says string.
     let mut bytes = Vec::new();
-    rmpv::encode::write_value(&mut bytes, &rmpv::Value::Map(vec![(rmpv::Value::from("name"), rmpv::Value::from(42))])).unwrap();
+    rmpv::encode::write_value(&mut bytes, &rmpv::Value::Map(vec![(rmpv::Value::from("name"), rmpv::Value::from(42))]))
+        .unwrap();
     let resp = client
         .validate_resource_config(pb::validate_resource_config::Request {
             type_name: "test_thing".into(),
@@ -186,13 +203,19 @@ async fn unknown_types_are_diagnostics_not_crashes() {
     let resp = client.read_data_source(read_ds("test_nope")).await.unwrap().into_inner();
     assert!(resp.diagnostics[0].detail.contains("no data source type \"test_nope\""));
     let resp = client
-        .open_ephemeral_resource(pb::open_ephemeral_resource::Request { type_name: "test_nope".into(), ..Default::default() })
+        .open_ephemeral_resource(pb::open_ephemeral_resource::Request {
+            type_name: "test_nope".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(resp.diagnostics[0].summary, "Unknown ephemeral resource type");
     let resp = client
-        .move_resource_state(pb::move_resource_state::Request { target_type_name: "test_thing".into(), ..Default::default() })
+        .move_resource_state(pb::move_resource_state::Request {
+            target_type_name: "test_thing".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -219,14 +242,19 @@ async fn plan_create_then_rename_requires_replace() {
     assert!(planned.attr("id").unwrap().is_unknown());
     assert_eq!(planned.attr("limit"), Some(&Value::int(-1)));
 
-    let state = Value::object([("id", Value::string("thing-1")), ("name", Value::string("a")), ("limit", Value::int(-1))]);
-    let renamed = Value::object([("id", Value::string("thing-1")), ("name", Value::string("b")), ("limit", Value::int(-1))]);
+    let state =
+        Value::object([("id", Value::string("thing-1")), ("name", Value::string("a")), ("limit", Value::int(-1))]);
+    let renamed =
+        Value::object([("id", Value::string("thing-1")), ("name", Value::string("b")), ("limit", Value::int(-1))]);
     let plan = client
         .plan_resource_change(pb::plan_resource_change::Request {
             type_name: "test_thing".into(),
             prior_state: dv(&state, &schema),
             proposed_new_state: dv(&renamed, &schema),
-            config: dv(&Value::object([("id", Value::Null), ("name", Value::string("b")), ("limit", Value::Null)]), &schema),
+            config: dv(
+                &Value::object([("id", Value::Null), ("name", Value::string("b")), ("limit", Value::Null)]),
+                &schema,
+            ),
             ..Default::default()
         })
         .await
@@ -238,7 +266,10 @@ async fn plan_create_then_rename_requires_replace() {
         .apply_resource_change(pb::apply_resource_change::Request {
             type_name: "test_thing".into(),
             prior_state: dv(&Value::Null, &schema),
-            planned_state: dv(&Value::object([("id", Value::unknown()), ("name", Value::string("a")), ("limit", Value::int(-1))]), &schema),
+            planned_state: dv(
+                &Value::object([("id", Value::unknown()), ("name", Value::string("a")), ("limit", Value::int(-1))]),
+                &schema,
+            ),
             config: dv(&config, &schema),
             ..Default::default()
         })
@@ -257,7 +288,10 @@ async fn state_upgrade_at_the_same_version_drops_removed_attributes() {
         .upgrade_resource_state(pb::upgrade_resource_state::Request {
             type_name: "test_thing".into(),
             version: 0,
-            raw_state: Some(pb::RawState { json: br#"{"id":"t","name":"a","limit":3,"gone":true}"#.to_vec(), flatmap: Default::default() }),
+            raw_state: Some(pb::RawState {
+                json: br#"{"id":"t","name":"a","limit":3,"gone":true}"#.to_vec(),
+                flatmap: Default::default(),
+            }),
         })
         .await
         .unwrap()

@@ -56,7 +56,11 @@ impl DataSource for Endpoints {
                 .description("The shared PostgreSQL cluster: pooled endpoint for apps, direct endpoint for DDL."),
                 Attribute::nested(
                     "mysql",
-                    vec![text("host", "Read-write endpoint."), number("port", "Its port."), text("tls", "TLS mode to use.")],
+                    vec![
+                        text("host", "Read-write endpoint."),
+                        number("port", "Its port."),
+                        text("tls", "TLS mode to use."),
+                    ],
                 )
                 .computed()
                 .description("The shared MySQL cluster."),
@@ -65,7 +69,9 @@ impl DataSource for Endpoints {
                     vec![
                         text("host", "The primary's host."),
                         number("port", "The primary's port."),
-                        Attribute::new("addresses", Type::list(Type::String)).computed().description("`host:port` of every node, primary first."),
+                        Attribute::new("addresses", Type::list(Type::String))
+                            .computed()
+                            .description("`host:port` of every node, primary first."),
                         Attribute::bool("tls").computed().description("Whether to connect with TLS."),
                     ],
                 )
@@ -78,8 +84,14 @@ impl DataSource for Endpoints {
                         text("namespace", "Vault namespace, if any."),
                         text("database_mount", "Mount of the database secrets engine."),
                         text("kv_mount", "Mount of the KV v2 engine."),
-                        text("creds_path_pattern", "Where apps read dynamic credentials: `<database_mount>/creds/<role>`."),
-                        text("static_creds_path_pattern", "Where apps read static-role credentials: `<database_mount>/static-creds/<role>`."),
+                        text(
+                            "creds_path_pattern",
+                            "Where apps read dynamic credentials: `<database_mount>/creds/<role>`.",
+                        ),
+                        text(
+                            "static_creds_path_pattern",
+                            "Where apps read static-role credentials: `<database_mount>/static-creds/<role>`.",
+                        ),
                     ],
                 )
                 .computed()

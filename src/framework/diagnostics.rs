@@ -104,22 +104,12 @@ impl Diagnostics {
     }
 
     /// Adds an error about the attribute at `path`.
-    pub fn attribute_error(
-        &mut self,
-        path: AttributePath,
-        summary: impl Into<String>,
-        detail: impl Into<String>,
-    ) {
+    pub fn attribute_error(&mut self, path: AttributePath, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Error, summary.into(), detail.into(), Some(path));
     }
 
     /// Adds a warning about the attribute at `path`.
-    pub fn attribute_warning(
-        &mut self,
-        path: AttributePath,
-        summary: impl Into<String>,
-        detail: impl Into<String>,
-    ) {
+    pub fn attribute_warning(&mut self, path: AttributePath, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Warning, summary.into(), detail.into(), Some(path));
     }
 

@@ -22,7 +22,8 @@ pub struct PlannedChange {
 /// Plans top-level attributes. `proposed` is Terraform's proposal (config merged with
 /// prior state for computed attributes); `prior` is null when creating.
 pub fn plan_resource_change(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) -> PlannedChange {
-    let mut out = PlannedChange { planned: proposed.clone(), requires_replace: Vec::new(), diagnostics: Diagnostics::default() };
+    let mut out =
+        PlannedChange { planned: proposed.clone(), requires_replace: Vec::new(), diagnostics: Diagnostics::default() };
     if proposed.is_null() {
         return out;
     }
@@ -121,7 +122,13 @@ mod tests {
     }
 
     fn obj(id: Value, name: &str, limit: Value, stamp: Value) -> Value {
-        Value::object([("id", id), ("name", Value::string(name)), ("limit", limit), ("stamp", stamp), ("secret", Value::Null)])
+        Value::object([
+            ("id", id),
+            ("name", Value::string(name)),
+            ("limit", limit),
+            ("stamp", stamp),
+            ("secret", Value::Null),
+        ])
     }
 
     #[test]

@@ -52,8 +52,7 @@ impl Schema {
 }
 
 fn block_type(attributes: &[Attribute], blocks: &[Block]) -> Type {
-    let mut fields: BTreeMap<String, Type> =
-        attributes.iter().map(|a| (a.name.to_owned(), a.value_type())).collect();
+    let mut fields: BTreeMap<String, Type> = attributes.iter().map(|a| (a.name.to_owned(), a.value_type())).collect();
     for b in blocks {
         let inner = block_type(&b.attributes, &[]);
         let t = match b.nesting {

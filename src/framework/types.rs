@@ -73,10 +73,9 @@ impl Type {
                 "object".into(),
                 Json::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()),
             ]),
-            Type::Tuple(elems) => Json::Array(vec![
-                "tuple".into(),
-                Json::Array(elems.iter().map(Type::to_json).collect()),
-            ]),
+            Type::Tuple(elems) => {
+                Json::Array(vec!["tuple".into(), Json::Array(elems.iter().map(Type::to_json).collect())])
+            }
         }
     }
 

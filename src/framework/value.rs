@@ -46,11 +46,7 @@ impl Number {
 
     /// A number from a float, normalised so that `5.0` equals `Int(5)`.
     pub fn from_f64(f: f64) -> Number {
-        if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
-            Number::Int(f as i64)
-        } else {
-            Number::Float(f)
-        }
+        if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 { Number::Int(f as i64) } else { Number::Float(f) }
     }
 
     /// The number as `i64`, when it is a whole number in range.
@@ -205,8 +201,7 @@ impl Value {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.semantically_equal(y))
             }
             (Value::Map(a), Value::Map(b)) | (Value::Object(a), Value::Object(b)) => {
-                a.len() == b.len()
-                    && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| x.semantically_equal(y)))
+                a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| x.semantically_equal(y)))
             }
             (Value::Dynamic(ta, a), Value::Dynamic(tb, b)) => ta == tb && a.semantically_equal(b),
             _ => self == other,

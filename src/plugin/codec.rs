@@ -78,8 +78,7 @@ pub fn encode_msgpack(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
 /// [`CodecError`] for malformed JSON or a value of the wrong shape.
 pub fn decode_json(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     let root = AttributePath::default();
-    let json: Json =
-        serde_json::from_slice(bytes).map_err(|e| error(&root, format!("malformed JSON: {e}")))?;
+    let json: Json = serde_json::from_slice(bytes).map_err(|e| error(&root, format!("malformed JSON: {e}")))?;
     from_json(&json, ty, &root)
 }
 
@@ -103,17 +102,12 @@ fn from_msgpack(raw: &Msgpack, ty: &Type, path: &AttributePath) -> Result<Value,
             Msgpack::F64(f) => float(*f, path),
             Msgpack::String(s) => {
                 let text = s.as_str().ok_or_else(|| error(path, "number text is not UTF-8"))?;
-                Number::parse(text)
-                    .map(Value::Number)
-                    .ok_or_else(|| error(path, format!("{text:?} is not a number")))
+                Number::parse(text).map(Value::Number).ok_or_else(|| error(path, format!("{text:?} is not a number")))
             }
             _ => Err(mismatch()),
         },
         Type::String => match raw {
-            Msgpack::String(s) => s
-                .as_str()
-                .map(Value::string)
-                .ok_or_else(|| error(path, "string is not valid UTF-8")),
+            Msgpack::String(s) => s.as_str().map(Value::string).ok_or_else(|| error(path, "string is not valid UTF-8")),
             _ => Err(mismatch()),
         },
         Type::List(elem) | Type::Set(elem) => {
@@ -152,9 +146,7 @@ fn from_msgpack(raw: &Msgpack, ty: &Type, path: &AttributePath) -> Result<Value,
             let mut out: BTreeMap<String, Value> = attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
             for (k, v) in entries {
                 let name = k.as_str().ok_or_else(|| error(path, "attribute name is not a string"))?;
-                let attr_ty = attrs
-                    .get(name)
-                    .ok_or_else(|| error(path, format!("unsupported attribute {name:?}")))?;
+                let attr_ty = attrs.get(name).ok_or_else(|| error(path, format!("unsupported attribute {name:?}")))?;
                 out.insert(name.to_owned(), from_msgpack(v, attr_ty, &path.attribute(name))?);
             }
             Ok(Value::Object(out))
@@ -258,11 +250,7 @@ fn to_msgpack(value: &Value, ty: &Type, path: &AttributePath) -> Result<Msgpack,
         }),
         (Value::String(s), Type::String) => Ok(Msgpack::from(s.as_str())),
         (Value::List(items), Type::List(elem)) | (Value::Set(items), Type::Set(elem)) => Ok(Msgpack::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| to_msgpack(v, elem, &path.index(i)))
-                .collect::<Result<_, _>>()?,
+            items.iter().enumerate().map(|(i, v)| to_msgpack(v, elem, &path.index(i))).collect::<Result<_, _>>()?,
         )),
         (Value::Tuple(items), Type::Tuple(elems)) if items.len() == elems.len() => Ok(Msgpack::Array(
             items
@@ -472,10 +460,7 @@ mod tests {
             ("port", Value::int(6432)),
             ("tags", Value::Set(vec![Value::string("a"), Value::string("b")])),
             ("labels", Value::Map([("team".to_owned(), Value::string("fx"))].into())),
-            (
-                "nodes",
-                Value::List(vec![Value::object([("host", Value::string("pg-1")), ("up", Value::Bool(true))])]),
-            ),
+            ("nodes", Value::List(vec![Value::object([("host", Value::string("pg-1")), ("up", Value::Bool(true))])])),
             ("extra", Value::Dynamic(Type::list(Type::Number), Box::new(Value::List(vec![Value::int(1)])))),
         ]);
         assert_eq!(round_trip(&v, &schema_type()), v);
@@ -508,7 +493,11 @@ mod tests {
             ..Refinements::default()
         }));
         assert_eq!(round_trip(&bounded, &Type::Number), bounded);
-        let sized = Value::Unknown(Box::new(Refinements { length_lower: Some(1), length_upper: Some(3), ..Refinements::default() }));
+        let sized = Value::Unknown(Box::new(Refinements {
+            length_lower: Some(1),
+            length_upper: Some(3),
+            ..Refinements::default()
+        }));
         assert_eq!(round_trip(&sized, &Type::list(Type::String)), sized);
     }
 
@@ -542,16 +531,10 @@ mod tests {
         // u64 beyond i64 arrives as a msgpack uint.
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, &Msgpack::from(u64::MAX)).unwrap();
-        assert_eq!(
-            decode_msgpack(&bytes, &Type::Number).unwrap(),
-            Value::Number(Number::Big(u64::MAX.to_string()))
-        );
+        assert_eq!(decode_msgpack(&bytes, &Type::Number).unwrap(), Value::Number(Number::Big(u64::MAX.to_string())));
         assert_eq!(round_trip(&Value::Number(Number::Float(0.25)), &Type::Number), Value::Number(Number::Float(0.25)));
         let json = decode_json(br#"{"port": 123456789012345678901234567890.5}"#, &schema_type()).unwrap();
-        assert_eq!(
-            json.attr("port"),
-            Some(&Value::Number(Number::Big("123456789012345678901234567890.5".into())))
-        );
+        assert_eq!(json.attr("port"), Some(&Value::Number(Number::Big("123456789012345678901234567890.5".into()))));
     }
 
     #[test]
@@ -587,8 +570,11 @@ mod tests {
         assert!(decode_msgpack(&bad_utf8, &Type::String).is_err());
 
         let mut bad_dynamic = Vec::new();
-        rmpv::encode::write_value(&mut bad_dynamic, &Msgpack::Array(vec![Msgpack::Binary(b"\"int\"".to_vec()), Msgpack::from(1)]))
-            .unwrap();
+        rmpv::encode::write_value(
+            &mut bad_dynamic,
+            &Msgpack::Array(vec![Msgpack::Binary(b"\"int\"".to_vec()), Msgpack::from(1)]),
+        )
+        .unwrap();
         assert!(decode_msgpack(&bad_dynamic, &Type::Dynamic).is_err());
 
         assert!(decode_json(b"{not json", &ty).is_err());

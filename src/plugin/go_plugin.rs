@@ -20,7 +20,10 @@ pub struct Broker;
 impl pb::grpc_broker_server::GrpcBroker for Broker {
     type StartStreamStream = Silent<pb::ConnInfo>;
 
-    async fn start_stream(&self, request: Request<Streaming<pb::ConnInfo>>) -> Result<Response<Self::StartStreamStream>, Status> {
+    async fn start_stream(
+        &self,
+        request: Request<Streaming<pb::ConnInfo>>,
+    ) -> Result<Response<Self::StartStreamStream>, Status> {
         let mut incoming = request.into_inner();
         // Drain what the host sends so its stream does not stall; we never answer.
         tokio::spawn(async move { while let Ok(Some(_)) = incoming.message().await {} });

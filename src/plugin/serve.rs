@@ -17,7 +17,8 @@ use crate::framework::component::Provider;
 
 use super::go_plugin::{Broker, Controller, Stdio};
 use super::proto::go_plugin::{
-    grpc_broker_server::GrpcBrokerServer, grpc_controller_server::GrpcControllerServer, grpc_stdio_server::GrpcStdioServer,
+    grpc_broker_server::GrpcBrokerServer, grpc_controller_server::GrpcControllerServer,
+    grpc_stdio_server::GrpcStdioServer,
 };
 use super::proto::tfplugin6::provider_server::ProviderServer as ProviderRpcServer;
 use super::server::ProviderServer;
@@ -125,7 +126,12 @@ async fn serve_unix(
 }
 
 #[cfg(not(unix))]
-async fn serve_unix(_: Arc<dyn Provider>, _: TlsAcceptor, _: &ServerIdentity, _: CancellationToken) -> Result<(), ServeError> {
+async fn serve_unix(
+    _: Arc<dyn Provider>,
+    _: TlsAcceptor,
+    _: &ServerIdentity,
+    _: CancellationToken,
+) -> Result<(), ServeError> {
     unreachable!("unix sockets are used only on unix")
 }
 
@@ -162,8 +168,11 @@ async fn accept_tcp(
 
 /// Completes the TLS handshake off the accept loop; a peer without the pinned client
 /// certificate is dropped here and never reaches a gRPC service.
-fn spawn_tls<IO>(acceptor: TlsAcceptor, stream: IO, tx: mpsc::Sender<std::io::Result<tokio_rustls::server::TlsStream<IO>>>)
-where
+fn spawn_tls<IO>(
+    acceptor: TlsAcceptor,
+    stream: IO,
+    tx: mpsc::Sender<std::io::Result<tokio_rustls::server::TlsStream<IO>>>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {

@@ -13,9 +13,9 @@ use std::time::SystemTime;
 use tonic::{Request, Response, Status};
 
 use crate::framework::component::{
-    ApplyResponse, ConfigureRequest, Context, CreateRequest, DataSource, DeleteRequest, EphemeralResource, ImportRequest,
-    ImportResponse, ModifyPlanRequest, ModifyPlanResponse, OpenResponse, Provider, ReadRequest, ReadResponse,
-    RenewResponse, Resource, UpdateRequest,
+    ApplyResponse, ConfigureRequest, Context, CreateRequest, DataSource, DeleteRequest, EphemeralResource,
+    ImportRequest, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, OpenResponse, Provider, ReadRequest,
+    ReadResponse, RenewResponse, Resource, UpdateRequest,
 };
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::plan::{plan_resource_change, strip_write_only};
@@ -121,6 +121,8 @@ trait WithDiagnostics: Default {
 macro_rules! with_diagnostics {
     ($($t:ty),* $(,)?) => {$(
         impl WithDiagnostics for $t {
+            // Some responses hold only diagnostics; the same macro serves them all.
+            #[allow(clippy::needless_update)]
             fn with_diagnostics(d: Diagnostics) -> Self {
                 Self { diagnostics: wire::diagnostics(d), ..Default::default() }
             }
@@ -153,7 +155,10 @@ with_diagnostics!(
 
 #[tonic::async_trait]
 impl ProviderRpc for ProviderServer {
-    async fn get_metadata(&self, _: Request<pb::get_metadata::Request>) -> Result<Response<pb::get_metadata::Response>, Status> {
+    async fn get_metadata(
+        &self,
+        _: Request<pb::get_metadata::Request>,
+    ) -> Result<Response<pb::get_metadata::Response>, Status> {
         use pb::get_metadata as m;
         Ok(Response::new(m::Response {
             server_capabilities: Some(capabilities()),
@@ -176,7 +181,11 @@ impl ProviderRpc for ProviderServer {
         Ok(Response::new(pb::get_provider_schema::Response {
             provider: Some(wire::schema(&self.provider.schema())),
             resource_schemas: self.resources.iter().map(|(n, r)| ((*n).into(), wire::schema(&r.schema()))).collect(),
-            data_source_schemas: self.data_sources.iter().map(|(n, d)| ((*n).into(), wire::schema(&d.schema()))).collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(n, d)| ((*n).into(), wire::schema(&d.schema())))
+                .collect(),
             ephemeral_resource_schemas: self
                 .ephemeral_resources
                 .iter()
@@ -283,7 +292,10 @@ impl ProviderRpc for ProviderServer {
             let raw = r.raw_state.unwrap_or_default();
             if raw.json.is_empty() {
                 let mut d = Diagnostics::default();
-                d.error("Unsupported state format", "This resource's state is in the legacy flatmap format, which this provider never wrote.");
+                d.error(
+                    "Unsupported state format",
+                    "This resource's state is in the legacy flatmap format, which this provider never wrote.",
+                );
                 return Err(d);
             }
             let mut state = if r.version == schema.version {
@@ -292,7 +304,10 @@ impl ProviderRpc for ProviderServer {
                 let mut d = Diagnostics::default();
                 d.error(
                     "State written by a newer provider",
-                    format!("This state has schema version {}, newer than this provider's {}. Upgrade the provider.", r.version, schema.version),
+                    format!(
+                        "This state has schema version {}, newer than this provider's {}. Upgrade the provider.",
+                        r.version, schema.version
+                    ),
                 );
                 return Err(d);
             } else {
@@ -310,7 +325,10 @@ impl ProviderRpc for ProviderServer {
                 }
             };
             strip_write_only(&schema, &mut state);
-            Ok(pb::upgrade_resource_state::Response { upgraded_state: Some(wire::encode(&state, &ty)?), diagnostics: Vec::new() })
+            Ok(pb::upgrade_resource_state::Response {
+                upgraded_state: Some(wire::encode(&state, &ty)?),
+                diagnostics: Vec::new(),
+            })
         }
         .await;
         respond!(result, pb::upgrade_resource_state::Response)
@@ -339,7 +357,10 @@ impl ProviderRpc for ProviderServer {
             let resource = self.resource(&r.type_name)?;
             let Some(schema) = resource.identity_schema().filter(|s| s.version == r.version) else {
                 let mut d = Diagnostics::default();
-                d.error("Unsupported identity version", format!("{} has no identity of version {}.", r.type_name, r.version));
+                d.error(
+                    "Unsupported identity version",
+                    format!("{} has no identity of version {}.", r.type_name, r.version),
+                );
                 return Err(d);
             };
             let ty = schema.value_type();
@@ -675,11 +696,17 @@ impl ProviderRpc for ProviderServer {
         respond!(result, pb::close_ephemeral_resource::Response)
     }
 
-    async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Result<Response<pb::get_functions::Response>, Status> {
+    async fn get_functions(
+        &self,
+        _: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
         Ok(Response::new(pb::get_functions::Response::default()))
     }
 
-    async fn call_function(&self, request: Request<pb::call_function::Request>) -> Result<Response<pb::call_function::Response>, Status> {
+    async fn call_function(
+        &self,
+        request: Request<pb::call_function::Request>,
+    ) -> Result<Response<pb::call_function::Response>, Status> {
         Ok(Response::new(pb::call_function::Response {
             result: None,
             error: Some(pb::FunctionError {
@@ -689,7 +716,10 @@ impl ProviderRpc for ProviderServer {
         }))
     }
 
-    async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Result<Response<pb::stop_provider::Response>, Status> {
+    async fn stop_provider(
+        &self,
+        _: Request<pb::stop_provider::Request>,
+    ) -> Result<Response<pb::stop_provider::Response>, Status> {
         tracing::info!("StopProvider: cancelling in-flight operations");
         self.context.cancel.cancel();
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))

@@ -79,8 +79,10 @@ impl ServerIdentity {
         let expected = CertificateDer::from_pem_slice(client_cert_pem.as_bytes())
             .map_err(|e| TlsSetupError::ClientCertificate(e.to_string()))?;
         let provider = Arc::new(ring::default_provider());
-        let verifier =
-            PinnedClientCertificate { expected, algorithms: aws_lc_rs::default_provider().signature_verification_algorithms };
+        let verifier = PinnedClientCertificate {
+            expected,
+            algorithms: aws_lc_rs::default_provider().signature_verification_algorithms,
+        };
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(Arc::new(verifier))

@@ -59,69 +59,231 @@ pub const BLOCKS: &[(&str, &str, &[Setting])] = &[
 ];
 
 const POSTGRES: &[Setting] = &[
-    Setting { name: "host", env: &["DBAAS_POSTGRES_HOST"], default: None, kind: SettingKind::Text, sensitive: false,
-        description: "The primary (e.g. `pg-cluster-rw.dbaas.svc.cluster.local`): the provider runs DDL here, and migrations should too." },
-    Setting { name: "port", env: &["DBAAS_POSTGRES_PORT"], default: Some("5432"), kind: SettingKind::Port, sensitive: false,
-        description: "Port of the primary." },
-    Setting { name: "pooled_host", env: &["DBAAS_POSTGRES_POOLED_HOST"], default: None, kind: SettingKind::Text, sensitive: false,
-        description: "PgBouncer (transaction pooling): the host apps are given. Defaults to `host`." },
-    Setting { name: "pooled_port", env: &["DBAAS_POSTGRES_POOLED_PORT"], default: Some("6432"), kind: SettingKind::Port, sensitive: false,
-        description: "PgBouncer's port." },
-    Setting { name: "username", env: &["DBAAS_POSTGRES_USERNAME"], default: Some("postgres"), kind: SettingKind::Text, sensitive: false,
-        description: "Admin login for DDL (unless `admin_credentials_kv_path` is set)." },
-    Setting { name: "password", env: &["DBAAS_POSTGRES_PASSWORD"], default: None, kind: SettingKind::Text, sensitive: true,
-        description: "Admin password (unless `admin_credentials_kv_path` is set)." },
-    Setting { name: "admin_credentials_kv_path", env: &["DBAAS_POSTGRES_ADMIN_CREDENTIALS_KV_PATH"], default: None, kind: SettingKind::Text, sensitive: false,
-        description: "Read the admin `username` and `password` from this Vault KV v2 secret (under the `vault` block's `kv_mount`; the platform keeps them at `postgres/root`) instead of from configuration." },
-    Setting { name: "sslmode", env: &["DBAAS_POSTGRES_SSLMODE", "PGSSLMODE"], default: Some("prefer"), kind: SettingKind::Text, sensitive: false,
-        description: "libpq `sslmode`: `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`." },
-    Setting { name: "database", env: &["DBAAS_POSTGRES_DATABASE"], default: Some("postgres"), kind: SettingKind::Text, sensitive: false,
-        description: "Maintenance database the admin connects to." },
-    Setting { name: "max_connections", env: &["DBAAS_POSTGRES_MAX_CONNECTIONS"], default: Some("4"), kind: SettingKind::Count, sensitive: false,
-        description: "Most connections one provider process opens to the primary; shared by all resources." },
+    Setting {
+        name: "host",
+        env: &["DBAAS_POSTGRES_HOST"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "The primary (e.g. `pg-cluster-rw.dbaas.svc.cluster.local`): the provider runs DDL here, and migrations should too.",
+    },
+    Setting {
+        name: "port",
+        env: &["DBAAS_POSTGRES_PORT"],
+        default: Some("5432"),
+        kind: SettingKind::Port,
+        sensitive: false,
+        description: "Port of the primary.",
+    },
+    Setting {
+        name: "pooled_host",
+        env: &["DBAAS_POSTGRES_POOLED_HOST"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "PgBouncer (transaction pooling): the host apps are given. Defaults to `host`.",
+    },
+    Setting {
+        name: "pooled_port",
+        env: &["DBAAS_POSTGRES_POOLED_PORT"],
+        default: Some("6432"),
+        kind: SettingKind::Port,
+        sensitive: false,
+        description: "PgBouncer's port.",
+    },
+    Setting {
+        name: "username",
+        env: &["DBAAS_POSTGRES_USERNAME"],
+        default: Some("postgres"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Admin login for DDL (unless `admin_credentials_kv_path` is set).",
+    },
+    Setting {
+        name: "password",
+        env: &["DBAAS_POSTGRES_PASSWORD"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: true,
+        description: "Admin password (unless `admin_credentials_kv_path` is set).",
+    },
+    Setting {
+        name: "admin_credentials_kv_path",
+        env: &["DBAAS_POSTGRES_ADMIN_CREDENTIALS_KV_PATH"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Read the admin `username` and `password` from this Vault KV v2 secret (under the `vault` block's `kv_mount`; the platform keeps them at `postgres/root`) instead of from configuration.",
+    },
+    Setting {
+        name: "sslmode",
+        env: &["DBAAS_POSTGRES_SSLMODE", "PGSSLMODE"],
+        default: Some("prefer"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "libpq `sslmode`: `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`.",
+    },
+    Setting {
+        name: "database",
+        env: &["DBAAS_POSTGRES_DATABASE"],
+        default: Some("postgres"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Maintenance database the admin connects to.",
+    },
+    Setting {
+        name: "max_connections",
+        env: &["DBAAS_POSTGRES_MAX_CONNECTIONS"],
+        default: Some("4"),
+        kind: SettingKind::Count,
+        sensitive: false,
+        description: "Most connections one provider process opens to the primary; shared by all resources.",
+    },
 ];
 
 const MYSQL: &[Setting] = &[
-    Setting { name: "host", env: &["DBAAS_MYSQL_HOST"], default: None, kind: SettingKind::Text, sensitive: false,
-        description: "The cluster's read-write endpoint (MySQL Router or primary)." },
-    Setting { name: "port", env: &["DBAAS_MYSQL_PORT"], default: Some("3306"), kind: SettingKind::Port, sensitive: false,
-        description: "Its port." },
-    Setting { name: "username", env: &["DBAAS_MYSQL_USERNAME"], default: Some("root"), kind: SettingKind::Text, sensitive: false,
-        description: "Admin login (unless `admin_credentials_kv_path` is set)." },
-    Setting { name: "password", env: &["DBAAS_MYSQL_PASSWORD"], default: None, kind: SettingKind::Text, sensitive: true,
-        description: "Admin password (unless `admin_credentials_kv_path` is set)." },
-    Setting { name: "admin_credentials_kv_path", env: &["DBAAS_MYSQL_ADMIN_CREDENTIALS_KV_PATH"], default: None, kind: SettingKind::Text, sensitive: false,
-        description: "Read the admin `username` and `password` from this Vault KV v2 secret (the platform keeps them at `mysql/root`)." },
-    Setting { name: "tls", env: &["DBAAS_MYSQL_TLS"], default: Some("preferred"), kind: SettingKind::Text, sensitive: false,
-        description: "`disabled`, `preferred`, `required`, `verify_ca` or `verify_identity`." },
-    Setting { name: "max_connections", env: &["DBAAS_MYSQL_MAX_CONNECTIONS"], default: Some("4"), kind: SettingKind::Count, sensitive: false,
-        description: "Most connections one provider process opens; shared by all resources." },
+    Setting {
+        name: "host",
+        env: &["DBAAS_MYSQL_HOST"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "The cluster's read-write endpoint (MySQL Router or primary).",
+    },
+    Setting {
+        name: "port",
+        env: &["DBAAS_MYSQL_PORT"],
+        default: Some("3306"),
+        kind: SettingKind::Port,
+        sensitive: false,
+        description: "Its port.",
+    },
+    Setting {
+        name: "username",
+        env: &["DBAAS_MYSQL_USERNAME"],
+        default: Some("root"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Admin login (unless `admin_credentials_kv_path` is set).",
+    },
+    Setting {
+        name: "password",
+        env: &["DBAAS_MYSQL_PASSWORD"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: true,
+        description: "Admin password (unless `admin_credentials_kv_path` is set).",
+    },
+    Setting {
+        name: "admin_credentials_kv_path",
+        env: &["DBAAS_MYSQL_ADMIN_CREDENTIALS_KV_PATH"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Read the admin `username` and `password` from this Vault KV v2 secret (the platform keeps them at `mysql/root`).",
+    },
+    Setting {
+        name: "tls",
+        env: &["DBAAS_MYSQL_TLS"],
+        default: Some("preferred"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "`disabled`, `preferred`, `required`, `verify_ca` or `verify_identity`.",
+    },
+    Setting {
+        name: "max_connections",
+        env: &["DBAAS_MYSQL_MAX_CONNECTIONS"],
+        default: Some("4"),
+        kind: SettingKind::Count,
+        sensitive: false,
+        description: "Most connections one provider process opens; shared by all resources.",
+    },
 ];
 
 const REDIS: &[Setting] = &[
-    Setting { name: "addresses", env: &["DBAAS_REDIS_ADDRESSES"], default: None, kind: SettingKind::List, sensitive: false,
-        description: "`host:port` of every node (primary first, then replicas): ACLs are not replicated, so the provider applies them to each. Comma-separated in the environment." },
-    Setting { name: "username", env: &["DBAAS_REDIS_USERNAME"], default: Some("default"), kind: SettingKind::Text, sensitive: false,
-        description: "Admin ACL user." },
-    Setting { name: "password", env: &["DBAAS_REDIS_PASSWORD"], default: None, kind: SettingKind::Text, sensitive: true,
-        description: "Its password." },
-    Setting { name: "tls", env: &["DBAAS_REDIS_TLS"], default: Some("false"), kind: SettingKind::Flag, sensitive: false,
-        description: "Connect with TLS." },
-    Setting { name: "max_connections", env: &["DBAAS_REDIS_MAX_CONNECTIONS"], default: Some("4"), kind: SettingKind::Count, sensitive: false,
-        description: "Most connections one provider process opens per node." },
+    Setting {
+        name: "addresses",
+        env: &["DBAAS_REDIS_ADDRESSES"],
+        default: None,
+        kind: SettingKind::List,
+        sensitive: false,
+        description: "`host:port` of every node (primary first, then replicas): ACLs are not replicated, so the provider applies them to each. Comma-separated in the environment.",
+    },
+    Setting {
+        name: "username",
+        env: &["DBAAS_REDIS_USERNAME"],
+        default: Some("default"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Admin ACL user.",
+    },
+    Setting {
+        name: "password",
+        env: &["DBAAS_REDIS_PASSWORD"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: true,
+        description: "Its password.",
+    },
+    Setting {
+        name: "tls",
+        env: &["DBAAS_REDIS_TLS"],
+        default: Some("false"),
+        kind: SettingKind::Flag,
+        sensitive: false,
+        description: "Connect with TLS.",
+    },
+    Setting {
+        name: "max_connections",
+        env: &["DBAAS_REDIS_MAX_CONNECTIONS"],
+        default: Some("4"),
+        kind: SettingKind::Count,
+        sensitive: false,
+        description: "Most connections one provider process opens per node.",
+    },
 ];
 
 const VAULT: &[Setting] = &[
-    Setting { name: "address", env: &["VAULT_ADDR"], default: None, kind: SettingKind::Text, sensitive: false,
-        description: "Vault's address, e.g. `https://vault.platform.svc:8200`." },
-    Setting { name: "token", env: &["VAULT_TOKEN"], default: None, kind: SettingKind::Text, sensitive: true,
-        description: "Vault token." },
-    Setting { name: "namespace", env: &["VAULT_NAMESPACE"], default: None, kind: SettingKind::Text, sensitive: false,
-        description: "Vault Enterprise / OpenBao namespace." },
-    Setting { name: "database_mount", env: &["DBAAS_VAULT_DATABASE_MOUNT"], default: Some("database"), kind: SettingKind::Text, sensitive: false,
-        description: "Mount of the database secrets engine." },
-    Setting { name: "kv_mount", env: &["DBAAS_VAULT_KV_MOUNT"], default: Some("secret"), kind: SettingKind::Text, sensitive: false,
-        description: "Mount of the KV v2 engine holding static secrets." },
+    Setting {
+        name: "address",
+        env: &["VAULT_ADDR"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Vault's address, e.g. `https://vault.platform.svc:8200`.",
+    },
+    Setting {
+        name: "token",
+        env: &["VAULT_TOKEN"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: true,
+        description: "Vault token.",
+    },
+    Setting {
+        name: "namespace",
+        env: &["VAULT_NAMESPACE"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Vault Enterprise / OpenBao namespace.",
+    },
+    Setting {
+        name: "database_mount",
+        env: &["DBAAS_VAULT_DATABASE_MOUNT"],
+        default: Some("database"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Mount of the database secrets engine.",
+    },
+    Setting {
+        name: "kv_mount",
+        env: &["DBAAS_VAULT_KV_MOUNT"],
+        default: Some("secret"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Mount of the KV v2 engine holding static secrets.",
+    },
 ];
 
 const DENIED_HOSTS_DESCRIPTION: &str = "Hosts that must never be used. Configuring one (or a shorter DNS form of one, such as `postgresql.dbaas`) is an error at validate time. Defaults to `[\"postgresql.dbaas.svc.cluster.local\"]`, the legacy PostgreSQL service, which has no endpoints. Comma-separated in `DBAAS_DENIED_HOSTS`.";
@@ -130,7 +292,9 @@ const DENIED_HOSTS_DESCRIPTION: &str = "Hosts that must never be used. Configuri
 pub fn schema() -> Schema {
     let blocks = BLOCKS
         .iter()
-        .map(|(name, description, settings)| Block::single(name, *description, settings.iter().map(attribute).collect()))
+        .map(|(name, description, settings)| {
+            Block::single(name, *description, settings.iter().map(attribute).collect())
+        })
         .collect();
     Schema::new(
         "Gives a stack databases, rotated credentials and Redis namespaces on the platform's shared services. Every setting can come from the environment instead.",
@@ -333,9 +497,14 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
     let Source::Env(var) = resolved.source else { return };
     let value = resolved.text.first().map(String::as_str).unwrap_or_default();
     let problem = match setting.kind {
-        SettingKind::Port => value.parse::<u16>().ok().filter(|p| *p > 0).is_none().then(|| "a port from 1 to 65535"),
-        SettingKind::Count => value.parse::<u32>().ok().filter(|n| (1..=100).contains(n)).is_none().then(|| "a whole number from 1 to 100"),
-        SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then(|| "true or false"),
+        SettingKind::Port => value.parse::<u16>().ok().filter(|p| *p > 0).is_none().then_some("a port from 1 to 65535"),
+        SettingKind::Count => value
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .is_none()
+            .then_some("a whole number from 1 to 100"),
+        SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then_some("true or false"),
         _ => None,
     };
     if let Some(expected) = problem {
@@ -346,9 +515,18 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
 impl ProviderConfig {
     /// Resolves `config` (the provider block; may hold unknowns during validate) against
     /// the environment `env`. Returns the configuration and whether any value was unknown.
-    pub fn resolve(config: &Value, env: &dyn Fn(&str) -> Option<String>, diagnostics: &mut Diagnostics) -> (ProviderConfig, bool) {
+    pub fn resolve(
+        config: &Value,
+        env: &dyn Fn(&str) -> Option<String>,
+        diagnostics: &mut Diagnostics,
+    ) -> (ProviderConfig, bool) {
         let mut unknown = false;
-        let reader = |block: &'static str| BlockReader { block, config: config.attr(block).filter(|v| !v.is_null()), env, unknown: false };
+        let reader = |block: &'static str| BlockReader {
+            block,
+            config: config.attr(block).filter(|v| !v.is_null()),
+            env,
+            unknown: false,
+        };
         let mut out = ProviderConfig::default();
         let mut hosts: Vec<(String, Source)> = Vec::new();
 
@@ -414,7 +592,11 @@ impl ProviderConfig {
                 address: address_text.trim_end_matches('/').to_owned(),
                 token: r.text(VAULT, "token", diagnostics).map(Secret::new),
                 namespace: r.text(VAULT, "namespace", diagnostics),
-                database_mount: r.text(VAULT, "database_mount", diagnostics).unwrap_or_default().trim_matches('/').to_owned(),
+                database_mount: r
+                    .text(VAULT, "database_mount", diagnostics)
+                    .unwrap_or_default()
+                    .trim_matches('/')
+                    .to_owned(),
                 kv_mount: r.text(VAULT, "kv_mount", diagnostics).unwrap_or_default().trim_matches('/').to_owned(),
             });
         }
@@ -549,7 +731,10 @@ mod tests {
         assert!(d.is_empty(), "{d:?}");
         assert!(!unknown);
         let pg = c.postgres.unwrap();
-        assert_eq!((pg.host.as_str(), pg.port, pg.pooled_host.as_str(), pg.pooled_port), ("pg-cluster-rw.dbaas.svc.cluster.local", 5432, "pgbouncer.dbaas.svc.cluster.local", 6432));
+        assert_eq!(
+            (pg.host.as_str(), pg.port, pg.pooled_host.as_str(), pg.pooled_port),
+            ("pg-cluster-rw.dbaas.svc.cluster.local", 5432, "pgbouncer.dbaas.svc.cluster.local", 6432)
+        );
         assert_eq!(c.redis.unwrap().addresses, ["redis-0:6379", "redis-1:6379"]);
         let vault = c.vault.unwrap();
         assert_eq!(vault.address, "http://127.0.0.1:8200");
@@ -579,7 +764,11 @@ mod tests {
             assert!(diag.detail.contains("pg-cluster-rw.dbaas.svc.cluster.local"), "{}", diag.detail);
         }
         let mut d = Diagnostics::default();
-        ProviderConfig::resolve(&Value::object([]), &env_of(&[("DBAAS_POSTGRES_POOLED_HOST", "postgresql.dbaas.svc"), ("DBAAS_POSTGRES_HOST", "pg")]), &mut d);
+        ProviderConfig::resolve(
+            &Value::object([]),
+            &env_of(&[("DBAAS_POSTGRES_POOLED_HOST", "postgresql.dbaas.svc"), ("DBAAS_POSTGRES_HOST", "pg")]),
+            &mut d,
+        );
         assert!(d.0.iter().any(|x| x.detail.starts_with("DBAAS_POSTGRES_POOLED_HOST names it")), "{d:?}");
     }
 
@@ -587,7 +776,13 @@ mod tests {
     fn user_denied_hosts_replace_the_default_and_cover_every_service() {
         let config = Value::object([
             ("denied_hosts", Value::List(vec![Value::string("old-redis.cache.svc.cluster.local")])),
-            ("redis", Value::object([("addresses", Value::List(vec![Value::string("ok:6379"), Value::string("old-redis.cache:6379")]))])),
+            (
+                "redis",
+                Value::object([(
+                    "addresses",
+                    Value::List(vec![Value::string("ok:6379"), Value::string("old-redis.cache:6379")]),
+                )]),
+            ),
         ]);
         let mut d = Diagnostics::default();
         ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
@@ -598,7 +793,11 @@ mod tests {
     #[test]
     fn bad_environment_values_are_named() {
         let mut d = Diagnostics::default();
-        ProviderConfig::resolve(&Value::object([]), &env_of(&[("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_POSTGRES_PORT", "http")]), &mut d);
+        ProviderConfig::resolve(
+            &Value::object([]),
+            &env_of(&[("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_POSTGRES_PORT", "http")]),
+            &mut d,
+        );
         assert!(d.0.iter().any(|x| x.summary == "Invalid DBAAS_POSTGRES_PORT"), "{d:?}");
     }
 
@@ -613,7 +812,10 @@ mod tests {
 
     #[test]
     fn kv_credentials_need_vault() {
-        let config = block("postgres", vec![("host", Value::string("pg")), ("admin_credentials_kv_path", Value::string("postgres/root"))]);
+        let config = block(
+            "postgres",
+            vec![("host", Value::string("pg")), ("admin_credentials_kv_path", Value::string("postgres/root"))],
+        );
         let mut d = Diagnostics::default();
         let (c, _) = ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
         assert!(matches!(c.postgres.unwrap().admin, AdminCredentials::VaultKv(ref p) if p == "postgres/root"));

@@ -10,7 +10,13 @@ fn catalog_from_config_and_environment() {
         let ws = Workspace::new(
             tf,
             "endpoints",
-            &fixture("endpoints.tf", &[("admin_host", "pg-cluster-rw.dbaas.svc.cluster.local"), ("pooled_host", "pgbouncer.dbaas.svc.cluster.local")]),
+            &fixture(
+                "endpoints.tf",
+                &[
+                    ("admin_host", "pg-cluster-rw.dbaas.svc.cluster.local"),
+                    ("pooled_host", "pgbouncer.dbaas.svc.cluster.local"),
+                ],
+            ),
         )
         .env("DBAAS_REDIS_ADDRESSES", "redis-0.cache:6380,redis-1.cache:6380")
         .env("VAULT_ADDR", "http://vault.platform:8200")

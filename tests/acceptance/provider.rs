@@ -5,7 +5,8 @@ use crate::util::{Workspace, fixture, terraforms};
 #[test]
 fn legacy_postgres_service_is_refused_at_validate_with_advice() {
     for tf in terraforms() {
-        let ws = Workspace::new(tf, "denied", &fixture("denied_host.tf", &[("host", "postgresql.dbaas.svc.cluster.local")]));
+        let ws =
+            Workspace::new(tf, "denied", &fixture("denied_host.tf", &[("host", "postgresql.dbaas.svc.cluster.local")]));
         ws.init();
         let out = ws.fails(&["validate", "-no-color"]);
         assert!(out.contains("Denied host \"postgresql.dbaas.svc.cluster.local\""), "{out}");

@@ -108,7 +108,13 @@ impl Workspace {
     /// Runs `terraform ARGS` and fails the test, showing Terraform's output, unless it succeeds.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "terraform {} failed ({}):\n{}", args.join(" "), self.terraform.version, text(&out));
+        assert!(
+            out.status.success(),
+            "terraform {} failed ({}):\n{}",
+            args.join(" "),
+            self.terraform.version,
+            text(&out)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
