@@ -10,7 +10,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
-run="$tools/run"
+# Services are per machine, not per checkout: every clone must find the same ones.
+run="${DBAAS_SERVICES_DIR:-/var/tmp/dbaas-services}"
 mkdir -p "$run"
 
 log() { echo "services: $*"; }

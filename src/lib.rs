@@ -4,6 +4,7 @@
 //! Layers, each depending only on those below it: [`plugin`] (the wire) serves a
 //! [`framework`] provider; [`provider`] and its [`data_sources`] are that provider.
 
+pub mod backends;
 pub mod data_sources;
 pub mod framework;
 pub mod plugin;

@@ -1,0 +1,8 @@
+//! Narrow async clients for the platform's services. They know nothing of Terraform:
+//! each takes plain values, returns plain values, and fails with its own error enum.
+
+pub mod mysql;
+pub mod password;
+pub mod postgres;
+pub mod retry;
+pub mod vault;

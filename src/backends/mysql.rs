@@ -1,0 +1,402 @@
+//! The shared MySQL cluster (MySQL 8 or MariaDB 10.11, told apart by `VERSION()`):
+//! databases and the management login Vault uses.
+//!
+//! MySQL has no server-side identifier quoting function, so identifiers are quoted here
+//! (backticks, inner backticks doubled) after the resource has validated them to
+//! `[a-z0-9_]`; string literals (passwords) are quoted by the server's own `QUOTE()`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlSslMode};
+use sqlx::{Executor, Row};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::retry;
+use crate::secret::Secret;
+
+const CATALOG_TTL: Duration = Duration::from_secs(10);
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MysqlError {
+    /// The server could not be reached or refused the login.
+    #[error("cannot connect to MySQL at {endpoint}: {source}")]
+    Connect {
+        /// host:port
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database exists already.
+    #[error("database {0:?} already exists")]
+    AlreadyExists(String),
+    /// Clients are connected and the operation needs them gone.
+    #[error("database {database:?} has {sessions} connected client(s)")]
+    InUse {
+        /// The database.
+        database: String,
+        /// How many.
+        sessions: i64,
+    },
+    /// The database holds objects archiving cannot move.
+    #[error("database {database:?} has {what}, which cannot be moved to another database")]
+    CannotArchive {
+        /// The database.
+        database: String,
+        /// What.
+        what: String,
+    },
+    /// The server rejected a statement.
+    #[error("MySQL: {0}")]
+    Sql(#[source] sqlx::Error),
+}
+
+impl MysqlError {
+    fn is_transient(&self) -> bool {
+        match self {
+            MysqlError::Connect { source, .. } | MysqlError::Sql(source) => match source {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+                // 1290: --read-only / super_read_only during a failover; 1213 deadlock;
+                // 1205 lock wait timeout.
+                sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("HY000" | "40001")) && {
+                    let m = db.message();
+                    m.contains("read-only") || m.contains("read_only") || m.contains("Deadlock")
+                },
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Which server it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// MariaDB.
+    MariaDb,
+    /// Oracle MySQL.
+    MySql,
+}
+
+/// Where and how the admin connects.
+#[derive(Clone, Debug)]
+pub struct MysqlEndpoint {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Admin login.
+    pub username: String,
+    /// Its password.
+    pub password: Option<Secret>,
+    /// TLS mode (`disabled`, `preferred`, ...).
+    pub tls: String,
+    /// Pool bound.
+    pub max_connections: u32,
+}
+
+/// One database as information_schema describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaInfo {
+    /// Default character set.
+    pub character_set: String,
+    /// Default collation.
+    pub collation: String,
+}
+
+/// The admin's view of the server.
+pub struct Mysql {
+    endpoint: MysqlEndpoint,
+    pool: MySqlPool,
+    flavour: OnceCell<Flavour>,
+    catalog: Mutex<Option<(Instant, Arc<BTreeMap<String, SchemaInfo>>)>>,
+}
+
+/// Quotes an identifier with backticks.
+///
+/// ```
+/// assert_eq!(dbaas::backends::mysql::quote_identifier("a`b"), "`a``b`");
+/// ```
+pub fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// The management login of database `name`.
+pub fn management_user(name: &str) -> String {
+    format!("{name}_vault")
+}
+
+impl Mysql {
+    /// A client; the pool connects on first use.
+    pub fn new(endpoint: MysqlEndpoint) -> Mysql {
+        let mut options = MySqlConnectOptions::new()
+            .host(&endpoint.host)
+            .port(endpoint.port)
+            .username(&endpoint.username)
+            .ssl_mode(match endpoint.tls.as_str() {
+                "disabled" => MySqlSslMode::Disabled,
+                "required" => MySqlSslMode::Required,
+                "verify_ca" => MySqlSslMode::VerifyCa,
+                "verify_identity" => MySqlSslMode::VerifyIdentity,
+                _ => MySqlSslMode::Preferred,
+            })
+            .statement_cache_capacity(0);
+        if let Some(p) = &endpoint.password {
+            options = options.password(p.expose());
+        }
+        let pool = MySqlPoolOptions::new()
+            .max_connections(endpoint.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(15))
+            .idle_timeout(Duration::from_secs(60))
+            .connect_lazy_with(options);
+        Mysql { endpoint, pool, flavour: OnceCell::new(), catalog: Mutex::new(None) }
+    }
+
+    /// `host:port`.
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+    }
+
+    fn error(&self, e: sqlx::Error) -> MysqlError {
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => MysqlError::Connect { endpoint: self.endpoint(), source: e },
+            sqlx::Error::Database(ref db) if matches!(db.code().as_deref(), Some("28000")) => {
+                MysqlError::Connect { endpoint: self.endpoint(), source: e }
+            }
+            other => MysqlError::Sql(other),
+        }
+    }
+
+    /// MariaDB or MySQL.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn flavour(&self) -> Result<Flavour, MysqlError> {
+        self.flavour
+            .get_or_try_init(|| async {
+                let version: String = self.query_scalar("SELECT VERSION()").await?;
+                Ok(if version.contains("MariaDB") { Flavour::MariaDb } else { Flavour::MySql })
+            })
+            .await
+            .copied()
+    }
+
+    async fn query_scalar(&self, sql: &'static str) -> Result<String, MysqlError> {
+        retry::transient(|| async { sqlx::query_scalar(sql).fetch_one(&self.pool).await.map_err(|e| self.error(e)) }, MysqlError::is_transient)
+            .await
+    }
+
+    async fn execute(&self, statement: &str) -> Result<(), MysqlError> {
+        retry::transient(|| async { self.pool.execute(statement).await.map(drop).map_err(|e| self.error(e)) }, MysqlError::is_transient).await
+    }
+
+    async fn quote_literal(&self, value: &str) -> Result<String, MysqlError> {
+        sqlx::query_scalar::<_, String>("SELECT QUOTE(?)").bind(value).fetch_one(&self.pool).await.map_err(|e| self.error(e))
+    }
+
+    /// Every database, from one query, served from a snapshot for a few seconds.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be read.
+    pub async fn catalog(&self) -> Result<Arc<BTreeMap<String, SchemaInfo>>, MysqlError> {
+        let mut cached = self.catalog.lock().await;
+        if let Some((at, c)) = cached.as_ref()
+            && at.elapsed() < CATALOG_TTL
+        {
+            return Ok(c.clone());
+        }
+        let rows = retry::transient(
+            || async {
+                sqlx::query(
+                    "SELECT CAST(SCHEMA_NAME AS CHAR) AS name, CAST(DEFAULT_CHARACTER_SET_NAME AS CHAR) AS cs, \
+                     CAST(DEFAULT_COLLATION_NAME AS CHAR) AS co FROM information_schema.SCHEMATA",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.error(e))
+            },
+            MysqlError::is_transient,
+        )
+        .await?;
+        let catalog: BTreeMap<_, _> = rows
+            .iter()
+            .map(|r| (r.get::<String, _>("name"), SchemaInfo { character_set: r.get("cs"), collation: r.get("co") }))
+            .collect();
+        let catalog = Arc::new(catalog);
+        *cached = Some((Instant::now(), catalog.clone()));
+        Ok(catalog)
+    }
+
+    async fn invalidate(&self) {
+        *self.catalog.lock().await = None;
+    }
+
+    /// Creates the database.
+    ///
+    /// # Errors
+    /// [`MysqlError::AlreadyExists`] when it exists; [`MysqlError`] for any refusal.
+    pub async fn create_database(&self, name: &str, character_set: Option<&str>, collation: Option<&str>) -> Result<(), MysqlError> {
+        let mut statement = format!("CREATE DATABASE {}", quote_identifier(name));
+        if let Some(cs) = character_set {
+            statement.push_str(&format!(" CHARACTER SET {}", quote_identifier(cs)));
+        }
+        if let Some(co) = collation {
+            statement.push_str(&format!(" COLLATE {}", quote_identifier(co)));
+        }
+        let result = self.execute(&statement).await;
+        self.invalidate().await;
+        match result {
+            Err(MysqlError::Sql(sqlx::Error::Database(db))) if db.message().contains("database exists") => {
+                Err(MysqlError::AlreadyExists(name.to_owned()))
+            }
+            other => other,
+        }
+    }
+
+    /// Changes the database's defaults for new tables.
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn alter_database(&self, name: &str, character_set: Option<&str>, collation: Option<&str>) -> Result<(), MysqlError> {
+        let mut statement = format!("ALTER DATABASE {}", quote_identifier(name));
+        if let Some(cs) = character_set {
+            statement.push_str(&format!(" CHARACTER SET {}", quote_identifier(cs)));
+        }
+        if let Some(co) = collation {
+            statement.push_str(&format!(" COLLATE {}", quote_identifier(co)));
+        }
+        self.execute(&statement).await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Creates (or resets the password of) the management login, `@'%'` because the
+    /// Vault plugin's rotation statement targets that host: CREATE USER with grant
+    /// option, SELECT on mysql.user (the plugin's revocation reads it), and everything on
+    /// the database with grant option.
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn ensure_management_login(&self, database: &str, password: &Secret) -> Result<String, MysqlError> {
+        let user = management_user(database);
+        let account = format!("{}@'%'", self.quote_literal(&user).await?);
+        let password = self.quote_literal(password.expose()).await?;
+        self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
+        self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
+        self.execute(&format!("GRANT CREATE USER ON *.* TO {account} WITH GRANT OPTION")).await?;
+        self.execute(&format!("GRANT SELECT ON mysql.user TO {account}")).await?;
+        self.execute(&format!("GRANT ALL PRIVILEGES ON {}.* TO {account} WITH GRANT OPTION", quote_identifier(database))).await?;
+        Ok(user)
+    }
+
+    async fn drop_management_login(&self, database: &str) -> Result<(), MysqlError> {
+        let account = format!("{}@'%'", self.quote_literal(&management_user(database)).await?);
+        self.execute(&format!("DROP USER IF EXISTS {account}")).await
+    }
+
+    async fn sessions(&self, database: &str) -> Result<Vec<u64>, MysqlError> {
+        let ids: Vec<u64> = sqlx::query_scalar("SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()")
+            .bind(database)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(ids)
+    }
+
+    async fn clear_sessions(&self, database: &str, force: bool) -> Result<(), MysqlError> {
+        let sessions = self.sessions(database).await?;
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        if !force {
+            return Err(MysqlError::InUse { database: database.to_owned(), sessions: sessions.len() as i64 });
+        }
+        for id in sessions {
+            // The session may have ended meanwhile.
+            let _ = self.execute(&format!("KILL CONNECTION {id}")).await;
+        }
+        Ok(())
+    }
+
+    /// Drops the database and its management login. Connected clients are
+    /// [`MysqlError::InUse`] unless `force`, which disconnects them first.
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn drop_database(&self, name: &str, force: bool) -> Result<(), MysqlError> {
+        self.clear_sessions(name, force).await?;
+        self.execute(&format!("DROP DATABASE IF EXISTS {}", quote_identifier(name))).await?;
+        self.drop_management_login(name).await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Archives the database: MySQL cannot rename one, so its tables move, in one atomic
+    /// RENAME TABLE, into `archived_name`, and the emptied database and the management
+    /// login are dropped. Views, routines, triggers and events cannot move and are refused.
+    ///
+    /// # Errors
+    /// [`MysqlError::CannotArchive`], [`MysqlError::InUse`] (unless `force`), or a refusal.
+    pub async fn archive_database(&self, name: &str, archived_name: &str, force: bool) -> Result<(), MysqlError> {
+        let blockers: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT 'views', COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? \
+             UNION ALL SELECT 'routines', COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
+             UNION ALL SELECT 'triggers', COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? \
+             UNION ALL SELECT 'events', COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?",
+        )
+        .bind(name)
+        .bind(name)
+        .bind(name)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let what: Vec<String> = blockers.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+        if !what.is_empty() {
+            return Err(MysqlError::CannotArchive { database: name.to_owned(), what: what.join(", ") });
+        }
+        self.clear_sessions(name, force).await?;
+        let info = self.catalog().await?.get(name).cloned();
+        let mut create = format!("CREATE DATABASE {}", quote_identifier(archived_name));
+        if let Some(i) = info {
+            create.push_str(&format!(" CHARACTER SET {} COLLATE {}", quote_identifier(&i.character_set), quote_identifier(&i.collation)));
+        }
+        self.execute(&create).await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        if !tables.is_empty() {
+            let moves: Vec<String> = tables
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}.{} TO {}.{}",
+                        quote_identifier(name),
+                        quote_identifier(t),
+                        quote_identifier(archived_name),
+                        quote_identifier(t)
+                    )
+                })
+                .collect();
+            self.execute(&format!("RENAME TABLE {}", moves.join(", "))).await?;
+        }
+        self.execute(&format!("DROP DATABASE {}", quote_identifier(name))).await?;
+        self.drop_management_login(name).await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// How many connections the provider's pool holds (for tests of the bound).
+    pub fn pool_size(&self) -> u32 {
+        self.pool.size()
+    }
+}

@@ -1,0 +1,730 @@
+//! The shared PostgreSQL cluster, as its admin sees it: databases with their group roles,
+//! extensions, and the management login Vault uses.
+//!
+//! Every statement goes to the primary (DDL never goes through PgBouncer). Identifiers and
+//! literals are quoted by PostgreSQL itself (`format('%I')`, `format('%L')`), never by
+//! string pasting. Statements that touch shared catalogs run under one advisory lock, so
+//! two stacks applying at once never fail with "tuple concurrently updated".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::{Connection, Executor, Row};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+
+use super::retry;
+use crate::secret::Secret;
+
+/// The advisory lock key serialising catalog-changing DDL across every stack.
+const DDL_LOCK_KEY: i64 = 0x6462_6161_735f_6464; // "dbaas_dd"
+/// How long a catalog snapshot serves reads in one provider process.
+const CATALOG_TTL: Duration = Duration::from_secs(10);
+/// Reported as `application_name`, so connections can be counted on the server.
+pub const APPLICATION_NAME: &str = "terraform-provider-dbaas";
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostgresError {
+    /// The server could not be reached or refused the login.
+    #[error("cannot connect to PostgreSQL at {endpoint}: {source}")]
+    Connect {
+        /// host:port
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database exists already.
+    #[error("database {0:?} already exists")]
+    AlreadyExists(String),
+    /// Clients are connected and the operation needs them gone.
+    #[error("database {database:?} has {sessions} connected client(s)")]
+    InUse {
+        /// The database.
+        database: String,
+        /// How many.
+        sessions: i64,
+    },
+    /// The server rejected a statement.
+    #[error("PostgreSQL: {0}")]
+    Sql(#[source] sqlx::Error),
+}
+
+impl PostgresError {
+    fn is_transient(&self) -> bool {
+        match self {
+            PostgresError::Connect { source, .. } => matches!(source, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut),
+            PostgresError::Sql(e) => is_transient_sql(e),
+            _ => false,
+        }
+    }
+}
+
+fn is_transient_sql(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // read_only_sql_transaction (a failover in progress), admin shutdown, cannot
+            // connect now, connection exceptions, serialization failures and deadlocks.
+            matches!(code.as_ref(), "25006" | "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+                || code.starts_with("08")
+                || db.message().contains("tuple concurrently updated")
+        }
+        _ => false,
+    }
+}
+
+fn sql(e: sqlx::Error) -> PostgresError {
+    PostgresError::Sql(e)
+}
+
+/// Where and how the admin connects.
+#[derive(Clone, Debug)]
+pub struct PostgresEndpoint {
+    /// The primary.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// Admin login.
+    pub username: String,
+    /// Its password.
+    pub password: Option<Secret>,
+    /// libpq sslmode.
+    pub sslmode: String,
+    /// Maintenance database.
+    pub database: String,
+    /// Most connections open at once, across all databases.
+    pub max_connections: u32,
+}
+
+/// One database as the catalogs describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    /// Owning role.
+    pub owner: String,
+    /// `-1` for no limit.
+    pub connection_limit: i32,
+    /// Server encoding name, e.g. `UTF8`.
+    pub encoding: String,
+    /// LC_COLLATE.
+    pub lc_collate: String,
+    /// LC_CTYPE.
+    pub lc_ctype: String,
+}
+
+/// A snapshot of the shared catalogs: every database and role, read in one round trip.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Databases by name.
+    pub databases: BTreeMap<String, DatabaseInfo>,
+    /// Role names.
+    pub roles: BTreeSet<String>,
+}
+
+/// What to create.
+#[derive(Clone, Debug)]
+pub struct NewDatabase {
+    /// Database name (validated by the caller).
+    pub name: String,
+    /// Encoding, or the template's.
+    pub encoding: Option<String>,
+    /// LC_COLLATE, or the template's.
+    pub lc_collate: Option<String>,
+    /// LC_CTYPE, or the template's.
+    pub lc_ctype: Option<String>,
+    /// Template database.
+    pub template: Option<String>,
+    /// Connection limit.
+    pub connection_limit: i32,
+}
+
+/// The group roles of a database, by naming convention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRoles {
+    /// Owns the database and everything in it; NOLOGIN.
+    pub owner: String,
+    /// Reads and writes tables; NOLOGIN.
+    pub readwrite: String,
+    /// Reads tables; NOLOGIN.
+    pub readonly: String,
+    /// The management login Vault uses.
+    pub management: String,
+}
+
+impl GroupRoles {
+    /// The roles of database `name`.
+    pub fn of(name: &str) -> GroupRoles {
+        GroupRoles {
+            owner: format!("{name}_owner"),
+            readwrite: format!("{name}_readwrite"),
+            readonly: format!("{name}_readonly"),
+            management: format!("{name}_vault"),
+        }
+    }
+}
+
+/// The admin's view of the cluster. Connections open on first use and are capped at
+/// `max_connections` across every database of the server.
+pub struct Postgres {
+    endpoint: PostgresEndpoint,
+    permits: Arc<Semaphore>,
+    idle: Mutex<Vec<Idle>>,
+    catalog: Mutex<Option<(Instant, Arc<Catalog>)>>,
+}
+
+struct Idle {
+    database: String,
+    connection: PgConnection,
+    permit: OwnedSemaphorePermit,
+}
+
+/// A connection to one database, returned to the idle list when dropped through
+/// [`Postgres::release`].
+pub struct Leased {
+    database: String,
+    connection: PgConnection,
+    permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Leased {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.connection
+    }
+}
+
+impl std::ops::DerefMut for Leased {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.connection
+    }
+}
+
+impl Postgres {
+    /// A client for `endpoint`; nothing connects yet.
+    pub fn new(endpoint: PostgresEndpoint) -> Postgres {
+        let permits = Arc::new(Semaphore::new(endpoint.max_connections.max(1) as usize));
+        Postgres { endpoint, permits, idle: Mutex::new(Vec::new()), catalog: Mutex::new(None) }
+    }
+
+    /// `host:port` of the primary.
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+    }
+
+    fn options(&self, database: &str) -> PgConnectOptions {
+        let mut o = PgConnectOptions::new()
+            .host(&self.endpoint.host)
+            .port(self.endpoint.port)
+            .username(&self.endpoint.username)
+            .database(database)
+            .application_name(APPLICATION_NAME)
+            .ssl_mode(self.endpoint.sslmode.parse().unwrap_or(PgSslMode::Prefer))
+            // Admin statements are one-off DDL: no prepared-statement cache to go stale.
+            .statement_cache_capacity(0);
+        if let Some(p) = &self.endpoint.password {
+            o = o.password(p.expose());
+        }
+        o
+    }
+
+    /// A connection to `database`, reusing an idle one, within the connection cap.
+    ///
+    /// # Errors
+    /// [`PostgresError::Connect`] when the server cannot be reached or refuses the login.
+    pub async fn connect(&self, database: &str) -> Result<Leased, PostgresError> {
+        let permit = {
+            let mut idle = self.idle.lock().await;
+            if let Some(i) = idle.iter().position(|c| c.database == database) {
+                let c = idle.swap_remove(i);
+                return Ok(Leased { database: c.database, connection: c.connection, permit: c.permit });
+            }
+            match self.permits.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                // At the cap: close an idle connection to another database to make room.
+                Err(_) => idle.pop().map(|c| c.permit),
+            }
+        };
+        let permit = match permit {
+            Some(p) => p,
+            None => self.permits.clone().acquire_owned().await.expect("the semaphore is never closed"),
+        };
+        let options = self.options(database);
+        let connection = retry::transient(
+            || async { PgConnection::connect_with(&options).await.map_err(|source| PostgresError::Connect { endpoint: self.endpoint(), source }) },
+            PostgresError::is_transient,
+        )
+        .await?;
+        Ok(Leased { database: database.to_owned(), connection, permit })
+    }
+
+    /// Returns a healthy connection to the idle list.
+    pub async fn release(&self, leased: Leased) {
+        self.idle.lock().await.push(Idle { database: leased.database, connection: leased.connection, permit: leased.permit });
+    }
+
+    /// Runs `work` on a connection to `database`, retrying transient faults, and returns
+    /// the connection for reuse.
+    async fn with<T, F>(&self, database: &str, work: F) -> Result<T, PostgresError>
+    where
+        F: for<'c> Fn(&'c mut PgConnection) -> futures::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    {
+        retry::transient(
+            || async {
+                let mut c = self.connect(database).await?;
+                match work(&mut c).await {
+                    Ok(v) => {
+                        self.release(c).await;
+                        Ok(v)
+                    }
+                    // A failed connection is dropped, not reused.
+                    Err(e) => Err(sql(e)),
+                }
+            },
+            PostgresError::is_transient,
+        )
+        .await
+    }
+
+    /// Every database and role, from one query; served from a snapshot for a few
+    /// seconds so a refresh of many databases costs one round trip.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be read.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>, PostgresError> {
+        let mut cached = self.catalog.lock().await;
+        if let Some((at, c)) = cached.as_ref()
+            && at.elapsed() < CATALOG_TTL
+        {
+            return Ok(c.clone());
+        }
+        let maintenance = self.endpoint.database.clone();
+        let rows = self
+            .with(&maintenance, |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "SELECT 'd' AS kind, d.datname::text AS name, pg_get_userbyid(d.datdba)::text AS owner, d.datconnlimit AS connlimit, \
+                                pg_encoding_to_char(d.encoding)::text AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype \
+                         FROM pg_database d \
+                         UNION ALL \
+                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL FROM pg_roles r",
+                    )
+                    .fetch_all(c)
+                    .await
+                })
+            })
+            .await?;
+        let mut catalog = Catalog::default();
+        for row in rows {
+            let kind: String = row.get("kind");
+            let name: String = row.get("name");
+            if kind == "r" {
+                catalog.roles.insert(name);
+            } else {
+                catalog.databases.insert(
+                    name,
+                    DatabaseInfo {
+                        owner: row.get("owner"),
+                        connection_limit: row.get("connlimit"),
+                        encoding: row.get("encoding"),
+                        lc_collate: row.get("collate"),
+                        lc_ctype: row.get("ctype"),
+                    },
+                );
+            }
+        }
+        let catalog = Arc::new(catalog);
+        *cached = Some((Instant::now(), catalog.clone()));
+        Ok(catalog)
+    }
+
+    async fn invalidate(&self) {
+        *self.catalog.lock().await = None;
+    }
+
+    /// Creates the database, its group roles and their privileges. A database that already
+    /// exists is [`PostgresError::AlreadyExists`]; if a later step fails, the database this
+    /// call created is dropped again, so a re-run starts clean.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn create_database(&self, spec: &NewDatabase) -> Result<(), PostgresError> {
+        let roles = GroupRoles::of(&spec.name);
+        let maintenance = self.endpoint.database.clone();
+        let exists = {
+            let name = spec.name.clone();
+            self.with(&maintenance, move |c| {
+                let name = name.clone();
+                Box::pin(async move {
+                    sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+                        .bind(name)
+                        .fetch_one(c)
+                        .await
+                })
+            })
+            .await?
+        };
+        if exists {
+            return Err(PostgresError::AlreadyExists(spec.name.clone()));
+        }
+        self.ensure_group_roles(&roles).await?;
+        let spec2 = spec.clone();
+        let owner = roles.owner.clone();
+        let result = self
+            .with(&maintenance, move |c| {
+                let (spec, owner) = (spec2.clone(), owner.clone());
+                Box::pin(async move {
+                    let statement: String = sqlx::query_scalar(
+                        "SELECT format('CREATE DATABASE %I OWNER %I', $1::text, $2::text) \
+                           || coalesce(format(' TEMPLATE %I', $3::text), '') \
+                           || coalesce(format(' ENCODING %L', $4::text), '') \
+                           || coalesce(format(' LC_COLLATE %L', $5::text), '') \
+                           || coalesce(format(' LC_CTYPE %L', $6::text), '') \
+                           || format(' CONNECTION LIMIT %s', $7::int)",
+                    )
+                    .bind(&spec.name)
+                    .bind(&owner)
+                    .bind(&spec.template)
+                    .bind(&spec.encoding)
+                    .bind(&spec.lc_collate)
+                    .bind(&spec.lc_ctype)
+                    .bind(spec.connection_limit)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    c.execute(statement.as_str()).await.map(drop)
+                })
+            })
+            .await;
+        self.invalidate().await;
+        if let Err(e) = result {
+            if let PostgresError::Sql(sqlx::Error::Database(db)) = &e
+                && db.code().as_deref() == Some("42P04")
+            {
+                return Err(PostgresError::AlreadyExists(spec.name.clone()));
+            }
+            return Err(e);
+        }
+        if let Err(e) = self.ensure_privileges(&spec.name).await {
+            let _ = self.drop_database(&spec.name, true).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Creates missing group roles (owner, readwrite, readonly), under the DDL lock.
+    async fn ensure_group_roles(&self, roles: &GroupRoles) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
+        self.with(&maintenance, move |c| {
+            let names = names.clone();
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                for name in &names {
+                    let statement: Option<String> = sqlx::query_scalar(
+                        "SELECT format('CREATE ROLE %I NOLOGIN', $1::text) WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)",
+                    )
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(s) = statement {
+                        tx.execute(s.as_str()).await?;
+                    }
+                }
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Grants the group roles what they need, in the database and on it: CONNECT, schema
+    /// USAGE, privileges on existing tables and sequences, and default privileges for
+    /// objects the owner role creates later. PUBLIC loses CONNECT and CREATE. Idempotent.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_privileges(&self, database: &str) -> Result<(), PostgresError> {
+        let roles = GroupRoles::of(database);
+        let db = database.to_owned();
+        self.with(database, move |c| {
+            let (roles, db) = (roles.clone(), db.clone());
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                let statements: Vec<String> = sqlx::query_scalar(
+                    "SELECT unnest(ARRAY[ \
+                        format('REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text), \
+                        format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I, %I', $1::text, $3::text, $4::text), \
+                        format('ALTER SCHEMA public OWNER TO %I', $2::text), \
+                        'REVOKE CREATE ON SCHEMA public FROM PUBLIC', \
+                        format('GRANT USAGE ON SCHEMA public TO %I, %I', $3::text, $4::text), \
+                        format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', $3::text), \
+                        format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', $3::text), \
+                        format('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I', $4::text), \
+                        format('GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', $4::text), \
+                        format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', $2::text, $3::text), \
+                        format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO %I', $2::text, $3::text), \
+                        format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON TABLES TO %I', $2::text, $4::text), \
+                        format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON SEQUENCES TO %I', $2::text, $4::text) \
+                    ])",
+                )
+                .bind(&db)
+                .bind(&roles.owner)
+                .bind(&roles.readwrite)
+                .bind(&roles.readonly)
+                .fetch_all(&mut *tx)
+                .await?;
+                for s in statements {
+                    tx.execute(s.as_str()).await?;
+                }
+                tx.commit().await
+            })
+        })
+        .await
+    }
+
+    /// Sets the connection limit (`-1`: none).
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn set_connection_limit(&self, database: &str, limit: i32) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let db = database.to_owned();
+        self.with(&maintenance, move |c| {
+            let db = db.clone();
+            Box::pin(async move {
+                let s: String = sqlx::query_scalar("SELECT format('ALTER DATABASE %I CONNECTION LIMIT %s', $1::text, $2::int)")
+                    .bind(&db)
+                    .bind(limit)
+                    .fetch_one(&mut *c)
+                    .await?;
+                c.execute(s.as_str()).await.map(drop)
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Extensions installed in `database` (plpgsql, always there, left out).
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the database cannot be read.
+    pub async fn extensions(&self, database: &str) -> Result<BTreeSet<String>, PostgresError> {
+        let names: Vec<String> = self
+            .with(database, |c| {
+                Box::pin(async move {
+                    sqlx::query_scalar("SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql'").fetch_all(c).await
+                })
+            })
+            .await?;
+        Ok(names.into_iter().collect())
+    }
+
+    /// Creates and drops extensions. Dropping never cascades: an extension something
+    /// depends on stays, and the error says what.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn change_extensions(&self, database: &str, add: &[String], remove: &[String]) -> Result<(), PostgresError> {
+        let (add, remove) = (add.to_vec(), remove.to_vec());
+        self.with(database, move |c| {
+            let (add, remove) = (add.clone(), remove.clone());
+            Box::pin(async move {
+                for e in &add {
+                    let s: String = sqlx::query_scalar("SELECT format('CREATE EXTENSION IF NOT EXISTS %I', $1::text)")
+                        .bind(e)
+                        .fetch_one(&mut *c)
+                        .await?;
+                    c.execute(s.as_str()).await?;
+                }
+                for e in &remove {
+                    let s: String = sqlx::query_scalar("SELECT format('DROP EXTENSION IF EXISTS %I RESTRICT', $1::text)")
+                        .bind(e)
+                        .fetch_one(&mut *c)
+                        .await?;
+                    c.execute(s.as_str()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Creates (or resets the password of) the management login Vault uses: LOGIN
+    /// CREATEROLE, with ADMIN OPTION on the database's group roles.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_management_login(&self, database: &str, password: &Secret) -> Result<String, PostgresError> {
+        let roles = GroupRoles::of(database);
+        let maintenance = self.endpoint.database.clone();
+        let password = password.clone();
+        let r = roles.clone();
+        self.with(&maintenance, move |c| {
+            let (r, password) = (r.clone(), password.clone());
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                let statements: Vec<String> = sqlx::query_scalar(
+                    "SELECT unnest(ARRAY[ \
+                        CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                             THEN format('ALTER ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) \
+                             ELSE format('CREATE ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) END, \
+                        format('GRANT %I, %I, %I TO %I WITH ADMIN OPTION', $2::text, $3::text, $4::text, $1::text) \
+                    ])",
+                )
+                .bind(&r.management)
+                .bind(&r.owner)
+                .bind(&r.readwrite)
+                .bind(&r.readonly)
+                .bind(password.expose())
+                .fetch_all(&mut *tx)
+                .await?;
+                for s in statements {
+                    tx.execute(s.as_str()).await?;
+                }
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(roles.management)
+    }
+
+    /// How many sessions other than ours are connected to `database`.
+    async fn sessions(&self, database: &str) -> Result<i64, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let db = database.to_owned();
+        self.with(&maintenance, move |c| {
+            let db = db.clone();
+            Box::pin(async move {
+                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+                    .bind(db)
+                    .fetch_one(c)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn terminate_sessions(&self, database: &str) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let db = database.to_owned();
+        self.with(&maintenance, move |c| {
+            let db = db.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+                    .bind(db)
+                    .execute(c)
+                    .await
+                    .map(drop)
+            })
+        })
+        .await
+    }
+
+    /// Drops the database (`WITH (FORCE)` when `force`, terminating its clients), then its
+    /// group roles and management login. Without `force`, connected clients are
+    /// [`PostgresError::InUse`] and nothing is dropped.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn drop_database(&self, database: &str, force: bool) -> Result<(), PostgresError> {
+        if !force {
+            let sessions = self.sessions(database).await?;
+            if sessions > 0 {
+                return Err(PostgresError::InUse { database: database.to_owned(), sessions });
+            }
+        }
+        // Our own idle connections to it would block the drop.
+        self.idle.lock().await.retain(|c| c.database != database);
+        let roles = GroupRoles::of(database);
+        let maintenance = self.endpoint.database.clone();
+        let db = database.to_owned();
+        self.with(&maintenance, move |c| {
+            let (db, roles) = (db.clone(), roles.clone());
+            Box::pin(async move {
+                let drop_db: String = sqlx::query_scalar(
+                    "SELECT format('DROP DATABASE IF EXISTS %I', $1::text) || CASE WHEN $2 THEN ' WITH (FORCE)' ELSE '' END",
+                )
+                .bind(&db)
+                .bind(force)
+                .fetch_one(&mut *c)
+                .await?;
+                c.execute(drop_db.as_str()).await?;
+                let mut tx = c.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                for role in [&roles.management, &roles.readwrite, &roles.readonly, &roles.owner] {
+                    let s: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
+                        .bind(role)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.execute(s.as_str()).await?;
+                }
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Archives the database: no one may connect any more, it is renamed to `archived_name`,
+    /// and the management login is dropped (only Vault knew its password). Data and group
+    /// roles stay. Connected clients are [`PostgresError::InUse`] unless `force`.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn archive_database(&self, database: &str, archived_name: &str, force: bool) -> Result<(), PostgresError> {
+        let roles = GroupRoles::of(database);
+        let maintenance = self.endpoint.database.clone();
+        let (db, archived) = (database.to_owned(), archived_name.to_owned());
+        let (revoke_db, r) = (db.clone(), roles.clone());
+        self.with(&maintenance, move |c| {
+            let (db, r) = (revoke_db.clone(), r.clone());
+            Box::pin(async move {
+                let s: String = sqlx::query_scalar("SELECT format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC, %I, %I', $1::text, $2::text, $3::text)")
+                    .bind(&db)
+                    .bind(&r.readwrite)
+                    .bind(&r.readonly)
+                    .fetch_one(&mut *c)
+                    .await?;
+                c.execute(s.as_str()).await.map(drop)
+            })
+        })
+        .await?;
+        let sessions = self.sessions(database).await?;
+        if sessions > 0 {
+            if !force {
+                return Err(PostgresError::InUse { database: database.to_owned(), sessions });
+            }
+            self.terminate_sessions(database).await?;
+        }
+        self.idle.lock().await.retain(|c| c.database != database);
+        self.with(&maintenance, move |c| {
+            let (db, archived, r) = (db.clone(), archived.clone(), roles.clone());
+            Box::pin(async move {
+                let rename: String = sqlx::query_scalar("SELECT format('ALTER DATABASE %I RENAME TO %I', $1::text, $2::text)")
+                    .bind(&db)
+                    .bind(&archived)
+                    .fetch_one(&mut *c)
+                    .await?;
+                c.execute(rename.as_str()).await?;
+                let drop_login: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
+                    .bind(&r.management)
+                    .fetch_one(&mut *c)
+                    .await?;
+                c.execute(drop_login.as_str()).await.map(drop)
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+}

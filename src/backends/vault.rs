@@ -1,0 +1,286 @@
+//! Vault (or OpenBao) over its HTTP API: KV v2, the database secrets engine, leases.
+//!
+//! Written over reqwest rather than vaultrs: vaultrs 0.8 types only PostgreSQL connection
+//! requests (not MySQL or Redis plugin fields) and has no `sys/leases/revoke-prefix`,
+//! both of which the provider needs; the endpoints used here are a dozen JSON calls.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::retry;
+use crate::secret::Secret;
+
+/// What can go wrong talking to Vault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// Vault could not be reached at all.
+    #[error("cannot reach Vault at {address}: {source}")]
+    Unreachable {
+        /// The configured address.
+        address: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The token lacks a permission, or is invalid.
+    #[error("Vault refused {path}: permission denied (check the token's policies)")]
+    PermissionDenied {
+        /// The API path.
+        path: String,
+    },
+    /// Vault answered with an error.
+    #[error("Vault {method} {path} failed with HTTP {status}: {message}")]
+    Api {
+        /// HTTP method.
+        method: String,
+        /// The API path.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Vault's `errors`, joined.
+        message: String,
+    },
+    /// A secret exists but lacks an expected field.
+    #[error("Vault secret {path} has no {field:?} field")]
+    MissingField {
+        /// The secret's path.
+        path: String,
+        /// The field.
+        field: &'static str,
+    },
+}
+
+impl VaultError {
+    fn is_transient(&self) -> bool {
+        match self {
+            VaultError::Unreachable { source, .. } => source.is_connect() || source.is_timeout(),
+            VaultError::Api { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// A Vault client for one address and token.
+#[derive(Clone)]
+pub struct Vault {
+    http: reqwest::Client,
+    address: String,
+    token: Option<Secret>,
+    namespace: Option<String>,
+}
+
+/// Dynamic credentials issued by a role.
+#[derive(Debug, Clone)]
+pub struct IssuedCredentials {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: Secret,
+    /// The lease, for renewal and revocation.
+    pub lease_id: String,
+    /// Seconds the lease lasts.
+    pub lease_duration: u64,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+}
+
+impl Vault {
+    /// A client; it connects on the first call.
+    pub fn new(address: &str, token: Option<Secret>, namespace: Option<String>) -> Vault {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("a TLS backend is compiled in");
+        Vault { http, address: address.trim_end_matches('/').to_owned(), token, namespace }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Option<Json>, VaultError> {
+        retry::transient(|| self.call_once(method.clone(), path, body), VaultError::is_transient).await
+    }
+
+    async fn call_once(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Option<Json>, VaultError> {
+        let url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(token) = &self.token {
+            request = request.header("X-Vault-Token", token.expose());
+        }
+        if let Some(ns) = &self.namespace {
+            request = request.header("X-Vault-Namespace", ns);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| VaultError::Unreachable { address: self.address.clone(), source })?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = response.text().await.unwrap_or_default();
+        if status == StatusCode::FORBIDDEN {
+            return Err(VaultError::PermissionDenied { path: path.to_owned() });
+        }
+        if !status.is_success() {
+            let message = serde_json::from_str::<Json>(&text)
+                .ok()
+                .and_then(|j| j["errors"].as_array().map(|e| e.iter().filter_map(Json::as_str).collect::<Vec<_>>().join("; ")))
+                .unwrap_or(text);
+            return Err(VaultError::Api { method: method.to_string(), path: path.to_owned(), status: status.as_u16(), message });
+        }
+        if text.trim().is_empty() {
+            return Ok(Some(Json::Null));
+        }
+        Ok(Some(serde_json::from_str(&text).unwrap_or(Json::Null)))
+    }
+
+    /// Reads a KV v2 secret's data; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault is unreachable or refuses.
+    pub async fn kv_read(&self, mount: &str, path: &str) -> Result<Option<BTreeMap<String, Json>>, VaultError> {
+        let data = self.call(Method::GET, &format!("{mount}/data/{path}"), None).await?;
+        Ok(data.and_then(|d| serde_json::from_value(d["data"]["data"].clone()).ok()))
+    }
+
+    /// Reads `username` and `password` from a KV v2 secret.
+    ///
+    /// # Errors
+    /// [`VaultError::MissingField`] when the secret lacks either, [`VaultError`] otherwise.
+    pub async fn kv_credentials(&self, mount: &str, path: &str) -> Result<(String, Secret), VaultError> {
+        let full = format!("{mount}/data/{path}");
+        let data = self.kv_read(mount, path).await?.ok_or(VaultError::MissingField { path: full.clone(), field: "username" })?;
+        let field = |name: &'static str| {
+            data.get(name).and_then(Json::as_str).map(str::to_owned).ok_or(VaultError::MissingField { path: full.clone(), field: name })
+        };
+        Ok((field("username")?, Secret::new(field("password")?)))
+    }
+
+    /// Writes a KV v2 secret.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn kv_write(&self, mount: &str, path: &str, data: &Json) -> Result<(), VaultError> {
+        self.call(Method::POST, &format!("{mount}/data/{path}"), Some(&json!({ "data": data }))).await.map(drop)
+    }
+
+    /// Deletes a KV v2 secret with all its versions.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn kv_delete(&self, mount: &str, path: &str) -> Result<(), VaultError> {
+        self.call(Method::DELETE, &format!("{mount}/metadata/{path}"), None).await.map(drop)
+    }
+
+    /// Mounts the database secrets engine at `mount` unless something is mounted there.
+    /// Only ever called during apply.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn ensure_database_mount(&self, mount: &str) -> Result<(), VaultError> {
+        let mounts = self.call(Method::GET, "sys/mounts", None).await?.unwrap_or_default();
+        let key = format!("{mount}/");
+        let listed = mounts.get(&key).is_some() || mounts["data"].get(&key).is_some();
+        if listed {
+            return Ok(());
+        }
+        match self.call(Method::POST, &format!("sys/mounts/{mount}"), Some(&json!({"type": "database"}))).await {
+            // Another stack mounted it a moment ago.
+            Err(VaultError::Api { status: 400, ref message, .. }) if message.contains("existing mount") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Writes a database connection (`{mount}/config/{name}`); `config` holds the plugin's fields.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses, e.g. because it cannot connect with `config`.
+    pub async fn write_connection(&self, mount: &str, name: &str, config: &Json) -> Result<(), VaultError> {
+        self.call(Method::POST, &format!("{mount}/config/{name}"), Some(config)).await.map(drop)
+    }
+
+    /// Reads a database connection; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn read_connection(&self, mount: &str, name: &str) -> Result<Option<Json>, VaultError> {
+        Ok(self.call(Method::GET, &format!("{mount}/config/{name}"), None).await?.map(|j| j["data"].clone()))
+    }
+
+    /// Deletes a database connection.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn delete_connection(&self, mount: &str, name: &str) -> Result<(), VaultError> {
+        self.call(Method::DELETE, &format!("{mount}/config/{name}"), None).await.map(drop)
+    }
+
+    /// Rotates the connection's own password, so only Vault knows it.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or the database rejects the change.
+    pub async fn rotate_root(&self, mount: &str, name: &str) -> Result<(), VaultError> {
+        self.call(Method::POST, &format!("{mount}/rotate-root/{name}"), Some(&json!({}))).await.map(drop)
+    }
+
+    /// Writes a dynamic role.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn write_role(&self, mount: &str, name: &str, role: &Json) -> Result<(), VaultError> {
+        self.call(Method::POST, &format!("{mount}/roles/{name}"), Some(role)).await.map(drop)
+    }
+
+    /// Deletes a dynamic role.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn delete_role(&self, mount: &str, name: &str) -> Result<(), VaultError> {
+        self.call(Method::DELETE, &format!("{mount}/roles/{name}"), None).await.map(drop)
+    }
+
+    /// Issues credentials from a dynamic role.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or the role does not exist.
+    pub async fn issue_credentials(&self, mount: &str, role: &str) -> Result<IssuedCredentials, VaultError> {
+        #[derive(Deserialize)]
+        struct Data {
+            username: String,
+            password: String,
+        }
+        let path = format!("{mount}/creds/{role}");
+        let body = self.call(Method::GET, &path, None).await?.ok_or_else(|| VaultError::Api {
+            method: "GET".into(),
+            path: path.clone(),
+            status: 404,
+            message: format!("role {role:?} does not exist"),
+        })?;
+        let data: Data = serde_json::from_value(body["data"].clone())
+            .map_err(|_| VaultError::MissingField { path: path.clone(), field: "username" })?;
+        Ok(IssuedCredentials {
+            username: data.username,
+            password: Secret::new(data.password),
+            lease_id: body["lease_id"].as_str().unwrap_or_default().to_owned(),
+            lease_duration: body["lease_duration"].as_u64().unwrap_or_default(),
+            renewable: body["renewable"].as_bool().unwrap_or_default(),
+        })
+    }
+
+    /// Revokes every lease under `prefix` and waits until they are gone, so no issued
+    /// user outlives it.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or a revocation fails.
+    pub async fn revoke_prefix(&self, prefix: &str) -> Result<(), VaultError> {
+        let path = format!("sys/leases/revoke-prefix/{}?sync=true", prefix.trim_matches('/'));
+        self.call(Method::PUT, &path, Some(&json!({}))).await.map(drop)
+    }
+}
