@@ -9,4 +9,5 @@ pub mod data_sources;
 pub mod framework;
 pub mod plugin;
 pub mod provider;
+pub mod resources;
 pub mod secret;

@@ -308,6 +308,14 @@ impl Mysql {
         Ok(ids)
     }
 
+    /// How many clients are connected to `database` (other than this pool).
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn session_count(&self, database: &str) -> Result<i64, MysqlError> {
+        Ok(self.sessions(database).await?.len() as i64)
+    }
+
     async fn clear_sessions(&self, database: &str, force: bool) -> Result<(), MysqlError> {
         let sessions = self.sessions(database).await?;
         if sessions.is_empty() {

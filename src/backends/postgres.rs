@@ -597,8 +597,21 @@ impl Postgres {
         Ok(roles.management)
     }
 
+    /// Creates missing group roles and (re)grants their privileges: what an update does to
+    /// put back anything removed outside Terraform.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn create_group_roles_and_privileges(&self, database: &str) -> Result<(), PostgresError> {
+        self.ensure_group_roles(&GroupRoles::of(database)).await?;
+        self.ensure_privileges(database).await
+    }
+
     /// How many sessions other than ours are connected to `database`.
-    async fn sessions(&self, database: &str) -> Result<i64, PostgresError> {
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be asked.
+    pub async fn sessions(&self, database: &str) -> Result<i64, PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let db = database.to_owned();
         self.with(&maintenance, move |c| {

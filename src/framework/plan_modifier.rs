@@ -64,3 +64,20 @@ impl PlanModifier for RequiresReplace {
         }
     }
 }
+
+/// Asks for replacement when the value changes and `condition` holds, like the Go
+/// framework's `RequiresReplaceIf`.
+pub fn requires_replace_if(condition: fn(&PlanModifierRequest<'_>) -> bool) -> RequiresReplaceIf {
+    RequiresReplaceIf(condition)
+}
+
+/// See [`requires_replace_if`].
+pub struct RequiresReplaceIf(fn(&PlanModifierRequest<'_>) -> bool);
+
+impl PlanModifier for RequiresReplaceIf {
+    fn modify(&self, request: &PlanModifierRequest<'_>, response: &mut PlanModifierResponse) {
+        if !request.creating && !response.plan.semantically_equal(request.state) && (self.0)(request) {
+            response.requires_replace = true;
+        }
+    }
+}

@@ -1,24 +1,35 @@
 //! The dbaas provider: its configuration and the one registry of every type it offers.
 
 pub mod config;
+pub mod errors;
 
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
 use crate::data_sources::endpoints::Endpoints;
+use crate::resources::shared_database::SharedDatabase;
 use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResource, Provider, Resource};
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
 
-use config::ProviderConfig;
+use crate::backends::mysql::{Mysql, MysqlEndpoint};
+use crate::backends::postgres::{Postgres, PostgresEndpoint};
+use crate::backends::vault::Vault;
+use crate::secret::Secret;
+use config::{AdminCredentials, ProviderConfig};
 
-/// What every resource of one provider process shares: the resolved configuration and,
-/// later, the lazily opened connection pools.
+/// What every resource of one provider process shares: the resolved configuration and
+/// the service clients, each built the first time a resource needs it (never at
+/// configure time: Terraform starts the provider 3-4 times per run, and validate or a
+/// plan of new resources must not touch the network).
 #[derive(Default)]
 pub struct Services {
     config: OnceLock<ProviderConfig>,
+    vault: OnceLock<Option<Vault>>,
+    postgres: tokio::sync::OnceCell<Arc<Postgres>>,
+    mysql: tokio::sync::OnceCell<Arc<Mysql>>,
 }
 
 impl Services {
@@ -33,6 +44,88 @@ impl Services {
             );
         }
         config
+    }
+
+    /// The Vault client, or `None` when no Vault is configured.
+    pub fn vault(&self) -> Option<&Vault> {
+        self.vault
+            .get_or_init(|| {
+                let v = self.config.get()?.vault.as_ref()?;
+                Some(Vault::new(&v.address, v.token.clone(), v.namespace.clone()))
+            })
+            .as_ref()
+    }
+
+    /// Admin credentials, from configuration or Vault KV.
+    async fn admin_credentials(&self, admin: &AdminCredentials, d: &mut Diagnostics) -> Option<(String, Option<Secret>)> {
+        match admin {
+            AdminCredentials::Given { username, password } => Some((username.clone(), password.clone())),
+            AdminCredentials::VaultKv(path) => {
+                let (vault, mount) = (self.vault()?, self.config.get()?.vault.as_ref()?.kv_mount.clone());
+                match vault.kv_credentials(&mount, path).await {
+                    Ok((u, p)) => Some((u, Some(p))),
+                    Err(e) => {
+                        errors::vault(d, &format!("reading admin credentials from {mount}/{path}"), &e);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// The PostgreSQL admin client, or an error diagnostic when PostgreSQL is not configured.
+    pub async fn postgres(&self, d: &mut Diagnostics) -> Option<Arc<Postgres>> {
+        let config = self.config(d)?;
+        let Some(pg) = config.postgres.as_ref() else {
+            d.error("PostgreSQL is not configured", "Add a `postgres` block to the provider (or set DBAAS_POSTGRES_HOST).");
+            return None;
+        };
+        if let Some(p) = self.postgres.get() {
+            return Some(p.clone());
+        }
+        let (username, password) = self.admin_credentials(&pg.admin, d).await?;
+        let client = self
+            .postgres
+            .get_or_init(|| async {
+                Arc::new(Postgres::new(PostgresEndpoint {
+                    host: pg.host.clone(),
+                    port: pg.port,
+                    username,
+                    password,
+                    sslmode: pg.sslmode.clone(),
+                    database: pg.database.clone(),
+                    max_connections: pg.max_connections,
+                }))
+            })
+            .await;
+        Some(client.clone())
+    }
+
+    /// The MySQL admin client, or an error diagnostic when MySQL is not configured.
+    pub async fn mysql(&self, d: &mut Diagnostics) -> Option<Arc<Mysql>> {
+        let config = self.config(d)?;
+        let Some(my) = config.mysql.as_ref() else {
+            d.error("MySQL is not configured", "Add a `mysql` block to the provider (or set DBAAS_MYSQL_HOST).");
+            return None;
+        };
+        if let Some(m) = self.mysql.get() {
+            return Some(m.clone());
+        }
+        let (username, password) = self.admin_credentials(&my.admin, d).await?;
+        let client = self
+            .mysql
+            .get_or_init(|| async {
+                Arc::new(Mysql::new(MysqlEndpoint {
+                    host: my.host.clone(),
+                    port: my.port,
+                    username,
+                    password,
+                    tls: my.tls.clone(),
+                    max_connections: my.max_connections,
+                }))
+            })
+            .await;
+        Some(client.clone())
     }
 }
 
@@ -86,7 +179,7 @@ impl Provider for DbaasProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        Vec::new()
+        vec![Arc::new(SharedDatabase::new(self.services.clone()))]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {

@@ -1,0 +1,3 @@
+//! Managed resources: one file per type.
+
+pub mod shared_database;
