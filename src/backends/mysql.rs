@@ -62,10 +62,12 @@ impl MysqlError {
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
                 // 1290: --read-only / super_read_only during a failover; 1213 deadlock;
                 // 1205 lock wait timeout.
-                sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("HY000" | "40001")) && {
-                    let m = db.message();
-                    m.contains("read-only") || m.contains("read_only") || m.contains("Deadlock")
-                },
+                sqlx::Error::Database(db) => {
+                    matches!(db.code().as_deref(), Some("HY000" | "40001")) && {
+                        let m = db.message();
+                        m.contains("read-only") || m.contains("read_only") || m.contains("Deadlock")
+                    }
+                }
                 _ => false,
             },
             _ => false,
@@ -164,7 +166,9 @@ impl Mysql {
 
     fn error(&self, e: sqlx::Error) -> MysqlError {
         match e {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => MysqlError::Connect { endpoint: self.endpoint(), source: e },
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => {
+                MysqlError::Connect { endpoint: self.endpoint(), source: e }
+            }
             sqlx::Error::Database(ref db) if matches!(db.code().as_deref(), Some("28000")) => {
                 MysqlError::Connect { endpoint: self.endpoint(), source: e }
             }
@@ -187,16 +191,27 @@ impl Mysql {
     }
 
     async fn query_scalar(&self, sql: &'static str) -> Result<String, MysqlError> {
-        retry::transient(|| async { sqlx::query_scalar(sql).fetch_one(&self.pool).await.map_err(|e| self.error(e)) }, MysqlError::is_transient)
-            .await
+        retry::transient(
+            || async { sqlx::query_scalar(sql).fetch_one(&self.pool).await.map_err(|e| self.error(e)) },
+            MysqlError::is_transient,
+        )
+        .await
     }
 
     async fn execute(&self, statement: &str) -> Result<(), MysqlError> {
-        retry::transient(|| async { self.pool.execute(statement).await.map(drop).map_err(|e| self.error(e)) }, MysqlError::is_transient).await
+        retry::transient(
+            || async { self.pool.execute(statement).await.map(drop).map_err(|e| self.error(e)) },
+            MysqlError::is_transient,
+        )
+        .await
     }
 
     async fn quote_literal(&self, value: &str) -> Result<String, MysqlError> {
-        sqlx::query_scalar::<_, String>("SELECT QUOTE(?)").bind(value).fetch_one(&self.pool).await.map_err(|e| self.error(e))
+        sqlx::query_scalar::<_, String>("SELECT QUOTE(?)")
+            .bind(value)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Every database, from one query, served from a snapshot for a few seconds.
@@ -240,7 +255,12 @@ impl Mysql {
     ///
     /// # Errors
     /// [`MysqlError::AlreadyExists`] when it exists; [`MysqlError`] for any refusal.
-    pub async fn create_database(&self, name: &str, character_set: Option<&str>, collation: Option<&str>) -> Result<(), MysqlError> {
+    pub async fn create_database(
+        &self,
+        name: &str,
+        character_set: Option<&str>,
+        collation: Option<&str>,
+    ) -> Result<(), MysqlError> {
         let mut statement = format!("CREATE DATABASE {}", quote_identifier(name));
         if let Some(cs) = character_set {
             statement.push_str(&format!(" CHARACTER SET {}", quote_identifier(cs)));
@@ -262,7 +282,12 @@ impl Mysql {
     ///
     /// # Errors
     /// [`MysqlError`] for any refusal.
-    pub async fn alter_database(&self, name: &str, character_set: Option<&str>, collation: Option<&str>) -> Result<(), MysqlError> {
+    pub async fn alter_database(
+        &self,
+        name: &str,
+        character_set: Option<&str>,
+        collation: Option<&str>,
+    ) -> Result<(), MysqlError> {
         let mut statement = format!("ALTER DATABASE {}", quote_identifier(name));
         if let Some(cs) = character_set {
             statement.push_str(&format!(" CHARACTER SET {}", quote_identifier(cs)));
@@ -290,7 +315,11 @@ impl Mysql {
         self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
         self.execute(&format!("GRANT CREATE USER ON *.* TO {account} WITH GRANT OPTION")).await?;
         self.execute(&format!("GRANT SELECT ON mysql.user TO {account}")).await?;
-        self.execute(&format!("GRANT ALL PRIVILEGES ON {}.* TO {account} WITH GRANT OPTION", quote_identifier(database))).await?;
+        self.execute(&format!(
+            "GRANT ALL PRIVILEGES ON {}.* TO {account} WITH GRANT OPTION",
+            quote_identifier(database)
+        ))
+        .await?;
         Ok(user)
     }
 
@@ -299,10 +328,14 @@ impl Mysql {
         self.execute(&format!("DROP USER IF EXISTS {account}")).await
     }
 
+    /// Sessions on `database`, other than ours and Vault's management login's.
     async fn sessions(&self, database: &str) -> Result<Vec<u64>, MysqlError> {
-        let ids: Vec<u64> = sqlx::query_scalar("SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()")
-            .bind(database)
-            .fetch_all(&self.pool)
+        let ids: Vec<u64> = sqlx::query_scalar(
+            "SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND USER <> ?",
+        )
+        .bind(database)
+        .bind(management_user(database))
+        .fetch_all(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
         Ok(ids)
@@ -317,6 +350,15 @@ impl Mysql {
     }
 
     async fn clear_sessions(&self, database: &str, force: bool) -> Result<(), MysqlError> {
+        let management: Vec<u64> =
+            sqlx::query_scalar("SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE USER = ?")
+                .bind(management_user(database))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        for id in management {
+            let _ = self.execute(&format!("KILL CONNECTION {id}")).await;
+        }
         let sessions = self.sessions(database).await?;
         if sessions.is_empty() {
             return Ok(());
@@ -372,7 +414,11 @@ impl Mysql {
         let info = self.catalog().await?.get(name).cloned();
         let mut create = format!("CREATE DATABASE {}", quote_identifier(archived_name));
         if let Some(i) = info {
-            create.push_str(&format!(" CHARACTER SET {} COLLATE {}", quote_identifier(&i.character_set), quote_identifier(&i.collation)));
+            create.push_str(&format!(
+                " CHARACTER SET {} COLLATE {}",
+                quote_identifier(&i.character_set),
+                quote_identifier(&i.collation)
+            ));
         }
         self.execute(&create).await?;
         let tables: Vec<String> = sqlx::query_scalar(

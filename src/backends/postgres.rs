@@ -99,6 +99,9 @@ pub struct PostgresEndpoint {
     pub database: String,
     /// Most connections open at once, across all databases.
     pub max_connections: u32,
+    /// PgBouncer's `auth_user`: it must be able to connect to every database to look up
+    /// logins, and databases here revoke CONNECT from PUBLIC.
+    pub pooler_auth_user: Option<String>,
 }
 
 /// One database as the catalogs describe it.
@@ -254,7 +257,11 @@ impl Postgres {
         };
         let options = self.options(database);
         let connection = retry::transient(
-            || async { PgConnection::connect_with(&options).await.map_err(|source| PostgresError::Connect { endpoint: self.endpoint(), source }) },
+            || async {
+                PgConnection::connect_with(&options)
+                    .await
+                    .map_err(|source| PostgresError::Connect { endpoint: self.endpoint(), source })
+            },
             PostgresError::is_transient,
         )
         .await?;
@@ -263,7 +270,11 @@ impl Postgres {
 
     /// Returns a healthy connection to the idle list.
     pub async fn release(&self, leased: Leased) {
-        self.idle.lock().await.push(Idle { database: leased.database, connection: leased.connection, permit: leased.permit });
+        self.idle.lock().await.push(Idle {
+            database: leased.database,
+            connection: leased.connection,
+            permit: leased.permit,
+        });
     }
 
     /// Runs `work` on a connection to `database`, retrying transient faults, and returns
@@ -378,11 +389,12 @@ impl Postgres {
                 let (spec, owner) = (spec2.clone(), owner.clone());
                 Box::pin(async move {
                     let statement: String = sqlx::query_scalar(
+                        // format('%I', NULL) is an error, not NULL: optional clauses need CASE.
                         "SELECT format('CREATE DATABASE %I OWNER %I', $1::text, $2::text) \
-                           || coalesce(format(' TEMPLATE %I', $3::text), '') \
-                           || coalesce(format(' ENCODING %L', $4::text), '') \
-                           || coalesce(format(' LC_COLLATE %L', $5::text), '') \
-                           || coalesce(format(' LC_CTYPE %L', $6::text), '') \
+                           || CASE WHEN $3::text IS NULL THEN '' ELSE format(' TEMPLATE %I', $3::text) END \
+                           || CASE WHEN $4::text IS NULL THEN '' ELSE format(' ENCODING %L', $4::text) END \
+                           || CASE WHEN $5::text IS NULL THEN '' ELSE format(' LC_COLLATE %L', $5::text) END \
+                           || CASE WHEN $6::text IS NULL THEN '' ELSE format(' LC_CTYPE %L', $6::text) END \
                            || format(' CONNECTION LIMIT %s', $7::int)",
                     )
                     .bind(&spec.name)
@@ -444,19 +456,21 @@ impl Postgres {
 
     /// Grants the group roles what they need, in the database and on it: CONNECT, schema
     /// USAGE, privileges on existing tables and sequences, and default privileges for
-    /// objects the owner role creates later. PUBLIC loses CONNECT and CREATE. Idempotent.
+    /// objects the owner role creates later. PUBLIC loses CONNECT and CREATE; the pooler's
+    /// auth user, when it exists, keeps CONNECT. Idempotent.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
     pub async fn ensure_privileges(&self, database: &str) -> Result<(), PostgresError> {
         let roles = GroupRoles::of(database);
         let db = database.to_owned();
+        let pooler = self.endpoint.pooler_auth_user.clone();
         self.with(database, move |c| {
-            let (roles, db) = (roles.clone(), db.clone());
+            let (roles, db, pooler) = (roles.clone(), db.clone(), pooler.clone());
             Box::pin(async move {
                 let mut tx = c.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
-                let statements: Vec<String> = sqlx::query_scalar(
+                let statements: Vec<Option<String>> = sqlx::query_scalar(
                     "SELECT unnest(ARRAY[ \
                         format('REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text), \
                         format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I, %I', $1::text, $3::text, $4::text), \
@@ -470,16 +484,19 @@ impl Postgres {
                         format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', $2::text, $3::text), \
                         format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO %I', $2::text, $3::text), \
                         format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON TABLES TO %I', $2::text, $4::text), \
-                        format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON SEQUENCES TO %I', $2::text, $4::text) \
-                    ])",
+                        format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON SEQUENCES TO %I', $2::text, $4::text), \
+                        CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $5::text) \
+                             THEN format('GRANT CONNECT ON DATABASE %I TO %I', $1::text, $5::text) END \
+                    ]) AS s",
                 )
                 .bind(&db)
                 .bind(&roles.owner)
                 .bind(&roles.readwrite)
                 .bind(&roles.readonly)
+                .bind(&pooler)
                 .fetch_all(&mut *tx)
                 .await?;
-                for s in statements {
+                for s in statements.into_iter().flatten() {
                     tx.execute(s.as_str()).await?;
                 }
                 tx.commit().await
@@ -498,11 +515,12 @@ impl Postgres {
         self.with(&maintenance, move |c| {
             let db = db.clone();
             Box::pin(async move {
-                let s: String = sqlx::query_scalar("SELECT format('ALTER DATABASE %I CONNECTION LIMIT %s', $1::text, $2::int)")
-                    .bind(&db)
-                    .bind(limit)
-                    .fetch_one(&mut *c)
-                    .await?;
+                let s: String =
+                    sqlx::query_scalar("SELECT format('ALTER DATABASE %I CONNECTION LIMIT %s', $1::text, $2::int)")
+                        .bind(&db)
+                        .bind(limit)
+                        .fetch_one(&mut *c)
+                        .await?;
                 c.execute(s.as_str()).await.map(drop)
             })
         })
@@ -519,7 +537,9 @@ impl Postgres {
         let names: Vec<String> = self
             .with(database, |c| {
                 Box::pin(async move {
-                    sqlx::query_scalar("SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql'").fetch_all(c).await
+                    sqlx::query_scalar("SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql'")
+                        .fetch_all(c)
+                        .await
                 })
             })
             .await?;
@@ -531,7 +551,12 @@ impl Postgres {
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn change_extensions(&self, database: &str, add: &[String], remove: &[String]) -> Result<(), PostgresError> {
+    pub async fn change_extensions(
+        &self,
+        database: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), PostgresError> {
         let (add, remove) = (add.to_vec(), remove.to_vec());
         self.with(database, move |c| {
             let (add, remove) = (add.clone(), remove.clone());
@@ -544,10 +569,11 @@ impl Postgres {
                     c.execute(s.as_str()).await?;
                 }
                 for e in &remove {
-                    let s: String = sqlx::query_scalar("SELECT format('DROP EXTENSION IF EXISTS %I RESTRICT', $1::text)")
-                        .bind(e)
-                        .fetch_one(&mut *c)
-                        .await?;
+                    let s: String =
+                        sqlx::query_scalar("SELECT format('DROP EXTENSION IF EXISTS %I RESTRICT', $1::text)")
+                            .bind(e)
+                            .fetch_one(&mut *c)
+                            .await?;
                     c.execute(s.as_str()).await?;
                 }
                 Ok(())
@@ -607,36 +633,50 @@ impl Postgres {
         self.ensure_privileges(database).await
     }
 
-    /// How many sessions other than ours are connected to `database`.
+    /// How many clients are connected to `database`, not counting the provider's own
+    /// connections and Vault's (through the management login), which destroy ends itself.
     ///
     /// # Errors
     /// [`PostgresError`] when the server cannot be asked.
     pub async fn sessions(&self, database: &str) -> Result<i64, PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let db = database.to_owned();
+        let (db, management) = (database.to_owned(), GroupRoles::of(database).management);
         self.with(&maintenance, move |c| {
-            let db = db.clone();
+            let (db, management) = (db.clone(), management.clone());
             Box::pin(async move {
-                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-                    .bind(db)
-                    .fetch_one(c)
-                    .await
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+                     AND usename IS DISTINCT FROM $2 AND application_name IS DISTINCT FROM $3",
+                )
+                .bind(db)
+                .bind(management)
+                .bind(APPLICATION_NAME)
+                .fetch_one(c)
+                .await
             })
         })
         .await
     }
 
-    async fn terminate_sessions(&self, database: &str) -> Result<(), PostgresError> {
+    /// Ends sessions on `database`: all of them, or (`all == false`) only the management
+    /// login's, which Vault may keep open a moment after its connection is deleted.
+    async fn terminate_sessions(&self, database: &str, all: bool) -> Result<(), PostgresError> {
+        self.idle.lock().await.retain(|c| c.database != database);
         let maintenance = self.endpoint.database.clone();
-        let db = database.to_owned();
+        let (db, management) = (database.to_owned(), GroupRoles::of(database).management);
         self.with(&maintenance, move |c| {
-            let db = db.clone();
+            let (db, management) = (db.clone(), management.clone());
             Box::pin(async move {
-                sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-                    .bind(db)
-                    .execute(c)
-                    .await
-                    .map(drop)
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+                     AND ($2 OR usename = $3)",
+                )
+                .bind(db)
+                .bind(all)
+                .bind(management)
+                .execute(c)
+                .await
+                .map(drop)
             })
         })
         .await
@@ -655,8 +695,8 @@ impl Postgres {
                 return Err(PostgresError::InUse { database: database.to_owned(), sessions });
             }
         }
-        // Our own idle connections to it would block the drop.
-        self.idle.lock().await.retain(|c| c.database != database);
+        // Our own idle connections and Vault's would block the drop.
+        self.terminate_sessions(database, false).await?;
         let roles = GroupRoles::of(database);
         let maintenance = self.endpoint.database.clone();
         let db = database.to_owned();
@@ -694,7 +734,12 @@ impl Postgres {
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn archive_database(&self, database: &str, archived_name: &str, force: bool) -> Result<(), PostgresError> {
+    pub async fn archive_database(
+        &self,
+        database: &str,
+        archived_name: &str,
+        force: bool,
+    ) -> Result<(), PostgresError> {
         let roles = GroupRoles::of(database);
         let maintenance = self.endpoint.database.clone();
         let (db, archived) = (database.to_owned(), archived_name.to_owned());
@@ -702,32 +747,33 @@ impl Postgres {
         self.with(&maintenance, move |c| {
             let (db, r) = (revoke_db.clone(), r.clone());
             Box::pin(async move {
-                let s: String = sqlx::query_scalar("SELECT format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC, %I, %I', $1::text, $2::text, $3::text)")
-                    .bind(&db)
-                    .bind(&r.readwrite)
-                    .bind(&r.readonly)
-                    .fetch_one(&mut *c)
-                    .await?;
+                let s: String = sqlx::query_scalar(
+                    "SELECT format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC, %I, %I', $1::text, $2::text, $3::text)",
+                )
+                .bind(&db)
+                .bind(&r.readwrite)
+                .bind(&r.readonly)
+                .fetch_one(&mut *c)
+                .await?;
                 c.execute(s.as_str()).await.map(drop)
             })
         })
         .await?;
         let sessions = self.sessions(database).await?;
-        if sessions > 0 {
-            if !force {
-                return Err(PostgresError::InUse { database: database.to_owned(), sessions });
-            }
-            self.terminate_sessions(database).await?;
+        if sessions > 0 && !force {
+            return Err(PostgresError::InUse { database: database.to_owned(), sessions });
         }
-        self.idle.lock().await.retain(|c| c.database != database);
+        // Renaming needs every session gone, ours and Vault's included.
+        self.terminate_sessions(database, true).await?;
         self.with(&maintenance, move |c| {
             let (db, archived, r) = (db.clone(), archived.clone(), roles.clone());
             Box::pin(async move {
-                let rename: String = sqlx::query_scalar("SELECT format('ALTER DATABASE %I RENAME TO %I', $1::text, $2::text)")
-                    .bind(&db)
-                    .bind(&archived)
-                    .fetch_one(&mut *c)
-                    .await?;
+                let rename: String =
+                    sqlx::query_scalar("SELECT format('ALTER DATABASE %I RENAME TO %I', $1::text, $2::text)")
+                        .bind(&db)
+                        .bind(&archived)
+                        .fetch_one(&mut *c)
+                        .await?;
                 c.execute(rename.as_str()).await?;
                 let drop_login: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
                     .bind(&r.management)

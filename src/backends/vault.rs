@@ -116,10 +116,8 @@ impl Vault {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| VaultError::Unreachable { address: self.address.clone(), source })?;
+        let response =
+            request.send().await.map_err(|source| VaultError::Unreachable { address: self.address.clone(), source })?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -131,9 +129,16 @@ impl Vault {
         if !status.is_success() {
             let message = serde_json::from_str::<Json>(&text)
                 .ok()
-                .and_then(|j| j["errors"].as_array().map(|e| e.iter().filter_map(Json::as_str).collect::<Vec<_>>().join("; ")))
+                .and_then(|j| {
+                    j["errors"].as_array().map(|e| e.iter().filter_map(Json::as_str).collect::<Vec<_>>().join("; "))
+                })
                 .unwrap_or(text);
-            return Err(VaultError::Api { method: method.to_string(), path: path.to_owned(), status: status.as_u16(), message });
+            return Err(VaultError::Api {
+                method: method.to_string(),
+                path: path.to_owned(),
+                status: status.as_u16(),
+                message,
+            });
         }
         if text.trim().is_empty() {
             return Ok(Some(Json::Null));
@@ -156,9 +161,15 @@ impl Vault {
     /// [`VaultError::MissingField`] when the secret lacks either, [`VaultError`] otherwise.
     pub async fn kv_credentials(&self, mount: &str, path: &str) -> Result<(String, Secret), VaultError> {
         let full = format!("{mount}/data/{path}");
-        let data = self.kv_read(mount, path).await?.ok_or(VaultError::MissingField { path: full.clone(), field: "username" })?;
+        let data = self
+            .kv_read(mount, path)
+            .await?
+            .ok_or(VaultError::MissingField { path: full.clone(), field: "username" })?;
         let field = |name: &'static str| {
-            data.get(name).and_then(Json::as_str).map(str::to_owned).ok_or(VaultError::MissingField { path: full.clone(), field: name })
+            data.get(name)
+                .and_then(Json::as_str)
+                .map(str::to_owned)
+                .ok_or(VaultError::MissingField { path: full.clone(), field: name })
         };
         Ok((field("username")?, Secret::new(field("password")?)))
     }
@@ -185,17 +196,26 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses.
     pub async fn ensure_database_mount(&self, mount: &str) -> Result<(), VaultError> {
-        let mounts = self.call(Method::GET, "sys/mounts", None).await?.unwrap_or_default();
-        let key = format!("{mount}/");
-        let listed = mounts.get(&key).is_some() || mounts["data"].get(&key).is_some();
-        if listed {
+        if self.is_mounted(mount).await? {
             return Ok(());
         }
         match self.call(Method::POST, &format!("sys/mounts/{mount}"), Some(&json!({"type": "database"}))).await {
-            // Another stack mounted it a moment ago.
-            Err(VaultError::Api { status: 400, ref message, .. }) if message.contains("existing mount") => Ok(()),
+            // Another resource or stack may have mounted it a moment ago.
+            Err(e @ VaultError::Api { status: 400, .. }) => {
+                if self.is_mounted(mount).await? {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
             other => other.map(drop),
         }
+    }
+
+    async fn is_mounted(&self, mount: &str) -> Result<bool, VaultError> {
+        let mounts = self.call(Method::GET, "sys/mounts", None).await?.unwrap_or_default();
+        let key = format!("{mount}/");
+        Ok(mounts.get(&key).is_some() || mounts["data"].get(&key).is_some())
     }
 
     /// Writes a database connection (`{mount}/config/{name}`); `config` holds the plugin's fields.
@@ -274,8 +294,32 @@ impl Vault {
         })
     }
 
-    /// Revokes every lease under `prefix` and waits until they are gone, so no issued
-    /// user outlives it.
+    /// Names of the dynamic roles on a database mount.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn list_roles(&self, mount: &str) -> Result<Vec<String>, VaultError> {
+        let listed = self.call(Method::GET, &format!("{mount}/roles?list=true"), None).await?;
+        Ok(listed
+            .and_then(|j| j["data"]["keys"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Revokes every lease issued by role `role` and waits until they are gone, so no
+    /// issued user outlives it.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or a revocation fails.
+    pub async fn revoke_role_leases(&self, mount: &str, role: &str) -> Result<(), VaultError> {
+        // Vault treats a prefix as a path directory ("creds/x" matches "creds/x/<id>" but
+        // "creds/x-" matches nothing), so leases are revoked one role at a time.
+        self.revoke_prefix(&format!("{mount}/creds/{role}/")).await
+    }
+
+    /// Revokes every lease under the path `prefix` and waits until they are gone.
     ///
     /// # Errors
     /// [`VaultError`] when Vault refuses or a revocation fails.

@@ -487,10 +487,11 @@ impl ProviderRpc for ProviderServer {
             })
             .await?;
             let (mut response, deleted) = response;
-            if deleted && response.diagnostics.has_error() {
-                // A failed delete keeps the object in state, so a re-run can try again.
-                let prior = wire::decode(r.prior_state.as_ref(), &ty, "prior state")?;
-                response.state = prior;
+            if response.diagnostics.has_error() && (deleted || !response.state.is_wholly_known()) {
+                // A failed delete keeps the object in state, so a re-run can try again; a
+                // failed create or update that left the plan's unknowns in place keeps
+                // what was there before.
+                response.state = wire::decode(r.prior_state.as_ref(), &ty, "prior state")?;
             }
             strip_write_only(&schema, &mut response.state);
             if !response.diagnostics.has_error() && !response.state.is_wholly_known() {

@@ -137,7 +137,15 @@ const POSTGRES: &[Setting] = &[
         default: Some("4"),
         kind: SettingKind::Count,
         sensitive: false,
-        description: "Most connections one provider process opens to the primary; shared by all resources.",
+        description: "Most connections one provider process opens to the primary, across all databases; shared by all resources.",
+    },
+    Setting {
+        name: "pooler_auth_user",
+        env: &["DBAAS_POSTGRES_POOLER_AUTH_USER"],
+        default: Some("cnpg_pooler_pgbouncer"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`). Databases revoke CONNECT from PUBLIC, so this role, when it exists, is granted CONNECT on each one; without it PgBouncer cannot look up logins.",
     },
 ];
 
@@ -391,6 +399,8 @@ pub struct PostgresConfig {
     pub database: String,
     /// Pool bound.
     pub max_connections: u32,
+    /// PgBouncer's auth user, granted CONNECT on each database.
+    pub pooler_auth_user: Option<String>,
 }
 
 /// `mysql { ... }`, resolved.
@@ -547,6 +557,7 @@ impl ProviderConfig {
                 sslmode: r.text(POSTGRES, "sslmode", diagnostics).unwrap_or_default(),
                 database: r.text(POSTGRES, "database", diagnostics).unwrap_or_default(),
                 max_connections: r.number(POSTGRES, "max_connections", diagnostics),
+                pooler_auth_user: r.text(POSTGRES, "pooler_auth_user", diagnostics).filter(|u| !u.is_empty()),
             });
         }
         unknown |= r.unknown;

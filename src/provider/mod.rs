@@ -8,11 +8,11 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use crate::data_sources::endpoints::Endpoints;
-use crate::resources::shared_database::SharedDatabase;
 use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResource, Provider, Resource};
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
+use crate::resources::shared_database::SharedDatabase;
 
 use crate::backends::mysql::{Mysql, MysqlEndpoint};
 use crate::backends::postgres::{Postgres, PostgresEndpoint};
@@ -57,7 +57,11 @@ impl Services {
     }
 
     /// Admin credentials, from configuration or Vault KV.
-    async fn admin_credentials(&self, admin: &AdminCredentials, d: &mut Diagnostics) -> Option<(String, Option<Secret>)> {
+    async fn admin_credentials(
+        &self,
+        admin: &AdminCredentials,
+        d: &mut Diagnostics,
+    ) -> Option<(String, Option<Secret>)> {
         match admin {
             AdminCredentials::Given { username, password } => Some((username.clone(), password.clone())),
             AdminCredentials::VaultKv(path) => {
@@ -77,7 +81,10 @@ impl Services {
     pub async fn postgres(&self, d: &mut Diagnostics) -> Option<Arc<Postgres>> {
         let config = self.config(d)?;
         let Some(pg) = config.postgres.as_ref() else {
-            d.error("PostgreSQL is not configured", "Add a `postgres` block to the provider (or set DBAAS_POSTGRES_HOST).");
+            d.error(
+                "PostgreSQL is not configured",
+                "Add a `postgres` block to the provider (or set DBAAS_POSTGRES_HOST).",
+            );
             return None;
         };
         if let Some(p) = self.postgres.get() {
@@ -95,6 +102,7 @@ impl Services {
                     sslmode: pg.sslmode.clone(),
                     database: pg.database.clone(),
                     max_connections: pg.max_connections,
+                    pooler_auth_user: pg.pooler_auth_user.clone(),
                 }))
             })
             .await;

@@ -41,7 +41,8 @@ use crate::provider::config::ProviderConfig;
 use crate::provider::{Services, errors};
 
 /// Names no stack may take.
-const RESERVED: &[&str] = &["postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys"];
+const RESERVED: &[&str] =
+    &["postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys"];
 /// The longest suffix PostgreSQL names get: `__archived_YYYYMMDDTHHMMSSZ`.
 const ARCHIVE_SUFFIX_LEN: usize = "__archived_20261122T103512Z".len();
 /// PostgreSQL identifiers are at most 63 bytes.
@@ -157,7 +158,8 @@ impl Model {
     }
 }
 
-const ATTRIBUTES_POSTGRES_ONLY: &[&str] = &["extensions", "connection_limit", "encoding", "lc_collate", "lc_ctype", "template"];
+const ATTRIBUTES_POSTGRES_ONLY: &[&str] =
+    &["extensions", "connection_limit", "encoding", "lc_collate", "lc_ctype", "template"];
 const ATTRIBUTES_MYSQL_ONLY: &[&str] = &["character_set", "collation"];
 
 #[async_trait]
@@ -183,19 +185,20 @@ impl Resource for SharedDatabase {
                     .description("`postgresql` or `mysql`. Changing it replaces the database."),
                 Attribute::new("extensions", Type::set(Type::String))
                     .optional_computed()
+                    .plan_modifier(use_state_for_unknown())
                     .description("PostgreSQL extensions to install; added and dropped in place (never with CASCADE). Left unset, installed extensions are not managed."),
                 Attribute::number("connection_limit")
                     .optional_computed()
                     .validator(int_between(-1, 100_000))
                     .description("PostgreSQL connection limit, `-1` for none (the default). Changed in place."),
-                Attribute::string("encoding").optional_computed().plan_modifier(requires_replace()).description("PostgreSQL encoding (default: the template's, normally `UTF8`). Changing it replaces the database."),
-                Attribute::string("lc_collate").optional_computed().plan_modifier(requires_replace()).description("PostgreSQL LC_COLLATE (default: the template's). Changing it replaces the database."),
-                Attribute::string("lc_ctype").optional_computed().plan_modifier(requires_replace()).description("PostgreSQL LC_CTYPE (default: the template's). Changing it replaces the database."),
+                Attribute::string("encoding").optional_computed().plan_modifier(use_state_for_unknown()).plan_modifier(requires_replace()).description("PostgreSQL encoding (default: the template's, normally `UTF8`). Changing it replaces the database."),
+                Attribute::string("lc_collate").optional_computed().plan_modifier(use_state_for_unknown()).plan_modifier(requires_replace()).description("PostgreSQL LC_COLLATE (default: the template's). Changing it replaces the database."),
+                Attribute::string("lc_ctype").optional_computed().plan_modifier(use_state_for_unknown()).plan_modifier(requires_replace()).description("PostgreSQL LC_CTYPE (default: the template's). Changing it replaces the database."),
                 Attribute::string("template")
                     .plan_modifier(requires_replace_if(|r| !r.state.is_null()))
                     .description("PostgreSQL template database (default `template1`). Changing it replaces the database; PostgreSQL does not record it, so an imported database keeps whatever is set here."),
-                Attribute::string("character_set").optional_computed().description("MySQL default character set (default: the server's). Changed in place; affects new tables."),
-                Attribute::string("collation").optional_computed().description("MySQL default collation (default: the server's). Changed in place; affects new tables."),
+                Attribute::string("character_set").optional_computed().plan_modifier(use_state_for_unknown()).description("MySQL default character set (default: the server's). Changed in place; affects new tables."),
+                Attribute::string("collation").optional_computed().plan_modifier(use_state_for_unknown()).description("MySQL default collation (default: the server's). Changed in place; affects new tables."),
                 Attribute::string("deletion_policy")
                     .default(Value::string("retain"))
                     .validator(one_of(&["retain", "archive", "drop"]))
@@ -220,8 +223,18 @@ impl Resource for SharedDatabase {
         Some(IdentitySchema {
             version: 0,
             attributes: vec![
-                IdentityAttribute { name: "engine", ty: Type::String, required_for_import: true, description: "`postgresql` or `mysql`." },
-                IdentityAttribute { name: "name", ty: Type::String, required_for_import: true, description: "Database name." },
+                IdentityAttribute {
+                    name: "engine",
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: "`postgresql` or `mysql`.",
+                },
+                IdentityAttribute {
+                    name: "name",
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: "Database name.",
+                },
             ],
         })
     }
@@ -240,7 +253,11 @@ impl Resource for SharedDatabase {
         };
         for attr in foreign {
             if config.attr(attr).is_some_and(|v| !v.is_null()) {
-                d.attribute_error(AttributePath::root(attr), "Attribute not supported by this engine", format!("`{attr}` applies to {other} databases only."));
+                d.attribute_error(
+                    AttributePath::root(attr),
+                    "Attribute not supported by this engine",
+                    format!("`{attr}` applies to {other} databases only."),
+                );
             }
         }
     }
@@ -300,7 +317,9 @@ impl Resource for SharedDatabase {
     }
 
     async fn update(&self, _ctx: &Context, request: UpdateRequest, response: &mut ApplyResponse) {
-        let (Some(plan), Some(prior)) = (Model::from_value(&request.plan), Model::from_value(&request.state)) else { return };
+        let (Some(plan), Some(prior)) = (Model::from_value(&request.plan), Model::from_value(&request.state)) else {
+            return;
+        };
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
         match plan.engine {
@@ -323,7 +342,8 @@ impl Resource for SharedDatabase {
                     let add: Vec<String> = wanted.difference(&installed).cloned().collect();
                     // Only extensions this resource managed are ever dropped.
                     let managed = prior.extensions.clone().unwrap_or_default();
-                    let remove: Vec<String> = managed.difference(wanted).filter(|e| installed.contains(*e)).cloned().collect();
+                    let remove: Vec<String> =
+                        managed.difference(wanted).filter(|e| installed.contains(*e)).cloned().collect();
                     if let Err(e) = pg.change_extensions(&plan.name, &add, &remove).await {
                         return errors::postgres(d, "changing extensions", &e);
                     }
@@ -332,7 +352,8 @@ impl Resource for SharedDatabase {
             Engine::Mysql => {
                 let Some(my) = self.services.mysql(d).await else { return };
                 if (plan.character_set != prior.character_set || plan.collation != prior.collation)
-                    && let Err(e) = my.alter_database(&plan.name, plan.character_set.as_deref(), plan.collation.as_deref()).await
+                    && let Err(e) =
+                        my.alter_database(&plan.name, plan.character_set.as_deref(), plan.collation.as_deref()).await
                 {
                     return errors::mysql(d, "changing the character set or collation", &e);
                 }
@@ -401,7 +422,10 @@ impl Resource for SharedDatabase {
                 if let Err(e) = result {
                     errors::mysql(d, "removing the database", &e);
                 } else if model.deletion_policy == DeletionPolicy::Archive {
-                    d.warning("Database archived", format!("{:?} was moved to {archived_name:?}. Its data is kept.", model.name));
+                    d.warning(
+                        "Database archived",
+                        format!("{:?} was moved to {archived_name:?}. Its data is kept.", model.name),
+                    );
                 }
             }
         }
@@ -431,7 +455,8 @@ impl Resource for SharedDatabase {
         state.insert("engine".into(), Value::string(engine.as_str()));
         state.insert("deletion_policy".into(), Value::string("retain"));
         state.insert("force_drop".into(), Value::Bool(false));
-        response.identity = Some(Value::object([("engine", Value::string(engine.as_str())), ("name", Value::string(&name))]));
+        response.identity =
+            Some(Value::object([("engine", Value::string(engine.as_str())), ("name", Value::string(&name))]));
         response.state = Value::Object(state);
     }
 }
@@ -464,7 +489,9 @@ impl SharedDatabase {
 
     async fn create_mysql(&self, model: &Model, d: &mut Diagnostics) -> bool {
         let Some(my) = self.services.mysql(d).await else { return false };
-        if let Err(e) = my.create_database(&model.name, model.character_set.as_deref(), model.collation.as_deref()).await {
+        if let Err(e) =
+            my.create_database(&model.name, model.character_set.as_deref(), model.collation.as_deref()).await
+        {
             errors::mysql(d, "creating the database", &e);
             return false;
         }
@@ -501,7 +528,9 @@ impl SharedDatabase {
         let connection = model.vault_connection();
         let body = match model.engine {
             Engine::Postgresql => {
-                let (Some(pg_config), Some(pg)) = (config.postgres.as_ref(), self.services.postgres(d).await) else { return false };
+                let (Some(pg_config), Some(pg)) = (config.postgres.as_ref(), self.services.postgres(d).await) else {
+                    return false;
+                };
                 let login = match pg.ensure_management_login(&model.name, &password).await {
                     Ok(l) => l,
                     Err(e) => {
@@ -520,7 +549,9 @@ impl SharedDatabase {
                 })
             }
             Engine::Mysql => {
-                let (Some(my_config), Some(my)) = (config.mysql.as_ref(), self.services.mysql(d).await) else { return false };
+                let (Some(my_config), Some(my)) = (config.mysql.as_ref(), self.services.mysql(d).await) else {
+                    return false;
+                };
                 let login = match my.ensure_management_login(&model.name, &password).await {
                     Ok(l) => l,
                     Err(e) => {
@@ -565,10 +596,20 @@ impl SharedDatabase {
     async fn disconnect_vault(&self, model: &Model, config: &ProviderConfig, d: &mut Diagnostics) -> bool {
         let (Some(vault), Some(vc)) = (self.services.vault(), config.vault.as_ref()) else { return true };
         let connection = model.vault_connection();
-        let prefix = format!("{}/creds/{connection}-", vc.database_mount);
-        if let Err(e) = vault.revoke_prefix(&prefix).await {
-            errors::vault(d, &format!("revoking the leases under {prefix}"), &e);
-            return false;
+        let mount = &vc.database_mount;
+        // allowed_roles = ["<connection>-*"]: every role that can issue through it is named so.
+        let roles = match vault.list_roles(mount).await {
+            Ok(r) => r,
+            Err(e) => {
+                errors::vault(d, &format!("listing the roles on {mount}"), &e);
+                return false;
+            }
+        };
+        for role in roles.iter().filter(|r| r.starts_with(&format!("{connection}-"))) {
+            if let Err(e) = vault.revoke_role_leases(mount, role).await {
+                errors::vault(d, &format!("revoking the leases of {mount}/roles/{role}"), &e);
+                return false;
+            }
         }
         if let Err(e) = vault.delete_connection(&vc.database_mount, &connection).await {
             errors::vault(d, &format!("deleting the Vault connection {connection}"), &e);
@@ -581,11 +622,15 @@ impl SharedDatabase {
     async fn check_no_clients(&self, model: &Model, d: &mut Diagnostics) -> bool {
         let sessions = match model.engine {
             Engine::Postgresql => match self.services.postgres(d).await {
-                Some(pg) => pg.sessions(&model.name).await.map_err(|e| errors::postgres(d, "counting connected clients", &e)),
+                Some(pg) => {
+                    pg.sessions(&model.name).await.map_err(|e| errors::postgres(d, "counting connected clients", &e))
+                }
                 None => return false,
             },
             Engine::Mysql => match self.services.mysql(d).await {
-                Some(my) => my.session_count(&model.name).await.map_err(|e| errors::mysql(d, "counting connected clients", &e)),
+                Some(my) => {
+                    my.session_count(&model.name).await.map_err(|e| errors::mysql(d, "counting connected clients", &e))
+                }
                 None => return false,
             },
         };
@@ -689,7 +734,10 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
                 ("admin_port", port(pg.port)),
                 (
                     "connection_uri",
-                    Value::string(format!("postgresql://{}:{}/{}?sslmode={}", pg.pooled_host, pg.pooled_port, model.name, pg.sslmode)),
+                    Value::string(format!(
+                        "postgresql://{}:{}/{}?sslmode={}",
+                        pg.pooled_host, pg.pooled_port, model.name, pg.sslmode
+                    )),
                 ),
                 ("owner_role", Value::string(roles.owner)),
                 ("readwrite_role", Value::string(roles.readwrite)),
@@ -754,7 +802,8 @@ mod tests {
     fn names() {
         assert!(check_name("trading", Engine::Postgresql).is_ok());
         assert!(check_name("_x1", Engine::Mysql).is_ok());
-        for bad in ["Trading", "1abc", "a-b", "a b", "a;drop", "", "postgres", "template1", "information_schema", "ä"] {
+        for bad in ["Trading", "1abc", "a-b", "a b", "a;drop", "", "postgres", "template1", "information_schema", "ä"]
+        {
             assert!(check_name(bad, Engine::Postgresql).is_err(), "{bad}");
         }
         assert!(check_name(&"a".repeat(POSTGRES_MAX_NAME), Engine::Postgresql).is_ok());

@@ -3,4 +3,5 @@
 
 mod endpoints;
 mod provider;
+mod shared_database;
 mod util;

@@ -88,6 +88,11 @@ impl Workspace {
         self
     }
 
+    /// Replaces main.tf.
+    pub(crate) fn write_main(&self, main_tf: &str) {
+        std::fs::write(self.dir.join("main.tf"), main_tf).unwrap();
+    }
+
     /// Runs `terraform ARGS` here.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(&self.terraform.path);
@@ -187,4 +192,196 @@ pub(crate) fn fixture(name: &str, values: &[(&str, &str)]) -> String {
     }
     assert!(!text.contains("{{"), "unfilled placeholder in {name}");
     text
+}
+
+/// Fails the test, with the command that starts them, unless the local services answer.
+pub(crate) fn require_services() {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = CHECKED.get_or_init(|| {
+        for (name, port) in
+            [("PostgreSQL", 5432), ("PgBouncer", 6432), ("MariaDB", 3306), ("Redis", 6379), ("OpenBao", 8200)]
+        {
+            if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), std::time::Duration::from_secs(2))
+                .is_err()
+            {
+                return Err(format!(
+                    "{name} is not listening on 127.0.0.1:{port}: run `make services` (scripts/services.sh)"
+                ));
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Runs SQL on the local PostgreSQL as the superuser; returns the unaligned output.
+pub(crate) fn psql(database: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql {sql}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Logs in through PgBouncer (6432, SCRAM: the password is checked) and runs `sql`.
+pub(crate) fn psql_pooled(user: &str, password: &str, database: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6432",
+            "-U",
+            user,
+            "-d",
+            database,
+            "-c",
+            sql,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql runs");
+    if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()) } else { Err(text(&out)) }
+}
+
+/// Runs SQL on the local MariaDB/MySQL as `user`; `Err` with the client's message on failure.
+pub(crate) fn mysql_as(user: &str, password: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", "3306", "-u", user, "-N", "-B", "-e", sql])
+        .env("MYSQL_PWD", password)
+        .output()
+        .expect("mariadb client runs");
+    if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()) } else { Err(text(&out)) }
+}
+
+/// Runs SQL on the local MariaDB/MySQL as root.
+pub(crate) fn mysql(sql: &str) -> String {
+    mysql_as("root", "", sql).unwrap_or_else(|e| panic!("mysql {sql}: {e}"))
+}
+
+/// Calls the local OpenBao's HTTP API as root.
+pub(crate) fn vault(method: &str, path: &str, body: Option<&Json>) -> Json {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-X", method, "-H", "X-Vault-Token: root", &format!("http://127.0.0.1:8200/v1/{path}")]);
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "-d", &b.to_string()]);
+    }
+    let out = cmd.output().expect("curl runs");
+    assert!(out.status.success(), "curl {path}: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or(Json::Null)
+}
+
+/// Removes what a test made even when it fails half way: its own Vault mount and the
+/// databases and roles named with its prefix. Never touches anything else.
+pub(crate) struct Cleanup {
+    pub(crate) prefix: String,
+    pub(crate) mount: String,
+}
+
+impl Cleanup {
+    pub(crate) fn new(test: &str) -> Cleanup {
+        let prefix = unique_name(test);
+        Cleanup { mount: prefix.replace('_', "-"), prefix }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("curl")
+            .args([
+                "-sS",
+                "-X",
+                "PUT",
+                "-H",
+                "X-Vault-Token: root",
+                &format!("http://127.0.0.1:8200/v1/sys/leases/revoke-prefix/{}?sync=true", self.mount),
+            ])
+            .output();
+        let _ = Command::new("curl")
+            .args([
+                "-sS",
+                "-X",
+                "DELETE",
+                "-H",
+                "X-Vault-Token: root",
+                &format!("http://127.0.0.1:8200/v1/sys/mounts/{}", self.mount),
+            ])
+            .output();
+        let like = format!("{}%", self.prefix.replace('_', "\\_"));
+        let databases = psql("postgres", &format!("SELECT datname FROM pg_database WHERE datname LIKE '{like}'"));
+        for db in databases.lines().filter(|l| !l.is_empty()) {
+            let _ = Command::new("psql")
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"),
+                ])
+                .output();
+        }
+        let roles = psql("postgres", &format!("SELECT rolname FROM pg_roles WHERE rolname LIKE '{like}'"));
+        for role in roles.lines().filter(|l| !l.is_empty()) {
+            let _ = Command::new("psql")
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-c",
+                    &format!("DROP ROLE IF EXISTS \"{role}\""),
+                ])
+                .output();
+        }
+        let schemas = mysql_as(
+            "root",
+            "",
+            &format!("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{like}'"),
+        )
+        .unwrap_or_default();
+        for db in schemas.lines().filter(|l| !l.is_empty()) {
+            let _ = mysql_as("root", "", &format!("DROP DATABASE IF EXISTS `{db}`"));
+        }
+        let users = mysql_as(
+            "root",
+            "",
+            &format!("SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.user WHERE User LIKE '{like}'"),
+        )
+        .unwrap_or_default();
+        for user in users.lines().filter(|l| !l.is_empty()) {
+            let _ = mysql_as("root", "", &format!("DROP USER IF EXISTS {user}"));
+        }
+    }
 }

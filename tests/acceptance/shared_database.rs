@@ -1,0 +1,395 @@
+//! `dbaas_shared_database`: a stack asks for a database and gets everything an app needs
+//! but credentials. Each story applies a `.tf` fixture with a real Terraform, then looks
+//! at the real PostgreSQL, MariaDB and OpenBao to prove it.
+
+use serde_json::json;
+
+use crate::util::*;
+
+fn config(c: &Cleanup, name: &str, engine: &str, settings: &str) -> String {
+    fixture("shared_database.tf", &[("mount", &c.mount), ("name", name), ("engine", engine), ("settings", settings)])
+}
+
+/// Writes a hand-made Vault role on the database's connection and issues a login from it
+/// over HTTP, as an app would: (username, password).
+fn issue_login(c: &Cleanup, connection: &str, creation_sql: &str) -> (String, String) {
+    let role = format!("{connection}-probe");
+    vault(
+        "POST",
+        &format!("{}/roles/{role}", c.mount),
+        Some(&json!({"db_name": connection, "creation_statements": [creation_sql], "default_ttl": "1h"})),
+    );
+    let creds = vault("GET", &format!("{}/creds/{role}", c.mount), None);
+    let data = &creds["data"];
+    assert!(data["username"].is_string(), "Vault issued nothing: {creds}");
+    (data["username"].as_str().unwrap().to_owned(), data["password"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn postgres_create_update_replace_destroy() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("pgdb");
+        let name = c.prefix.clone();
+        let ws = Workspace::new(
+            tf,
+            "pgdb",
+            &config(&c, &name, "postgresql", "extensions = [\"pgcrypto\"]\n  deletion_policy = \"drop\""),
+        );
+        ws.init();
+        ws.apply();
+        ws.assert_plan_empty();
+
+        // The catalogs say what the docs say.
+        assert_eq!(
+            psql("postgres", &format!("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{name}'")),
+            format!("{name}_owner")
+        );
+        assert_eq!(psql("postgres", &format!("SELECT has_database_privilege('public', '{name}', 'CONNECT')")), "f");
+        assert_eq!(psql(&name, "SELECT extname FROM pg_extension WHERE extname = 'pgcrypto'"), "pgcrypto");
+        assert_eq!(
+            psql("postgres", &format!("SELECT rolcanlogin FROM pg_roles WHERE rolname = '{name}_readwrite'")),
+            "f"
+        );
+        let out = ws.outputs();
+        let db = &out["database"]["value"];
+        assert_eq!(db["host"], "127.0.0.1");
+        assert_eq!(db["port"], 6432);
+        assert_eq!(db["admin_port"], 5432);
+        assert_eq!(db["connection_uri"], format!("postgresql://127.0.0.1:6432/{name}?sslmode=disable"));
+        let connection = db["vault_connection"].as_str().unwrap().to_owned();
+        assert_eq!(connection, format!("postgres-{name}"));
+
+        // Only Vault knows the management login's password now.
+        let conn = vault("GET", &format!("{}/config/{connection}", c.mount), None);
+        assert_eq!(conn["data"]["allowed_roles"], json!([format!("{connection}-*")]));
+
+        // A user Vault issues on a hand-written role logs in through PgBouncer (SCRAM).
+        let (user, password) = issue_login(
+            &c,
+            &connection,
+            &format!(
+                "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE \"{name}_readwrite\";"
+            ),
+        );
+        assert_eq!(psql_pooled(&user, &password, &name, "SELECT current_database()").unwrap(), name);
+        assert!(
+            psql_pooled(&user, "not-the-password", &name, "SELECT 1").is_err(),
+            "PgBouncer accepted a wrong password"
+        );
+
+        // In place: connection limit and extensions.
+        ws.write_main(&config(
+            &c,
+            &name,
+            "postgresql",
+            "extensions = [\"citext\"]\n  connection_limit = 20\n  deletion_policy = \"drop\"",
+        ));
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("will be updated in-place"), "{plan}");
+        ws.apply();
+        ws.assert_plan_empty();
+        assert_eq!(psql("postgres", &format!("SELECT datconnlimit FROM pg_database WHERE datname = '{name}'")), "20");
+        assert_eq!(
+            psql(
+                &name,
+                "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension WHERE extname <> 'plpgsql'"
+            ),
+            "citext"
+        );
+
+        // PgBouncer keeps server connections to the database: replacing it needs force_drop,
+        // which (like every destroy setting) must be applied before the change that uses it.
+        ws.write_main(&config(
+            &c,
+            &name,
+            "postgresql",
+            "extensions = [\"citext\"]\n  connection_limit = 20\n  deletion_policy = \"drop\"\n  force_drop = true",
+        ));
+        ws.apply();
+        // Encoding forces replacement, and the plan says so.
+        ws.write_main(&config(&c, &name, "postgresql", "template = \"template0\"\n  encoding = \"SQL_ASCII\"\n  lc_collate = \"C\"\n  lc_ctype = \"C\"\n  deletion_policy = \"drop\"\n  force_drop = true"));
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("must be replaced") && plan.contains("forces replacement"), "{plan}");
+        ws.apply();
+        ws.assert_plan_empty();
+        assert_eq!(
+            psql(
+                "postgres",
+                &format!("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = '{name}'")
+            ),
+            "SQL_ASCII"
+        );
+        assert_eq!(
+            psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{user}'")),
+            "0",
+            "the old lease's user survived replacement"
+        );
+
+        ws.destroy();
+        assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+        assert_eq!(
+            psql(
+                "postgres",
+                &format!(
+                    "SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}%' OR rolname LIKE 'v-%{}%'",
+                    &name[..10]
+                )
+            ),
+            "0"
+        );
+        assert!(
+            vault("GET", &format!("{}/config/{connection}", c.mount), None)["data"].is_null(),
+            "Vault connection left behind"
+        );
+    }
+}
+
+#[test]
+fn postgres_import_and_drift() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("pgimport");
+        let name = c.prefix.clone();
+        let ws = Workspace::new(tf, "pgimport", &config(&c, &name, "postgresql", "extensions = [\"pgcrypto\"]"));
+        ws.init();
+        ws.apply();
+
+        // Import fills the whole state: a plan right after it is empty.
+        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
+        ws.ok(&["import", "-no-color", "-input=false", "dbaas_shared_database.this", &format!("postgresql/{name}")]);
+        ws.assert_plan_empty();
+
+        // A changed connection limit and a missing extension are in-place diffs.
+        psql("postgres", &format!("ALTER DATABASE \"{name}\" CONNECTION LIMIT 3"));
+        psql(&name, "DROP EXTENSION pgcrypto");
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("will be updated in-place") && plan.contains("connection_limit"), "{plan}");
+        ws.apply();
+        ws.assert_plan_empty();
+        assert_eq!(psql(&name, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'"), "1");
+
+        // A database dropped outside Terraform leaves state, and the next plan recreates it.
+        psql("postgres", &format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("will be created"), "{plan}");
+        ws.apply();
+        assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+
+        // Creating one that exists but is not in state says to import it.
+        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
+        let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert!(out.contains("already exists") && out.contains("terraform import"), "{out}");
+
+        // retain (the default) forgets, keeps everything, and says what it kept.
+        ws.ok(&["import", "-no-color", "-input=false", "dbaas_shared_database.this", &format!("postgresql/{name}")]);
+        let out = ws.destroy();
+        assert!(out.contains("Database retained") && out.contains(&format!("{name}_owner")), "{out}");
+        assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+    }
+}
+
+#[test]
+fn postgres_deletion_policies() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("pgdel");
+        let name = c.prefix.clone();
+        let ws = Workspace::new(tf, "pgdel", &config(&c, &name, "postgresql", "deletion_policy = \"drop\""));
+        ws.init();
+        ws.apply();
+
+        // drop refuses while a client is connected, and changes nothing.
+        let mut client = std::process::Command::new("psql")
+            .args(["-X", "-h", "127.0.0.1", "-U", "postgres", "-d", &name, "-c", "SELECT pg_sleep(60)"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..50 {
+            if psql(
+                "postgres",
+                &format!(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'psql'"
+                ),
+            ) == "1"
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let out = ws.fails(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+        assert!(out.contains("Database in use") && out.contains("force_drop"), "{out}");
+        assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+        let connection = format!("postgres-{name}");
+        assert!(
+            !vault("GET", &format!("{}/config/{connection}", c.mount), None)["data"].is_null(),
+            "Vault connection removed by a refused destroy"
+        );
+
+        // force_drop disconnects it.
+        ws.write_main(&config(&c, &name, "postgresql", "deletion_policy = \"drop\"\n  force_drop = true"));
+        ws.apply();
+        ws.destroy();
+        let _ = client.wait();
+        assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+
+        // archive renames, locks, and keeps the data.
+        ws.write_main(&config(&c, &name, "postgresql", "deletion_policy = \"archive\""));
+        ws.apply();
+        psql(&name, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)");
+        let out = ws.destroy();
+        assert!(out.contains("Database archived"), "{out}");
+        let archived =
+            psql("postgres", &format!("SELECT datname FROM pg_database WHERE datname LIKE '{name}\\_\\_archived\\_%'"));
+        assert!(!archived.is_empty(), "no archived database");
+        assert_eq!(psql(&archived, "SELECT v FROM kept"), "42");
+        assert_eq!(
+            psql("postgres", &format!("SELECT has_database_privilege('{name}_readwrite', '{archived}', 'CONNECT')")),
+            "f"
+        );
+        assert!(vault("GET", &format!("{}/config/{connection}", c.mount), None)["data"].is_null());
+    }
+}
+
+#[test]
+fn bad_names_are_refused_at_plan_and_create_nothing() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("badname");
+        for (engine, name, why) in [
+            ("postgresql", "Bad-Name", "lowercase letters"),
+            ("postgresql", r#"x\"; DROP DATABASE postgres; --"#, "lowercase letters"),
+            ("postgresql", "template1", "reserved"),
+            ("postgresql", &"a".repeat(40), "at most 36"),
+            ("mysql", &"b".repeat(27), "at most 26"),
+        ] {
+            let ws = Workspace::new(tf, "badname", &config(&c, name, engine, ""));
+            ws.init();
+            let out = ws.fails(&["plan", "-no-color", "-input=false"]);
+            // Terraform wraps diagnostic text; compare with white space collapsed.
+            let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(flat.contains("Invalid database name") && flat.contains(why), "{name}: {out}");
+            assert!(out.contains("name   = ") || out.contains("name ="), "not pointed at the attribute: {out}");
+        }
+        // Nothing reached a server: no mount was even created.
+        assert!(vault("GET", &format!("sys/mounts/{}", c.mount), None)["type"].is_null());
+    }
+}
+
+#[test]
+fn two_stacks_applying_at_once() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("concurrent");
+    let stacks: Vec<Workspace> = (0..2)
+        .map(|i| {
+            let mut main = fixture("shared_database.tf", &[("mount", &c.mount), ("name", &format!("{}_{i}_0", c.prefix)), ("engine", "postgresql"), ("settings", "deletion_policy = \"drop\"")]);
+            for j in 1..4 {
+                main.push_str(&format!(
+                    "resource \"dbaas_shared_database\" \"more{j}\" {{\n  name = \"{}_{i}_{j}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n",
+                    c.prefix
+                ));
+            }
+            let ws = Workspace::new(tf, "concurrent", &main);
+            ws.init();
+            ws
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for ws in &stacks {
+            s.spawn(|| ws.apply());
+        }
+    });
+    let count = psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{}\\_%'", c.prefix));
+    assert_eq!(count, "8");
+    std::thread::scope(|s| {
+        for ws in &stacks {
+            s.spawn(|| ws.destroy());
+        }
+    });
+}
+
+#[test]
+fn mysql_create_update_import_destroy() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("mydb");
+        let name = c.prefix.chars().take(24).collect::<String>().trim_end_matches('_').to_owned();
+        let c = Cleanup { prefix: name.clone(), mount: c.mount.clone() };
+        let ws = Workspace::new(
+            tf,
+            "mydb",
+            &config(&c, &name, "mysql", "character_set = \"utf8mb4\"\n  deletion_policy = \"drop\""),
+        );
+        ws.init();
+        ws.apply();
+        ws.assert_plan_empty();
+        assert_eq!(
+            mysql(&format!(
+                "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'"
+            )),
+            "utf8mb4"
+        );
+        let connection = format!("mysql-{name}");
+        assert_eq!(ws.outputs()["database"]["value"]["vault_connection"], connection);
+
+        // A user Vault issues on a hand-written role logs in with its password, and only with it.
+        let (user, password) = issue_login(
+            &c,
+            &connection,
+            &format!(
+                "CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}'; GRANT SELECT ON `{name}`.* TO '{{{{name}}}}'@'%';"
+            ),
+        );
+        assert_eq!(
+            mysql_as(
+                &user,
+                &password,
+                &format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'")
+            )
+            .unwrap(),
+            "1"
+        );
+        assert!(mysql_as(&user, "wrong", "SELECT 1").is_err());
+
+        // Collation changes in place.
+        ws.write_main(&config(
+            &c,
+            &name,
+            "mysql",
+            "character_set = \"utf8mb4\"\n  collation = \"utf8mb4_bin\"\n  deletion_policy = \"drop\"",
+        ));
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("will be updated in-place"), "{plan}");
+        ws.apply();
+        ws.assert_plan_empty();
+
+        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
+        ws.ok(&["import", "-no-color", "-input=false", "dbaas_shared_database.this", &format!("mysql/{name}")]);
+        ws.write_main(&config(
+            &c,
+            &name,
+            "mysql",
+            "character_set = \"utf8mb4\"\n  collation = \"utf8mb4_bin\"\n  deletion_policy = \"retain\"",
+        ));
+        ws.assert_plan_empty();
+        ws.write_main(&config(
+            &c,
+            &name,
+            "mysql",
+            "character_set = \"utf8mb4\"\n  collation = \"utf8mb4_bin\"\n  deletion_policy = \"drop\"",
+        ));
+        ws.apply();
+        ws.destroy();
+        assert_eq!(
+            mysql(&format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'")),
+            "0"
+        );
+        assert_eq!(
+            mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{user}' OR User = '{name}_vault'")),
+            "0",
+            "issued or management users left behind"
+        );
+    }
+}
