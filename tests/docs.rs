@@ -149,6 +149,15 @@ fn data_source_page(name: &str, schema: &Schema) -> String {
     out
 }
 
+fn resource_page(name: &str, schema: &Schema) -> String {
+    let mut out = front_matter(&format!("{name} Resource - dbaas"), &schema.description);
+    writeln!(out, "# {name} (Resource)\n\n{}\n", schema.description).unwrap();
+    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example(&format!("resources/{name}/resource.tf"))).unwrap();
+    schema_section(&mut out, schema);
+    writeln!(out, "## Import\n\n```shell\n{}```", example(&format!("resources/{name}/import.sh"))).unwrap();
+    out
+}
+
 fn pages() -> Vec<(PathBuf, String)> {
     let provider = DbaasProvider::new();
     let mut pages = vec![(PathBuf::from("docs/index.md"), provider_page(&provider))];
@@ -157,6 +166,13 @@ fn pages() -> Vec<(PathBuf, String)> {
         pages.push((
             PathBuf::from(format!("docs/data-sources/{}.md", name.trim_start_matches("dbaas_"))),
             data_source_page(name, &ds.schema()),
+        ));
+    }
+    for r in provider.resources() {
+        let name = r.type_name();
+        pages.push((
+            PathBuf::from(format!("docs/resources/{}.md", name.trim_start_matches("dbaas_"))),
+            resource_page(name, &r.schema()),
         ));
     }
     for guide in std::fs::read_dir(root().join("templates/guides")).unwrap() {

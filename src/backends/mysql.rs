@@ -110,12 +110,15 @@ pub struct SchemaInfo {
     pub collation: String,
 }
 
+/// Databases by name, as last read.
+type SchemaCatalog = Arc<BTreeMap<String, SchemaInfo>>;
+
 /// The admin's view of the server.
 pub struct Mysql {
     endpoint: MysqlEndpoint,
     pool: MySqlPool,
     flavour: OnceCell<Flavour>,
-    catalog: Mutex<Option<(Instant, Arc<BTreeMap<String, SchemaInfo>>)>>,
+    catalog: Mutex<Option<(Instant, SchemaCatalog)>>,
 }
 
 /// Quotes an identifier with backticks.
@@ -218,7 +221,7 @@ impl Mysql {
     ///
     /// # Errors
     /// [`MysqlError`] when the server cannot be read.
-    pub async fn catalog(&self) -> Result<Arc<BTreeMap<String, SchemaInfo>>, MysqlError> {
+    pub async fn catalog(&self) -> Result<SchemaCatalog, MysqlError> {
         let mut cached = self.catalog.lock().await;
         if let Some((at, c)) = cached.as_ref()
             && at.elapsed() < CATALOG_TTL

@@ -241,10 +241,10 @@ impl Resource for SharedDatabase {
 
     async fn validate_config(&self, config: &Value, d: &mut Diagnostics) {
         let engine = config.attr("engine").and_then(Value::as_str).and_then(Engine::parse);
-        if let (Some(name), Some(engine)) = (config.attr("name").and_then(Value::as_str), engine) {
-            if let Err(reason) = check_name(name, engine) {
-                d.attribute_error(AttributePath::root("name"), "Invalid database name", reason);
-            }
+        if let (Some(name), Some(engine)) = (config.attr("name").and_then(Value::as_str), engine)
+            && let Err(reason) = check_name(name, engine)
+        {
+            d.attribute_error(AttributePath::root("name"), "Invalid database name", reason);
         }
         let (foreign, other) = match engine {
             Some(Engine::Mysql) => (ATTRIBUTES_POSTGRES_ONLY, "PostgreSQL"),

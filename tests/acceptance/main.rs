@@ -2,6 +2,7 @@
 //! services, one module per Terraform type.
 
 mod endpoints;
+mod examples;
 mod provider;
 mod shared_database;
 mod util;

@@ -393,3 +393,28 @@ fn mysql_create_update_import_destroy() {
         );
     }
 }
+
+#[test]
+fn import_by_identity() {
+    require_services();
+    // `import { identity = ... }` exists from Terraform 1.12.
+    for tf in terraforms().iter().filter(|t| version_at_least(&t.version, 1, 12)) {
+        let c = Cleanup::new("pgident");
+        let name = c.prefix.clone();
+        let ws = Workspace::new(tf, "pgident", &config(&c, &name, "postgresql", ""));
+        ws.init();
+        ws.apply();
+        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
+        let mut main = config(&c, &name, "postgresql", "");
+        main.push_str(&format!(
+            "import {{\n  to       = dbaas_shared_database.this\n  identity = {{ engine = \"postgresql\", name = \"{name}\" }}\n}}\n"
+        ));
+        ws.write_main(&main);
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("1 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
+        ws.apply();
+        ws.assert_plan_empty();
+        let state = ws.show();
+        assert_eq!(state["values"]["root_module"]["resources"][0]["values"]["id"], format!("postgresql/{name}"));
+    }
+}

@@ -385,3 +385,9 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// Whether a Terraform version string is at least `major.minor`.
+pub(crate) fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
