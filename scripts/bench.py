@@ -1,11 +1,19 @@
-"""Benchmarks for issue 2, on a release build, in one run:
+"""The provider's benchmarks, on a release build, in one run.
 
+Provider (issue 2):
 1. provider start to handshake line (median of 30 starts);
 2. peak RSS of one provider process (VmHWM, sampled from /proc while Terraform drives it);
 3. `terraform plan` wall time, 200 `dbaas_endpoints` data sources against 200
    `terraform_data` resources (Terraform's own floor), median of 5 after a warm-up.
+   Targets: ratio <= 1.5, RSS <= 15 MB.
 
-Prints one report; exits non-zero when a target is missed (ratio <= 1.5, RSS <= 15 MB).
+dbaas_shared_database (issue 3), against the local PostgreSQL and OpenBao:
+4. apply, refresh-plan and destroy of 50 databases (with their Vault connections);
+5. the most connections the provider held on PostgreSQL at once, polled from
+   pg_stat_activity by application_name. Targets: refresh-plan within 2x of a plan of 50
+   `terraform_data` in state; connections <= the pool size (4).
+
+Prints one report; exits non-zero when a target is missed.
 """
 import os
 import statistics
@@ -20,6 +28,8 @@ BINARY = os.path.join(ROOT, "target/release/terraform-provider-dbaas")
 TERRAFORM = os.environ.get("TF_ACC_TERRAFORM_PATH", os.path.join(ROOT, ".tools/bin/terraform"))
 COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
 N = 200
+DATABASES = 50
+POOL_SIZE = 4
 
 
 def client_cert_pem(workdir):
@@ -55,21 +65,74 @@ def write_workspace(workdir, body):
         f.write(body)
 
 
-def plan_seconds(workdir, runs=5):
+def terraform(workdir, *args):
     env = dict(os.environ, TF_CLI_CONFIG_FILE=os.path.join(workdir, "terraform.rc"), CHECKPOINT_DISABLE="1",
                TF_IN_AUTOMATION="1", DBAAS_POSTGRES_HOST="127.0.0.1", VAULT_ADDR="http://127.0.0.1:8200")
-    subprocess.run([TERRAFORM, "init", "-input=false"], cwd=workdir, env=env, capture_output=True)
-    samples = []
-    for i in range(runs + 1):
-        start = time.perf_counter()
-        out = subprocess.run([TERRAFORM, "plan", "-input=false", "-no-color", "-parallelism=10"], cwd=workdir, env=env,
-                             capture_output=True)
-        elapsed = time.perf_counter() - start
-        if out.returncode != 0:
-            sys.exit("plan failed in %s:\n%s%s" % (workdir, out.stdout.decode(), out.stderr.decode()))
-        if i > 0:  # the first run warms caches
-            samples.append(elapsed)
-    return statistics.median(samples)
+    start = time.perf_counter()
+    out = subprocess.run([TERRAFORM, *args, "-input=false", "-no-color"], cwd=workdir, env=env, capture_output=True)
+    elapsed = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit("terraform %s failed in %s:\n%s%s" % (args[0], workdir, out.stdout.decode(), out.stderr.decode()))
+    return elapsed
+
+
+def plan_seconds(workdir, runs=5):
+    terraform(workdir, "init")
+    samples = [terraform(workdir, "plan", "-parallelism=10") for _ in range(runs + 1)]
+    return statistics.median(samples[1:])  # the first run warms caches
+
+
+class PgConnections(threading.Thread):
+    """Polls pg_stat_activity every 20 ms for the provider's connections."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = 0
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'terraform-provider-dbaas';\n\\watch 0.02\n"
+        self.psql = subprocess.Popen(["psql", "-X", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.psql.stdin.write(query)
+        self.psql.stdin.flush()
+
+    def run(self):
+        for line in self.psql.stdout:
+            if line.strip().isdigit():
+                self.peak = max(self.peak, int(line))
+
+    def stop(self):
+        self.psql.kill()
+
+
+def shared_databases(tmp):
+    """Apply, refresh-plan and destroy of DATABASES databases, with Vault connections."""
+    prefix = "bench_%d" % os.getpid()
+    mount = prefix.replace("_", "-")
+    work = os.path.join(tmp, "databases")
+    provider = ('terraform {\n  required_providers {\n    dbaas = { source = "infra/dbaas" }\n  }\n}\n'
+                'provider "dbaas" {\n  postgres {\n    host = "127.0.0.1"\n    sslmode = "disable"\n'
+                '    pooler_auth_user = "pgbouncer_auth"\n  }\n'
+                '  vault {\n    address = "http://127.0.0.1:8200"\n    token = "root"\n    database_mount = "%s"\n  }\n}\n' % mount)
+    write_workspace(work, provider + "".join(
+        'resource "dbaas_shared_database" "d%d" {\n  name = "%s_%d"\n  engine = "postgresql"\n  deletion_policy = "drop"\n}\n'
+        % (i, prefix, i) for i in range(DATABASES)))
+    floor = os.path.join(tmp, "floor50")
+    write_workspace(floor, "".join('resource "terraform_data" "r%d" {\n  input = %d\n}\n' % (i, i) for i in range(DATABASES)))
+    terraform(floor, "init")
+    terraform(floor, "apply", "-auto-approve")
+    floor_plan = plan_seconds(floor)
+
+    terraform(work, "init")
+    sampler = PgConnections()
+    sampler.start()
+    try:
+        apply = terraform(work, "apply", "-auto-approve", "-parallelism=10")
+        refresh = statistics.median([terraform(work, "plan", "-parallelism=10") for _ in range(5)])
+        destroy = terraform(work, "destroy", "-auto-approve", "-parallelism=10")
+    finally:
+        sampler.stop()
+        subprocess.run(["curl", "-sS", "-X", "DELETE", "-H", "X-Vault-Token: root",
+                        "http://127.0.0.1:8200/v1/sys/mounts/" + mount], capture_output=True)
+    return apply, refresh, destroy, floor_plan, sampler.peak
 
 
 class PeakRss(threading.Thread):
@@ -119,7 +182,10 @@ def main():
         sampler.join()
         floor_plan = plan_seconds(floor)
 
+        apply, refresh, destroy, floor50, connections = shared_databases(tmp)
+
     ratio = dbaas_plan / floor_plan
+    refresh_ratio = refresh / floor50
     rss_mb = sampler.peak_kib / 1024
     version = subprocess.run([TERRAFORM, "version"], capture_output=True, text=True).stdout.splitlines()[0]
     print("benchmark (release build, %s, %d cores)" % (version, os.cpu_count()))
@@ -129,7 +195,14 @@ def main():
     print("  plan, %d dbaas_endpoints          %7.3f s (median of 5)" % (N, dbaas_plan))
     print("  plan, %d terraform_data           %7.3f s (median of 5)" % (N, floor_plan))
     print("  ratio                              %7.2f   (target <= 1.5)" % ratio)
-    missed = [name for name, bad in (("ratio", ratio > 1.5), ("rss", rss_mb > 15)) if bad]
+    print("  apply, %d dbaas_shared_database   %7.2f s (with Vault connections)" % (DATABASES, apply))
+    print("  refresh-plan, %d databases        %7.3f s (median of 5)" % (DATABASES, refresh))
+    print("  plan, %d terraform_data in state  %7.3f s (median of 5)" % (DATABASES, floor50))
+    print("  refresh ratio                      %7.2f   (target <= 2)" % refresh_ratio)
+    print("  destroy, %d databases             %7.2f s" % (DATABASES, destroy))
+    print("  most provider connections at once  %7d   (pool size %d)" % (connections, POOL_SIZE))
+    missed = [name for name, bad in (("ratio", ratio > 1.5), ("rss", rss_mb > 15), ("refresh ratio", refresh_ratio > 2),
+                                     ("connections", connections > POOL_SIZE), ("connections seen", connections == 0)) if bad]
     if missed:
         sys.exit("targets missed: " + ", ".join(missed))
 

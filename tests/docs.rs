@@ -152,7 +152,8 @@ fn data_source_page(name: &str, schema: &Schema) -> String {
 fn resource_page(name: &str, schema: &Schema) -> String {
     let mut out = front_matter(&format!("{name} Resource - dbaas"), &schema.description);
     writeln!(out, "# {name} (Resource)\n\n{}\n", schema.description).unwrap();
-    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example(&format!("resources/{name}/resource.tf"))).unwrap();
+    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example(&format!("resources/{name}/resource.tf")))
+        .unwrap();
     schema_section(&mut out, schema);
     writeln!(out, "## Import\n\n```shell\n{}```", example(&format!("resources/{name}/import.sh"))).unwrap();
     out

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{Connection, Executor, Row};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::retry;
 use crate::secret::Secret;
@@ -176,6 +176,7 @@ pub struct Postgres {
     endpoint: PostgresEndpoint,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
+    released: Notify,
     catalog: Mutex<Option<(Instant, Arc<Catalog>)>>,
 }
 
@@ -210,7 +211,7 @@ impl Postgres {
     /// A client for `endpoint`; nothing connects yet.
     pub fn new(endpoint: PostgresEndpoint) -> Postgres {
         let permits = Arc::new(Semaphore::new(endpoint.max_connections.max(1) as usize));
-        Postgres { endpoint, permits, idle: Mutex::new(Vec::new()), catalog: Mutex::new(None) }
+        Postgres { endpoint, permits, idle: Mutex::new(Vec::new()), released: Notify::new(), catalog: Mutex::new(None) }
     }
 
     /// `host:port` of the primary.
@@ -239,21 +240,27 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError::Connect`] when the server cannot be reached or refuses the login.
     pub async fn connect(&self, database: &str) -> Result<Leased, PostgresError> {
-        let permit = {
-            let mut idle = self.idle.lock().await;
-            if let Some(i) = idle.iter().position(|c| c.database == database) {
-                let c = idle.swap_remove(i);
-                return Ok(Leased { database: c.database, connection: c.connection, permit: c.permit });
-            }
-            match self.permits.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
+        let permit = loop {
+            {
+                let mut idle = self.idle.lock().await;
+                if let Some(i) = idle.iter().position(|c| c.database == database) {
+                    let c = idle.swap_remove(i);
+                    return Ok(Leased { database: c.database, connection: c.connection, permit: c.permit });
+                }
+                if let Ok(p) = self.permits.clone().try_acquire_owned() {
+                    break p;
+                }
                 // At the cap: close an idle connection to another database to make room.
-                Err(_) => idle.pop().map(|c| c.permit),
+                if let Some(c) = idle.pop() {
+                    break c.permit;
+                }
             }
-        };
-        let permit = match permit {
-            Some(p) => p,
-            None => self.permits.clone().acquire_owned().await.expect("the semaphore is never closed"),
+            // Every permit is in use. A connection coming back goes to the idle list with
+            // its permit rather than to the semaphore, so wait for either.
+            tokio::select! {
+                p = self.permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
+                () = self.released.notified() => {}
+            }
         };
         let options = self.options(database);
         let connection = retry::transient(
@@ -275,6 +282,7 @@ impl Postgres {
             connection: leased.connection,
             permit: leased.permit,
         });
+        self.released.notify_one();
     }
 
     /// Runs `work` on a connection to `database`, retrying transient faults, and returns

@@ -12,7 +12,13 @@ fn every_example_validates() {
         for e in entries.flatten() {
             let path = e.path();
             if path.is_dir() {
-                files.extend(std::fs::read_dir(&path).unwrap().flatten().map(|f| f.path()).filter(|p| p.extension().is_some_and(|x| x == "tf")));
+                files.extend(
+                    std::fs::read_dir(&path)
+                        .unwrap()
+                        .flatten()
+                        .map(|f| f.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "tf")),
+                );
             } else if path.extension().is_some_and(|x| x == "tf") {
                 files.push(path);
             }
@@ -22,7 +28,9 @@ fn every_example_validates() {
     let tf = &terraforms()[0];
     for file in files {
         let body = std::fs::read_to_string(&file).unwrap();
-        let main = format!("terraform {{\n  required_providers {{\n    dbaas = {{ source = \"infra/dbaas\" }}\n  }}\n}}\n{body}");
+        let main = format!(
+            "terraform {{\n  required_providers {{\n    dbaas = {{ source = \"infra/dbaas\" }}\n  }}\n}}\n{body}"
+        );
         let ws = Workspace::new(tf, "example", &main);
         ws.init();
         let out = ws.run(&["validate", "-no-color"]);
