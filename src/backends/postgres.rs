@@ -21,7 +21,8 @@ use crate::secret::Secret;
 const DDL_LOCK_KEY: i64 = 0x6462_6161_735f_6464; // "dbaas_dd"
 /// How long a catalog snapshot serves reads in one provider process.
 const CATALOG_TTL: Duration = Duration::from_secs(10);
-/// Reported as `application_name`, so connections can be counted on the server.
+/// Reported as `application_name` (with `/<pid>` after it), so an operator can see which
+/// provider process holds which connection.
 pub const APPLICATION_NAME: &str = "terraform-provider-dbaas";
 
 /// What can go wrong.
@@ -225,7 +226,7 @@ impl Postgres {
             .port(self.endpoint.port)
             .username(&self.endpoint.username)
             .database(database)
-            .application_name(APPLICATION_NAME)
+            .application_name(&format!("{APPLICATION_NAME}/{}", std::process::id()))
             .ssl_mode(self.endpoint.sslmode.parse().unwrap_or(PgSslMode::Prefer))
             // Admin statements are one-off DDL: no prepared-statement cache to go stale.
             .statement_cache_capacity(0);
@@ -241,7 +242,7 @@ impl Postgres {
     /// [`PostgresError::Connect`] when the server cannot be reached or refuses the login.
     pub async fn connect(&self, database: &str) -> Result<Leased, PostgresError> {
         let permit = loop {
-            {
+            let evicted = {
                 let mut idle = self.idle.lock().await;
                 if let Some(i) = idle.iter().position(|c| c.database == database) {
                     let c = idle.swap_remove(i);
@@ -251,9 +252,12 @@ impl Postgres {
                     break p;
                 }
                 // At the cap: close an idle connection to another database to make room.
-                if let Some(c) = idle.pop() {
-                    break c.permit;
-                }
+                idle.pop()
+            };
+            if let Some(c) = evicted {
+                // Closed before its permit is reused, so the server never sees one too many.
+                let _ = c.connection.close().await;
+                break c.permit;
             }
             // Every permit is in use. A connection coming back goes to the idle list with
             // its permit rather than to the semaphore, so wait for either.
@@ -654,7 +658,7 @@ impl Postgres {
             Box::pin(async move {
                 sqlx::query_scalar(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
-                     AND usename IS DISTINCT FROM $2 AND application_name IS DISTINCT FROM $3",
+                     AND usename IS DISTINCT FROM $2 AND coalesce(application_name, '') NOT LIKE $3 || '/%'",
                 )
                 .bind(db)
                 .bind(management)

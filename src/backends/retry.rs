@@ -25,3 +25,53 @@ where
         .when(is_transient)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::transient;
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_faults_are_retried_until_success() {
+        let attempts = AtomicU32::new(0);
+        let result: Result<u32, &str> = transient(
+            || async {
+                let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+                if n < 3 { Err("connection reset") } else { Ok(n) }
+            },
+            |_| true,
+        )
+        .await;
+        assert_eq!(result, Ok(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_bounded() {
+        let attempts = AtomicU32::new(0);
+        let result: Result<(), &str> = transient(
+            || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err("still failing over")
+            },
+            |_| true,
+        )
+        .await;
+        assert_eq!(result, Err("still failing over"));
+        assert_eq!(attempts.load(Ordering::SeqCst), 5, "one try and four retries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        let attempts = AtomicU32::new(0);
+        let _: Result<(), &str> = transient(
+            || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err("syntax error")
+            },
+            |_| false,
+        )
+        .await;
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+}

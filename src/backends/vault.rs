@@ -65,13 +65,17 @@ impl VaultError {
     }
 }
 
+/// How long a listing of connections serves existence checks in one provider process.
+const LISTING_TTL: Duration = Duration::from_secs(10);
+
 /// A Vault client for one address and token.
-#[derive(Clone)]
 pub struct Vault {
     http: reqwest::Client,
     address: String,
     token: Option<Secret>,
     namespace: Option<String>,
+    /// Connection names per mount, so a refresh of many databases lists once.
+    connections: tokio::sync::Mutex<BTreeMap<String, (std::time::Instant, std::sync::Arc<Vec<String>>)>>,
 }
 
 /// Dynamic credentials issued by a role.
@@ -95,9 +99,18 @@ impl Vault {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
+            // Loading the system's root certificates costs milliseconds at every provider
+            // start; a plain-HTTP address (a dev server) never needs them.
+            .tls_built_in_root_certs(address.starts_with("https://"))
             .build()
             .expect("a TLS backend is compiled in");
-        Vault { http, address: address.trim_end_matches('/').to_owned(), token, namespace }
+        Vault {
+            http,
+            address: address.trim_end_matches('/').to_owned(),
+            token,
+            namespace,
+            connections: tokio::sync::Mutex::new(BTreeMap::new()),
+        }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Option<Json>, VaultError> {
@@ -223,7 +236,40 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses, e.g. because it cannot connect with `config`.
     pub async fn write_connection(&self, mount: &str, name: &str, config: &Json) -> Result<(), VaultError> {
+        self.connections.lock().await.remove(mount);
         self.call(Method::POST, &format!("{mount}/config/{name}"), Some(config)).await.map(drop)
+    }
+
+    /// Whether connection `name` exists on `mount`, from one listing per mount that serves
+    /// every check for a few seconds. A name the listing lacks is confirmed with a direct
+    /// read: a listing taken just before a write may be cached just after it.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn connection_exists(&self, mount: &str, name: &str) -> Result<bool, VaultError> {
+        if self.listed_connection(mount, name).await? {
+            return Ok(true);
+        }
+        Ok(self.read_connection(mount, name).await?.is_some())
+    }
+
+    async fn listed_connection(&self, mount: &str, name: &str) -> Result<bool, VaultError> {
+        let mut cache = self.connections.lock().await;
+        if let Some((at, names)) = cache.get(mount)
+            && at.elapsed() < LISTING_TTL
+        {
+            return Ok(names.iter().any(|n| n == name));
+        }
+        let listed = self.call(Method::GET, &format!("{mount}/config?list=true"), None).await?;
+        let names: Vec<String> = listed
+            .and_then(|j| j["data"]["keys"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        let found = names.iter().any(|n| n == name);
+        cache.insert(mount.to_owned(), (std::time::Instant::now(), std::sync::Arc::new(names)));
+        Ok(found)
     }
 
     /// Reads a database connection; `None` when it does not exist.
@@ -239,6 +285,7 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses.
     pub async fn delete_connection(&self, mount: &str, name: &str) -> Result<(), VaultError> {
+        self.connections.lock().await.remove(mount);
         self.call(Method::DELETE, &format!("{mount}/config/{name}"), None).await.map(drop)
     }
 

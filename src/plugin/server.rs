@@ -19,6 +19,7 @@ use crate::framework::component::{
 };
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::plan::{plan_resource_change, strip_write_only};
+use crate::framework::schema::Schema;
 use crate::framework::validate::validate_config;
 use crate::framework::value::Value;
 
@@ -29,6 +30,9 @@ use super::wire;
 /// Serves one [`Provider`] over tfplugin6.
 pub struct ProviderServer {
     provider: Arc<dyn Provider>,
+    /// Schemas by type name, built once: Terraform asks for values of each type hundreds
+    /// of times in a large plan.
+    schemas: BTreeMap<&'static str, Arc<Schema>>,
     resources: BTreeMap<&'static str, Arc<dyn Resource>>,
     data_sources: BTreeMap<&'static str, Arc<dyn DataSource>>,
     ephemeral_resources: BTreeMap<&'static str, Arc<dyn EphemeralResource>>,
@@ -38,18 +42,29 @@ pub struct ProviderServer {
 impl ProviderServer {
     /// A server for `provider`.
     pub fn new(provider: Arc<dyn Provider>) -> ProviderServer {
-        ProviderServer {
-            resources: provider.resources().into_iter().map(|r| (r.type_name(), r)).collect(),
-            data_sources: provider.data_sources().into_iter().map(|d| (d.type_name(), d)).collect(),
-            ephemeral_resources: provider.ephemeral_resources().into_iter().map(|e| (e.type_name(), e)).collect(),
-            provider,
-            context: Context::default(),
-        }
+        let resources: BTreeMap<&'static str, Arc<dyn Resource>> =
+            provider.resources().into_iter().map(|r| (r.type_name(), r)).collect();
+        let data_sources: BTreeMap<&'static str, Arc<dyn DataSource>> =
+            provider.data_sources().into_iter().map(|d| (d.type_name(), d)).collect();
+        let ephemeral_resources: BTreeMap<&'static str, Arc<dyn EphemeralResource>> =
+            provider.ephemeral_resources().into_iter().map(|e| (e.type_name(), e)).collect();
+        let schemas = resources
+            .iter()
+            .map(|(n, r)| (*n, Arc::new(r.schema())))
+            .chain(data_sources.iter().map(|(n, d)| (*n, Arc::new(d.schema()))))
+            .chain(ephemeral_resources.iter().map(|(n, e)| (*n, Arc::new(e.schema()))))
+            .collect();
+        ProviderServer { schemas, resources, data_sources, ephemeral_resources, provider, context: Context::default() }
     }
 
     /// The cancellation signal StopProvider raises; component code sees it in [`Context`].
     pub fn stop_signal(&self) -> tokio_util::sync::CancellationToken {
         self.context.cancel.clone()
+    }
+
+    /// The schema of type `name` (registered types only).
+    fn schema_of(&self, name: &str) -> Arc<Schema> {
+        self.schemas.get(name).cloned().expect("every registered type has a schema")
     }
 
     fn resource(&self, name: &str) -> Result<Arc<dyn Resource>, Diagnostics> {
@@ -180,7 +195,7 @@ impl ProviderRpc for ProviderServer {
     ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
         Ok(Response::new(pb::get_provider_schema::Response {
             provider: Some(wire::schema(&self.provider.schema())),
-            resource_schemas: self.resources.iter().map(|(n, r)| ((*n).into(), wire::schema(&r.schema()))).collect(),
+            resource_schemas: self.resources.keys().map(|n| ((*n).into(), wire::schema(&self.schema_of(n)))).collect(),
             data_source_schemas: self
                 .data_sources
                 .iter()
@@ -245,7 +260,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
-            let schema = resource.schema();
+            let schema = self.schema_of(&r.type_name);
             let config = wire::decode(r.config.as_ref(), &schema.value_type(), "resource configuration")?;
             let diagnostics = isolated(async move {
                 let mut d = validate_config(&schema, &config);
@@ -266,7 +281,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let data_source = self.data_source(&r.type_name)?;
-            let schema = data_source.schema();
+            let schema = self.schema_of(&r.type_name);
             let config = wire::decode(r.config.as_ref(), &schema.value_type(), "data source configuration")?;
             let diagnostics = isolated(async move {
                 let mut d = validate_config(&schema, &config);
@@ -287,7 +302,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
-            let schema = resource.schema();
+            let schema = self.schema_of(&r.type_name);
             let ty = schema.value_type();
             let raw = r.raw_state.unwrap_or_default();
             if raw.json.is_empty() {
@@ -382,7 +397,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
-            let schema = resource.schema();
+            let schema = self.schema_of(&r.type_name);
             let ty = schema.value_type();
             let state = wire::decode(r.current_state.as_ref(), &ty, "state")?;
             let ctx = self.context.clone();
@@ -414,7 +429,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
-            let schema = resource.schema();
+            let schema = self.schema_of(&r.type_name);
             let ty = schema.value_type();
             let prior = wire::decode(r.prior_state.as_ref(), &ty, "prior state")?;
             let proposed = wire::decode(r.proposed_new_state.as_ref(), &ty, "proposed state")?;
@@ -464,7 +479,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
-            let schema = resource.schema();
+            let schema = self.schema_of(&r.type_name);
             let ty = schema.value_type();
             let prior = wire::decode(r.prior_state.as_ref(), &ty, "prior state")?;
             let planned = wire::decode(r.planned_state.as_ref(), &ty, "planned state")?;
@@ -522,7 +537,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
-            let ty = resource.schema().value_type();
+            let ty = self.schema_of(&r.type_name).value_type();
             let identity_schema = resource.identity_schema();
             let identity = match (&identity_schema, r.identity.as_ref().and_then(|i| i.identity_data.as_ref())) {
                 (Some(s), Some(data)) => Some(wire::decode(Some(data), &s.value_type(), "identity")?),
@@ -577,7 +592,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let data_source = self.data_source(&r.type_name)?;
-            let ty = data_source.schema().value_type();
+            let ty = self.schema_of(&r.type_name).value_type();
             let config = wire::decode(r.config.as_ref(), &ty, "data source configuration")?;
             let ctx = self.context.clone();
             let (state, diagnostics) = isolated(async move {
@@ -606,7 +621,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let ephemeral = self.ephemeral(&r.type_name)?;
-            let schema = ephemeral.schema();
+            let schema = self.schema_of(&r.type_name);
             let config = wire::decode(r.config.as_ref(), &schema.value_type(), "ephemeral resource configuration")?;
             let diagnostics = isolated(async move {
                 let mut d = validate_config(&schema, &config);
@@ -627,7 +642,7 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let ephemeral = self.ephemeral(&r.type_name)?;
-            let ty = ephemeral.schema().value_type();
+            let ty = self.schema_of(&r.type_name).value_type();
             let config = wire::decode(r.config.as_ref(), &ty, "ephemeral resource configuration")?;
             let ctx = self.context.clone();
             let response = isolated(async move {

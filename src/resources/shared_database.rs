@@ -582,8 +582,8 @@ impl SharedDatabase {
 
     async fn vault_connection_exists(&self, model: &Model, config: &ProviderConfig, d: &mut Diagnostics) -> bool {
         let (Some(vault), Some(vc)) = (self.services.vault(), config.vault.as_ref()) else { return false };
-        match vault.read_connection(&vc.database_mount, &model.vault_connection()).await {
-            Ok(found) => found.is_some(),
+        match vault.connection_exists(&vc.database_mount, &model.vault_connection()).await {
+            Ok(found) => found,
             Err(e) => {
                 errors::vault(d, "reading the Vault connection", &e);
                 false

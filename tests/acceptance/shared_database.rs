@@ -169,6 +169,21 @@ fn postgres_import_and_drift() {
         ws.assert_plan_empty();
         assert_eq!(psql(&name, "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'"), "1");
 
+        // A Vault connection deleted, or a group role dropped, outside Terraform is put back.
+        let connection = format!("postgres-{name}");
+        vault("DELETE", &format!("{}/config/{connection}", c.mount), None);
+        psql(&name, &format!("DROP OWNED BY \"{name}_readonly\""));
+        psql("postgres", &format!("DROP ROLE \"{name}_readonly\""));
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("vault_connection") && plan.contains("readonly_role"), "{plan}");
+        ws.apply();
+        ws.assert_plan_empty();
+        assert!(
+            !vault("GET", &format!("{}/config/{connection}", c.mount), None)["data"].is_null(),
+            "Vault connection not restored"
+        );
+        assert_eq!(psql(&name, &format!("SELECT has_schema_privilege('{name}_readonly', 'public', 'USAGE')")), "t");
+
         // A database dropped outside Terraform leaves state, and the next plan recreates it.
         psql("postgres", &format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
         let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
