@@ -83,10 +83,8 @@ def plan_seconds(workdir, runs=9):
 
 
 def interleaved_plans(first, second, runs=9):
-    """Medians of `runs` plans of each workspace, alternating, so drift in the machine's
-    speed (other load, caches) hits both alike."""
-    terraform(first, "init")
-    terraform(second, "init")
+    """Medians of `runs` plans of each workspace (both initialised), alternating, so drift
+    in the machine's speed (other load, caches) hits both alike."""
     terraform(first, "plan")
     terraform(second, "plan")
     a, b = [], []
@@ -145,8 +143,18 @@ def shared_databases(tmp):
         destroy = terraform(work, "destroy", "-auto-approve", "-parallelism=10")
     finally:
         sampler.stop()
+        # Whatever failed above, leave nothing behind: the mount (with its leases) and any
+        # database or role of this run.
         subprocess.run(["curl", "-sS", "-X", "DELETE", "-H", "X-Vault-Token: root",
                         "http://127.0.0.1:8200/v1/sys/mounts/" + mount], capture_output=True)
+        psql = ["psql", "-X", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"]
+        pattern = prefix.replace("_", "\\_") + "\\_%"
+        for kind, query, drop in (
+                ("database", "SELECT datname FROM pg_database WHERE datname LIKE '%s'", 'DROP DATABASE "%s" WITH (FORCE)'),
+                ("role", "SELECT rolname FROM pg_roles WHERE rolname LIKE '%s'", 'DROP ROLE "%s"')):
+            names = subprocess.run(psql + [query % pattern], capture_output=True, text=True).stdout.split()
+            for name in names:
+                subprocess.run(psql + [drop % name], capture_output=True)
     return apply, refresh, destroy, floor_plan, sampler.peak
 
 
@@ -190,6 +198,8 @@ def main():
         floor = os.path.join(tmp, "floor")
         write_workspace(floor, "".join('resource "terraform_data" "r%d" {\n  input = %d\n}\n' % (i, i) for i in range(N)))
 
+        terraform(dbaas, "init")
+        terraform(floor, "init")
         sampler = PeakRss()
         sampler.start()
         dbaas_plan, floor_plan = interleaved_plans(dbaas, floor)

@@ -279,6 +279,21 @@ impl Postgres {
         Ok(Leased { database: database.to_owned(), connection, permit })
     }
 
+    /// Closes our idle connections to `database` (they would block dropping or renaming
+    /// it), each before its permit is freed.
+    async fn close_idle_to(&self, database: &str) {
+        let closing: Vec<Idle> = {
+            let mut idle = self.idle.lock().await;
+            let (to_db, others) = std::mem::take(&mut *idle).into_iter().partition(|c| c.database == database);
+            *idle = others;
+            to_db
+        };
+        for c in closing {
+            let _ = c.connection.close().await;
+            drop(c.permit);
+        }
+    }
+
     /// Returns a healthy connection to the idle list.
     pub async fn release(&self, leased: Leased) {
         self.idle.lock().await.push(Idle {
@@ -303,8 +318,12 @@ impl Postgres {
                         self.release(c).await;
                         Ok(v)
                     }
-                    // A failed connection is dropped, not reused.
-                    Err(e) => Err(sql(e)),
+                    // A failed connection is not reused; it is closed before its permit
+                    // is freed, so the cap holds on the server too.
+                    Err(e) => {
+                        let _ = c.connection.close().await;
+                        Err(sql(e))
+                    }
                 }
             },
             PostgresError::is_transient,
@@ -673,7 +692,7 @@ impl Postgres {
     /// Ends sessions on `database`: all of them, or (`all == false`) only the management
     /// login's, which Vault may keep open a moment after its connection is deleted.
     async fn terminate_sessions(&self, database: &str, all: bool) -> Result<(), PostgresError> {
-        self.idle.lock().await.retain(|c| c.database != database);
+        self.close_idle_to(database).await;
         let maintenance = self.endpoint.database.clone();
         let (db, management) = (database.to_owned(), GroupRoles::of(database).management);
         self.with(&maintenance, move |c| {
