@@ -68,6 +68,9 @@ impl VaultError {
 /// How long a listing of connections serves existence checks in one provider process.
 const LISTING_TTL: Duration = Duration::from_secs(10);
 
+/// Connection names of one mount, and when they were listed.
+type Listing = (std::time::Instant, std::sync::Arc<Vec<String>>);
+
 /// A Vault client for one address and token.
 pub struct Vault {
     http: reqwest::Client,
@@ -75,7 +78,7 @@ pub struct Vault {
     token: Option<Secret>,
     namespace: Option<String>,
     /// Connection names per mount, so a refresh of many databases lists once.
-    connections: tokio::sync::Mutex<BTreeMap<String, (std::time::Instant, std::sync::Arc<Vec<String>>)>>,
+    connections: tokio::sync::Mutex<BTreeMap<String, Listing>>,
 }
 
 /// Dynamic credentials issued by a role.
