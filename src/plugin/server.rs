@@ -106,6 +106,28 @@ async fn isolated<T: Send + 'static>(work: impl Future<Output = T> + Send + 'sta
     }
 }
 
+/// Decodes a configuration with `schema`, then runs every attribute validator and the
+/// component's own cross-attribute `check`, isolated like all component code.
+async fn validate_with<F, Fut>(
+    schema: Arc<Schema>,
+    config: Option<&pb::DynamicValue>,
+    what: &str,
+    check: F,
+) -> Result<Vec<pb::Diagnostic>, Diagnostics>
+where
+    F: FnOnce(Value) -> Fut + Send + 'static,
+    Fut: Future<Output = Diagnostics> + Send,
+{
+    let config = wire::decode(config, &schema.value_type(), what)?;
+    let diagnostics = isolated(async move {
+        let mut d = validate_config(&schema, &config);
+        d.extend(check(config).await);
+        d
+    })
+    .await?;
+    Ok(wire::diagnostics(diagnostics))
+}
+
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
@@ -217,18 +239,18 @@ impl ProviderRpc for ProviderServer {
     ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         let r = request.into_inner();
         let provider = self.provider.clone();
-        let result = async move {
-            let schema = provider.schema();
-            let config = wire::decode(r.config.as_ref(), &schema.value_type(), "provider configuration")?;
-            let diagnostics = isolated(async move {
-                let mut d = validate_config(&schema, &config);
+        let result = validate_with(
+            Arc::new(provider.schema()),
+            r.config.as_ref(),
+            "provider configuration",
+            move |config| async move {
+                let mut d = Diagnostics::default();
                 provider.validate_config(&config, &mut d).await;
                 d
-            })
-            .await?;
-            Ok(pb::validate_provider_config::Response { diagnostics: wire::diagnostics(diagnostics) })
-        }
-        .await;
+            },
+        )
+        .await
+        .map(|diagnostics| pb::validate_provider_config::Response { diagnostics });
         respond!(result, pb::validate_provider_config::Response)
     }
 
@@ -260,15 +282,18 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let resource = self.resource(&r.type_name)?;
-            let schema = self.schema_of(&r.type_name);
-            let config = wire::decode(r.config.as_ref(), &schema.value_type(), "resource configuration")?;
-            let diagnostics = isolated(async move {
-                let mut d = validate_config(&schema, &config);
-                resource.validate_config(&config, &mut d).await;
-                d
-            })
+            let diagnostics = validate_with(
+                self.schema_of(&r.type_name),
+                r.config.as_ref(),
+                "resource configuration",
+                move |config| async move {
+                    let mut d = Diagnostics::default();
+                    resource.validate_config(&config, &mut d).await;
+                    d
+                },
+            )
             .await?;
-            Ok(pb::validate_resource_config::Response { diagnostics: wire::diagnostics(diagnostics) })
+            Ok(pb::validate_resource_config::Response { diagnostics })
         }
         .await;
         respond!(result, pb::validate_resource_config::Response)
@@ -281,15 +306,18 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let data_source = self.data_source(&r.type_name)?;
-            let schema = self.schema_of(&r.type_name);
-            let config = wire::decode(r.config.as_ref(), &schema.value_type(), "data source configuration")?;
-            let diagnostics = isolated(async move {
-                let mut d = validate_config(&schema, &config);
-                data_source.validate_config(&config, &mut d).await;
-                d
-            })
+            let diagnostics = validate_with(
+                self.schema_of(&r.type_name),
+                r.config.as_ref(),
+                "data source configuration",
+                move |config| async move {
+                    let mut d = Diagnostics::default();
+                    data_source.validate_config(&config, &mut d).await;
+                    d
+                },
+            )
             .await?;
-            Ok(pb::validate_data_resource_config::Response { diagnostics: wire::diagnostics(diagnostics) })
+            Ok(pb::validate_data_resource_config::Response { diagnostics })
         }
         .await;
         respond!(result, pb::validate_data_resource_config::Response)
@@ -621,15 +649,18 @@ impl ProviderRpc for ProviderServer {
         let r = request.into_inner();
         let result = async {
             let ephemeral = self.ephemeral(&r.type_name)?;
-            let schema = self.schema_of(&r.type_name);
-            let config = wire::decode(r.config.as_ref(), &schema.value_type(), "ephemeral resource configuration")?;
-            let diagnostics = isolated(async move {
-                let mut d = validate_config(&schema, &config);
-                ephemeral.validate_config(&config, &mut d).await;
-                d
-            })
+            let diagnostics = validate_with(
+                self.schema_of(&r.type_name),
+                r.config.as_ref(),
+                "ephemeral resource configuration",
+                move |config| async move {
+                    let mut d = Diagnostics::default();
+                    ephemeral.validate_config(&config, &mut d).await;
+                    d
+                },
+            )
             .await?;
-            Ok(pb::validate_ephemeral_resource_config::Response { diagnostics: wire::diagnostics(diagnostics) })
+            Ok(pb::validate_ephemeral_resource_config::Response { diagnostics })
         }
         .await;
         respond!(result, pb::validate_ephemeral_resource_config::Response)

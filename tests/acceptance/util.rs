@@ -331,57 +331,49 @@ impl Drop for Cleanup {
             ])
             .output();
         let like = format!("{}%", self.prefix.replace('_', "\\_"));
-        let databases = psql("postgres", &format!("SELECT datname FROM pg_database WHERE datname LIKE '{like}'"));
-        for db in databases.lines().filter(|l| !l.is_empty()) {
+        let postgres = |statement: String| {
             let _ = Command::new("psql")
-                .args([
-                    "-X",
-                    "-q",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-c",
-                    &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"),
-                ])
+                .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", &statement])
                 .output();
-        }
-        let roles = psql("postgres", &format!("SELECT rolname FROM pg_roles WHERE rolname LIKE '{like}'"));
-        for role in roles.lines().filter(|l| !l.is_empty()) {
-            let _ = Command::new("psql")
-                .args([
-                    "-X",
-                    "-q",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-c",
-                    &format!("DROP ROLE IF EXISTS \"{role}\""),
-                ])
-                .output();
-        }
-        let schemas = mysql_as(
-            "root",
-            "",
-            &format!("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{like}'"),
-        )
-        .unwrap_or_default();
-        for db in schemas.lines().filter(|l| !l.is_empty()) {
-            let _ = mysql_as("root", "", &format!("DROP DATABASE IF EXISTS `{db}`"));
-        }
-        let users = mysql_as(
-            "root",
-            "",
-            &format!("SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.user WHERE User LIKE '{like}'"),
-        )
-        .unwrap_or_default();
-        for user in users.lines().filter(|l| !l.is_empty()) {
-            let _ = mysql_as("root", "", &format!("DROP USER IF EXISTS {user}"));
+        };
+        let mariadb = |statement: String| {
+            let _ = mysql_as("root", "", &statement);
+        };
+        for (list, drop, run) in [
+            (
+                psql("postgres", &format!("SELECT datname FROM pg_database WHERE datname LIKE '{like}'")),
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                &postgres as &dyn Fn(String),
+            ),
+            (
+                psql("postgres", &format!("SELECT rolname FROM pg_roles WHERE rolname LIKE '{like}'")),
+                "DROP ROLE IF EXISTS \"{}\"",
+                &postgres,
+            ),
+            (
+                mysql_as(
+                    "root",
+                    "",
+                    &format!("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{like}'"),
+                )
+                .unwrap_or_default(),
+                "DROP DATABASE IF EXISTS `{}`",
+                &mariadb,
+            ),
+            (
+                mysql_as(
+                    "root",
+                    "",
+                    &format!("SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.user WHERE User LIKE '{like}'"),
+                )
+                .unwrap_or_default(),
+                "DROP USER IF EXISTS {}",
+                &mariadb,
+            ),
+        ] {
+            for name in list.lines().filter(|l| !l.is_empty()) {
+                run(drop.replace("{}", name));
+            }
         }
     }
 }
