@@ -21,6 +21,8 @@ use crate::secret::Secret;
 const DDL_LOCK_KEY: i64 = 0x6462_6161_735f_6464; // "dbaas_dd"
 /// How long a catalog snapshot serves reads in one provider process.
 const CATALOG_TTL: Duration = Duration::from_secs(10);
+/// How long a request waits for a peer before closing the one idle connection plainly.
+const LONE_IDLE_GRACE: Duration = Duration::from_millis(500);
 /// Reported as `application_name` (with `/<pid>` after it), so an operator can see which
 /// provider process holds which connection.
 pub const APPLICATION_NAME: &str = "terraform-provider-dbaas";
@@ -181,17 +183,16 @@ pub struct Postgres {
     catalog: Mutex<Option<(Instant, Arc<Catalog>)>>,
 }
 
-struct Idle {
-    database: String,
-    connection: PgConnection,
-    permit: OwnedSemaphorePermit,
-}
+/// A connection kept open for reuse, still holding its permit.
+type Idle = Leased;
 
 /// A connection to one database, returned to the idle list when dropped through
 /// [`Postgres::release`].
 pub struct Leased {
     database: String,
     connection: PgConnection,
+    /// The server process behind it, so it can be ended and its exit waited for.
+    backend_pid: i32,
     permit: OwnedSemaphorePermit,
 }
 
@@ -238,36 +239,75 @@ impl Postgres {
 
     /// A connection to `database`, reusing an idle one, within the connection cap.
     ///
+    /// The cap holds as the server counts too: an idle connection evicted to make room is
+    /// ended with `pg_terminate_backend(pid, timeout)` from another idle connection, which
+    /// returns once the server process has exited, before its permit opens a new one. (A
+    /// plain close returns before the server is done, and the server would briefly list
+    /// one connection too many.)
+    ///
     /// # Errors
     /// [`PostgresError::Connect`] when the server cannot be reached or refuses the login.
     pub async fn connect(&self, database: &str) -> Result<Leased, PostgresError> {
+        enum Step {
+            Open(OwnedSemaphorePermit),
+            Evict(Idle, Idle),
+            Wait,
+        }
         let permit = loop {
-            let evicted = {
+            let step = {
                 let mut idle = self.idle.lock().await;
                 if let Some(i) = idle.iter().position(|c| c.database == database) {
-                    let c = idle.swap_remove(i);
-                    return Ok(Leased { database: c.database, connection: c.connection, permit: c.permit });
+                    return Ok(idle.swap_remove(i));
                 }
                 if let Ok(p) = self.permits.clone().try_acquire_owned() {
-                    break p;
+                    Step::Open(p)
+                } else if idle.len() >= 2 {
+                    let victim = idle.remove(0);
+                    let helper = idle.remove(0);
+                    Step::Evict(victim, helper)
+                } else if idle.len() == 1 && self.endpoint.max_connections <= 1 {
+                    // No second connection to wait with: a plain close is all there is.
+                    let only = idle.remove(0);
+                    let _ = only.connection.close().await;
+                    Step::Open(only.permit)
+                } else {
+                    // Every permit is in use, or one connection is idle with no peer to end
+                    // it from: wait for a release or a free permit.
+                    Step::Wait
                 }
-                // At the cap: close an idle connection to another database to make room.
-                idle.pop()
             };
-            if let Some(c) = evicted {
-                // Closed before its permit is reused, so the server never sees one too many.
-                let _ = c.connection.close().await;
-                break c.permit;
-            }
-            // Every permit is in use. A connection coming back goes to the idle list with
-            // its permit rather than to the semaphore, so wait for either.
-            tokio::select! {
-                p = self.permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
-                () = self.released.notified() => {}
+            match step {
+                Step::Open(p) => break p,
+                Step::Evict(victim, mut helper) => {
+                    let ended = sqlx::query("SELECT pg_terminate_backend($1, 5000)")
+                        .bind(victim.backend_pid)
+                        .execute(&mut helper.connection)
+                        .await;
+                    drop(victim.connection);
+                    if ended.is_ok() {
+                        self.release(helper).await;
+                    }
+                    break victim.permit;
+                }
+                Step::Wait => {
+                    tokio::select! {
+                        p = self.permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
+                        () = self.released.notified() => {}
+                        // A caller holding a connection while asking for another would wait
+                        // for itself: after a while, close the lone idle one plainly.
+                        () = tokio::time::sleep(LONE_IDLE_GRACE) => {
+                            let lone = self.idle.lock().await.pop();
+                            if let Some(c) = lone {
+                                let _ = c.connection.close().await;
+                                break c.permit;
+                            }
+                        }
+                    }
+                }
             }
         };
         let options = self.options(database);
-        let connection = retry::transient(
+        let mut connection = retry::transient(
             || async {
                 PgConnection::connect_with(&options)
                     .await
@@ -276,31 +316,39 @@ impl Postgres {
             PostgresError::is_transient,
         )
         .await?;
-        Ok(Leased { database: database.to_owned(), connection, permit })
+        let backend_pid: i32 =
+            sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut connection).await.map_err(sql)?;
+        Ok(Leased { database: database.to_owned(), connection, backend_pid, permit })
     }
 
-    /// Closes our idle connections to `database` (they would block dropping or renaming
-    /// it), each before its permit is freed.
-    async fn close_idle_to(&self, database: &str) {
+    /// Ends our idle connections to `database` (they would block dropping or renaming it)
+    /// and waits until the server has let them go.
+    async fn close_idle_to(&self, database: &str) -> Result<(), PostgresError> {
+        let mut helper = self.connect(&self.endpoint.database).await?;
         let closing: Vec<Idle> = {
             let mut idle = self.idle.lock().await;
             let (to_db, others) = std::mem::take(&mut *idle).into_iter().partition(|c| c.database == database);
             *idle = others;
             to_db
         };
-        for c in closing {
-            let _ = c.connection.close().await;
-            drop(c.permit);
+        let pids: Vec<i32> = closing.iter().map(|c| c.backend_pid).collect();
+        let ended = sqlx::query("SELECT pg_terminate_backend(pid, 5000) FROM unnest($1::int[]) AS pid")
+            .bind(&pids)
+            .execute(&mut helper.connection)
+            .await;
+        drop(closing);
+        match ended {
+            Ok(_) => {
+                self.release(helper).await;
+                Ok(())
+            }
+            Err(e) => Err(sql(e)),
         }
     }
 
     /// Returns a healthy connection to the idle list.
     pub async fn release(&self, leased: Leased) {
-        self.idle.lock().await.push(Idle {
-            database: leased.database,
-            connection: leased.connection,
-            permit: leased.permit,
-        });
+        self.idle.lock().await.push(leased);
         self.released.notify_one();
     }
 
@@ -318,10 +366,15 @@ impl Postgres {
                         self.release(c).await;
                         Ok(v)
                     }
-                    // A failed connection is not reused; it is closed before its permit
-                    // is freed, so the cap holds on the server too.
+                    // A statement the server refused leaves the connection usable; one that
+                    // broke it (I/O, protocol) is dropped, and the server has let it go.
                     Err(e) => {
-                        let _ = c.connection.close().await;
+                        if matches!(
+                            e,
+                            sqlx::Error::Database(_) | sqlx::Error::RowNotFound | sqlx::Error::ColumnDecode { .. }
+                        ) {
+                            self.release(c).await;
+                        }
                         Err(sql(e))
                     }
                 }
@@ -692,7 +745,7 @@ impl Postgres {
     /// Ends sessions on `database`: all of them, or (`all == false`) only the management
     /// login's, which Vault may keep open a moment after its connection is deleted.
     async fn terminate_sessions(&self, database: &str, all: bool) -> Result<(), PostgresError> {
-        self.close_idle_to(database).await;
+        self.close_idle_to(database).await?;
         let maintenance = self.endpoint.database.clone();
         let (db, management) = (database.to_owned(), GroupRoles::of(database).management);
         self.with(&maintenance, move |c| {
