@@ -81,6 +81,22 @@ fn is_transient_sql(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Waits until the server processes `pids` have exited (at most five seconds), polling
+/// every millisecond: `pg_terminate_backend(pid, timeout)` would wait in 100 ms steps.
+async fn wait_for_exit(helper: &mut PgConnection, pids: &[i32]) -> Result<(), sqlx::Error> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+            .bind(pids)
+            .fetch_one(&mut *helper)
+            .await?;
+        if alive == 0 || Instant::now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn sql(e: sqlx::Error) -> PostgresError {
     PostgresError::Sql(e)
 }
@@ -240,10 +256,9 @@ impl Postgres {
     /// A connection to `database`, reusing an idle one, within the connection cap.
     ///
     /// The cap holds as the server counts too: an idle connection evicted to make room is
-    /// ended with `pg_terminate_backend(pid, timeout)` from another idle connection, which
-    /// returns once the server process has exited, before its permit opens a new one. (A
-    /// plain close returns before the server is done, and the server would briefly list
-    /// one connection too many.)
+    /// closed, and another idle connection watches pg_stat_activity until its server
+    /// process has gone, before its permit opens a new one. (A close returns before the
+    /// server is done, so without the wait the server would briefly list one too many.)
     ///
     /// # Errors
     /// [`PostgresError::Connect`] when the server cannot be reached or refuses the login.
@@ -254,6 +269,11 @@ impl Postgres {
             Wait,
         }
         let permit = loop {
+            // Registered before looking, so a release between the look and the wait is
+            // not missed.
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
             let step = {
                 let mut idle = self.idle.lock().await;
                 if let Some(i) = idle.iter().position(|c| c.database == database) {
@@ -279,12 +299,9 @@ impl Postgres {
             match step {
                 Step::Open(p) => break p,
                 Step::Evict(victim, mut helper) => {
-                    let ended = sqlx::query("SELECT pg_terminate_backend($1, 5000)")
-                        .bind(victim.backend_pid)
-                        .execute(&mut helper.connection)
-                        .await;
-                    drop(victim.connection);
-                    if ended.is_ok() {
+                    let pid = victim.backend_pid;
+                    let _ = victim.connection.close().await;
+                    if wait_for_exit(&mut helper.connection, &[pid]).await.is_ok() {
                         self.release(helper).await;
                     }
                     break victim.permit;
@@ -292,7 +309,7 @@ impl Postgres {
                 Step::Wait => {
                     tokio::select! {
                         p = self.permits.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
-                        () = self.released.notified() => {}
+                        () = released => {}
                         // A caller holding a connection while asking for another would wait
                         // for itself: after a while, close the lone idle one plainly.
                         () = tokio::time::sleep(LONE_IDLE_GRACE) => {
@@ -332,12 +349,10 @@ impl Postgres {
             to_db
         };
         let pids: Vec<i32> = closing.iter().map(|c| c.backend_pid).collect();
-        let ended = sqlx::query("SELECT pg_terminate_backend(pid, 5000) FROM unnest($1::int[]) AS pid")
-            .bind(&pids)
-            .execute(&mut helper.connection)
-            .await;
-        drop(closing);
-        match ended {
+        for c in closing {
+            let _ = c.connection.close().await;
+        }
+        match wait_for_exit(&mut helper.connection, &pids).await {
             Ok(_) => {
                 self.release(helper).await;
                 Ok(())
@@ -349,7 +364,8 @@ impl Postgres {
     /// Returns a healthy connection to the idle list.
     pub async fn release(&self, leased: Leased) {
         self.idle.lock().await.push(leased);
-        self.released.notify_one();
+        // Every waiter looks again: the one this connection suits may not be the first.
+        self.released.notify_waiters();
     }
 
     /// Runs `work` on a connection to `database`, retrying transient faults, and returns
