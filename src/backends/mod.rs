@@ -4,5 +4,6 @@
 pub mod mysql;
 pub mod password;
 pub mod postgres;
+pub mod redis;
 pub mod retry;
 pub mod vault;

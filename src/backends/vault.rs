@@ -369,6 +369,20 @@ impl Vault {
         self.revoke_prefix(&format!("{mount}/creds/{role}/")).await
     }
 
+    /// Removes connection `name`: first revokes, synchronously, every lease issued through
+    /// it (its roles are named `<name>-*`, the `allowed_roles` glob this provider sets), so
+    /// no issued user outlives it; then deletes it.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or a revocation fails; nothing is deleted then.
+    pub async fn remove_connection(&self, mount: &str, name: &str) -> Result<(), VaultError> {
+        let prefix = format!("{name}-");
+        for role in self.list_roles(mount).await?.iter().filter(|r| r.starts_with(&prefix)) {
+            self.revoke_role_leases(mount, role).await?;
+        }
+        self.delete_connection(mount, name).await
+    }
+
     /// Revokes every lease under the path `prefix` and waits until they are gone.
     ///
     /// # Errors

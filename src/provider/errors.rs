@@ -3,6 +3,7 @@
 
 use crate::backends::mysql::MysqlError;
 use crate::backends::postgres::PostgresError;
+use crate::backends::redis::RedisBackendError;
 use crate::backends::vault::VaultError;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
 
@@ -60,5 +61,16 @@ pub fn vault(d: &mut Diagnostics, action: &str, e: &VaultError) {
         ),
         VaultError::PermissionDenied { .. } => d.error("Vault permission denied", format!("While {action}: {e}.")),
         other => d.error("Vault refused the change", format!("While {action}: {other}")),
+    }
+}
+
+/// Adds a diagnostic for a Redis failure while doing `action`.
+pub fn redis(d: &mut Diagnostics, action: &str, e: &RedisBackendError) {
+    match e {
+        RedisBackendError::Connect { .. } => d.error(
+            "Cannot connect to Redis",
+            format!("While {action}: {e}. Check the provider's redis block (addresses, credentials) and that the server is up."),
+        ),
+        RedisBackendError::Command { .. } => d.error("Redis refused the change", format!("While {action}: {e}")),
     }
 }

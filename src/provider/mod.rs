@@ -12,10 +12,12 @@ use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResourc
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
+use crate::resources::redis_namespace::RedisNamespace;
 use crate::resources::shared_database::SharedDatabase;
 
 use crate::backends::mysql::{Mysql, MysqlEndpoint};
 use crate::backends::postgres::{Postgres, PostgresEndpoint};
+use crate::backends::redis::{Redis, RedisEndpoint};
 use crate::backends::vault::Vault;
 use crate::secret::Secret;
 use config::{AdminCredentials, ProviderConfig};
@@ -30,6 +32,7 @@ pub struct Services {
     vault: OnceLock<Option<Vault>>,
     postgres: tokio::sync::OnceCell<Arc<Postgres>>,
     mysql: tokio::sync::OnceCell<Arc<Mysql>>,
+    redis: OnceLock<Arc<Redis>>,
 }
 
 impl Services {
@@ -106,6 +109,31 @@ impl Services {
                 }))
             })
             .await;
+        Some(client.clone())
+    }
+
+    /// The Redis admin client, or an error diagnostic when Redis is not configured.
+    pub fn redis(&self, d: &mut Diagnostics) -> Option<Arc<Redis>> {
+        let config = self.config(d)?;
+        let Some(r) = config.redis.as_ref() else {
+            d.error("Redis is not configured", "Add a `redis` block to the provider (or set DBAAS_REDIS_ADDRESSES).");
+            return None;
+        };
+        if r.tls {
+            d.attribute_error(
+                crate::framework::diagnostics::AttributePath::root("redis").attribute("tls"),
+                "TLS to Redis is not supported yet",
+                "This provider version connects to Redis without TLS only. Set `tls = false`, or use a Redis endpoint without TLS.",
+            );
+            return None;
+        }
+        let client = self.redis.get_or_init(|| {
+            Arc::new(Redis::new(RedisEndpoint {
+                addresses: r.addresses.clone(),
+                username: r.username.clone(),
+                password: r.password.clone(),
+            }))
+        });
         Some(client.clone())
     }
 
@@ -187,7 +215,7 @@ impl Provider for DbaasProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(SharedDatabase::new(self.services.clone()))]
+        vec![Arc::new(SharedDatabase::new(self.services.clone())), Arc::new(RedisNamespace::new(self.services.clone()))]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {

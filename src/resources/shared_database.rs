@@ -596,23 +596,8 @@ impl SharedDatabase {
     async fn disconnect_vault(&self, model: &Model, config: &ProviderConfig, d: &mut Diagnostics) -> bool {
         let (Some(vault), Some(vc)) = (self.services.vault(), config.vault.as_ref()) else { return true };
         let connection = model.vault_connection();
-        let mount = &vc.database_mount;
-        // allowed_roles = ["<connection>-*"]: every role that can issue through it is named so.
-        let roles = match vault.list_roles(mount).await {
-            Ok(r) => r,
-            Err(e) => {
-                errors::vault(d, &format!("listing the roles on {mount}"), &e);
-                return false;
-            }
-        };
-        for role in roles.iter().filter(|r| r.starts_with(&format!("{connection}-"))) {
-            if let Err(e) = vault.revoke_role_leases(mount, role).await {
-                errors::vault(d, &format!("revoking the leases of {mount}/roles/{role}"), &e);
-                return false;
-            }
-        }
-        if let Err(e) = vault.delete_connection(&vc.database_mount, &connection).await {
-            errors::vault(d, &format!("deleting the Vault connection {connection}"), &e);
+        if let Err(e) = vault.remove_connection(&vc.database_mount, &connection).await {
+            errors::vault(d, &format!("removing the Vault connection {connection} and revoking its leases"), &e);
             return false;
         }
         true

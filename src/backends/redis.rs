@@ -1,0 +1,282 @@
+//! The shared Redis: ACL users, on every node (Redis does not replicate ACLs), and the
+//! keys under a prefix.
+//!
+//! Rules always travel as separate command arguments, never as one string Redis would
+//! parse, so a value cannot smuggle in a rule of its own.
+
+use std::collections::BTreeMap;
+
+use redis::aio::MultiplexedConnection;
+use redis::{RedisError, Value as Reply};
+use tokio::sync::OnceCell;
+
+use crate::secret::Secret;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisBackendError {
+    /// A node could not be reached or refused the login.
+    #[error("cannot connect to Redis at {address}: {source}")]
+    Connect {
+        /// host:port
+        address: String,
+        /// Why.
+        #[source]
+        source: RedisError,
+    },
+    /// A node refused a command.
+    #[error("Redis at {address}: {source}")]
+    Command {
+        /// host:port
+        address: String,
+        /// Why.
+        #[source]
+        source: RedisError,
+    },
+}
+
+/// Where and how the admin connects.
+#[derive(Clone, Debug)]
+pub struct RedisEndpoint {
+    /// `host:port` of every node, primary first.
+    pub addresses: Vec<String>,
+    /// Admin ACL user.
+    pub username: String,
+    /// Its password.
+    pub password: Option<Secret>,
+}
+
+/// An ACL user as `ACL GETUSER` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AclUser {
+    /// Flags (`on`, `off`, `nopass`, ...).
+    pub flags: Vec<String>,
+    /// SHA-256 hex digests of its passwords.
+    pub password_hashes: Vec<String>,
+    /// Command rules, e.g. `+@all -@dangerous -@admin`.
+    pub commands: String,
+    /// Key patterns, e.g. `~app:*`.
+    pub keys: String,
+    /// Channel patterns, e.g. `&app:*`.
+    pub channels: String,
+}
+
+/// The admin's view of every node. One multiplexed connection per node, opened on first use.
+pub struct Redis {
+    endpoint: RedisEndpoint,
+    nodes: Vec<OnceCell<MultiplexedConnection>>,
+}
+
+impl Redis {
+    /// A client for `endpoint`; nothing connects yet.
+    pub fn new(endpoint: RedisEndpoint) -> Redis {
+        let nodes = endpoint.addresses.iter().map(|_| OnceCell::new()).collect();
+        Redis { endpoint, nodes }
+    }
+
+    /// `host:port` of every node, primary first.
+    pub fn addresses(&self) -> &[String] {
+        &self.endpoint.addresses
+    }
+
+    async fn node(&self, index: usize) -> Result<MultiplexedConnection, RedisBackendError> {
+        let address = &self.endpoint.addresses[index];
+        let connection = self.nodes[index]
+            .get_or_try_init(|| async {
+                let (host, port) = match address.rsplit_once(':') {
+                    Some((h, p)) => (h.trim_matches(['[', ']']).to_owned(), p.parse().unwrap_or(6379)),
+                    None => (address.clone(), 6379),
+                };
+                let mut settings = redis::RedisConnectionInfo::default().set_username(&self.endpoint.username);
+                if let Some(p) = &self.endpoint.password {
+                    settings = settings.set_password(p.expose());
+                }
+                let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host, port))
+                    .map_err(|source| RedisBackendError::Connect { address: address.clone(), source })?
+                    .set_redis_settings(settings);
+                let client = redis::Client::open(info)
+                    .map_err(|source| RedisBackendError::Connect { address: address.clone(), source })?;
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|source| RedisBackendError::Connect { address: address.clone(), source })
+            })
+            .await?;
+        Ok(connection.clone())
+    }
+
+    async fn run(&self, index: usize, command: &redis::Cmd) -> Result<Reply, RedisBackendError> {
+        let mut c = self.node(index).await?;
+        command
+            .query_async(&mut c)
+            .await
+            .map_err(|source| RedisBackendError::Command { address: self.endpoint.addresses[index].clone(), source })
+    }
+
+    /// Sets user `name` to exactly `rules` on every node. With a password, the user is
+    /// `reset` and given only that password; without one, its passwords stay and only keys,
+    /// channels and commands are replaced.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] for the first node that refuses.
+    pub async fn set_user(
+        &self,
+        name: &str,
+        password: Option<&Secret>,
+        rules: &[String],
+    ) -> Result<(), RedisBackendError> {
+        let mut command = redis::cmd("ACL");
+        command.arg("SETUSER").arg(name);
+        match password {
+            Some(p) => command.arg("reset").arg("on").arg(format!(">{}", p.expose())),
+            None => command.arg("on").arg("resetkeys").arg("resetchannels").arg("nocommands"),
+        };
+        for rule in rules {
+            command.arg(rule);
+        }
+        for i in 0..self.nodes.len() {
+            self.run(i, &command).await?;
+        }
+        Ok(())
+    }
+
+    /// User `name` on node `index`, if it exists there.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the node cannot be asked.
+    pub async fn get_user(&self, index: usize, name: &str) -> Result<Option<AclUser>, RedisBackendError> {
+        let reply = self.run(index, redis::cmd("ACL").arg("GETUSER").arg(name)).await?;
+        Ok(parse_getuser(&reply))
+    }
+
+    /// Every ACL user on the primary, as `ACL LIST` lines.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the primary cannot be asked.
+    pub async fn list_users(&self) -> Result<Vec<String>, RedisBackendError> {
+        let reply = self.run(0, redis::cmd("ACL").arg("LIST")).await?;
+        Ok(strings(&reply))
+    }
+
+    /// Deletes user `name` on every node and disconnects its clients.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] for the first node that refuses.
+    pub async fn delete_user(&self, name: &str) -> Result<(), RedisBackendError> {
+        for i in 0..self.nodes.len() {
+            self.run(i, redis::cmd("ACL").arg("DELUSER").arg(name)).await?;
+            self.run(i, redis::cmd("CLIENT").arg("KILL").arg("USER").arg(name)).await.ok();
+        }
+        Ok(())
+    }
+
+    /// Persists ACLs with `ACL SAVE` on every node that has an ACL file; returns the nodes
+    /// that have none, where users vanish on restart.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when a node cannot be asked or refuses to save.
+    pub async fn save_acls(&self) -> Result<Vec<String>, RedisBackendError> {
+        let mut without_file = Vec::new();
+        for i in 0..self.nodes.len() {
+            let reply = self.run(i, redis::cmd("CONFIG").arg("GET").arg("aclfile")).await?;
+            let file = strings(&reply).get(1).cloned().unwrap_or_default();
+            if file.is_empty() {
+                without_file.push(self.endpoint.addresses[i].clone());
+            } else {
+                self.run(i, redis::cmd("ACL").arg("SAVE")).await?;
+            }
+        }
+        Ok(without_file)
+    }
+
+    /// Deletes every key under `prefix` on the primary, in batches (SCAN MATCH + UNLINK,
+    /// never KEYS); returns how many.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the primary refuses.
+    pub async fn purge(&self, prefix: &str) -> Result<u64, RedisBackendError> {
+        let pattern = format!("{}*", escape_glob(prefix));
+        let mut cursor = "0".to_owned();
+        let mut deleted = 0;
+        loop {
+            let reply =
+                self.run(0, redis::cmd("SCAN").arg(&cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000)).await?;
+            let Reply::Array(parts) = reply else { break };
+            let next = parts.first().map(text).unwrap_or_default();
+            let keys = parts.get(1).map(strings).unwrap_or_default();
+            if !keys.is_empty() {
+                let mut unlink = redis::cmd("UNLINK");
+                for k in &keys {
+                    unlink.arg(k);
+                }
+                if let Reply::Int(n) = self.run(0, &unlink).await? {
+                    deleted += u64::try_from(n).unwrap_or(0);
+                }
+            }
+            if next == "0" || next.is_empty() {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(deleted)
+    }
+}
+
+/// Escapes Redis glob characters, so a prefix matches only itself.
+fn escape_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn text(reply: &Reply) -> String {
+    match reply {
+        Reply::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Reply::SimpleString(s) => s.clone(),
+        Reply::VerbatimString { text, .. } => text.clone(),
+        Reply::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn strings(reply: &Reply) -> Vec<String> {
+    match reply {
+        Reply::Array(items) | Reply::Set(items) => items.iter().map(text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `ACL GETUSER` answers a flat list (RESP2) or a map (RESP3) of field, value.
+fn parse_getuser(reply: &Reply) -> Option<AclUser> {
+    let pairs: Vec<(String, &Reply)> = match reply {
+        Reply::Nil => return None,
+        Reply::Array(items) => items.chunks(2).filter(|c| c.len() == 2).map(|c| (text(&c[0]), &c[1])).collect(),
+        Reply::Map(items) => items.iter().map(|(k, v)| (text(k), v)).collect(),
+        _ => return None,
+    };
+    let fields: BTreeMap<String, &Reply> = pairs.into_iter().collect();
+    Some(AclUser {
+        flags: fields.get("flags").map(|v| strings(v)).unwrap_or_default(),
+        password_hashes: fields.get("passwords").map(|v| strings(v)).unwrap_or_default(),
+        commands: fields.get("commands").map(|v| text(v)).unwrap_or_default(),
+        keys: fields.get("keys").map(|v| text(v)).unwrap_or_default(),
+        channels: fields.get("channels").map(|v| text(v)).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_are_escaped() {
+        assert_eq!(escape_glob("app:"), "app:");
+        assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+}
