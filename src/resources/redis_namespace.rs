@@ -189,7 +189,14 @@ impl Resource for RedisNamespace {
     }
 
     async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
-        let Some(model) = Model::from_value(&response.plan) else { return };
+        let Some(mut model) = Model::from_value(&response.plan) else { return };
+        // The prefix comes from the configuration, or is `<name>:`; what state says
+        // (perhaps read back after a change outside Terraform) does not carry over.
+        model.key_prefix = request
+            .config
+            .attr("key_prefix")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("{}:", model.name), str::to_owned);
         let Some(config) = self.services.config(&mut response.diagnostics) else { return };
         let creating = request.state.is_null();
         let prefix_changes =
@@ -264,8 +271,13 @@ impl Resource for RedisNamespace {
         for (k, v) in derived_attributes(&model, &config) {
             state.insert(k.to_owned(), v);
         }
-        if let Some(prefix) = prefix_of(&user) {
-            state.insert("key_prefix".into(), Value::string(prefix));
+        if state.get("key_prefix").is_none_or(Value::is_null) {
+            // After import: learn the prefix from the user's key pattern.
+            if let Some(prefix) = prefix_of(&user) {
+                state.insert("key_prefix".into(), Value::string(prefix));
+            }
+        } else if !patterns_match(&user, &model) {
+            state.insert("permissions".into(), Value::string("changed outside Terraform"));
         }
         let recorded = state.get("acl_commands").and_then(Value::as_str).map(str::to_owned);
         match recorded {
@@ -545,6 +557,11 @@ async fn overlapping_namespace(
         }
         for pattern in words.filter_map(|w| w.strip_prefix('~')) {
             let other = pattern.trim_end_matches('*');
+            // `~*` is no namespace's prefix but a user widened outside Terraform, which its
+            // own next apply puts right.
+            if other.is_empty() {
+                continue;
+            }
             if other.starts_with(&model.key_prefix) || model.key_prefix.starts_with(other) {
                 return Ok(Some((user.to_owned(), other.to_owned())));
             }
@@ -574,6 +591,16 @@ async fn reported_commands(redis: &Redis, model: &Model, d: &mut Diagnostics) ->
             Value::Null
         }
     }
+}
+
+/// Whether the user's key and channel patterns are exactly the ones the provider sets.
+fn patterns_match(user: &AclUser, model: &Model) -> bool {
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<std::collections::BTreeSet<_>>();
+    let rules = model.rules();
+    let wanted = |first: &[char]| {
+        rules.iter().filter(|r| r.starts_with(first)).cloned().collect::<std::collections::BTreeSet<_>>()
+    };
+    words(&user.keys) == wanted(&['~', '%']) && words(&user.channels) == wanted(&['&'])
 }
 
 fn prefix_of(user: &AclUser) -> Option<&str> {

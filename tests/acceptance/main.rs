@@ -4,5 +4,6 @@
 mod endpoints;
 mod examples;
 mod provider;
+mod redis_namespace;
 mod shared_database;
 mod util;

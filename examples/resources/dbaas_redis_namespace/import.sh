@@ -1,0 +1,2 @@
+# Import by namespace name.
+terraform import dbaas_redis_namespace.cache trading
