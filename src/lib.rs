@@ -6,6 +6,7 @@
 
 pub mod backends;
 pub mod data_sources;
+pub mod ephemeral;
 pub mod framework;
 pub mod plugin;
 pub mod provider;

@@ -159,6 +159,19 @@ fn resource_page(name: &str, schema: &Schema) -> String {
     out
 }
 
+fn ephemeral_page(name: &str, schema: &Schema) -> String {
+    let mut out = front_matter(&format!("{name} Ephemeral Resource - dbaas"), &schema.description);
+    writeln!(out, "# {name} (Ephemeral Resource)\n\n{}\n", schema.description).unwrap();
+    writeln!(
+        out,
+        "## Example Usage\n\n```terraform\n{}```\n",
+        example(&format!("ephemeral-resources/{name}/ephemeral-resource.tf"))
+    )
+    .unwrap();
+    schema_section(&mut out, schema);
+    out
+}
+
 fn pages() -> Vec<(PathBuf, String)> {
     let provider = DbaasProvider::new();
     let mut pages = vec![(PathBuf::from("docs/index.md"), provider_page(&provider))];
@@ -174,6 +187,13 @@ fn pages() -> Vec<(PathBuf, String)> {
         pages.push((
             PathBuf::from(format!("docs/resources/{}.md", name.trim_start_matches("dbaas_"))),
             resource_page(name, &r.schema()),
+        ));
+    }
+    for e in provider.ephemeral_resources() {
+        let name = e.type_name();
+        pages.push((
+            PathBuf::from(format!("docs/ephemeral-resources/{}.md", name.trim_start_matches("dbaas_"))),
+            ephemeral_page(name, &e.schema()),
         ));
     }
     for guide in std::fs::read_dir(root().join("templates/guides")).unwrap() {

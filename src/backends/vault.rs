@@ -308,6 +308,33 @@ impl Vault {
         self.call(Method::POST, &format!("{mount}/roles/{name}"), Some(role)).await.map(drop)
     }
 
+    /// Reads a dynamic role; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn read_role(&self, mount: &str, name: &str) -> Result<Option<Json>, VaultError> {
+        Ok(self.call(Method::GET, &format!("{mount}/roles/{name}"), None).await?.map(|j| j["data"].clone()))
+    }
+
+    /// Renews a lease by `increment` seconds; returns the new lease duration.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses (e.g. the lease reached its max TTL).
+    pub async fn renew_lease(&self, lease_id: &str, increment: u64) -> Result<u64, VaultError> {
+        let body = json!({ "lease_id": lease_id, "increment": increment });
+        let reply = self.call(Method::PUT, "sys/leases/renew", Some(&body)).await?.unwrap_or_default();
+        Ok(reply["lease_duration"].as_u64().unwrap_or_default())
+    }
+
+    /// Revokes one lease and waits until the credentials are gone.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or the revocation fails.
+    pub async fn revoke_lease(&self, lease_id: &str) -> Result<(), VaultError> {
+        let body = json!({ "lease_id": lease_id, "sync": true });
+        self.call(Method::PUT, "sys/leases/revoke", Some(&body)).await.map(drop)
+    }
+
     /// Deletes a dynamic role.
     ///
     /// # Errors

@@ -8,11 +8,13 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use crate::data_sources::endpoints::Endpoints;
+use crate::ephemeral::credentials::Credentials;
 use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResource, Provider, Resource};
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
 use crate::resources::redis_namespace::RedisNamespace;
+use crate::resources::rotated_role::RotatedRole;
 use crate::resources::shared_database::SharedDatabase;
 
 use crate::backends::mysql::{Mysql, MysqlEndpoint};
@@ -215,7 +217,11 @@ impl Provider for DbaasProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(SharedDatabase::new(self.services.clone())), Arc::new(RedisNamespace::new(self.services.clone()))]
+        vec![
+            Arc::new(SharedDatabase::new(self.services.clone())),
+            Arc::new(RedisNamespace::new(self.services.clone())),
+            Arc::new(RotatedRole::new(self.services.clone())),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
@@ -223,6 +229,6 @@ impl Provider for DbaasProvider {
     }
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
-        Vec::new()
+        vec![Arc::new(Credentials::new(self.services.clone()))]
     }
 }

@@ -1,4 +1,5 @@
 //! Managed resources: one file per type.
 
 pub mod redis_namespace;
+pub mod rotated_role;
 pub mod shared_database;

@@ -122,7 +122,7 @@ impl Resource for RedisNamespace {
         Schema::new(
             "An isolated key prefix and ACL user on the shared Redis, applied to every node. The password lives in Vault KV, never in Terraform state; with Vault configured, a Vault connection lets `dbaas_rotated_role` issue rotated users for the namespace.",
             vec![
-                Attribute::string("id").computed().plan_modifier(use_state_for_unknown()).description("The namespace name; also the import id."),
+                Attribute::string("id").computed().plan_modifier(use_state_for_unknown()).description("`redis/<name>`: what `dbaas_rotated_role.database` takes."),
                 Attribute::string("name")
                     .required()
                     .validator(string_check(check_name))
@@ -405,14 +405,14 @@ impl Resource for RedisNamespace {
     async fn import(&self, _ctx: &Context, request: ImportRequest, response: &mut ImportResponse) {
         let name = match &request.identity {
             Some(identity) => identity.attr("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            None => request.id.clone(),
+            None => request.id.strip_prefix("redis/").unwrap_or(&request.id).to_owned(),
         };
         if let Err(reason) = check_name(&name) {
             response.diagnostics.error("Invalid import id", format!("Expected a namespace name: {reason}"));
             return;
         }
         let mut state = crate::framework::plan::empty_object(&self.schema());
-        state.insert("id".into(), Value::string(&name));
+        state.insert("id".into(), Value::string(format!("redis/{name}")));
         state.insert("name".into(), Value::string(&name));
         state.insert("permissions".into(), Value::string("readwrite"));
         state.insert("purge_keys_on_destroy".into(), Value::Bool(false));
@@ -535,7 +535,7 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
         primary.rsplit_once(':').map_or((primary.as_str(), 6379), |(h, p)| (h, p.parse().unwrap_or(6379)));
     let vault = config.vault.as_ref();
     vec![
-        ("id", Value::string(&model.name)),
+        ("id", Value::string(format!("redis/{}", model.name))),
         ("username", Value::string(model.username())),
         ("host", Value::string(host)),
         ("port", Value::Number(Number::Int(i64::from(port)))),

@@ -5,5 +5,6 @@ mod endpoints;
 mod examples;
 mod provider;
 mod redis_namespace;
+mod rotated_role;
 mod shared_database;
 mod util;

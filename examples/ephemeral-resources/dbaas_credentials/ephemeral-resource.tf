@@ -1,0 +1,28 @@
+resource "dbaas_shared_database" "trading" {
+  name   = "trading"
+  engine = "postgresql"
+}
+
+resource "dbaas_rotated_role" "migrate" {
+  database   = dbaas_shared_database.trading.id
+  name       = "migrate"
+  privileges = "owner"
+}
+
+# Credentials for this run only: never in plan or state, revoked when the run ends.
+ephemeral "dbaas_credentials" "migrate" {
+  role = dbaas_rotated_role.migrate.id
+}
+
+resource "terraform_data" "migrations" {
+  provisioner "local-exec" {
+    command = "./migrate.sh"
+    environment = {
+      PGHOST     = ephemeral.dbaas_credentials.migrate.host
+      PGPORT     = ephemeral.dbaas_credentials.migrate.port
+      PGDATABASE = ephemeral.dbaas_credentials.migrate.database
+      PGUSER     = ephemeral.dbaas_credentials.migrate.username
+      PGPASSWORD = ephemeral.dbaas_credentials.migrate.password
+    }
+  }
+}

@@ -1,0 +1,139 @@
+//! `dbaas_credentials`: credentials from a `dbaas_rotated_role` for the length of one
+//! Terraform run (Terraform 1.10+), never written to plan or state.
+//!
+//! ```hcl
+//! ephemeral "dbaas_credentials" "migrate" {
+//!   role = dbaas_rotated_role.trading.id
+//! }
+//! ```
+//!
+//! Terraform asks for a renewal before the lease runs out, and closes the resource at the
+//! end of the run: closing revokes the lease, so the issued user is gone when the run is
+//! (unlike the Vault provider's ephemeral secret, which leaves the lease to expire).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::framework::component::{Context, EphemeralResource, OpenResponse, RenewResponse};
+use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::framework::schema::{Attribute, Schema};
+use crate::framework::value::{Number, Value};
+use crate::provider::{Services, errors};
+use crate::resources::rotated_role::{parse_role_id, vault_role_of};
+
+/// The `dbaas_credentials` ephemeral resource.
+pub struct Credentials {
+    services: Arc<Services>,
+}
+
+impl Credentials {
+    /// The ephemeral resource, using `services`.
+    pub fn new(services: Arc<Services>) -> Credentials {
+        Credentials { services }
+    }
+}
+
+/// What Terraform hands back to renew and close (opaque to users, never shown).
+#[derive(Serialize, Deserialize)]
+struct Lease {
+    lease_id: String,
+    lease_duration: u64,
+    renewable: bool,
+}
+
+#[async_trait]
+impl EphemeralResource for Credentials {
+    fn type_name(&self) -> &'static str {
+        "dbaas_credentials"
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |name, description: &str| Attribute::string(name).computed().description(description);
+        Schema::new(
+            "Credentials issued by a `dbaas_rotated_role` for one Terraform run: never stored in plan or state, renewed while the run needs them, and revoked when it ends. Needs Terraform 1.10 or later.",
+            vec![
+                Attribute::string("role").required().description("The `id` of a `dbaas_rotated_role`."),
+                computed("username", "The issued login."),
+                Attribute::string("password").computed().sensitive().description("Its password."),
+                computed("host", "Where to connect (PgBouncer for PostgreSQL)."),
+                Attribute::number("port").computed().description("Its port."),
+                computed("database", "The database (null for Redis)."),
+                computed("lease_id", "The Vault lease, revoked when the run ends."),
+                Attribute::number("lease_duration").computed().description("Seconds the lease lasts."),
+                computed("expires_at", "When the lease ends unless renewed (RFC 3339, UTC)."),
+            ],
+        )
+    }
+
+    async fn open(&self, _ctx: &Context, config: Value, response: &mut OpenResponse) {
+        let d = &mut response.diagnostics;
+        let role_id = config.attr("role").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let Some((target, name)) = parse_role_id(&role_id) else {
+            return d.attribute_error(
+                AttributePath::root("role"),
+                "Invalid role",
+                format!("{role_id:?} is not a `dbaas_rotated_role` id."),
+            );
+        };
+        let Some(provider) = self.services.config(d).cloned() else { return };
+        let (Some(vault), Some(vc)) = (self.services.vault(), provider.vault.as_ref()) else {
+            return d.error(
+                "Vault is not configured",
+                "dbaas_credentials needs the provider's `vault` block (or VAULT_ADDR and VAULT_TOKEN).",
+            );
+        };
+        let creds = match vault.issue_credentials(&vc.database_mount, &vault_role_of(&target, &name)).await {
+            Ok(c) => c,
+            Err(e) => return errors::vault(d, "issuing credentials", &e),
+        };
+        let (host, port, database) = target.endpoint(&provider);
+        let expires = SystemTime::now() + Duration::from_secs(creds.lease_duration);
+        response.result = Value::object([
+            ("role", Value::string(&role_id)),
+            ("username", Value::string(&creds.username)),
+            ("password", Value::string(creds.password.expose())),
+            ("host", host),
+            ("port", port),
+            ("database", database),
+            ("lease_id", Value::string(&creds.lease_id)),
+            ("lease_duration", Value::Number(Number::Int(i64::try_from(creds.lease_duration).unwrap_or(i64::MAX)))),
+            ("expires_at", Value::string(rfc3339(expires))),
+        ]);
+        response.renew_at = renew_at(creds.lease_duration, creds.renewable);
+        let lease =
+            Lease { lease_id: creds.lease_id, lease_duration: creds.lease_duration, renewable: creds.renewable };
+        response.private = serde_json::to_vec(&lease).unwrap_or_default();
+    }
+
+    async fn renew(&self, _ctx: &Context, private: Vec<u8>, response: &mut RenewResponse) {
+        let Ok(lease) = serde_json::from_slice::<Lease>(&private) else { return };
+        let Some(vault) = self.services.vault() else { return };
+        match vault.renew_lease(&lease.lease_id, lease.lease_duration).await {
+            Ok(duration) => response.renew_at = renew_at(duration, lease.renewable),
+            Err(e) => errors::vault(&mut response.diagnostics, "renewing the credentials' lease", &e),
+        }
+    }
+
+    async fn close(&self, _ctx: &Context, private: Vec<u8>, d: &mut Diagnostics) {
+        let Ok(lease) = serde_json::from_slice::<Lease>(&private) else { return };
+        if lease.lease_id.is_empty() {
+            return;
+        }
+        let Some(vault) = self.services.vault() else { return };
+        if let Err(e) = vault.revoke_lease(&lease.lease_id).await {
+            errors::vault(d, "revoking the credentials at the end of the run", &e);
+        }
+    }
+}
+
+/// Renew when two thirds of the lease have passed.
+fn renew_at(lease_duration: u64, renewable: bool) -> Option<SystemTime> {
+    (renewable && lease_duration > 0).then(|| SystemTime::now() + Duration::from_secs(lease_duration * 2 / 3))
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

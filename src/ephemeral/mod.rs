@@ -1,0 +1,3 @@
+//! Ephemeral resources: one file per type.
+
+pub mod credentials;

@@ -1,0 +1,574 @@
+//! `dbaas_rotated_role`: a Vault role that issues short-lived credentials for one
+//! `dbaas_shared_database` or `dbaas_redis_namespace`, at one privilege level.
+//!
+//! ```hcl
+//! resource "dbaas_rotated_role" "trading" {
+//!   database    = dbaas_shared_database.trading.id   # or dbaas_redis_namespace.cache.id
+//!   name        = "app"                               # Vault role postgres-trading-app
+//!   privileges  = "readwrite"                         # readonly | readwrite | owner
+//! }
+//! # .creds_path = "database/creds/postgres-trading-app": what the app reads at start-up
+//! ```
+//!
+//! PostgreSQL users join the database's group role (`<db>_readonly`, `_readwrite`,
+//! `_owner`); an owner-level user acts as `<db>_owner` (`ALTER ROLE ... SET role`), so what
+//! it creates belongs to the group and survives its revocation, which reassigns anything
+//! left to `<db>_owner` before dropping the user. MySQL users get the level's grants on
+//! `<db>.*`. Redis users get the namespace's key and channel patterns.
+//!
+//! This version issues dynamic credentials only; static roles come next.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value as Json, json};
+
+use crate::backends::postgres::GroupRoles;
+use crate::framework::component::{
+    ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
+    ModifyPlanResponse, ReadRequest, ReadResponse, Resource, UpdateRequest,
+};
+use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::framework::plan_modifier::{requires_replace, use_state_for_unknown};
+use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Schema};
+use crate::framework::types::Type;
+use crate::framework::validator::{one_of, string_check};
+use crate::framework::value::{Number, Value};
+use crate::provider::config::ProviderConfig;
+use crate::provider::{Services, errors};
+
+/// The `dbaas_rotated_role` resource.
+pub struct RotatedRole {
+    services: Arc<Services>,
+}
+
+impl RotatedRole {
+    /// The resource, using `services`.
+    pub fn new(services: Arc<Services>) -> RotatedRole {
+        RotatedRole { services }
+    }
+}
+
+/// What the role issues credentials for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A PostgreSQL database.
+    Postgresql(String),
+    /// A MySQL database.
+    Mysql(String),
+    /// A Redis namespace.
+    Redis(String),
+}
+
+impl Target {
+    /// Parses a `dbaas_shared_database` or `dbaas_redis_namespace` id.
+    pub fn parse(id: &str) -> Option<Target> {
+        let (engine, name) = id.split_once('/')?;
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid {
+            return None;
+        }
+        match engine {
+            "postgresql" => Some(Target::Postgresql(name.to_owned())),
+            "mysql" => Some(Target::Mysql(name.to_owned())),
+            "redis" => Some(Target::Redis(name.to_owned())),
+            _ => None,
+        }
+    }
+
+    /// The database or namespace name.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Postgresql(n) | Target::Mysql(n) | Target::Redis(n) => n,
+        }
+    }
+
+    /// The Vault connection the database or namespace resource created.
+    pub fn connection(&self) -> String {
+        match self {
+            Target::Postgresql(n) => format!("postgres-{n}"),
+            Target::Mysql(n) => format!("mysql-{n}"),
+            Target::Redis(n) => format!("redis-{n}"),
+        }
+    }
+
+    /// `host`, `port` and database name apps use, from the provider configuration.
+    pub fn endpoint(&self, config: &ProviderConfig) -> (Value, Value, Value) {
+        let port = |p: u16| Value::Number(Number::Int(i64::from(p)));
+        match self {
+            Target::Postgresql(n) => config.postgres.as_ref().map_or((Value::Null, Value::Null, Value::Null), |p| {
+                (Value::string(&p.pooled_host), port(p.pooled_port), Value::string(n))
+            }),
+            Target::Mysql(n) => config.mysql.as_ref().map_or((Value::Null, Value::Null, Value::Null), |m| {
+                (Value::string(&m.host), port(m.port), Value::string(n))
+            }),
+            Target::Redis(_) => {
+                let primary = config.redis.as_ref().and_then(|r| r.addresses.first().cloned()).unwrap_or_default();
+                let (host, p) =
+                    primary.rsplit_once(':').map_or((primary.as_str(), 6379), |(h, p)| (h, p.parse().unwrap_or(6379)));
+                (Value::string(host), port(p), Value::Null)
+            }
+        }
+    }
+}
+
+/// A role's configuration or plan, checked.
+#[derive(Clone, Debug)]
+struct Model {
+    target: Target,
+    name: String,
+    privileges: String,
+    default_ttl: String,
+    max_ttl: String,
+}
+
+impl Model {
+    fn from_value(v: &Value) -> Option<Model> {
+        let text = |n: &str| v.attr(n).and_then(Value::as_str).map(str::to_owned);
+        Some(Model {
+            target: Target::parse(&text("database")?)?,
+            name: text("name")?,
+            privileges: text("privileges").unwrap_or_else(|| "readwrite".into()),
+            default_ttl: text("default_ttl").unwrap_or_else(|| "24h".into()),
+            max_ttl: text("max_ttl").unwrap_or_else(|| "24h".into()),
+        })
+    }
+
+    fn id(&self) -> String {
+        format!("{}/{}", target_id(&self.target), self.name)
+    }
+
+    fn vault_role(&self) -> String {
+        format!("{}-{}", self.target.connection(), self.name)
+    }
+}
+
+fn target_id(t: &Target) -> String {
+    match t {
+        Target::Postgresql(n) => format!("postgresql/{n}"),
+        Target::Mysql(n) => format!("mysql/{n}"),
+        Target::Redis(n) => format!("redis/{n}"),
+    }
+}
+
+/// Parses a rotated role's id `<engine>/<database>/<name>`: (target, role name).
+pub fn parse_role_id(id: &str) -> Option<(Target, String)> {
+    let (target, name) = id.rsplit_once('/')?;
+    Some((Target::parse(target)?, name.to_owned()))
+}
+
+/// The Vault role name for a rotated role id.
+pub fn vault_role_of(target: &Target, name: &str) -> String {
+    format!("{}-{name}", target.connection())
+}
+
+#[async_trait]
+impl Resource for RotatedRole {
+    fn type_name(&self) -> &'static str {
+        "dbaas_rotated_role"
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |name, description: &str| Attribute::string(name).computed().description(description);
+        Schema::new(
+            "A Vault role issuing short-lived credentials (rotated every 24 h by default) for a `dbaas_shared_database` or `dbaas_redis_namespace`, at one privilege level. Apps read `creds_path` at start-up; nothing long-lived is ever handed out.",
+            vec![
+                Attribute::string("id").computed().plan_modifier(use_state_for_unknown()).description("`<database id>/<name>`, also the import id; what `dbaas_credentials.role` takes."),
+                Attribute::string("database")
+                    .required()
+                    .validator(string_check(|d| Target::parse(d).map(drop).ok_or_else(|| format!("{d:?} is not a `dbaas_shared_database` or `dbaas_redis_namespace` id (`postgresql/<name>`, `mysql/<name>` or `redis/<name>`)."))))
+                    .plan_modifier(requires_replace())
+                    .description("The `id` of a `dbaas_shared_database` or `dbaas_redis_namespace`. Changing it replaces the role."),
+                Attribute::string("name")
+                    .required()
+                    .validator(string_check(check_name))
+                    .plan_modifier(requires_replace())
+                    .description("Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`. Changing it replaces the role."),
+                Attribute::string("privileges")
+                    .default(Value::string("readwrite"))
+                    .validator(one_of(&["readonly", "readwrite", "owner"]))
+                    .description("`readonly`, `readwrite` (read and write tables, not create them), or `owner` (also create and alter them; what it creates belongs to the owner group role). Redis namespaces take `readonly` or `readwrite`. Changed in place; users already issued keep theirs until they expire."),
+                Attribute::string("default_ttl")
+                    .default(Value::string("24h"))
+                    .validator(string_check(check_duration))
+                    .description("How long issued credentials last unless renewed: Vault's forms (`24h`, `90m`, `86400`). Changed in place."),
+                Attribute::string("max_ttl")
+                    .default(Value::string("24h"))
+                    .validator(string_check(check_duration))
+                    .description("The longest issued credentials can be renewed to. Changed in place."),
+                computed("vault_role", "The Vault role: `<connection>-<name>`."),
+                computed("creds_path", "What an app reads for credentials: `<mount>/creds/<vault_role>`."),
+                computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
+                Attribute::number("port").computed().description("Its port."),
+                computed("database_name", "The database to connect to (null for Redis)."),
+            ],
+        )
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![
+                IdentityAttribute {
+                    name: "mount",
+                    ty: Type::String,
+                    required_for_import: false,
+                    description: "Database secrets engine mount.",
+                },
+                IdentityAttribute {
+                    name: "role",
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: "Vault role name.",
+                },
+            ],
+        })
+    }
+
+    async fn modify_plan(&self, _ctx: &Context, _request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
+        let Some(model) = Model::from_value(&response.plan) else { return };
+        let Some(config) = self.services.config(&mut response.diagnostics) else { return };
+        if matches!(model.target, Target::Redis(_)) && model.privileges == "owner" {
+            response.diagnostics.attribute_error(
+                AttributePath::root("privileges"),
+                "No owner level for Redis",
+                "Redis namespaces take `readonly` or `readwrite`.",
+            );
+        }
+        let Value::Object(plan) = &mut response.plan else { return };
+        for (k, v) in derived(&model, config) {
+            plan.insert(k.to_owned(), v);
+        }
+    }
+
+    async fn create(&self, _ctx: &Context, request: CreateRequest, response: &mut ApplyResponse) {
+        let Some(model) = Model::from_value(&request.plan) else { return };
+        if self.write(&model, &mut response.diagnostics).await {
+            response.identity = self.identity(&model);
+            response.state = request.plan;
+        }
+    }
+
+    async fn read(&self, _ctx: &Context, request: ReadRequest, response: &mut ReadResponse) {
+        let Some(model) = Model::from_value(&request.state) else { return };
+        let d = &mut response.diagnostics;
+        let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return };
+        let role = match vault.read_role(&mount, &model.vault_role()).await {
+            Ok(Some(r)) => r,
+            // Deleted in Vault: the next plan puts it back.
+            Ok(None) => {
+                response.state = Value::Null;
+                return;
+            }
+            Err(e) => return errors::vault(d, "reading the Vault role", &e),
+        };
+        let Value::Object(mut state) = request.state.clone() else { return };
+        let Some(config) = self.services.config(d).cloned() else { return };
+        for (k, v) in derived(&model, &config) {
+            state.insert(k.to_owned(), v);
+        }
+        // TTLs as the user wrote them while Vault agrees, so a plan never shows 24h -> 86400s.
+        for (attribute, field) in [("default_ttl", "default_ttl"), ("max_ttl", "max_ttl")] {
+            let written = state.get(attribute).and_then(Value::as_str).and_then(|s| parse_duration(s).ok());
+            let actual = role[field].as_u64();
+            if actual.is_some() && written != actual {
+                state.insert(attribute.into(), Value::string(format!("{}s", actual.unwrap_or_default())));
+            }
+        }
+        if let Some(expected) = self.statements(&model, d).await
+            && role["creation_statements"] != expected["creation_statements"]
+        {
+            state.insert("privileges".into(), Value::string("changed outside Terraform"));
+        }
+        response.identity = self.identity(&model);
+        response.state = Value::Object(state);
+    }
+
+    async fn update(&self, _ctx: &Context, request: UpdateRequest, response: &mut ApplyResponse) {
+        let Some(model) = Model::from_value(&request.plan) else { return };
+        if self.write(&model, &mut response.diagnostics).await {
+            response.identity = self.identity(&model);
+            response.state = request.plan;
+        }
+    }
+
+    async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
+        let Some(model) = Model::from_value(&request.state) else { return };
+        let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return };
+        // Every user issued for the role goes first, synchronously; then the role.
+        if let Err(e) = vault.revoke_role_leases(&mount, &model.vault_role()).await {
+            return errors::vault(d, "revoking the role's leases", &e);
+        }
+        if let Err(e) = vault.delete_role(&mount, &model.vault_role()).await {
+            errors::vault(d, "deleting the Vault role", &e);
+        }
+    }
+
+    async fn import(&self, _ctx: &Context, request: ImportRequest, response: &mut ImportResponse) {
+        let Some((target, name)) = parse_role_id(&request.id) else {
+            response.diagnostics.error(
+                "Invalid import id",
+                format!("Expected `<engine>/<database>/<name>`, e.g. `postgresql/trading/app`; got {:?}.", request.id),
+            );
+            return;
+        };
+        let mut state = crate::framework::plan::empty_object(&self.schema());
+        state.insert("database".into(), Value::string(target_id(&target)));
+        state.insert("name".into(), Value::string(&name));
+        state.insert("id".into(), Value::string(&request.id));
+        state.insert(
+            "privileges".into(),
+            Value::string(self.imported_privileges(&target, &name, &mut response.diagnostics).await),
+        );
+        state.insert("default_ttl".into(), Value::string("24h"));
+        state.insert("max_ttl".into(), Value::string("24h"));
+        response.state = Value::Object(state);
+    }
+}
+
+impl RotatedRole {
+    fn mount(&self, d: &mut Diagnostics) -> Option<String> {
+        let vault = self.services.config(d)?.vault.as_ref();
+        if vault.is_none() {
+            d.error(
+                "Vault is not configured",
+                "dbaas_rotated_role needs the provider's `vault` block (or VAULT_ADDR and VAULT_TOKEN).",
+            );
+        }
+        vault.map(|v| v.database_mount.clone())
+    }
+
+    fn identity(&self, model: &Model) -> Option<Value> {
+        let mount = self.services.config(&mut Diagnostics::default())?.vault.as_ref()?.database_mount.clone();
+        Some(Value::object([("mount", Value::string(mount)), ("role", Value::string(model.vault_role()))]))
+    }
+
+    /// Which privilege level an existing role's statements give, for import.
+    async fn imported_privileges(&self, target: &Target, name: &str, d: &mut Diagnostics) -> String {
+        for level in ["readonly", "readwrite", "owner"] {
+            let model = Model {
+                target: target.clone(),
+                name: name.to_owned(),
+                privileges: level.into(),
+                default_ttl: "24h".into(),
+                max_ttl: "24h".into(),
+            };
+            let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { break };
+            if let (Ok(Some(role)), Some(expected)) =
+                (vault.read_role(&mount, &model.vault_role()).await, self.statements(&model, d).await)
+                && role["creation_statements"] == expected["creation_statements"]
+            {
+                return level.into();
+            }
+        }
+        "readwrite".into()
+    }
+
+    /// Writes the Vault role, after checking that the database's connection exists.
+    async fn write(&self, model: &Model, d: &mut Diagnostics) -> bool {
+        let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return false };
+        match vault.connection_exists(&mount, &model.target.connection()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                d.attribute_error(
+                    AttributePath::root("database"),
+                    "The database has no Vault connection",
+                    format!(
+                        "Vault has no connection {:?} on mount {mount:?}. The database or namespace resource creates it when the provider has a `vault` block; apply it first (reference its `id`, so Terraform orders them).",
+                        model.target.connection()
+                    ),
+                );
+                return false;
+            }
+            Err(e) => {
+                errors::vault(d, "looking up the database's Vault connection", &e);
+                return false;
+            }
+        }
+        let Some(mut body) = self.statements(model, d).await else { return false };
+        body["db_name"] = json!(model.target.connection());
+        body["default_ttl"] = json!(parse_duration(&model.default_ttl).unwrap_or(86_400));
+        body["max_ttl"] = json!(parse_duration(&model.max_ttl).unwrap_or(86_400));
+        if let Err(e) = vault.write_role(&mount, &model.vault_role(), &body).await {
+            errors::vault(d, &format!("writing the Vault role {}", model.vault_role()), &e);
+            return false;
+        }
+        true
+    }
+
+    /// Creation and revocation statements for the role's engine and privilege level.
+    async fn statements(&self, model: &Model, d: &mut Diagnostics) -> Option<Json> {
+        Some(match &model.target {
+            Target::Postgresql(db) => {
+                let roles = GroupRoles::of(db);
+                let group = match model.privileges.as_str() {
+                    "readonly" => &roles.readonly,
+                    "owner" => &roles.owner,
+                    _ => &roles.readwrite,
+                };
+                let mut creation = vec![format!(
+                    "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
+                    pg_ident(group)
+                )];
+                if model.privileges == "owner" {
+                    // Objects it creates belong to the owner group, so they outlive it.
+                    creation.push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&roles.owner)));
+                }
+                json!({
+                    "creation_statements": creation,
+                    "revocation_statements": [
+                        // The management login created the user but is no member of it;
+                        // REASSIGN and DROP OWNED need that membership.
+                        "GRANT \"{{name}}\" TO CURRENT_USER;".to_owned(),
+                        format!("REASSIGN OWNED BY \"{{{{name}}}}\" TO {};", pg_ident(&roles.owner)),
+                        "DROP OWNED BY \"{{name}}\";".to_owned(),
+                        "DROP ROLE IF EXISTS \"{{name}}\";".to_owned(),
+                    ],
+                })
+            }
+            Target::Mysql(db) => {
+                let grants = match model.privileges.as_str() {
+                    "readonly" => "SELECT",
+                    "owner" => "ALL PRIVILEGES",
+                    _ => "SELECT, INSERT, UPDATE, DELETE",
+                };
+                json!({
+                    "creation_statements": [
+                        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+                        format!("GRANT {grants} ON {}.* TO '{{{{name}}}}'@'%';", crate::backends::mysql::quote_identifier(db)),
+                    ],
+                    "revocation_statements": ["DROP USER IF EXISTS '{{name}}'@'%';"],
+                })
+            }
+            Target::Redis(ns) => {
+                let redis = self.services.redis(d)?;
+                let prefix = match redis.get_user(0, &format!("dbaas-{ns}")).await {
+                    Ok(Some(user)) => user
+                        .keys
+                        .split_whitespace()
+                        .find_map(|k| k.strip_prefix('~'))
+                        .map(|p| p.trim_end_matches('*').to_owned()),
+                    Ok(None) => None,
+                    Err(e) => {
+                        errors::redis(d, "reading the namespace's key prefix", &e);
+                        return None;
+                    }
+                };
+                let Some(prefix) = prefix else {
+                    d.attribute_error(
+                        AttributePath::root("database"),
+                        "Redis namespace not found",
+                        format!("The ACL user of namespace {ns:?} does not exist; apply the namespace first."),
+                    );
+                    return None;
+                };
+                let mut rules = vec![format!("~{prefix}*"), format!("&{prefix}*")];
+                rules.extend(
+                    match model.privileges.as_str() {
+                        "readonly" => &["+@read", "+@connection"][..],
+                        _ => &["+@all", "-@dangerous", "-@admin"][..],
+                    }
+                    .iter()
+                    .map(|r| (*r).to_owned()),
+                );
+                // The redis plugin reads creation_statements[0] as a JSON array of rules.
+                json!({ "creation_statements": [Json::from(rules).to_string()] })
+            }
+        })
+    }
+}
+
+fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
+    let (host, port, database) = model.target.endpoint(config);
+    let mount = config.vault.as_ref().map_or_else(|| "database".to_owned(), |v| v.database_mount.clone());
+    vec![
+        ("id", Value::string(model.id())),
+        ("vault_role", Value::string(model.vault_role())),
+        ("creds_path", Value::string(format!("{mount}/creds/{}", model.vault_role()))),
+        ("host", host),
+        ("port", port),
+        ("database_name", database),
+    ]
+}
+
+/// A PostgreSQL identifier, quoted (names here are validated, but quoting is not optional).
+fn pg_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A PostgreSQL string literal.
+fn pg_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 24
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(format!("{name:?} must be 1 to 24 lowercase letters, digits, `_` or `-`."));
+    }
+    Ok(())
+}
+
+fn check_duration(text: &str) -> Result<(), String> {
+    parse_duration(text).map(drop)
+}
+
+/// Seconds in a Vault duration: plain seconds (`86400`) or units `s`, `m`, `h`, `d`,
+/// possibly combined (`1h30m`).
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad =
+        || format!("{text:?} is not a duration: use seconds (`86400`) or units s, m, h, d (`24h`, `90m`, `1h30m`).");
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(seconds);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = total.checked_add(n.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_vaults_forms() {
+        assert_eq!(parse_duration("24h"), Ok(86_400));
+        assert_eq!(parse_duration("90m"), Ok(5_400));
+        assert_eq!(parse_duration("86400"), Ok(86_400));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        for bad in ["", "h", "24x", "1.5h", "-1h", "0s", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(parse_role_id("postgresql/trading/app"), Some((Target::Postgresql("trading".into()), "app".into())));
+        assert_eq!(parse_role_id("redis/cache-ns/ro").map(|(t, _)| t.connection()), Some("redis-cache-ns".into()));
+        assert_eq!(parse_role_id("oracle/x/y"), None);
+        assert_eq!(Target::parse("postgresql/a\"b"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! `dbaas_rotated_role`: apps get credentials from Vault at the level they asked for, and
+//! nothing issued outlives the role.
+
+use serde_json::json;
+
+use crate::util::*;
+
+fn issue(path: &str) -> (String, String, String) {
+    let creds = vault("GET", path, None);
+    let data = &creds["data"];
+    assert!(data["username"].is_string(), "Vault issued nothing at {path}: {creds}");
+    (
+        data["username"].as_str().unwrap().to_owned(),
+        data["password"].as_str().unwrap().to_owned(),
+        creds["lease_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn postgres_privilege_levels_through_pgbouncer() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("pgrole");
+        let name = c.prefix.clone();
+        let ws = Workspace::new(
+            tf,
+            "pgrole",
+            &fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]),
+        );
+        ws.init();
+        ws.apply();
+        ws.assert_plan_empty();
+        let out = ws.outputs();
+        assert_eq!(out["creds_path"]["value"], format!("{}/creds/postgres-{name}-rw", c.mount));
+        assert_eq!(out["port"]["value"], 6432);
+        let role = vault("GET", &format!("{}/roles/postgres-{name}-ro", c.mount), None);
+        assert_eq!(role["data"]["default_ttl"], json!(3600));
+
+        let (owner, owner_pw, owner_lease) = issue(&format!("{}/creds/postgres-{name}-own", c.mount));
+        let (rw, rw_pw, _) = issue(&format!("{}/creds/postgres-{name}-rw", c.mount));
+        let (ro, ro_pw, _) = issue(&format!("{}/creds/postgres-{name}-ro", c.mount));
+
+        // owner creates a table; it belongs to the owner group role.
+        psql_pooled(&owner, &owner_pw, &name, "CREATE TABLE trades (id int); INSERT INTO trades VALUES (1)").unwrap();
+        assert_eq!(psql(&name, "SELECT tableowner FROM pg_tables WHERE tablename = 'trades'"), format!("{name}_owner"));
+        // readwrite reads and writes, but cannot create tables.
+        psql_pooled(&rw, &rw_pw, &name, "INSERT INTO trades VALUES (2)").unwrap();
+        assert_eq!(psql_pooled(&rw, &rw_pw, &name, "SELECT count(*) FROM trades").unwrap(), "2");
+        assert!(
+            psql_pooled(&rw, &rw_pw, &name, "CREATE TABLE nope (id int)").unwrap_err().contains("permission denied")
+        );
+        // readonly reads only.
+        assert_eq!(psql_pooled(&ro, &ro_pw, &name, "SELECT count(*) FROM trades").unwrap(), "2");
+        assert!(
+            psql_pooled(&ro, &ro_pw, &name, "INSERT INTO trades VALUES (3)").unwrap_err().contains("permission denied")
+        );
+
+        // Revoking the owner-level user leaves its table, owned by the group.
+        vault("PUT", "sys/leases/revoke", Some(&json!({"lease_id": owner_lease, "sync": true})));
+        assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{owner}'")), "0");
+        assert_eq!(psql(&name, "SELECT count(*) FROM trades"), "2");
+
+        // A role deleted in Vault is put back by the next apply.
+        vault("DELETE", &format!("{}/roles/postgres-{name}-ro", c.mount), None);
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("dbaas_rotated_role.readonly will be created"), "{plan}");
+        ws.apply();
+        ws.assert_plan_empty();
+
+        // Import by id: a plan right after is empty.
+        ws.ok(&["state", "rm", "dbaas_rotated_role.readwrite"]);
+        ws.ok(&[
+            "import",
+            "-no-color",
+            "-input=false",
+            "dbaas_rotated_role.readwrite",
+            &format!("postgresql/{name}/rw"),
+        ]);
+        ws.assert_plan_empty();
+
+        ws.destroy();
+        for user in [&rw, &ro] {
+            assert_eq!(
+                psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{user}'")),
+                "0",
+                "{user} outlived the role"
+            );
+        }
+        assert!(vault("GET", &format!("{}/roles/postgres-{name}-rw", c.mount), None)["data"].is_null());
+    }
+}
+
+#[test]
+fn mysql_privilege_levels() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("myrole");
+    let name: String = c.prefix.chars().take(24).collect::<String>().trim_end_matches('_').to_owned();
+    let c = Cleanup { prefix: name.clone(), mount: c.mount.clone() };
+    let ws = Workspace::new(
+        tf,
+        "myrole",
+        &fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "mysql")]),
+    );
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    let (owner, owner_pw, _) = issue(&format!("{}/creds/mysql-{name}-own", c.mount));
+    let (rw, rw_pw, _) = issue(&format!("{}/creds/mysql-{name}-rw", c.mount));
+    let (ro, ro_pw, _) = issue(&format!("{}/creds/mysql-{name}-ro", c.mount));
+    mysql_as(&owner, &owner_pw, &format!("CREATE TABLE `{name}`.t (id int); INSERT INTO `{name}`.t VALUES (1)"))
+        .unwrap();
+    mysql_as(&rw, &rw_pw, &format!("INSERT INTO `{name}`.t VALUES (2)")).unwrap();
+    assert!(mysql_as(&rw, &rw_pw, &format!("CREATE TABLE `{name}`.nope (id int)")).is_err());
+    assert_eq!(mysql_as(&ro, &ro_pw, &format!("SELECT COUNT(*) FROM `{name}`.t")).unwrap(), "2");
+    assert!(mysql_as(&ro, &ro_pw, &format!("INSERT INTO `{name}`.t VALUES (3)")).is_err());
+    ws.destroy();
+    let left = mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User IN ('{owner}', '{rw}', '{ro}')"));
+    assert_eq!(left, "0", "issued users outlived their roles");
+}
+
+#[test]
+fn redis_roles_stay_inside_the_namespace() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("redisrole");
+    let name = c.prefix.replace('_', "-");
+    let main = format!(
+        "{}\nresource \"dbaas_redis_namespace\" \"ns\" {{\n  name = \"{name}\"\n  purge_keys_on_destroy = true\n}}\n\
+         resource \"dbaas_rotated_role\" \"cache\" {{\n  database = dbaas_redis_namespace.ns.id\n  name = \"rw\"\n}}\n",
+        fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &c.prefix), ("engine", "postgresql")])
+            .split("resource \"dbaas_shared_database\"")
+            .next()
+            .unwrap()
+    );
+    let ws = Workspace::new(tf, "redisrole", &main);
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    let (user, password, _) = issue(&format!("{}/creds/redis-{name}-rw", c.mount));
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'AUTH {user} {password}\\nSET {name}:k v\\nSET other-{name}:k v\\n' | redis-cli -h 127.0.0.1"
+        ))
+        .output()
+        .unwrap();
+    let answers: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    assert_eq!(answers[0], "OK", "{answers:?}");
+    assert_eq!(answers[1], "OK", "{answers:?}");
+    assert!(answers[2].contains("NOPERM"), "{answers:?}");
+    ws.destroy();
+    let users = std::process::Command::new("redis-cli").args(["ACL", "USERS"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&users.stdout).contains(&user), "issued Redis user outlived the role");
+}
+
+#[test]
+fn ephemeral_credentials_work_during_the_run_and_vanish_after() {
+    require_services();
+    // Ephemeral resources need Terraform 1.10.
+    for tf in terraforms().iter().filter(|t| version_at_least(&t.version, 1, 10)) {
+        let c = Cleanup::new("pgeph");
+        let name = c.prefix.clone();
+        let marker = std::env::temp_dir().join(format!("{name}.marker"));
+        let mut main = fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+        main.push_str(&format!(
+            r#"
+ephemeral "dbaas_credentials" "migrate" {{
+  role = dbaas_rotated_role.readwrite.id
+}}
+
+# Uses the credentials during the run: logs in through PgBouncer and records who it was.
+resource "terraform_data" "migration" {{
+  provisioner "local-exec" {{
+    command = "psql -X -At -h ${{ephemeral.dbaas_credentials.migrate.host}} -p ${{ephemeral.dbaas_credentials.migrate.port}} -U \"$PGUSER\" -d ${{ephemeral.dbaas_credentials.migrate.database}} -c 'SELECT current_user' > {marker} && printf '%s\\n' \"$PGPASSWORD\" >> {marker}"
+    environment = {{
+      PGUSER     = ephemeral.dbaas_credentials.migrate.username
+      PGPASSWORD = ephemeral.dbaas_credentials.migrate.password
+    }}
+  }}
+}}
+"#,
+            marker = marker.display()
+        ));
+        let ws = Workspace::new(tf, "pgeph", &main);
+        ws.init();
+        ws.ok(&["apply", "-auto-approve", "-input=false", "-no-color", "-target=dbaas_rotated_role.readwrite"]);
+        ws.ok(&["plan", "-input=false", "-no-color", "-out=run.tfplan"]);
+        ws.ok(&["apply", "-input=false", "-no-color", "run.tfplan"]);
+
+        // It worked during the run: the provisioner logged in as an issued user.
+        // The test records the password too, only to prove it is nowhere in state or plan.
+        let recorded = std::fs::read_to_string(&marker).expect("the provisioner ran");
+        let _ = std::fs::remove_file(&marker);
+        let mut lines = recorded.lines();
+        let (user, password) =
+            (lines.next().unwrap_or_default().to_owned(), lines.next().unwrap_or_default().to_owned());
+        assert!(password.len() >= 16, "no password recorded: {recorded:?}");
+        assert!(user.starts_with("v-"), "logged in as {user:?}");
+        // And it is gone after the run: Close revoked the lease.
+        assert_eq!(
+            psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{user}'")),
+            "0",
+            "the issued user outlived the run"
+        );
+
+        // No trace of the credentials in state or the saved plan (JSON or the file itself).
+        let state = std::fs::read_to_string(ws.dir.join("terraform.tfstate")).unwrap();
+        let plan_json = ws.ok(&["show", "-json", "run.tfplan"]);
+        let plan_file = String::from_utf8_lossy(&std::fs::read(ws.dir.join("run.tfplan")).unwrap()).into_owned();
+        for (what, text) in [("state", &state), ("plan", &plan_json), ("plan file", &plan_file)] {
+            assert!(!text.contains(&password), "the password is in the {what}");
+            assert!(!text.contains(&user), "the issued username is in the {what}");
+        }
+        ws.destroy();
+    }
+}
