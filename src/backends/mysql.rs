@@ -326,6 +326,33 @@ impl Mysql {
         Ok(user)
     }
 
+    /// Creates (or resets) a login `@'%'` with `grants` on the database, for a static role.
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn ensure_login(
+        &self,
+        database: &str,
+        login: &str,
+        password: &Secret,
+        grants: &str,
+    ) -> Result<(), MysqlError> {
+        let account = format!("{}@'%'", self.quote_literal(login).await?);
+        let password = self.quote_literal(password.expose()).await?;
+        self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
+        self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
+        self.execute(&format!("GRANT {grants} ON {}.* TO {account}", quote_identifier(database))).await
+    }
+
+    /// Drops a login `@'%'`.
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn drop_login(&self, login: &str) -> Result<(), MysqlError> {
+        let account = format!("{}@'%'", self.quote_literal(login).await?);
+        self.execute(&format!("DROP USER IF EXISTS {account}")).await
+    }
+
     async fn drop_management_login(&self, database: &str) -> Result<(), MysqlError> {
         let account = format!("{}@'%'", self.quote_literal(&management_user(database)).await?);
         self.execute(&format!("DROP USER IF EXISTS {account}")).await

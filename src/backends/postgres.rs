@@ -733,6 +733,83 @@ impl Postgres {
         self.ensure_privileges(database).await
     }
 
+    /// Creates (or resets) a login for a static role: LOGIN, member of `group`, and when
+    /// `act_as` is given, `SET role` to it so what it creates belongs to that group role.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_login(
+        &self,
+        login: &str,
+        password: &Secret,
+        group: &str,
+        act_as: Option<&str>,
+    ) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (login, group, act_as, password) =
+            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), password.clone());
+        self.with(&maintenance, move |c| {
+            let (login, group, act_as, password) = (login.clone(), group.clone(), act_as.clone(), password.clone());
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                let statements: Vec<Option<String>> = sqlx::query_scalar(
+                    "SELECT unnest(ARRAY[ \
+                        CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                             THEN format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) \
+                             ELSE format('CREATE ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) END, \
+                        format('GRANT %I TO %I', $2::text, $1::text), \
+                        CASE WHEN $3::text IS NOT NULL THEN format('ALTER ROLE %I SET role = %L', $1::text, $3::text) END \
+                    ])",
+                )
+                .bind(&login)
+                .bind(&group)
+                .bind(&act_as)
+                .bind(password.expose())
+                .fetch_all(&mut *tx)
+                .await?;
+                for s in statements.into_iter().flatten() {
+                    tx.execute(s.as_str()).await?;
+                }
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Drops a login after handing whatever it owns in `database` to `heir`.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn drop_login(&self, database: &str, login: &str, heir: &str) -> Result<(), PostgresError> {
+        let (login, heir) = (login.to_owned(), heir.to_owned());
+        self.with(database, move |c| {
+            let (login, heir) = (login.clone(), heir.clone());
+            Box::pin(async move {
+                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)").bind(&login).fetch_one(&mut *c).await?;
+                if !exists {
+                    return Ok(());
+                }
+                let statements: Vec<String> = sqlx::query_scalar(
+                    "SELECT unnest(ARRAY[format('REASSIGN OWNED BY %I TO %I', $1::text, $2::text), format('DROP OWNED BY %I', $1::text), format('DROP ROLE %I', $1::text)])",
+                )
+                .bind(&login)
+                .bind(&heir)
+                .fetch_all(&mut *c)
+                .await?;
+                for s in statements {
+                    c.execute(s.as_str()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
     /// How many clients are connected to `database`, not counting the provider's own
     /// connections and Vault's (through the management login), which destroy ends itself.
     ///

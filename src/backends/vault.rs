@@ -335,6 +335,50 @@ impl Vault {
         self.call(Method::PUT, "sys/leases/revoke", Some(&body)).await.map(drop)
     }
 
+    /// Writes a static role: Vault owns `username`'s password and rotates it.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses (e.g. the user does not exist).
+    pub async fn write_static_role(&self, mount: &str, name: &str, role: &Json) -> Result<(), VaultError> {
+        self.call(Method::POST, &format!("{mount}/static-roles/{name}"), Some(role)).await.map(drop)
+    }
+
+    /// Reads a static role; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn read_static_role(&self, mount: &str, name: &str) -> Result<Option<Json>, VaultError> {
+        Ok(self.call(Method::GET, &format!("{mount}/static-roles/{name}"), None).await?.map(|j| j["data"].clone()))
+    }
+
+    /// Deletes a static role (the user stays).
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn delete_static_role(&self, mount: &str, name: &str) -> Result<(), VaultError> {
+        self.call(Method::DELETE, &format!("{mount}/static-roles/{name}"), None).await.map(drop)
+    }
+
+    /// The current credentials of a static role, and seconds until the next rotation.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or the role does not exist.
+    pub async fn static_credentials(&self, mount: &str, role: &str) -> Result<(String, Secret, u64), VaultError> {
+        let path = format!("{mount}/static-creds/{role}");
+        let body = self.call(Method::GET, &path, None).await?.ok_or_else(|| VaultError::Api {
+            method: "GET".into(),
+            path: path.clone(),
+            status: 404,
+            message: format!("static role {role:?} does not exist"),
+        })?;
+        let data = &body["data"];
+        let username =
+            data["username"].as_str().ok_or(VaultError::MissingField { path: path.clone(), field: "username" })?;
+        let password =
+            data["password"].as_str().ok_or(VaultError::MissingField { path: path.clone(), field: "password" })?;
+        Ok((username.to_owned(), Secret::new(password), data["ttl"].as_u64().unwrap_or_default()))
+    }
+
     /// Deletes a dynamic role.
     ///
     /// # Errors

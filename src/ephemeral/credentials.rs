@@ -85,9 +85,29 @@ impl EphemeralResource for Credentials {
                 "dbaas_credentials needs the provider's `vault` block (or VAULT_ADDR and VAULT_TOKEN).",
             );
         };
-        let creds = match vault.issue_credentials(&vc.database_mount, &vault_role_of(&target, &name)).await {
-            Ok(c) => c,
-            Err(e) => return errors::vault(d, "issuing credentials", &e),
+        let role = vault_role_of(&target, &name);
+        let mount = &vc.database_mount;
+        let dynamic = match vault.read_role(mount, &role).await {
+            Ok(r) => r.is_some(),
+            Err(e) => return errors::vault(d, "reading the role", &e),
+        };
+        let creds = if dynamic {
+            match vault.issue_credentials(mount, &role).await {
+                Ok(c) => c,
+                Err(e) => return errors::vault(d, "issuing credentials", &e),
+            }
+        } else {
+            // A static role: its current credentials; nothing to renew or revoke.
+            match vault.static_credentials(mount, &role).await {
+                Ok((username, password, ttl)) => crate::backends::vault::IssuedCredentials {
+                    username,
+                    password,
+                    lease_id: String::new(),
+                    lease_duration: ttl,
+                    renewable: false,
+                },
+                Err(e) => return errors::vault(d, "reading the static role's credentials", &e),
+            }
         };
         let (host, port, database) = target.endpoint(&provider);
         let expires = SystemTime::now() + Duration::from_secs(creds.lease_duration);

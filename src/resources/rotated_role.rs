@@ -16,7 +16,8 @@
 //! left to `<db>_owner` before dropping the user. MySQL users get the level's grants on
 //! `<db>.*`. Redis users get the namespace's key and channel patterns.
 //!
-//! This version issues dynamic credentials only; static roles come next.
+//! With `mode = "static"`, the provider creates one login at the level and Vault rotates
+//! its password every `rotation_period`.
 
 use std::sync::Arc;
 
@@ -118,9 +119,11 @@ impl Target {
 struct Model {
     target: Target,
     name: String,
+    static_mode: bool,
     privileges: String,
     default_ttl: String,
     max_ttl: String,
+    rotation_period: String,
 }
 
 impl Model {
@@ -129,10 +132,20 @@ impl Model {
         Some(Model {
             target: Target::parse(&text("database")?)?,
             name: text("name")?,
+            static_mode: text("mode").as_deref() == Some("static"),
             privileges: text("privileges").unwrap_or_else(|| "readwrite".into()),
             default_ttl: text("default_ttl").unwrap_or_else(|| "24h".into()),
             max_ttl: text("max_ttl").unwrap_or_else(|| "24h".into()),
+            rotation_period: text("rotation_period").unwrap_or_else(|| "24h".into()),
         })
+    }
+
+    /// The fixed login of a static role.
+    fn static_username(&self) -> String {
+        match &self.target {
+            Target::Redis(ns) => format!("dbaas-{ns}-{}", self.name),
+            other => format!("{}_{}", other.name(), self.name),
+        }
     }
 
     fn id(&self) -> String {
@@ -185,6 +198,11 @@ impl Resource for RotatedRole {
                     .validator(string_check(check_name))
                     .plan_modifier(requires_replace())
                     .description("Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`. Changing it replaces the role."),
+                Attribute::string("mode")
+                    .default(Value::string("dynamic"))
+                    .validator(one_of(&["dynamic", "static"]))
+                    .plan_modifier(requires_replace())
+                    .description("`dynamic`: Vault creates a user per request, revoked when its lease ends. `static`: the provider creates one login (`<database>_<name>`; `dbaas-<namespace>-<name>` on Redis) and Vault rotates its password every `rotation_period`, for apps that cannot re-read credentials and poolers that need a fixed user name. Changing it replaces the role."),
                 Attribute::string("privileges")
                     .default(Value::string("readwrite"))
                     .validator(one_of(&["readonly", "readwrite", "owner"]))
@@ -197,8 +215,13 @@ impl Resource for RotatedRole {
                     .default(Value::string("24h"))
                     .validator(string_check(check_duration))
                     .description("The longest issued credentials can be renewed to. Changed in place."),
+                Attribute::string("rotation_period")
+                    .default(Value::string("24h"))
+                    .validator(string_check(check_duration))
+                    .description("With `mode = \"static\"`: how often Vault rotates the login's password. Changed in place."),
                 computed("vault_role", "The Vault role: `<connection>-<name>`."),
-                computed("creds_path", "What an app reads for credentials: `<mount>/creds/<vault_role>`."),
+                computed("static_username", "The fixed login of a static role (null for dynamic)."),
+                computed("creds_path", "What an app reads for credentials: `<mount>/creds/<vault_role>`, or `<mount>/static-creds/<vault_role>` for a static role."),
                 computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
                 Attribute::number("port").computed().description("Its port."),
                 computed("database_name", "The database to connect to (null for Redis)."),
@@ -236,6 +259,17 @@ impl Resource for RotatedRole {
                 "Redis namespaces take `readonly` or `readwrite`.",
             );
         }
+        if model.static_mode && matches!(model.target, Target::Mysql(_)) && model.static_username().len() > 32 {
+            response.diagnostics.attribute_error(
+                AttributePath::root("name"),
+                "Static login name too long",
+                format!(
+                    "MySQL user names have at most 32 characters; {:?} has {}. Choose a shorter role name.",
+                    model.static_username(),
+                    model.static_username().len()
+                ),
+            );
+        }
         let Value::Object(plan) = &mut response.plan else { return };
         for (k, v) in derived(&model, config) {
             plan.insert(k.to_owned(), v);
@@ -254,6 +288,9 @@ impl Resource for RotatedRole {
         let Some(model) = Model::from_value(&request.state) else { return };
         let d = &mut response.diagnostics;
         let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return };
+        if model.static_mode {
+            return self.read_static(&model, &request.state, response).await;
+        }
         let role = match vault.read_role(&mount, &model.vault_role()).await {
             Ok(Some(r)) => r,
             // Deleted in Vault: the next plan puts it back.
@@ -296,6 +333,12 @@ impl Resource for RotatedRole {
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
         let Some(model) = Model::from_value(&request.state) else { return };
         let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return };
+        if model.static_mode {
+            if let Err(e) = vault.delete_static_role(&mount, &model.vault_role()).await {
+                return errors::vault(d, "deleting the Vault static role", &e);
+            }
+            return self.drop_static_login(&model, d).await;
+        }
         // Every user issued for the role goes first, synchronously; then the role.
         if let Err(e) = vault.revoke_role_leases(&mount, &model.vault_role()).await {
             return errors::vault(d, "revoking the role's leases", &e);
@@ -323,6 +366,14 @@ impl Resource for RotatedRole {
         );
         state.insert("default_ttl".into(), Value::string("24h"));
         state.insert("max_ttl".into(), Value::string("24h"));
+        state.insert("rotation_period".into(), Value::string("24h"));
+        let is_static = match (self.services.vault(), self.mount(&mut response.diagnostics)) {
+            (Some(vault), Some(mount)) => {
+                matches!(vault.read_static_role(&mount, &vault_role_of(&target, &name)).await, Ok(Some(_)))
+            }
+            _ => false,
+        };
+        state.insert("mode".into(), Value::string(if is_static { "static" } else { "dynamic" }));
         response.state = Value::Object(state);
     }
 }
@@ -350,9 +401,11 @@ impl RotatedRole {
             let model = Model {
                 target: target.clone(),
                 name: name.to_owned(),
+                static_mode: false,
                 privileges: level.into(),
                 default_ttl: "24h".into(),
                 max_ttl: "24h".into(),
+                rotation_period: "24h".into(),
             };
             let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { break };
             if let (Ok(Some(role)), Some(expected)) =
@@ -386,6 +439,9 @@ impl RotatedRole {
                 return false;
             }
         }
+        if model.static_mode {
+            return self.write_static(model, &mount, d).await;
+        }
         let Some(mut body) = self.statements(model, d).await else { return false };
         body["db_name"] = json!(model.target.connection());
         body["default_ttl"] = json!(parse_duration(&model.default_ttl).unwrap_or(86_400));
@@ -395,6 +451,142 @@ impl RotatedRole {
             return false;
         }
         true
+    }
+
+    /// Creates the static login at the role's level, then the Vault static role, which
+    /// rotates its password at once: from then on only Vault knows it.
+    async fn write_static(&self, model: &Model, mount: &str, d: &mut Diagnostics) -> bool {
+        let login = model.static_username();
+        let first_password = crate::backends::password::generate();
+        let created = match &model.target {
+            Target::Postgresql(db) => {
+                let Some(pg) = self.services.postgres(d).await else { return false };
+                let roles = GroupRoles::of(db);
+                let group = match model.privileges.as_str() {
+                    "readonly" => &roles.readonly,
+                    "owner" => &roles.owner,
+                    _ => &roles.readwrite,
+                };
+                let act_as = (model.privileges == "owner").then_some(roles.owner.as_str());
+                pg.ensure_login(&login, &first_password, group, act_as)
+                    .await
+                    .map_err(|e| errors::postgres(d, "creating the static login", &e))
+            }
+            Target::Mysql(db) => {
+                let Some(my) = self.services.mysql(d).await else { return false };
+                my.ensure_login(db, &login, &first_password, mysql_grants(&model.privileges))
+                    .await
+                    .map_err(|e| errors::mysql(d, "creating the static login", &e))
+            }
+            Target::Redis(ns) => {
+                let (Some(redis), Some(rules)) =
+                    (self.services.redis(d), self.redis_rules(ns, &model.privileges, d).await)
+                else {
+                    return false;
+                };
+                redis
+                    .set_user(&login, Some(&first_password), &rules)
+                    .await
+                    .map_err(|e| errors::redis(d, "creating the static login", &e))
+            }
+        };
+        if created.is_err() {
+            return false;
+        }
+        let Some(vault) = self.services.vault() else { return false };
+        let body = json!({
+            "db_name": model.target.connection(),
+            "username": login,
+            "rotation_period": parse_duration(&model.rotation_period).unwrap_or(86_400),
+        });
+        if let Err(e) = vault.write_static_role(mount, &model.vault_role(), &body).await {
+            errors::vault(d, &format!("writing the Vault static role {}", model.vault_role()), &e);
+            return false;
+        }
+        true
+    }
+
+    async fn read_static(&self, model: &Model, prior: &Value, response: &mut ReadResponse) {
+        let d = &mut response.diagnostics;
+        let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return };
+        let role = match vault.read_static_role(&mount, &model.vault_role()).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                response.state = Value::Null;
+                return;
+            }
+            Err(e) => return errors::vault(d, "reading the Vault static role", &e),
+        };
+        let Value::Object(mut state) = prior.clone() else { return };
+        let Some(config) = self.services.config(d).cloned() else { return };
+        for (k, v) in derived(model, &config) {
+            state.insert(k.to_owned(), v);
+        }
+        let written = parse_duration(&model.rotation_period).ok();
+        if let Some(actual) = role["rotation_period"].as_u64()
+            && written != Some(actual)
+        {
+            state.insert("rotation_period".into(), Value::string(format!("{actual}s")));
+        }
+        response.identity = self.identity(model);
+        response.state = Value::Object(state);
+    }
+
+    async fn drop_static_login(&self, model: &Model, d: &mut Diagnostics) {
+        let login = model.static_username();
+        match &model.target {
+            Target::Postgresql(db) => {
+                if let Some(pg) = self.services.postgres(d).await
+                    && let Err(e) = pg.drop_login(db, &login, &GroupRoles::of(db).owner).await
+                {
+                    errors::postgres(d, "dropping the static login", &e);
+                }
+            }
+            Target::Mysql(_) => {
+                if let Some(my) = self.services.mysql(d).await
+                    && let Err(e) = my.drop_login(&login).await
+                {
+                    errors::mysql(d, "dropping the static login", &e);
+                }
+            }
+            Target::Redis(_) => {
+                if let Some(redis) = self.services.redis(d)
+                    && let Err(e) = redis.delete_user(&login).await
+                {
+                    errors::redis(d, "deleting the static login", &e);
+                }
+            }
+        }
+    }
+
+    /// The ACL rules of a Redis role at `privileges`: the namespace's patterns and commands.
+    async fn redis_rules(&self, ns: &str, privileges: &str, d: &mut Diagnostics) -> Option<Vec<String>> {
+        let redis = self.services.redis(d)?;
+        let prefix = match redis.get_user(0, &format!("dbaas-{ns}")).await {
+            Ok(Some(user)) => user
+                .keys
+                .split_whitespace()
+                .find_map(|k| k.strip_prefix('~'))
+                .map(|p| p.trim_end_matches('*').to_owned()),
+            Ok(None) => None,
+            Err(e) => {
+                errors::redis(d, "reading the namespace's key prefix", &e);
+                return None;
+            }
+        };
+        let Some(prefix) = prefix else {
+            d.attribute_error(
+                AttributePath::root("database"),
+                "Redis namespace not found",
+                format!("The ACL user of namespace {ns:?} does not exist; apply the namespace first."),
+            );
+            return None;
+        };
+        let mut rules = vec![format!("~{prefix}*"), format!("&{prefix}*")];
+        let commands: &[&str] =
+            if privileges == "readonly" { &["+@read", "+@connection"] } else { &["+@all", "-@dangerous", "-@admin"] };
+        rules.extend(commands.iter().map(|r| (*r).to_owned()));
+        Some(rules)
     }
 
     /// Creation and revocation statements for the role's engine and privilege level.
@@ -428,11 +620,7 @@ impl RotatedRole {
                 })
             }
             Target::Mysql(db) => {
-                let grants = match model.privileges.as_str() {
-                    "readonly" => "SELECT",
-                    "owner" => "ALL PRIVILEGES",
-                    _ => "SELECT, INSERT, UPDATE, DELETE",
-                };
+                let grants = mysql_grants(&model.privileges);
                 json!({
                     "creation_statements": [
                         "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
@@ -442,40 +630,19 @@ impl RotatedRole {
                 })
             }
             Target::Redis(ns) => {
-                let redis = self.services.redis(d)?;
-                let prefix = match redis.get_user(0, &format!("dbaas-{ns}")).await {
-                    Ok(Some(user)) => user
-                        .keys
-                        .split_whitespace()
-                        .find_map(|k| k.strip_prefix('~'))
-                        .map(|p| p.trim_end_matches('*').to_owned()),
-                    Ok(None) => None,
-                    Err(e) => {
-                        errors::redis(d, "reading the namespace's key prefix", &e);
-                        return None;
-                    }
-                };
-                let Some(prefix) = prefix else {
-                    d.attribute_error(
-                        AttributePath::root("database"),
-                        "Redis namespace not found",
-                        format!("The ACL user of namespace {ns:?} does not exist; apply the namespace first."),
-                    );
-                    return None;
-                };
-                let mut rules = vec![format!("~{prefix}*"), format!("&{prefix}*")];
-                rules.extend(
-                    match model.privileges.as_str() {
-                        "readonly" => &["+@read", "+@connection"][..],
-                        _ => &["+@all", "-@dangerous", "-@admin"][..],
-                    }
-                    .iter()
-                    .map(|r| (*r).to_owned()),
-                );
+                let rules = self.redis_rules(ns, &model.privileges, d).await?;
                 // The redis plugin reads creation_statements[0] as a JSON array of rules.
                 json!({ "creation_statements": [Json::from(rules).to_string()] })
             }
         })
+    }
+}
+
+fn mysql_grants(privileges: &str) -> &'static str {
+    match privileges {
+        "readonly" => "SELECT",
+        "owner" => "ALL PRIVILEGES",
+        _ => "SELECT, INSERT, UPDATE, DELETE",
     }
 }
 
@@ -485,7 +652,15 @@ fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)>
     vec![
         ("id", Value::string(model.id())),
         ("vault_role", Value::string(model.vault_role())),
-        ("creds_path", Value::string(format!("{mount}/creds/{}", model.vault_role()))),
+        ("static_username", if model.static_mode { Value::string(model.static_username()) } else { Value::Null }),
+        (
+            "creds_path",
+            Value::string(format!(
+                "{mount}/{}/{}",
+                if model.static_mode { "static-creds" } else { "creds" },
+                model.vault_role()
+            )),
+        ),
         ("host", host),
         ("port", port),
         ("database_name", database),

@@ -216,3 +216,58 @@ resource "terraform_data" "migration" {{
         ws.destroy();
     }
 }
+
+#[test]
+fn static_roles_rotate_and_their_login_goes_with_them() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("pgstatic");
+    let name = c.prefix.clone();
+    let mut main = fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+    main.push_str(
+        "resource \"dbaas_rotated_role\" \"pooler\" {\n  database = dbaas_shared_database.db.id\n  name = \"pool\"\n  mode = \"static\"\n  rotation_period = \"1h\"\n}\n\
+         output \"static_path\" { value = dbaas_rotated_role.pooler.creds_path }\n\
+         output \"static_user\" { value = dbaas_rotated_role.pooler.static_username }\n",
+    );
+    let ws = Workspace::new(tf, "pgstatic", &main);
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    let out = ws.outputs();
+    let login = format!("{name}_pool");
+    assert_eq!(out["static_user"]["value"], login.as_str());
+    let path = out["static_path"]["value"].as_str().unwrap().to_owned();
+    assert_eq!(path, format!("{}/static-creds/postgres-{name}-pool", c.mount));
+
+    let read = || {
+        let creds = vault("GET", &path, None);
+        assert_eq!(creds["data"]["username"], login.as_str(), "{creds}");
+        creds["data"]["password"].as_str().unwrap().to_owned()
+    };
+    let before = read();
+    psql_pooled(&login, &before, &name, "SELECT 1").unwrap();
+
+    // Rotation: the old password stops working, the new one works.
+    vault("POST", &format!("{}/rotate-role/postgres-{name}-pool", c.mount), Some(&json!({})));
+    let after = read();
+    assert_ne!(before, after);
+    // PgBouncer may reuse a server connection; what matters is that it checks the password.
+    assert!(psql_pooled(&login, &before, &name, "SELECT 1").is_err(), "the old password still works");
+    psql_pooled(&login, &after, &name, "SELECT 1").unwrap();
+
+    // A changed rotation period is an in-place update.
+    ws.write_main(&main.replace("rotation_period = \"1h\"", "rotation_period = \"2h\""));
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.contains("will be updated in-place"), "{plan}");
+    ws.apply();
+    ws.assert_plan_empty();
+    let role = vault("GET", &format!("{}/static-roles/postgres-{name}-pool", c.mount), None);
+    assert_eq!(role["data"]["rotation_period"], json!(7200));
+
+    ws.destroy();
+    assert_eq!(
+        psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{login}'")),
+        "0",
+        "the static login outlived its role"
+    );
+}
