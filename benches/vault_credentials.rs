@@ -79,11 +79,15 @@ async fn main() {
     let (p, b) = (median(provider), median(bare));
     let ratio = p.as_secs_f64() / b.as_secs_f64();
     println!("  credentials via the provider's client  {:7.2} ms (median of {SAMPLES})", p.as_secs_f64() * 1000.0);
-    println!("  credentials via a bare HTTP GET        {:7.2} ms (median of {SAMPLES}, interleaved)", b.as_secs_f64() * 1000.0);
+    println!(
+        "  credentials via a bare HTTP GET        {:7.2} ms (median of {SAMPLES}, interleaved)",
+        b.as_secs_f64() * 1000.0
+    );
     println!("  ratio                                  {ratio:7.2}   (target <= 1.2)");
 
     // Revoke what was issued (every user it created), then remove the mount.
-    call(reqwest::Method::PUT, format!("sys/leases/revoke-prefix/{mount}/creds/{role}?sync=true"), Some(json!({}))).await;
+    call(reqwest::Method::PUT, format!("sys/leases/revoke-prefix/{mount}/creds/{role}?sync=true"), Some(json!({})))
+        .await;
     call(reqwest::Method::DELETE, format!("sys/mounts/{mount}"), None).await;
     if ratio > 1.2 {
         eprintln!("target missed: credentials ratio");

@@ -779,6 +779,32 @@ impl Postgres {
         Ok(())
     }
 
+    /// Logins that look Vault-issued (`v-...`), belong to `group`, and whose `VALID UNTIL`
+    /// (which Vault sets to the lease's expiry) has passed: users whose lease is gone but
+    /// who were never dropped.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn expired_vault_users(&self, group: &str) -> Result<Vec<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let group = group.to_owned();
+        self.with(&maintenance, move |c| {
+            let group = group.clone();
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT r.rolname::text FROM pg_roles r \
+                     JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid \
+                     WHERE g.rolname = $1 AND r.rolname LIKE 'v-%' AND r.rolcanlogin \
+                       AND r.rolvaliduntil IS NOT NULL AND r.rolvaliduntil < now() ORDER BY 1",
+                )
+                .bind(group)
+                .fetch_all(c)
+                .await
+            })
+        })
+        .await
+    }
+
     /// Drops a login after handing whatever it owns in `database` to `heir`.
     ///
     /// # Errors

@@ -119,6 +119,7 @@ impl Target {
 struct Model {
     target: Target,
     name: String,
+    cleanup_stale_users: bool,
     static_mode: bool,
     privileges: String,
     default_ttl: String,
@@ -133,6 +134,7 @@ impl Model {
             target: Target::parse(&text("database")?)?,
             name: text("name")?,
             static_mode: text("mode").as_deref() == Some("static"),
+            cleanup_stale_users: matches!(v.attr("cleanup_stale_users"), Some(Value::Bool(true))),
             privileges: text("privileges").unwrap_or_else(|| "readwrite".into()),
             default_ttl: text("default_ttl").unwrap_or_else(|| "24h".into()),
             max_ttl: text("max_ttl").unwrap_or_else(|| "24h".into()),
@@ -219,6 +221,12 @@ impl Resource for RotatedRole {
                     .default(Value::string("24h"))
                     .validator(string_check(check_duration))
                     .description("With `mode = \"static\"`: how often Vault rotates the login's password. Changed in place."),
+                Attribute::new("stale_users", Type::list(Type::String)).computed().description(
+                    "Information: users that look Vault-issued for this role's level (`v-...`, members of its group role) but whose lease is gone (their `VALID UNTIL`, which Vault sets to the lease's expiry, has passed): what is left by a failed revocation. PostgreSQL only; empty elsewhere.",
+                ),
+                Attribute::bool("cleanup_stale_users")
+                    .default(Value::Bool(false))
+                    .description("Drop `stale_users` on apply (what they own goes to the owner group role). Only such users are ever touched."),
                 computed("vault_role", "The Vault role: `<connection>-<name>`."),
                 computed("static_username", "The fixed login of a static role (null for dynamic)."),
                 computed("creds_path", "What an app reads for credentials: `<mount>/creds/<vault_role>`, or `<mount>/static-creds/<vault_role>` for a static role."),
@@ -270,10 +278,15 @@ impl Resource for RotatedRole {
                 ),
             );
         }
+        let prior_stale = request_stale(_request);
         let Value::Object(plan) = &mut response.plan else { return };
         for (k, v) in derived(&model, config) {
             plan.insert(k.to_owned(), v);
         }
+        // Cleaning up is a change the plan shows: stale users go to none.
+        let stale =
+            if model.cleanup_stale_users || prior_stale.is_null() { Value::List(Vec::new()) } else { prior_stale };
+        plan.insert("stale_users".into(), stale);
     }
 
     async fn create(&self, _ctx: &Context, request: CreateRequest, response: &mut ApplyResponse) {
@@ -318,12 +331,17 @@ impl Resource for RotatedRole {
         {
             state.insert("privileges".into(), Value::string("changed outside Terraform"));
         }
+        let stale = self.stale_users(&model, d).await;
+        state.insert("stale_users".into(), Value::List(stale.into_iter().map(Value::string).collect()));
         response.identity = self.identity(&model);
         response.state = Value::Object(state);
     }
 
     async fn update(&self, _ctx: &Context, request: UpdateRequest, response: &mut ApplyResponse) {
         let Some(model) = Model::from_value(&request.plan) else { return };
+        if model.cleanup_stale_users && !self.cleanup(&model, &mut response.diagnostics).await {
+            return;
+        }
         if self.write(&model, &mut response.diagnostics).await {
             response.identity = self.identity(&model);
             response.state = request.plan;
@@ -367,6 +385,7 @@ impl Resource for RotatedRole {
         state.insert("default_ttl".into(), Value::string("24h"));
         state.insert("max_ttl".into(), Value::string("24h"));
         state.insert("rotation_period".into(), Value::string("24h"));
+        state.insert("cleanup_stale_users".into(), Value::Bool(false));
         let is_static = match (self.services.vault(), self.mount(&mut response.diagnostics)) {
             (Some(vault), Some(mount)) => {
                 matches!(vault.read_static_role(&mount, &vault_role_of(&target, &name)).await, Ok(Some(_)))
@@ -402,6 +421,7 @@ impl RotatedRole {
                 target: target.clone(),
                 name: name.to_owned(),
                 static_mode: false,
+                cleanup_stale_users: false,
                 privileges: level.into(),
                 default_ttl: "24h".into(),
                 max_ttl: "24h".into(),
@@ -450,6 +470,47 @@ impl RotatedRole {
             errors::vault(d, &format!("writing the Vault role {}", model.vault_role()), &e);
             return false;
         }
+        true
+    }
+
+    /// Stale users of a dynamic PostgreSQL role's level; none elsewhere.
+    async fn stale_users(&self, model: &Model, d: &mut Diagnostics) -> Vec<String> {
+        let Target::Postgresql(db) = &model.target else { return Vec::new() };
+        if model.static_mode {
+            return Vec::new();
+        }
+        let Some(pg) = self.services.postgres(d).await else { return Vec::new() };
+        let roles = GroupRoles::of(db);
+        let group = match model.privileges.as_str() {
+            "readonly" => roles.readonly,
+            "owner" => roles.owner,
+            _ => roles.readwrite,
+        };
+        pg.expired_vault_users(&group).await.unwrap_or_else(|e| {
+            errors::postgres(d, "looking for stale users", &e);
+            Vec::new()
+        })
+    }
+
+    /// Drops the stale users found now (not those the plan saw: only what is still stale).
+    async fn cleanup(&self, model: &Model, d: &mut Diagnostics) -> bool {
+        let Target::Postgresql(db) = &model.target else { return true };
+        let stale = self.stale_users(model, d).await;
+        if stale.is_empty() {
+            return !d.has_error();
+        }
+        let Some(pg) = self.services.postgres(d).await else { return false };
+        let owner = GroupRoles::of(db).owner;
+        for user in &stale {
+            if let Err(e) = pg.drop_login(db, user, &owner).await {
+                errors::postgres(d, &format!("dropping stale user {user}"), &e);
+                return false;
+            }
+        }
+        d.warning(
+            "Stale users dropped",
+            format!("Dropped {} user(s) whose Vault lease was gone: {}.", stale.len(), stale.join(", ")),
+        );
         true
     }
 
@@ -522,6 +583,7 @@ impl RotatedRole {
         for (k, v) in derived(model, &config) {
             state.insert(k.to_owned(), v);
         }
+        state.insert("stale_users".into(), Value::List(Vec::new()));
         let written = parse_duration(&model.rotation_period).ok();
         if let Some(actual) = role["rotation_period"].as_u64()
             && written != Some(actual)
@@ -609,14 +671,18 @@ impl RotatedRole {
                 }
                 json!({
                     "creation_statements": creation,
-                    "revocation_statements": [
-                        // The management login created the user but is no member of it;
-                        // REASSIGN and DROP OWNED need that membership.
-                        "GRANT \"{{name}}\" TO CURRENT_USER;".to_owned(),
-                        format!("REASSIGN OWNED BY \"{{{{name}}}}\" TO {};", pg_ident(&roles.owner)),
-                        "DROP OWNED BY \"{{name}}\";".to_owned(),
-                        "DROP ROLE IF EXISTS \"{{name}}\";".to_owned(),
-                    ],
+                    // One block, so a user already gone (dropped as stale, say) does not make
+                    // the revocation fail. The management login created the user but is no
+                    // member of it; REASSIGN and DROP OWNED need that membership.
+                    "revocation_statements": [format!(
+                        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{{{{name}}}}') THEN \
+                         EXECUTE format('GRANT %I TO CURRENT_USER', '{{{{name}}}}'); \
+                         EXECUTE format('REASSIGN OWNED BY %I TO %I', '{{{{name}}}}', {owner}); \
+                         EXECUTE format('DROP OWNED BY %I', '{{{{name}}}}'); \
+                         EXECUTE format('DROP ROLE %I', '{{{{name}}}}'); \
+                         END IF; END $$;",
+                        owner = pg_literal(&roles.owner)
+                    )                    ],
                 })
             }
             Target::Mysql(db) => {
@@ -636,6 +702,10 @@ impl RotatedRole {
             }
         })
     }
+}
+
+fn request_stale(request: &ModifyPlanRequest) -> Value {
+    request.state.attr("stale_users").cloned().unwrap_or(Value::Null)
 }
 
 fn mysql_grants(privileges: &str) -> &'static str {

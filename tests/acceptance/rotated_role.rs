@@ -271,3 +271,43 @@ fn static_roles_rotate_and_their_login_goes_with_them() {
         "the static login outlived its role"
     );
 }
+
+#[test]
+fn stale_users_are_reported_and_cleaned_up_on_request() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("pgstale");
+    let name = c.prefix.clone();
+    let main = fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+    let ws = Workspace::new(tf, "pgstale", &main);
+    ws.init();
+    ws.apply();
+
+    // A Vault-issued user whose lease is gone but who was never dropped (here: its
+    // VALID UNTIL moved into the past), and a login of someone else's in the same group.
+    let (stale, _, _) = issue(&format!("{}/creds/postgres-{name}-rw", c.mount));
+    psql("postgres", &format!("ALTER ROLE \"{stale}\" VALID UNTIL '2000-01-01'"));
+    let human = format!("{name}_human");
+    psql("postgres", &format!("CREATE ROLE \"{human}\" LOGIN VALID UNTIL '2000-01-01' IN ROLE \"{name}_readwrite\""));
+
+    ws.ok(&["apply", "-refresh-only", "-auto-approve", "-no-color", "-input=false"]);
+    let state = ws.show();
+    let roles = state["values"]["root_module"]["resources"].as_array().unwrap();
+    let rw = roles.iter().find(|r| r["address"] == "dbaas_rotated_role.readwrite").unwrap();
+    assert_eq!(rw["values"]["stale_users"], json!([stale]), "{rw}");
+
+    // Opting in drops them on apply; the other login is not ours and stays.
+    ws.write_main(
+        &main.replace("  privileges = \"readwrite\"\n", "  privileges = \"readwrite\"\n  cleanup_stale_users = true\n"),
+    );
+    let out = ws.apply();
+    assert!(out.contains("Stale users dropped"), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{stale}'")), "0");
+    assert_eq!(
+        psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{human}'")),
+        "1",
+        "a user we did not issue was dropped"
+    );
+    ws.assert_plan_empty();
+    ws.destroy();
+}
