@@ -323,7 +323,7 @@ impl Resource for RotatedRole {
             let written = state.get(attribute).and_then(Value::as_str).and_then(|s| parse_duration(s).ok());
             let actual = role[field].as_u64();
             if actual.is_some() && written != actual {
-                state.insert(attribute.into(), Value::string(format!("{}s", actual.unwrap_or_default())));
+                state.insert(attribute.into(), Value::string(format_duration(actual.unwrap_or_default())));
             }
         }
         if let Some(expected) = self.statements(&model, d).await
@@ -367,7 +367,11 @@ impl Resource for RotatedRole {
     }
 
     async fn import(&self, _ctx: &Context, request: ImportRequest, response: &mut ImportResponse) {
-        let Some((target, name)) = parse_role_id(&request.id) else {
+        let parsed = match &request.identity {
+            Some(identity) => self.from_identity(identity, &mut response.diagnostics).await,
+            None => parse_role_id(&request.id),
+        };
+        let Some((target, name)) = parsed else {
             response.diagnostics.error(
                 "Invalid import id",
                 format!("Expected `<engine>/<database>/<name>`, e.g. `postgresql/trading/app`; got {:?}.", request.id),
@@ -377,7 +381,7 @@ impl Resource for RotatedRole {
         let mut state = crate::framework::plan::empty_object(&self.schema());
         state.insert("database".into(), Value::string(target_id(&target)));
         state.insert("name".into(), Value::string(&name));
-        state.insert("id".into(), Value::string(&request.id));
+        state.insert("id".into(), Value::string(format!("{}/{name}", target_id(&target))));
         state.insert(
             "privileges".into(),
             Value::string(self.imported_privileges(&target, &name, &mut response.diagnostics).await),
@@ -393,6 +397,12 @@ impl Resource for RotatedRole {
             _ => false,
         };
         state.insert("mode".into(), Value::string(if is_static { "static" } else { "dynamic" }));
+        if let Some(mount) = self.mount(&mut response.diagnostics) {
+            response.identity = Some(Value::object([
+                ("mount", Value::string(mount)),
+                ("role", Value::string(vault_role_of(&target, &name))),
+            ]));
+        }
         response.state = Value::Object(state);
     }
 }
@@ -412,6 +422,35 @@ impl RotatedRole {
     fn identity(&self, model: &Model) -> Option<Value> {
         let mount = self.services.config(&mut Diagnostics::default())?.vault.as_ref()?.database_mount.clone();
         Some(Value::object([("mount", Value::string(mount)), ("role", Value::string(model.vault_role()))]))
+    }
+
+    /// (target, name) of the role an import identity names: a Vault role name alone is
+    /// ambiguous (`redis-a-b-c`), so its `db_name` in Vault says which connection it uses.
+    async fn from_identity(&self, identity: &Value, d: &mut Diagnostics) -> Option<(Target, String)> {
+        let role = identity.attr("role").and_then(Value::as_str)?.to_owned();
+        let vault = self.services.vault()?;
+        let mount = match identity.attr("mount").and_then(Value::as_str) {
+            Some(m) => m.to_owned(),
+            None => self.mount(d)?,
+        };
+        let found = match vault.read_role(&mount, &role).await {
+            Ok(Some(r)) => Some(r),
+            Ok(None) => vault.read_static_role(&mount, &role).await.ok().flatten(),
+            Err(e) => {
+                errors::vault(d, "reading the role to import", &e);
+                return None;
+            }
+        }?;
+        let connection = found["db_name"].as_str()?;
+        let name = role.strip_prefix(&format!("{connection}-"))?.to_owned();
+        let (kind, database) = connection.split_once('-')?;
+        let target = match kind {
+            "postgres" => Target::Postgresql(database.to_owned()),
+            "mysql" => Target::Mysql(database.to_owned()),
+            "redis" => Target::Redis(database.to_owned()),
+            _ => return None,
+        };
+        Some((target, name))
     }
 
     /// Which privilege level an existing role's statements give, for import.
@@ -588,7 +627,7 @@ impl RotatedRole {
         if let Some(actual) = role["rotation_period"].as_u64()
             && written != Some(actual)
         {
-            state.insert("rotation_period".into(), Value::string(format!("{actual}s")));
+            state.insert("rotation_period".into(), Value::string(format_duration(actual)));
         }
         response.identity = self.identity(model);
         response.state = Value::Object(state);
@@ -761,6 +800,15 @@ fn check_duration(text: &str) -> Result<(), String> {
     parse_duration(text).map(drop)
 }
 
+/// A duration as people write it: the largest whole unit (`24h`, `90m`, `45s`).
+pub fn format_duration(seconds: u64) -> String {
+    match seconds {
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// Seconds in a Vault duration: plain seconds (`86400`) or units `s`, `m`, `h`, `d`,
 /// possibly combined (`1h30m`).
 pub fn parse_duration(text: &str) -> Result<u64, String> {
@@ -804,6 +852,9 @@ mod tests {
         assert_eq!(parse_duration("86400"), Ok(86_400));
         assert_eq!(parse_duration("1h30m"), Ok(5_400));
         assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(format_duration(86_400), "24h");
+        assert_eq!(format_duration(5_400), "90m");
+        assert_eq!(format_duration(45), "45s");
         for bad in ["", "h", "24x", "1.5h", "-1h", "0s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -77,6 +77,21 @@ fn postgres_privilege_levels_through_pgbouncer() {
             &format!("postgresql/{name}/rw"),
         ]);
         ws.assert_plan_empty();
+        // And by identity (Terraform 1.12+).
+        if version_at_least(&tf.version, 1, 12) {
+            ws.ok(&["state", "rm", "dbaas_rotated_role.readonly"]);
+            let mut main =
+                fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+            main.push_str(&format!(
+                "import {{\n  to       = dbaas_rotated_role.readonly\n  identity = {{ mount = \"{}\", role = \"postgres-{name}-ro\" }}\n}}\n",
+                c.mount
+            ));
+            ws.write_main(&main);
+            let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+            assert!(plan.contains("1 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
+            ws.apply();
+            ws.assert_plan_empty();
+        }
 
         ws.destroy();
         for user in [&rw, &ro] {
