@@ -368,7 +368,7 @@ impl Resource for RotatedRole {
 
     async fn import(&self, _ctx: &Context, request: ImportRequest, response: &mut ImportResponse) {
         let parsed = match &request.identity {
-            Some(identity) => self.from_identity(identity, &mut response.diagnostics).await,
+            Some(identity) => self.role_from_identity(identity, &mut response.diagnostics).await,
             None => parse_role_id(&request.id),
         };
         let Some((target, name)) = parsed else {
@@ -426,7 +426,7 @@ impl RotatedRole {
 
     /// (target, name) of the role an import identity names: a Vault role name alone is
     /// ambiguous (`redis-a-b-c`), so its `db_name` in Vault says which connection it uses.
-    async fn from_identity(&self, identity: &Value, d: &mut Diagnostics) -> Option<(Target, String)> {
+    async fn role_from_identity(&self, identity: &Value, d: &mut Diagnostics) -> Option<(Target, String)> {
         let role = identity.attr("role").and_then(Value::as_str)?.to_owned();
         let vault = self.services.vault()?;
         let mount = match identity.attr("mount").and_then(Value::as_str) {
