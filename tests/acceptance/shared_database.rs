@@ -433,3 +433,29 @@ fn import_by_identity() {
         assert_eq!(state["values"]["root_module"]["resources"][0]["values"]["id"], format!("postgresql/{name}"));
     }
 }
+
+#[test]
+fn mysql_archive_moves_the_tables_and_keeps_the_data() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("myarch");
+    let name: String = c.prefix.chars().take(24).collect::<String>().trim_end_matches('_').to_owned();
+    let c = Cleanup { prefix: name.clone(), mount: c.mount.clone() };
+    let ws = Workspace::new(tf, "myarch", &config(&c, &name, "mysql", "deletion_policy = \"archive\""));
+    ws.init();
+    ws.apply();
+    mysql(&format!("CREATE TABLE `{name}`.kept (v int); INSERT INTO `{name}`.kept VALUES (42)"));
+    let out = ws.destroy();
+    assert!(out.contains("Database archived"), "{out}");
+    assert_eq!(mysql(&format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'")), "0");
+    let archived = mysql(&format!(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{name}\\\\_\\\\_archived\\\\_%'"
+    ));
+    assert!(!archived.is_empty(), "no archived database");
+    assert_eq!(mysql(&format!("SELECT v FROM `{archived}`.kept")), "42");
+    assert_eq!(
+        mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{name}_vault'")),
+        "0",
+        "management login left behind"
+    );
+}
