@@ -310,26 +310,17 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = Command::new("curl")
-            .args([
-                "-sS",
-                "-X",
-                "PUT",
-                "-H",
-                "X-Vault-Token: root",
-                &format!("http://127.0.0.1:8200/v1/sys/leases/revoke-prefix/{}?sync=true", self.mount),
-            ])
-            .output();
-        let _ = Command::new("curl")
-            .args([
-                "-sS",
-                "-X",
-                "DELETE",
-                "-H",
-                "X-Vault-Token: root",
-                &format!("http://127.0.0.1:8200/v1/sys/mounts/{}", self.mount),
-            ])
-            .output();
+        // Revoke what was issued; a lease whose revocation fails (a test that failed half
+        // way) would keep the mount from being removed, so force those out; then remove it.
+        for (method, path) in [
+            ("PUT", format!("sys/leases/revoke-prefix/{}?sync=true", self.mount)),
+            ("PUT", format!("sys/leases/revoke-force/{}", self.mount)),
+            ("DELETE", format!("sys/mounts/{}", self.mount)),
+        ] {
+            let _ = Command::new("curl")
+                .args(["-sS", "-X", method, "-H", "X-Vault-Token: root", &format!("http://127.0.0.1:8200/v1/{path}")])
+                .output();
+        }
         let like = format!("{}%", self.prefix.replace('_', "\\_"));
         let postgres = |statement: String| {
             let _ = Command::new("psql")
