@@ -62,6 +62,34 @@ pub struct AclUser {
     pub channels: String,
 }
 
+impl AclUser {
+    /// The prefix of its first key pattern (`~app:*` gives `app:`), if it has one.
+    pub fn key_prefix(&self) -> Option<&str> {
+        self.keys.split_whitespace().find_map(|k| k.strip_prefix('~')).map(|p| p.trim_end_matches('*'))
+    }
+}
+
+/// Splits a node address `host:port` (or `[v6]:port`), with port 6379 when there is none.
+///
+/// ```
+/// use dbaas::backends::redis::split_host_port;
+/// assert_eq!(split_host_port("redis-0:6380"), ("redis-0", 6380));
+/// assert_eq!(split_host_port("[::1]:6381"), ("::1", 6381));
+/// assert_eq!(split_host_port("redis-0"), ("redis-0", 6379));
+/// ```
+pub fn split_host_port(address: &str) -> (&str, u16) {
+    const DEFAULT_PORT: u16 = 6379;
+    if let Some(rest) = address.strip_prefix('[')
+        && let Some((host, tail)) = rest.split_once(']')
+    {
+        return (host, tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PORT));
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, port.parse().unwrap_or(DEFAULT_PORT)),
+        _ => (address, DEFAULT_PORT),
+    }
+}
+
 /// The admin's view of every node. One multiplexed connection per node, opened on first use.
 pub struct Redis {
     endpoint: RedisEndpoint,
@@ -84,10 +112,8 @@ impl Redis {
         let address = &self.endpoint.addresses[index];
         let connection = self.nodes[index]
             .get_or_try_init(|| async {
-                let (host, port) = match address.rsplit_once(':') {
-                    Some((h, p)) => (h.trim_matches(['[', ']']).to_owned(), p.parse().unwrap_or(6379)),
-                    None => (address.clone(), 6379),
-                };
+                let (host, port) = split_host_port(address);
+                let host = host.to_owned();
                 let mut settings = redis::RedisConnectionInfo::default().set_username(&self.endpoint.username);
                 if let Some(p) = &self.endpoint.password {
                     settings = settings.set_password(p.expose());

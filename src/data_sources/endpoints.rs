@@ -122,8 +122,7 @@ fn catalog(c: &ProviderConfig) -> Value {
         Value::object([("host", Value::string(&m.host)), ("port", port_value(m.port)), ("tls", Value::string(&m.tls))])
     });
     let redis = c.redis.as_ref().map_or(Value::Null, |r| {
-        let primary = r.addresses.first().map(String::as_str).unwrap_or_default();
-        let (host, port) = split_host_port(primary, 6379);
+        let (host, port) = r.primary();
         Value::object([
             ("host", Value::string(host)),
             ("port", port_value(port)),
@@ -142,29 +141,4 @@ fn catalog(c: &ProviderConfig) -> Value {
         ])
     });
     Value::object([("postgres", postgres), ("mysql", mysql), ("redis", redis), ("vault", vault)])
-}
-
-/// Splits `host:port` (or `[v6]:port`), with `default_port` when there is none.
-fn split_host_port(address: &str, default_port: u16) -> (&str, u16) {
-    if let Some(rest) = address.strip_prefix('[')
-        && let Some((host, tail)) = rest.split_once(']')
-    {
-        return (host, tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port));
-    }
-    match address.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => (host, port.parse().unwrap_or(default_port)),
-        _ => (address, default_port),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_split() {
-        assert_eq!(split_host_port("redis-0:6380", 6379), ("redis-0", 6380));
-        assert_eq!(split_host_port("redis-0", 6379), ("redis-0", 6379));
-        assert_eq!(split_host_port("[::1]:6381", 6379), ("::1", 6381));
-    }
 }

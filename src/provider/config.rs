@@ -433,6 +433,13 @@ pub struct RedisConfig {
     pub max_connections: u32,
 }
 
+impl RedisConfig {
+    /// Host and port of the primary (the first address).
+    pub fn primary(&self) -> (&str, u16) {
+        crate::backends::redis::split_host_port(self.addresses.first().map(String::as_str).unwrap_or_default())
+    }
+}
+
 /// `vault { ... }`, resolved.
 #[derive(Clone, Debug)]
 pub struct VaultConfig {

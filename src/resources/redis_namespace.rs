@@ -104,7 +104,8 @@ impl Model {
     }
 }
 
-fn command_rules(permissions: &str) -> &'static [&'static str] {
+/// Command rules of a namespace (or rotated role) at `permissions`.
+pub(crate) fn command_rules(permissions: &str) -> &'static [&'static str] {
     match permissions {
         "readonly" => &["+@read", "+@connection"],
         _ => &["+@all", "-@dangerous", "-@admin"],
@@ -273,7 +274,7 @@ impl Resource for RedisNamespace {
         }
         if state.get("key_prefix").is_none_or(Value::is_null) {
             // After import: learn the prefix from the user's key pattern.
-            if let Some(prefix) = prefix_of(&user) {
+            if let Some(prefix) = user.key_prefix() {
                 state.insert("key_prefix".into(), Value::string(prefix));
             }
         } else if !patterns_match(&user, &model) {
@@ -488,9 +489,7 @@ impl RedisNamespace {
             errors::redis(d, "creating the management user for Vault", &e);
             return false;
         }
-        let primary = rc.addresses.first().cloned().unwrap_or_default();
-        let (host, port) =
-            primary.rsplit_once(':').map_or((primary.as_str(), 6379), |(h, p)| (h, p.parse().unwrap_or(6379)));
+        let (host, port) = rc.primary();
         let connection = model.vault_connection();
         let body = json!({
             "plugin_name": "redis-database-plugin",
@@ -530,9 +529,7 @@ impl RedisNamespace {
 }
 
 fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
-    let primary = config.redis.as_ref().and_then(|r| r.addresses.first().cloned()).unwrap_or_default();
-    let (host, port) =
-        primary.rsplit_once(':').map_or((primary.as_str(), 6379), |(h, p)| (h, p.parse().unwrap_or(6379)));
+    let (host, port) = config.redis.as_ref().map_or(("", 6379), |r| r.primary());
     let vault = config.vault.as_ref();
     vec![
         ("id", Value::string(format!("redis/{}", model.name))),
@@ -601,10 +598,6 @@ fn patterns_match(user: &AclUser, model: &Model) -> bool {
         rules.iter().filter(|r| r.starts_with(first)).cloned().collect::<std::collections::BTreeSet<_>>()
     };
     words(&user.keys) == wanted(&['~', '%']) && words(&user.channels) == wanted(&['&'])
-}
-
-fn prefix_of(user: &AclUser) -> Option<&str> {
-    user.keys.split_whitespace().find_map(|k| k.strip_prefix('~')).map(|p| p.trim_end_matches('*'))
 }
 
 fn sha256_hex(text: &str) -> String {

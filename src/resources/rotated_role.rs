@@ -105,9 +105,7 @@ impl Target {
                 (Value::string(&m.host), port(m.port), Value::string(n))
             }),
             Target::Redis(_) => {
-                let primary = config.redis.as_ref().and_then(|r| r.addresses.first().cloned()).unwrap_or_default();
-                let (host, p) =
-                    primary.rsplit_once(':').map_or((primary.as_str(), 6379), |(h, p)| (h, p.parse().unwrap_or(6379)));
+                let (host, p) = config.redis.as_ref().map_or(("", 6379), |r| r.primary());
                 (Value::string(host), port(p), Value::Null)
             }
         }
@@ -664,11 +662,7 @@ impl RotatedRole {
     async fn redis_rules(&self, ns: &str, privileges: &str, d: &mut Diagnostics) -> Option<Vec<String>> {
         let redis = self.services.redis(d)?;
         let prefix = match redis.get_user(0, &format!("dbaas-{ns}")).await {
-            Ok(Some(user)) => user
-                .keys
-                .split_whitespace()
-                .find_map(|k| k.strip_prefix('~'))
-                .map(|p| p.trim_end_matches('*').to_owned()),
+            Ok(Some(user)) => user.key_prefix().map(str::to_owned),
             Ok(None) => None,
             Err(e) => {
                 errors::redis(d, "reading the namespace's key prefix", &e);
@@ -684,8 +678,7 @@ impl RotatedRole {
             return None;
         };
         let mut rules = vec![format!("~{prefix}*"), format!("&{prefix}*")];
-        let commands: &[&str] =
-            if privileges == "readonly" { &["+@read", "+@connection"] } else { &["+@all", "-@dangerous", "-@admin"] };
+        let commands = crate::resources::redis_namespace::command_rules(privileges);
         rules.extend(commands.iter().map(|r| (*r).to_owned()));
         Some(rules)
     }
