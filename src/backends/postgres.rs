@@ -178,6 +178,16 @@ pub struct GroupRoles {
 }
 
 impl GroupRoles {
+    /// The group role a user at privilege level `level` (`readonly`, `readwrite`,
+    /// `owner`) joins; anything else is `readwrite`.
+    pub fn for_level(&self, level: &str) -> &str {
+        match level {
+            "readonly" => &self.readonly,
+            "owner" => &self.owner,
+            _ => &self.readwrite,
+        }
+    }
+
     /// The roles of database `name`.
     pub fn of(name: &str) -> GroupRoles {
         GroupRoles {

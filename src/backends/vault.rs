@@ -275,6 +275,18 @@ impl Vault {
         Ok(found)
     }
 
+    /// Creates a database connection as this provider does: the engine mounted at `mount`
+    /// if it is not yet, the connection written (Vault checks it can log in), then its own
+    /// password rotated, so that only Vault knows it from then on.
+    ///
+    /// # Errors
+    /// [`VaultError`] from whichever step Vault refused.
+    pub async fn create_connection(&self, mount: &str, name: &str, config: &Json) -> Result<(), VaultError> {
+        self.ensure_database_mount(mount).await?;
+        self.write_connection(mount, name, config).await?;
+        self.rotate_root(mount, name).await
+    }
+
     /// Reads a database connection; `None` when it does not exist.
     ///
     /// # Errors

@@ -479,10 +479,6 @@ impl RedisNamespace {
             return false;
         };
         let mount = &vc.database_mount;
-        if let Err(e) = vault.ensure_database_mount(mount).await {
-            errors::vault(d, &format!("enabling the database secrets engine at {mount}"), &e);
-            return false;
-        }
         let password = password::generate();
         let rules = ["-@all", "+@connection", "+acl"].map(str::to_owned);
         if let Err(e) = redis.set_user(&model.management_user(), Some(&password), &rules).await {
@@ -501,12 +497,8 @@ impl RedisNamespace {
             "allowed_roles": [format!("{connection}-*")],
             "verify_connection": true,
         });
-        if let Err(e) = vault.write_connection(mount, &connection, &body).await {
-            errors::vault(d, &format!("creating the Vault connection {connection}"), &e);
-            return false;
-        }
-        if let Err(e) = vault.rotate_root(mount, &connection).await {
-            errors::vault(d, &format!("rotating the management user's password through {connection}"), &e);
+        if let Err(e) = vault.create_connection(mount, &connection, &body).await {
+            errors::vault(d, &format!("creating the Vault connection {connection} on {mount}"), &e);
             return false;
         }
         true

@@ -518,12 +518,8 @@ impl RotatedRole {
         }
         let Some(pg) = self.services.postgres(d).await else { return Vec::new() };
         let roles = GroupRoles::of(db);
-        let group = match model.privileges.as_str() {
-            "readonly" => roles.readonly,
-            "owner" => roles.owner,
-            _ => roles.readwrite,
-        };
-        pg.expired_vault_users(&group).await.unwrap_or_else(|e| {
+        let group = roles.for_level(&model.privileges);
+        pg.expired_vault_users(group).await.unwrap_or_else(|e| {
             errors::postgres(d, "looking for stale users", &e);
             Vec::new()
         })
@@ -560,11 +556,7 @@ impl RotatedRole {
             Target::Postgresql(db) => {
                 let Some(pg) = self.services.postgres(d).await else { return false };
                 let roles = GroupRoles::of(db);
-                let group = match model.privileges.as_str() {
-                    "readonly" => &roles.readonly,
-                    "owner" => &roles.owner,
-                    _ => &roles.readwrite,
-                };
+                let group = roles.for_level(&model.privileges);
                 let act_as = (model.privileges == "owner").then_some(roles.owner.as_str());
                 pg.ensure_login(&login, &first_password, group, act_as)
                     .await
@@ -688,11 +680,7 @@ impl RotatedRole {
         Some(match &model.target {
             Target::Postgresql(db) => {
                 let roles = GroupRoles::of(db);
-                let group = match model.privileges.as_str() {
-                    "readonly" => &roles.readonly,
-                    "owner" => &roles.owner,
-                    _ => &roles.readwrite,
-                };
+                let group = roles.for_level(&model.privileges);
                 let mut creation = vec![format!(
                     "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
                     pg_ident(group)

@@ -520,10 +520,6 @@ impl SharedDatabase {
     async fn connect_vault(&self, model: &Model, config: &ProviderConfig, d: &mut Diagnostics) -> bool {
         let (Some(vault), Some(vault_config)) = (self.services.vault(), config.vault.as_ref()) else { return false };
         let mount = &vault_config.database_mount;
-        if let Err(e) = vault.ensure_database_mount(mount).await {
-            errors::vault(d, &format!("enabling the database secrets engine at {mount}"), &e);
-            return false;
-        }
         let password = password::generate();
         let connection = model.vault_connection();
         let body = match model.engine {
@@ -569,12 +565,8 @@ impl SharedDatabase {
                 })
             }
         };
-        if let Err(e) = vault.write_connection(mount, &connection, &body).await {
-            errors::vault(d, &format!("creating the Vault connection {connection}"), &e);
-            return false;
-        }
-        if let Err(e) = vault.rotate_root(mount, &connection).await {
-            errors::vault(d, &format!("rotating the management login's password through {connection}"), &e);
+        if let Err(e) = vault.create_connection(mount, &connection, &body).await {
+            errors::vault(d, &format!("creating the Vault connection {connection} on {mount}"), &e);
             return false;
         }
         true
