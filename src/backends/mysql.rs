@@ -1,5 +1,6 @@
-//! The shared MySQL cluster (MySQL 8 or MariaDB 10.11, told apart by `VERSION()`):
-//! databases and the management login Vault uses.
+//! The shared MySQL cluster: databases and the management login Vault uses. Every
+//! statement here means the same on MySQL 8 and MariaDB 10.11, so the server's flavour
+//! needs no detecting.
 //!
 //! MySQL has no server-side identifier quoting function, so identifiers are quoted here
 //! (backticks, inner backticks doubled) after the resource has validated them to
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlSslMode};
 use sqlx::{Executor, Row};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 
 use super::retry;
 use crate::secret::Secret;
@@ -75,15 +76,6 @@ impl MysqlError {
     }
 }
 
-/// Which server it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavour {
-    /// MariaDB.
-    MariaDb,
-    /// Oracle MySQL.
-    MySql,
-}
-
 /// Where and how the admin connects.
 #[derive(Clone, Debug)]
 pub struct MysqlEndpoint {
@@ -117,7 +109,6 @@ type SchemaCatalog = Arc<BTreeMap<String, SchemaInfo>>;
 pub struct Mysql {
     endpoint: MysqlEndpoint,
     pool: MySqlPool,
-    flavour: OnceCell<Flavour>,
     catalog: Mutex<Option<(Instant, SchemaCatalog)>>,
 }
 
@@ -159,7 +150,7 @@ impl Mysql {
             .acquire_timeout(Duration::from_secs(15))
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(options);
-        Mysql { endpoint, pool, flavour: OnceCell::new(), catalog: Mutex::new(None) }
+        Mysql { endpoint, pool, catalog: Mutex::new(None) }
     }
 
     /// `host:port`.
@@ -177,28 +168,6 @@ impl Mysql {
             }
             other => MysqlError::Sql(other),
         }
-    }
-
-    /// MariaDB or MySQL.
-    ///
-    /// # Errors
-    /// [`MysqlError`] when the server cannot be asked.
-    pub async fn flavour(&self) -> Result<Flavour, MysqlError> {
-        self.flavour
-            .get_or_try_init(|| async {
-                let version: String = self.query_scalar("SELECT VERSION()").await?;
-                Ok(if version.contains("MariaDB") { Flavour::MariaDb } else { Flavour::MySql })
-            })
-            .await
-            .copied()
-    }
-
-    async fn query_scalar(&self, sql: &'static str) -> Result<String, MysqlError> {
-        retry::transient(
-            || async { sqlx::query_scalar(sql).fetch_one(&self.pool).await.map_err(|e| self.error(e)) },
-            MysqlError::is_transient,
-        )
-        .await
     }
 
     async fn execute(&self, statement: &str) -> Result<(), MysqlError> {
@@ -477,10 +446,5 @@ impl Mysql {
         self.drop_management_login(name).await?;
         self.invalidate().await;
         Ok(())
-    }
-
-    /// How many connections the provider's pool holds (for tests of the bound).
-    pub fn pool_size(&self) -> u32 {
-        self.pool.size()
     }
 }

@@ -699,11 +699,6 @@ fn check_denied(host: &str, source: &Source, denied: &[String], diagnostics: &mu
     }
 }
 
-/// The `denied_hosts` value as a Terraform value, for tests and docs.
-pub fn default_denied_hosts() -> Value {
-    Value::List(vec![Value::string(LEGACY_POSTGRES_HOST)])
-}
-
 /// Shapes used by `dbaas_endpoints` for a port number.
 pub(crate) fn port_value(port: u16) -> Value {
     Value::Number(Number::Int(i64::from(port)))
