@@ -216,55 +216,42 @@ pub(crate) fn require_services() {
     }
 }
 
+/// Runs SQL with psql on 127.0.0.1:`port` as `user`; the unaligned output, or the error.
+fn run_psql(port: &str, user: &str, password: Option<&str>, database: &str, sql: &str) -> Result<String, String> {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-X",
+        "-q",
+        "-At",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-U",
+        user,
+        "-d",
+        database,
+        "-c",
+        sql,
+    ])
+    .env("PGCONNECT_TIMEOUT", "10");
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let out = cmd.output().expect("psql runs");
+    if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()) } else { Err(text(&out)) }
+}
+
 /// Runs SQL on the local PostgreSQL as the superuser; returns the unaligned output.
 pub(crate) fn psql(database: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(out.status.success(), "psql {sql}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    run_psql("5432", "postgres", None, database, sql).unwrap_or_else(|e| panic!("psql {sql}: {e}"))
 }
 
 /// Logs in through PgBouncer (6432, SCRAM: the password is checked) and runs `sql`.
 pub(crate) fn psql_pooled(user: &str, password: &str, database: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            "6432",
-            "-U",
-            user,
-            "-d",
-            database,
-            "-c",
-            sql,
-        ])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql runs");
-    if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()) } else { Err(text(&out)) }
+    run_psql("6432", user, Some(password), database, sql)
 }
 
 /// Runs SQL on the local MariaDB/MySQL as `user`; `Err` with the client's message on failure.
