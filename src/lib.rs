@@ -7,7 +7,9 @@
 pub mod backends;
 pub mod data_sources;
 pub mod ephemeral;
+pub mod errors;
 pub mod framework;
+pub mod platform;
 pub mod plugin;
 pub mod provider;
 pub mod resources;

@@ -15,8 +15,8 @@ use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::types::Type;
 use crate::framework::value::Value;
-use crate::provider::Services;
-use crate::provider::config::{ProviderConfig, port_value};
+use crate::platform::services::Services;
+use crate::platform::settings::ProviderConfig;
 
 /// The `dbaas_endpoints` data source.
 pub struct Endpoints {
@@ -112,20 +112,24 @@ fn catalog(c: &ProviderConfig) -> Value {
     let postgres = c.postgres.as_ref().map_or(Value::Null, |p| {
         Value::object([
             ("host", Value::string(&p.pooled_host)),
-            ("port", port_value(p.pooled_port)),
+            ("port", Value::int(i64::from(p.pooled_port))),
             ("admin_host", Value::string(&p.host)),
-            ("admin_port", port_value(p.port)),
+            ("admin_port", Value::int(i64::from(p.port))),
             ("sslmode", Value::string(&p.sslmode)),
         ])
     });
     let mysql = c.mysql.as_ref().map_or(Value::Null, |m| {
-        Value::object([("host", Value::string(&m.host)), ("port", port_value(m.port)), ("tls", Value::string(&m.tls))])
+        Value::object([
+            ("host", Value::string(&m.host)),
+            ("port", Value::int(i64::from(m.port))),
+            ("tls", Value::string(&m.tls)),
+        ])
     });
     let redis = c.redis.as_ref().map_or(Value::Null, |r| {
         let (host, port) = r.primary();
         Value::object([
             ("host", Value::string(host)),
-            ("port", port_value(port)),
+            ("port", Value::int(i64::from(port))),
             ("addresses", Value::List(r.addresses.iter().map(Value::string).collect())),
             ("tls", Value::Bool(r.tls)),
         ])

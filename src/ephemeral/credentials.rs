@@ -17,11 +17,12 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::errors;
 use crate::framework::component::{Context, EphemeralResource, OpenResponse, RenewResponse};
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::value::{Number, Value};
-use crate::provider::{Services, errors};
+use crate::platform::services::Services;
 use crate::resources::rotated_role::{parse_role_id, vault_role_of};
 
 /// The `dbaas_credentials` ephemeral resource.

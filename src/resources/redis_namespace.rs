@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::backends::password;
 use crate::backends::redis::{AclUser, Redis};
+use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
     ModifyPlanResponse, ReadRequest, ReadResponse, Resource, UpdateRequest,
@@ -32,8 +33,8 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{one_of, string_check};
 use crate::framework::value::{Number, Value};
-use crate::provider::config::ProviderConfig;
-use crate::provider::{Services, errors};
+use crate::platform::services::Services;
+use crate::platform::settings::ProviderConfig;
 use crate::secret::Secret;
 
 /// ACL users this provider makes are named `dbaas-<name>`.

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use serde_json::{Value as Json, json};
 
 use crate::backends::postgres::GroupRoles;
+use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
     ModifyPlanResponse, ReadRequest, ReadResponse, Resource, UpdateRequest,
@@ -35,8 +36,8 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{one_of, string_check};
 use crate::framework::value::{Number, Value};
-use crate::provider::config::ProviderConfig;
-use crate::provider::{Services, errors};
+use crate::platform::services::Services;
+use crate::platform::settings::ProviderConfig;
 
 /// The `dbaas_rotated_role` resource.
 pub struct RotatedRole {

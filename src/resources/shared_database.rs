@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::backends::password;
 use crate::backends::postgres::{GroupRoles, NewDatabase};
+use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
     ModifyPlanResponse, ReadRequest, ReadResponse, Resource, UpdateRequest,
@@ -37,8 +38,8 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of};
 use crate::framework::value::{Number, Value};
-use crate::provider::config::ProviderConfig;
-use crate::provider::{Services, errors};
+use crate::platform::services::Services;
+use crate::platform::settings::ProviderConfig;
 
 /// Names no stack may take.
 const RESERVED: &[&str] =

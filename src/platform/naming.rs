@@ -1,0 +1,441 @@
+//! The only place names are made and parsed: database and role names on the servers,
+//! Vault connection and role names, Redis users, KV paths, Terraform ids, and the owner
+//! mark every object carries.
+//!
+//! Names that two objects could both claim are told apart here or refused here: a
+//! PostgreSQL static login `<db>_<role>` never ends like a group role, a Redis static
+//! login never looks like a namespace user, and no name the provider makes starts with a
+//! prefix the server reserves (`pg_`).
+
+use crate::backends::postgres::GroupRoles;
+
+/// The database engine of a `dbaas_shared_database`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Engine {
+    /// PostgreSQL (CloudNativePG).
+    Postgresql,
+    /// MySQL InnoDB Cluster (or MariaDB).
+    Mysql,
+}
+
+impl Engine {
+    /// Parses `postgresql` or `mysql`.
+    pub fn parse(s: &str) -> Option<Engine> {
+        match s {
+            "postgresql" => Some(Engine::Postgresql),
+            "mysql" => Some(Engine::Mysql),
+            _ => None,
+        }
+    }
+
+    /// `postgresql` or `mysql`, as in ids and the `engine` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Postgresql => "postgresql",
+            Engine::Mysql => "mysql",
+        }
+    }
+
+    /// Prefix of the Vault connection and role names.
+    fn vault_prefix(self) -> &'static str {
+        match self {
+            Engine::Postgresql => "postgres",
+            Engine::Mysql => "mysql",
+        }
+    }
+
+    /// The longest database name, leaving room for the suffixes the provider adds.
+    pub fn max_name_len(self) -> usize {
+        match self {
+            Engine::Postgresql => POSTGRES_MAX_NAME,
+            Engine::Mysql => MYSQL_MAX_NAME,
+        }
+    }
+}
+
+/// Names no stack may take: the servers' own databases.
+const RESERVED_DATABASES: &[&str] =
+    &["postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys"];
+/// The longest suffix PostgreSQL names get: `__archived_YYYYMMDDTHHMMSSZ`.
+const ARCHIVE_SUFFIX_LEN: usize = "__archived_20261122T103512Z".len();
+/// PostgreSQL identifiers are at most 63 bytes.
+const POSTGRES_MAX_NAME: usize = 63 - ARCHIVE_SUFFIX_LEN;
+/// MySQL user names are at most 32 characters, and the management login adds `_vault`.
+const MYSQL_MAX_NAME: usize = 32 - "_vault".len();
+/// The suffixes of a PostgreSQL database's group roles and management login.
+const ROLE_SUFFIXES: &[&str] = &["owner", "readwrite", "readonly", "vault"];
+/// Every ACL user a namespace makes starts with this.
+const REDIS_USER_PREFIX: &str = "dbaas-";
+/// Redis static logins put this between namespace and role: namespace names cannot hold it.
+const REDIS_STATIC_SEPARATOR: &str = "--";
+/// Key prefix reserved for the provider's own keys (its namespace lock); no namespace may
+/// overlap it, so no tenant can reach them.
+pub const REDIS_RESERVED_PREFIX: &str = "__dbaas_provider:";
+/// Owner marks start with this.
+const MARK_PREFIX: &str = "managed by terraform-provider-dbaas: ";
+
+/// A `dbaas_shared_database`: engine and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DatabaseName {
+    /// The engine.
+    pub engine: Engine,
+    /// The database name on the server.
+    pub name: String,
+}
+
+impl DatabaseName {
+    /// Checks `name` for `engine`: characters, length and reserved names.
+    ///
+    /// # Errors
+    /// The reason, in a sentence, when the name is not allowed.
+    pub fn new(engine: Engine, name: &str) -> Result<DatabaseName, String> {
+        check_database_name(name, engine)?;
+        Ok(DatabaseName { engine, name: name.to_owned() })
+    }
+
+    /// Parses an id `<engine>/<name>`.
+    pub fn parse_id(id: &str) -> Option<DatabaseName> {
+        let (engine, name) = id.split_once('/')?;
+        DatabaseName::new(Engine::parse(engine)?, name).ok()
+    }
+
+    /// `<engine>/<name>`: the resource id and import id.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.engine.as_str(), self.name)
+    }
+
+    /// The database's Vault connection: `postgres-<name>` or `mysql-<name>`.
+    pub fn vault_connection(&self) -> String {
+        format!("{}-{}", self.engine.vault_prefix(), self.name)
+    }
+
+    /// The PostgreSQL group roles and management login.
+    pub fn group_roles(&self) -> GroupRoles {
+        let role = |suffix: &str| format!("{}_{suffix}", self.name);
+        GroupRoles {
+            owner: role("owner"),
+            readwrite: role("readwrite"),
+            readonly: role("readonly"),
+            management: role("vault"),
+        }
+    }
+
+    /// The MySQL management login Vault uses.
+    pub fn mysql_management_login(&self) -> String {
+        format!("{}_vault", self.name)
+    }
+
+    /// `<name>__archived_<stamp>`.
+    pub fn archived(&self, stamp: &str) -> String {
+        format!("{}__archived_{stamp}", self.name)
+    }
+
+    /// The owner mark of the database itself.
+    pub fn mark(&self) -> String {
+        format!("{MARK_PREFIX}{}", self.id())
+    }
+
+    /// The owner mark of one of its group roles or its management login (`owner`,
+    /// `readwrite`, `readonly`, `vault`).
+    pub fn role_mark(&self, suffix: &str) -> String {
+        format!("{MARK_PREFIX}{} {suffix} role", self.id())
+    }
+}
+
+/// A `dbaas_redis_namespace`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NamespaceName(String);
+
+impl NamespaceName {
+    /// Checks a namespace name: 1 to 48 lowercase letters, digits, `_` or single `-`,
+    /// starting with a letter, not ending in `-`.
+    ///
+    /// # Errors
+    /// The reason when the name is not allowed.
+    pub fn new(name: &str) -> Result<NamespaceName, String> {
+        let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+        let chars_ok = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        // `--` separates namespace and role in static logins, so no namespace may hold it.
+        if !first_ok || !chars_ok || name.len() > 48 || name.contains(REDIS_STATIC_SEPARATOR) || name.ends_with('-') {
+            return Err(format!(
+                "{name:?} must be 1 to 48 lowercase letters, digits, `_` or `-`, starting with a letter, with no `--` and not ending in `-`."
+            ));
+        }
+        Ok(NamespaceName(name.to_owned()))
+    }
+
+    /// Parses an id `redis/<name>`.
+    pub fn parse_id(id: &str) -> Option<NamespaceName> {
+        NamespaceName::new(id.strip_prefix("redis/")?).ok()
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `redis/<name>`.
+    pub fn id(&self) -> String {
+        format!("redis/{}", self.0)
+    }
+
+    /// The namespace's ACL user: `dbaas-<name>`.
+    pub fn user(&self) -> String {
+        format!("{REDIS_USER_PREFIX}{}", self.0)
+    }
+
+    /// The ACL user Vault manages the namespace with: `dbaas-<name>-vault`.
+    pub fn management_user(&self) -> String {
+        format!("{REDIS_USER_PREFIX}{}-vault", self.0)
+    }
+
+    /// `<name>:`, the key prefix unless one is configured.
+    pub fn default_prefix(&self) -> String {
+        format!("{}:", self.0)
+    }
+
+    /// The Vault connection: `redis-<name>`.
+    pub fn vault_connection(&self) -> String {
+        format!("redis-{}", self.0)
+    }
+
+    /// The KV v2 path of the namespace's password: `redis/<name>`.
+    pub fn kv_path(&self) -> String {
+        format!("redis/{}", self.0)
+    }
+
+    /// The owner mark, kept in the KV secret's `custom_metadata`.
+    pub fn mark(&self) -> String {
+        format!("{MARK_PREFIX}{}", self.id())
+    }
+}
+
+/// Whether an ACL user name is one the provider makes for some namespace (its user, its
+/// management user or a static login).
+pub fn is_provider_redis_user(user: &str) -> bool {
+    user.starts_with(REDIS_USER_PREFIX)
+}
+
+/// What a `dbaas_rotated_role` issues credentials for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A PostgreSQL or MySQL database.
+    Database(DatabaseName),
+    /// A Redis namespace.
+    Namespace(NamespaceName),
+}
+
+impl Target {
+    /// Parses a `dbaas_shared_database` or `dbaas_redis_namespace` id.
+    pub fn parse(id: &str) -> Option<Target> {
+        if id.starts_with("redis/") {
+            NamespaceName::parse_id(id).map(Target::Namespace)
+        } else {
+            DatabaseName::parse_id(id).map(Target::Database)
+        }
+    }
+
+    /// The database or namespace id.
+    pub fn id(&self) -> String {
+        match self {
+            Target::Database(d) => d.id(),
+            Target::Namespace(n) => n.id(),
+        }
+    }
+
+    /// The database or namespace name.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Database(d) => &d.name,
+            Target::Namespace(n) => n.as_str(),
+        }
+    }
+
+    /// The Vault connection of the database or namespace: what a role's `db_name` must be.
+    pub fn vault_connection(&self) -> String {
+        match self {
+            Target::Database(d) => d.vault_connection(),
+            Target::Namespace(n) => n.vault_connection(),
+        }
+    }
+}
+
+/// A `dbaas_rotated_role`: its target and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleName {
+    /// What it issues credentials for.
+    pub target: Target,
+    /// Its name.
+    pub name: String,
+}
+
+impl RoleName {
+    /// Checks a role name: 1 to 24 lowercase letters, digits, `_` or `-`.
+    ///
+    /// # Errors
+    /// The reason when the name is not allowed.
+    pub fn new(target: Target, name: &str) -> Result<RoleName, String> {
+        check_role_name(name)?;
+        Ok(RoleName { target, name: name.to_owned() })
+    }
+
+    /// Checks that the role may have a static login: on a PostgreSQL or MySQL database its
+    /// name may not end like a group role (`_owner`, `_readwrite`, `_readonly`, `_vault`),
+    /// since the login `<db>_<name>` would then be another database's group role.
+    ///
+    /// # Errors
+    /// The reason when it may not.
+    pub fn check_static(&self) -> Result<(), String> {
+        let Target::Database(database) = &self.target else { return Ok(()) };
+        let name = &self.name;
+        if let Some(suffix) = ROLE_SUFFIXES.iter().find(|s| name == *s || name.ends_with(&format!("_{s}"))) {
+            return Err(format!(
+                "{name:?} ends in `{suffix}`: the static login {:?} could be another database's `_{suffix}` role. Choose another name.",
+                self.static_login()
+            ));
+        }
+        if database.engine == Engine::Mysql && self.static_login().len() > 32 {
+            return Err(format!(
+                "MySQL user names have at most 32 characters; the static login {:?} has {}. Choose a shorter role name.",
+                self.static_login(),
+                self.static_login().len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses an id `<engine>/<database>/<name>`.
+    pub fn parse_id(id: &str) -> Option<RoleName> {
+        let (target, name) = id.rsplit_once('/')?;
+        RoleName::new(Target::parse(target)?, name).ok()
+    }
+
+    /// `<database id>/<name>`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.target.id(), self.name)
+    }
+
+    /// The Vault role: `<connection>-<name>`.
+    pub fn vault_role(&self) -> String {
+        format!("{}-{}", self.target.vault_connection(), self.name)
+    }
+
+    /// The fixed login of a static role: `<db>_<name>` on PostgreSQL and MySQL,
+    /// `dbaas-<namespace>--<name>` on Redis (no namespace name holds `--`).
+    pub fn static_login(&self) -> String {
+        match &self.target {
+            Target::Database(d) => format!("{}_{}", d.name, self.name),
+            Target::Namespace(n) => format!("{REDIS_USER_PREFIX}{}{REDIS_STATIC_SEPARATOR}{}", n.as_str(), self.name),
+        }
+    }
+
+    /// The owner mark of its static login.
+    pub fn static_login_mark(&self) -> String {
+        format!("{MARK_PREFIX}{} static login", self.id())
+    }
+}
+
+/// Whether `comment` is an owner mark (of any object).
+pub fn is_mark(comment: &str) -> bool {
+    comment.starts_with(MARK_PREFIX)
+}
+
+fn check_database_name(name: &str, engine: Engine) -> Result<(), String> {
+    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !first_ok || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(format!("{name:?} must be lowercase letters, digits and `_`, starting with a letter or `_`."));
+    }
+    let max = engine.max_name_len();
+    if name.len() > max {
+        return Err(format!(
+            "{name:?} is {} characters; {} names may have at most {max}, leaving room for the suffixes the provider adds (`_readwrite`, `_vault`, `__archived_<timestamp>`).",
+            name.len(),
+            engine.as_str()
+        ));
+    }
+    if RESERVED_DATABASES.contains(&name) {
+        return Err(format!("{name:?} is reserved by the database server."));
+    }
+    // PostgreSQL reserves role names starting with `pg_`, and the group roles start with
+    // the database name.
+    if engine == Engine::Postgresql && name.starts_with("pg_") {
+        return Err(format!(
+            "{name:?} starts with `pg_`, which PostgreSQL reserves for its own roles (the group roles are named `<name>_owner` and so on). Choose another name."
+        ));
+    }
+    Ok(())
+}
+
+fn check_role_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 24
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(format!("{name:?} must be 1 to 24 lowercase letters, digits, `_` or `-`."));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg(name: &str) -> DatabaseName {
+        DatabaseName::new(Engine::Postgresql, name).unwrap()
+    }
+
+    #[test]
+    fn database_names() {
+        assert!(DatabaseName::new(Engine::Postgresql, "trading").is_ok());
+        assert!(DatabaseName::new(Engine::Mysql, "_x1").is_ok());
+        for bad in
+            ["Trading", "1abc", "a-b", "a b", "a;drop", "", "postgres", "template1", "information_schema", "ä", "pg_x"]
+        {
+            assert!(DatabaseName::new(Engine::Postgresql, bad).is_err(), "{bad}");
+        }
+        assert!(DatabaseName::new(Engine::Mysql, "pg_x").is_ok(), "MySQL reserves no pg_ names");
+        assert!(DatabaseName::new(Engine::Postgresql, &"a".repeat(POSTGRES_MAX_NAME)).is_ok());
+        assert!(DatabaseName::new(Engine::Postgresql, &"a".repeat(POSTGRES_MAX_NAME + 1)).is_err());
+        assert!(DatabaseName::new(Engine::Mysql, &"a".repeat(MYSQL_MAX_NAME + 1)).is_err());
+        assert!(pg(&"a".repeat(POSTGRES_MAX_NAME)).archived("20261122T103512Z").len() <= 63);
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        let role = RoleName::parse_id("postgresql/trading/app").unwrap();
+        assert_eq!(role.target, Target::Database(pg("trading")));
+        assert_eq!(role.vault_role(), "postgres-trading-app");
+        assert_eq!(role.id(), "postgresql/trading/app");
+        let redis = RoleName::parse_id("redis/cache-ns/ro").unwrap();
+        assert_eq!(redis.target.vault_connection(), "redis-cache-ns");
+        assert_eq!(RoleName::parse_id("oracle/x/y"), None);
+        assert_eq!(Target::parse("postgresql/a\"b"), None);
+        assert_eq!(Target::parse("redis/a--b"), None);
+    }
+
+    #[test]
+    fn static_logins_never_look_like_group_roles_or_namespace_users() {
+        let a = Target::Database(pg("a"));
+        for bad in ["x_owner", "owner", "vault", "b_readonly", "x_readwrite"] {
+            assert!(RoleName::new(a.clone(), bad).unwrap().check_static().is_err(), "{bad}");
+        }
+        let app = RoleName::new(a, "app").unwrap();
+        assert!(app.check_static().is_ok());
+        assert_eq!(app.static_login(), "a_app");
+        // Namespace x's role b and namespace x-b's user are different users.
+        let x = Target::Namespace(NamespaceName::new("x").unwrap());
+        let login = RoleName::new(x, "b").unwrap().static_login();
+        assert_eq!(login, "dbaas-x--b");
+        assert_ne!(login, NamespaceName::new("x-b").unwrap().user());
+        assert!(NamespaceName::new("x--b").is_err());
+        assert!(NamespaceName::new("x-").is_err());
+    }
+
+    #[test]
+    fn marks_name_the_object() {
+        let d = pg("trading");
+        assert_ne!(d.mark(), d.role_mark("owner"));
+        assert!(is_mark(&d.role_mark("vault")));
+        assert!(!is_mark("made by hand"));
+    }
+}

@@ -1,0 +1,159 @@
+//! The service clients one provider process shares, built lazily from the configuration.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::backends::mysql::{Mysql, MysqlEndpoint};
+use crate::backends::postgres::{Postgres, PostgresEndpoint};
+use crate::backends::redis::{Redis, RedisEndpoint};
+use crate::backends::vault::Vault;
+use crate::framework::diagnostics::Diagnostics;
+use crate::platform::settings::{AdminCredentials, ProviderConfig};
+use crate::secret::Secret;
+
+/// What every resource of one provider process shares: the resolved configuration and
+/// the service clients, each built the first time a resource needs it (never at
+/// configure time: Terraform starts the provider 3-4 times per run, and validate or a
+/// plan of new resources must not touch the network).
+#[derive(Default)]
+pub struct Services {
+    config: OnceLock<ProviderConfig>,
+    vault: OnceLock<Option<Vault>>,
+    postgres: tokio::sync::OnceCell<Arc<Postgres>>,
+    mysql: tokio::sync::OnceCell<Arc<Mysql>>,
+    redis: OnceLock<Arc<Redis>>,
+}
+
+impl Services {
+    /// Takes the resolved configuration for the rest of the process's life.
+    pub fn configure(&self, config: ProviderConfig) {
+        let _ = self.config.set(config);
+    }
+
+    /// The configuration, or an error diagnostic when Terraform has not configured the
+    /// provider (or configured it with values unknown until apply).
+    pub fn config(&self, diagnostics: &mut Diagnostics) -> Option<&ProviderConfig> {
+        let config = self.config.get();
+        if config.is_none() {
+            diagnostics.error(
+                "Provider not configured",
+                "The dbaas provider's configuration is not available: it may depend on values known only after apply. Configure it from variables or the environment.",
+            );
+        }
+        config
+    }
+
+    /// The Vault client, or `None` when no Vault is configured.
+    pub fn vault(&self) -> Option<&Vault> {
+        self.vault
+            .get_or_init(|| {
+                let v = self.config.get()?.vault.as_ref()?;
+                Some(Vault::new(&v.address, v.token.clone(), v.namespace.clone()))
+            })
+            .as_ref()
+    }
+
+    /// Admin credentials, from configuration or Vault KV.
+    async fn admin_credentials(
+        &self,
+        admin: &AdminCredentials,
+        d: &mut Diagnostics,
+    ) -> Option<(String, Option<Secret>)> {
+        match admin {
+            AdminCredentials::Given { username, password } => Some((username.clone(), password.clone())),
+            AdminCredentials::VaultKv(path) => {
+                let (vault, mount) = (self.vault()?, self.config.get()?.vault.as_ref()?.kv_mount.clone());
+                match vault.kv_credentials(&mount, path).await {
+                    Ok((u, p)) => Some((u, Some(p))),
+                    Err(e) => {
+                        crate::errors::vault(d, &format!("reading admin credentials from {mount}/{path}"), &e);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// The PostgreSQL admin client, or an error diagnostic when PostgreSQL is not configured.
+    pub async fn postgres(&self, d: &mut Diagnostics) -> Option<Arc<Postgres>> {
+        let config = self.config(d)?;
+        let Some(pg) = config.postgres.as_ref() else {
+            d.error(
+                "PostgreSQL is not configured",
+                "Add a `postgres` block to the provider (or set DBAAS_POSTGRES_HOST).",
+            );
+            return None;
+        };
+        if let Some(p) = self.postgres.get() {
+            return Some(p.clone());
+        }
+        let (username, password) = self.admin_credentials(&pg.admin, d).await?;
+        let client = self
+            .postgres
+            .get_or_init(|| async {
+                Arc::new(Postgres::new(PostgresEndpoint {
+                    host: pg.host.clone(),
+                    port: pg.port,
+                    username,
+                    password,
+                    sslmode: pg.sslmode.clone(),
+                    database: pg.database.clone(),
+                    max_connections: pg.max_connections,
+                    pooler_auth_user: pg.pooler_auth_user.clone(),
+                }))
+            })
+            .await;
+        Some(client.clone())
+    }
+
+    /// The Redis admin client, or an error diagnostic when Redis is not configured.
+    pub fn redis(&self, d: &mut Diagnostics) -> Option<Arc<Redis>> {
+        let config = self.config(d)?;
+        let Some(r) = config.redis.as_ref() else {
+            d.error("Redis is not configured", "Add a `redis` block to the provider (or set DBAAS_REDIS_ADDRESSES).");
+            return None;
+        };
+        if r.tls {
+            d.attribute_error(
+                crate::framework::diagnostics::AttributePath::root("redis").attribute("tls"),
+                "TLS to Redis is not supported yet",
+                "This provider version connects to Redis without TLS only. Set `tls = false`, or use a Redis endpoint without TLS.",
+            );
+            return None;
+        }
+        let client = self.redis.get_or_init(|| {
+            Arc::new(Redis::new(RedisEndpoint {
+                addresses: r.addresses.clone(),
+                username: r.username.clone(),
+                password: r.password.clone(),
+            }))
+        });
+        Some(client.clone())
+    }
+
+    /// The MySQL admin client, or an error diagnostic when MySQL is not configured.
+    pub async fn mysql(&self, d: &mut Diagnostics) -> Option<Arc<Mysql>> {
+        let config = self.config(d)?;
+        let Some(my) = config.mysql.as_ref() else {
+            d.error("MySQL is not configured", "Add a `mysql` block to the provider (or set DBAAS_MYSQL_HOST).");
+            return None;
+        };
+        if let Some(m) = self.mysql.get() {
+            return Some(m.clone());
+        }
+        let (username, password) = self.admin_credentials(&my.admin, d).await?;
+        let client = self
+            .mysql
+            .get_or_init(|| async {
+                Arc::new(Mysql::new(MysqlEndpoint {
+                    host: my.host.clone(),
+                    port: my.port,
+                    username,
+                    password,
+                    tls: my.tls.clone(),
+                    max_connections: my.max_connections,
+                }))
+            })
+            .await;
+        Some(client.clone())
+    }
+}

@@ -1,0 +1,106 @@
+//! The provider configuration as the platform uses it: resolved from the provider block
+//! and the environment (by `crate::provider::config`), checked, with no unknowns left.
+
+use crate::secret::Secret;
+
+/// The provider configuration, resolved and checked.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderConfig {
+    /// The PostgreSQL cluster, if configured.
+    pub postgres: Option<PostgresConfig>,
+    /// The MySQL cluster, if configured.
+    pub mysql: Option<MysqlConfig>,
+    /// Redis, if configured.
+    pub redis: Option<RedisConfig>,
+    /// Vault, if configured.
+    pub vault: Option<VaultConfig>,
+}
+
+/// Admin credentials: given directly, or to be read from Vault KV when first needed.
+#[derive(Clone, Debug)]
+pub enum AdminCredentials {
+    /// From configuration or the environment.
+    Given {
+        /// Login name.
+        username: String,
+        /// Password, if any.
+        password: Option<Secret>,
+    },
+    /// From this KV v2 path under the Vault block's KV mount.
+    VaultKv(String),
+}
+
+/// `postgres { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    /// The primary.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// PgBouncer.
+    pub pooled_host: String,
+    /// PgBouncer's port.
+    pub pooled_port: u16,
+    /// How to log in for DDL.
+    pub admin: AdminCredentials,
+    /// libpq sslmode.
+    pub sslmode: String,
+    /// Maintenance database.
+    pub database: String,
+    /// Pool bound.
+    pub max_connections: u32,
+    /// PgBouncer's auth user, granted CONNECT on each database.
+    pub pooler_auth_user: Option<String>,
+}
+
+/// `mysql { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct MysqlConfig {
+    /// Read-write endpoint.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How to log in.
+    pub admin: AdminCredentials,
+    /// TLS mode.
+    pub tls: String,
+    /// Pool bound.
+    pub max_connections: u32,
+}
+
+/// `redis { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `host:port` of every node, primary first.
+    pub addresses: Vec<String>,
+    /// Admin ACL user.
+    pub username: String,
+    /// Its password.
+    pub password: Option<Secret>,
+    /// Connect with TLS.
+    pub tls: bool,
+    /// Pool bound per node.
+    pub max_connections: u32,
+}
+
+impl RedisConfig {
+    /// Host and port of the primary (the first address).
+    pub fn primary(&self) -> (&str, u16) {
+        crate::backends::redis::split_host_port(self.addresses.first().map(String::as_str).unwrap_or_default())
+    }
+}
+
+/// `vault { ... }`, resolved.
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    /// Address.
+    pub address: String,
+    /// Token.
+    pub token: Option<Secret>,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// Database secrets engine mount.
+    pub database_mount: String,
+    /// KV v2 mount.
+    pub kv_mount: String,
+}
