@@ -327,14 +327,22 @@ fn attribute(s: &Setting) -> Attribute {
     if s.sensitive {
         a = a.sensitive();
     }
-    match (s.kind, s.name) {
+    match (s.kind, allowed_values(s)) {
         (SettingKind::Port, _) => a.validator(int_between(1, 65535)),
         (SettingKind::Count, _) => a.validator(int_between(1, 100)),
-        (_, "sslmode") => a.validator(one_of(&["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])),
-        (_, "tls") if s.kind == SettingKind::Text => {
-            a.validator(one_of(&["disabled", "preferred", "required", "verify_ca", "verify_identity"]))
-        }
+        (_, Some(values)) => a.validator(one_of(values)),
         _ => a,
+    }
+}
+
+/// The values a text setting may take, when it is one of a few: the one list both the
+/// attribute's validator and the environment check use, so a typo in the environment
+/// (`verify_full` for `verify-full`) cannot quietly downgrade TLS.
+fn allowed_values(s: &Setting) -> Option<&'static [&'static str]> {
+    match (s.kind, s.name) {
+        (SettingKind::Text, "sslmode") => Some(&["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+        (SettingKind::Text, "tls") => Some(&["disabled", "preferred", "required", "verify_ca", "verify_identity"]),
+        _ => None,
     }
 }
 
@@ -414,6 +422,13 @@ impl BlockReader<'_> {
 fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Diagnostics) {
     let Source::Env(var) = resolved.source else { return };
     let value = resolved.text.first().map(String::as_str).unwrap_or_default();
+    if let Some(values) = allowed_values(setting)
+        && !values.contains(&value)
+    {
+        let expected = values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
+        diagnostics.error(format!("Invalid {var}"), format!("{var} is {value:?}; it must be one of {expected}."));
+        return;
+    }
     let problem = match setting.kind {
         SettingKind::Port => value.parse::<u16>().ok().filter(|p| *p > 0).is_none().then_some("a port from 1 to 65535"),
         SettingKind::Count => value
@@ -708,6 +723,37 @@ mod tests {
             &mut d,
         );
         assert!(d.0.iter().any(|x| x.summary == "Invalid DBAAS_POSTGRES_PORT"), "{d:?}");
+    }
+
+    #[test]
+    fn tls_modes_from_the_environment_are_checked_like_configuration() {
+        for (var, value) in [
+            ("DBAAS_POSTGRES_SSLMODE", "verify_full"),
+            ("PGSSLMODE", "verify_full"),
+            ("DBAAS_POSTGRES_SSLMODE", "VERIFY-FULL"),
+            ("DBAAS_MYSQL_TLS", "require"),
+        ] {
+            let pairs: &'static [(&str, &str)] =
+                Box::leak(Box::new([("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_MYSQL_HOST", "my"), (var, value)]));
+            let mut d = Diagnostics::default();
+            ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
+            assert!(
+                d.0.iter().any(|x| x.summary == format!("Invalid {var}") && x.detail.contains(value)),
+                "{var}={value}: {d:?}"
+            );
+        }
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(
+            &Value::object([]),
+            &env_of(&[
+                ("DBAAS_POSTGRES_HOST", "pg"),
+                ("PGSSLMODE", "verify-full"),
+                ("DBAAS_MYSQL_HOST", "m"),
+                ("DBAAS_MYSQL_TLS", "required"),
+            ]),
+            &mut d,
+        );
+        assert!(d.is_empty(), "{d:?}");
     }
 
     #[test]
