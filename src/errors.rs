@@ -6,6 +6,7 @@ use crate::backends::postgres::PostgresError;
 use crate::backends::redis::RedisBackendError;
 use crate::backends::vault::VaultError;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::platform::namespaces::{NamespaceError, NamespaceSpec};
 
 /// Adds a diagnostic for a PostgreSQL failure while doing `action`.
 pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
@@ -72,5 +73,57 @@ pub fn redis(d: &mut Diagnostics, action: &str, e: &RedisBackendError) {
             format!("While {action}: {e}. Check the provider's redis block (addresses, credentials) and that the server is up."),
         ),
         RedisBackendError::Command { .. } => d.error("Redis refused the change", format!("While {action}: {e}")),
+    }
+}
+
+/// Adds a diagnostic for a failed namespace operation while doing `action`.
+pub fn namespace(d: &mut Diagnostics, action: &str, spec: &NamespaceSpec, e: &NamespaceError) {
+    let name = spec.name.as_str();
+    match e {
+        NamespaceError::Redis(e) => redis(d, action, e),
+        NamespaceError::Vault(e) => vault(d, action, e),
+        NamespaceError::Invalid(problems) => {
+            for p in problems {
+                let mut path = AttributePath::root(p.attribute);
+                if let Some(i) = p.index {
+                    path = path.index(i);
+                }
+                d.attribute_error(path, "Invalid namespace", p.message.clone());
+            }
+        }
+        NamespaceError::Taken { object } => d.attribute_error(
+            AttributePath::root("name"),
+            "Namespace already exists",
+            format!("{object} already exists and is not in this state: another stack (or a person) has namespace {name:?}, and nothing was changed. Choose another name; or, if it is this stack's, import it: `terraform import <address> redis/{name}` (or an `import` block). Import is the only way to adopt an existing namespace."),
+        ),
+        NamespaceError::Overlap { .. } => d.attribute_error(
+            AttributePath::root("key_prefix"),
+            "Key prefix overlaps another namespace",
+            format!("{e}: each could read the other's keys, so nothing was changed. Choose a prefix that neither starts nor is started by another namespace's."),
+        ),
+        NamespaceError::NoPassword(user) => d.attribute_error(
+            AttributePath::root("password_wo"),
+            "No password for the namespace",
+            format!("The provider has no `vault` block, so it has nowhere to keep a generated password for {user:?}. Add a `vault` block (or set VAULT_ADDR and VAULT_TOKEN), or set `password_wo` (Terraform 1.11+) and change `password_wo_version`."),
+        ),
+        NamespaceError::LockTimedOut(_) => d.error("Namespace lock timed out", format!("While {action}: {e}. Try again when the other apply has finished.")),
+        NamespaceError::NotOurs { .. } => d.error("Namespace belongs to something else", format!("While {action}: {e}. Nothing was changed.")),
+        NamespaceError::Incomplete { .. } => d.error("Namespace left half made", format!("While {action}: {e}. Remove them by hand, or import the namespace.")),
+    }
+}
+
+/// Like [`namespace`], for the plan's early checks: a service that cannot be asked (read-only
+/// credentials, say) is only a warning, since apply checks again.
+pub fn namespace_at_plan(d: &mut Diagnostics, spec: &NamespaceSpec, e: &NamespaceError) {
+    match e {
+        NamespaceError::Redis(_) | NamespaceError::Vault(_) => d.warning(
+            "Could not check the namespace",
+            format!(
+                "Checking that namespace {:?} and its prefix {:?} are free failed: {e}. Apply checks again.",
+                spec.name.as_str(),
+                spec.key_prefix
+            ),
+        ),
+        other => namespace(d, "planning the namespace", spec, other),
     }
 }

@@ -313,6 +313,19 @@ impl Mysql {
         self.execute(&format!("GRANT {grants} ON {}.* TO {account}", quote_identifier(database))).await
     }
 
+    /// Whether an account named `login` exists, on any host.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn login_exists(&self, login: &str) -> Result<bool, MysqlError> {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mysql.user WHERE User = ?")
+            .bind(login)
+            .fetch_one(&self.pool)
+            .await
+            .map(|n| n > 0)
+            .map_err(|e| self.error(e))
+    }
+
     /// Drops a login `@'%'`.
     ///
     /// # Errors

@@ -176,6 +176,41 @@ impl Redis {
         Ok(parse_getuser(&reply))
     }
 
+    /// Whether user `name` exists on any node.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when a node cannot be asked.
+    pub async fn user_exists_anywhere(&self, name: &str) -> Result<bool, RedisBackendError> {
+        for i in 0..self.nodes.len() {
+            if self.get_user(i, name).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Takes the lock `key` on the primary for `ttl` with `token` (`SET NX PX`), unless
+    /// another holder has it; true when taken.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the primary cannot be asked.
+    pub async fn try_lock(&self, key: &str, token: &str, ttl: std::time::Duration) -> Result<bool, RedisBackendError> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let reply = self.run(0, redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(millis)).await?;
+        Ok(!matches!(reply, Reply::Nil))
+    }
+
+    /// Releases the lock `key` if `token` still holds it (compare and delete in one script,
+    /// so a lock that expired and was taken by another holder stays theirs).
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the primary cannot be asked.
+    pub async fn unlock(&self, key: &str, token: &str) -> Result<(), RedisBackendError> {
+        const RELEASE: &str =
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+        self.run(0, redis::cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token)).await.map(drop)
+    }
+
     /// Every ACL user on the primary, as `ACL LIST` lines.
     ///
     /// # Errors
@@ -250,7 +285,7 @@ impl Redis {
 }
 
 /// Escapes Redis glob characters, so a prefix matches only itself.
-fn escape_glob(prefix: &str) -> String {
+pub fn escape_glob(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len());
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

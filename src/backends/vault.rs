@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value as Json, json};
 
 use super::retry;
@@ -63,6 +63,84 @@ impl VaultError {
             _ => false,
         }
     }
+}
+
+/// `POST {mount}/config/:name`: a database connection.
+#[derive(Debug, Serialize)]
+pub struct ConnectionConfig {
+    /// The plugin and its own fields.
+    #[serde(flatten)]
+    pub plugin: Plugin,
+    /// The login Vault manages the database with.
+    pub username: String,
+    /// Its first password, rotated away at once.
+    #[serde(serialize_with = "expose")]
+    pub password: Secret,
+    /// Roles that may use the connection.
+    pub allowed_roles: Vec<String>,
+    /// Vault logs in before it stores the connection.
+    pub verify_connection: bool,
+}
+
+/// The database plugin of a connection, with the fields only it takes.
+#[derive(Debug, Serialize)]
+#[serde(tag = "plugin_name")]
+pub enum Plugin {
+    /// `postgresql-database-plugin`.
+    #[serde(rename = "postgresql-database-plugin")]
+    Postgresql {
+        /// With `{{username}}` and `{{password}}` placeholders.
+        connection_url: String,
+        /// `scram-sha-256`.
+        password_authentication: &'static str,
+    },
+    /// `mysql-database-plugin`.
+    #[serde(rename = "mysql-database-plugin")]
+    Mysql {
+        /// With `{{username}}` and `{{password}}` placeholders.
+        connection_url: String,
+    },
+    /// `redis-database-plugin`.
+    #[serde(rename = "redis-database-plugin")]
+    Redis {
+        /// The primary's host.
+        host: String,
+        /// Its port.
+        port: u16,
+        /// Connect with TLS.
+        tls: bool,
+    },
+}
+
+/// `POST {mount}/roles/:name`: a dynamic role.
+#[derive(Debug, Serialize)]
+pub struct DynamicRole {
+    /// The connection it issues through.
+    pub db_name: String,
+    /// Run to create a user.
+    pub creation_statements: Vec<String>,
+    /// Run to drop one (the plugin's default when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocation_statements: Vec<String>,
+    /// Seconds.
+    pub default_ttl: u64,
+    /// Seconds.
+    pub max_ttl: u64,
+}
+
+/// `POST {mount}/static-roles/:name`: a static role.
+#[derive(Debug, Serialize)]
+pub struct StaticRole {
+    /// The connection.
+    pub db_name: String,
+    /// The existing login whose password Vault rotates.
+    pub username: String,
+    /// Seconds.
+    pub rotation_period: u64,
+}
+
+fn expose<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose())
 }
 
 /// How long a listing of connections serves existence checks in one provider process.
@@ -198,6 +276,53 @@ impl Vault {
         self.call(Method::POST, &format!("{mount}/data/{path}"), Some(&json!({ "data": data }))).await.map(drop)
     }
 
+    /// Creates a KV v2 secret only if none exists at `path` (check-and-set 0), and marks it
+    /// with `custom_metadata`; false when one already exists.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn kv_create(
+        &self,
+        mount: &str,
+        path: &str,
+        data: &Json,
+        custom_metadata: &BTreeMap<String, String>,
+    ) -> Result<bool, VaultError> {
+        let body = json!({ "options": { "cas": 0 }, "data": data });
+        match self.call(Method::POST, &format!("{mount}/data/{path}"), Some(&body)).await {
+            Err(VaultError::Api { status: 400, message, .. }) if message.contains("check-and-set") => return Ok(false),
+            other => other?,
+        };
+        self.kv_set_metadata(mount, path, custom_metadata).await?;
+        Ok(true)
+    }
+
+    /// Sets a KV v2 secret's `custom_metadata`.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn kv_set_metadata(
+        &self,
+        mount: &str,
+        path: &str,
+        custom_metadata: &BTreeMap<String, String>,
+    ) -> Result<(), VaultError> {
+        let body = json!({ "custom_metadata": custom_metadata });
+        self.call(Method::POST, &format!("{mount}/metadata/{path}"), Some(&body)).await.map(drop)
+    }
+
+    /// A KV v2 secret's `custom_metadata` (empty when it has none); `None` when no secret
+    /// exists at `path`.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn kv_metadata(&self, mount: &str, path: &str) -> Result<Option<BTreeMap<String, String>>, VaultError> {
+        let Some(reply) = self.call(Method::GET, &format!("{mount}/metadata/{path}"), None).await? else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::from_value(reply["data"]["custom_metadata"].clone()).unwrap_or_default()))
+    }
+
     /// Deletes a KV v2 secret with all its versions.
     ///
     /// # Errors
@@ -238,9 +363,10 @@ impl Vault {
     ///
     /// # Errors
     /// [`VaultError`] when Vault refuses, e.g. because it cannot connect with `config`.
-    pub async fn write_connection(&self, mount: &str, name: &str, config: &Json) -> Result<(), VaultError> {
+    pub async fn write_connection(&self, mount: &str, name: &str, config: &ConnectionConfig) -> Result<(), VaultError> {
         self.connections.lock().await.remove(mount);
-        self.call(Method::POST, &format!("{mount}/config/{name}"), Some(config)).await.map(drop)
+        let body = serde_json::to_value(config).unwrap_or_default();
+        self.call(Method::POST, &format!("{mount}/config/{name}"), Some(&body)).await.map(drop)
     }
 
     /// Whether connection `name` exists on `mount`, from one listing per mount that serves
@@ -281,7 +407,12 @@ impl Vault {
     ///
     /// # Errors
     /// [`VaultError`] from whichever step Vault refused.
-    pub async fn create_connection(&self, mount: &str, name: &str, config: &Json) -> Result<(), VaultError> {
+    pub async fn create_connection(
+        &self,
+        mount: &str,
+        name: &str,
+        config: &ConnectionConfig,
+    ) -> Result<(), VaultError> {
         self.ensure_database_mount(mount).await?;
         self.write_connection(mount, name, config).await?;
         self.rotate_root(mount, name).await
@@ -316,8 +447,9 @@ impl Vault {
     ///
     /// # Errors
     /// [`VaultError`] when Vault refuses.
-    pub async fn write_role(&self, mount: &str, name: &str, role: &Json) -> Result<(), VaultError> {
-        self.call(Method::POST, &format!("{mount}/roles/{name}"), Some(role)).await.map(drop)
+    pub async fn write_role(&self, mount: &str, name: &str, role: &DynamicRole) -> Result<(), VaultError> {
+        let body = serde_json::to_value(role).unwrap_or_default();
+        self.call(Method::POST, &format!("{mount}/roles/{name}"), Some(&body)).await.map(drop)
     }
 
     /// Reads a dynamic role; `None` when it does not exist.
@@ -351,8 +483,9 @@ impl Vault {
     ///
     /// # Errors
     /// [`VaultError`] when Vault refuses (e.g. the user does not exist).
-    pub async fn write_static_role(&self, mount: &str, name: &str, role: &Json) -> Result<(), VaultError> {
-        self.call(Method::POST, &format!("{mount}/static-roles/{name}"), Some(role)).await.map(drop)
+    pub async fn write_static_role(&self, mount: &str, name: &str, role: &StaticRole) -> Result<(), VaultError> {
+        let body = serde_json::to_value(role).unwrap_or_default();
+        self.call(Method::POST, &format!("{mount}/static-roles/{name}"), Some(&body)).await.map(drop)
     }
 
     /// Reads a static role; `None` when it does not exist.
@@ -452,16 +585,19 @@ impl Vault {
         self.revoke_prefix(&format!("{mount}/creds/{role}/")).await
     }
 
-    /// Removes connection `name`: first revokes, synchronously, every lease issued through
-    /// it (its roles are named `<name>-*`, the `allowed_roles` glob this provider sets), so
-    /// no issued user outlives it; then deletes it.
+    /// Removes connection `name`: first revokes, synchronously, every lease issued by a
+    /// role whose `db_name` is `name`, so no issued user outlives it; then deletes it.
+    /// Roles are told apart by `db_name`, never by their names: `redis-x-b-app` may belong
+    /// to connection `redis-x-b` as well as to `redis-x`.
     ///
     /// # Errors
     /// [`VaultError`] when Vault refuses or a revocation fails; nothing is deleted then.
     pub async fn remove_connection(&self, mount: &str, name: &str) -> Result<(), VaultError> {
-        let prefix = format!("{name}-");
-        for role in self.list_roles(mount).await?.iter().filter(|r| r.starts_with(&prefix)) {
-            self.revoke_role_leases(mount, role).await?;
+        for role in self.list_roles(mount).await? {
+            let belongs = self.read_role(mount, &role).await?.is_some_and(|r| r["db_name"].as_str() == Some(name));
+            if belongs {
+                self.revoke_role_leases(mount, &role).await?;
+            }
         }
         self.delete_connection(mount, name).await
     }

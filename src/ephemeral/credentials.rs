@@ -22,8 +22,8 @@ use crate::framework::component::{Context, EphemeralResource, OpenResponse, Rene
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::value::{Number, Value};
+use crate::platform::naming::RoleName;
 use crate::platform::services::Services;
-use crate::resources::rotated_role::{parse_role_id, vault_role_of};
 
 /// The `dbaas_credentials` ephemeral resource.
 pub struct Credentials {
@@ -72,7 +72,7 @@ impl EphemeralResource for Credentials {
     async fn open(&self, _ctx: &Context, config: Value, response: &mut OpenResponse) {
         let d = &mut response.diagnostics;
         let role_id = config.attr("role").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let Some((target, name)) = parse_role_id(&role_id) else {
+        let Some(parsed) = RoleName::parse_id(&role_id) else {
             return d.attribute_error(
                 AttributePath::root("role"),
                 "Invalid role",
@@ -86,7 +86,7 @@ impl EphemeralResource for Credentials {
                 "dbaas_credentials needs the provider's `vault` block (or VAULT_ADDR and VAULT_TOKEN).",
             );
         };
-        let role = vault_role_of(&target, &name);
+        let role = parsed.vault_role();
         let mount = &vc.database_mount;
         let dynamic = match vault.read_role(mount, &role).await {
             Ok(r) => r.is_some(),
@@ -110,7 +110,7 @@ impl EphemeralResource for Credentials {
                 Err(e) => return errors::vault(d, "reading the static role's credentials", &e),
             }
         };
-        let (host, port, database) = target.endpoint(&provider);
+        let (host, port, database) = crate::resources::rotated_role::endpoint_of(&parsed, &provider);
         let expires = SystemTime::now() + Duration::from_secs(creds.lease_duration);
         response.result = Value::object([
             ("role", Value::string(&role_id)),

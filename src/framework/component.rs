@@ -67,8 +67,9 @@ pub trait Resource: Send + Sync + 'static {
     async fn delete(&self, ctx: &Context, request: DeleteRequest, diagnostics: &mut Diagnostics);
     /// Turns `terraform import`'s id (or identity) into a state for `read` to complete.
     async fn import(&self, ctx: &Context, request: ImportRequest, response: &mut ImportResponse);
-    /// Upgrades state stored with an older schema version (given as JSON).
-    async fn upgrade_state(&self, version: i64, _raw_json: &[u8], diagnostics: &mut Diagnostics) -> Option<Value> {
+    /// Upgrades state stored with an older schema `version`, given already decoded against
+    /// the current schema: attributes since removed are gone, new ones are null.
+    async fn upgrade_state(&self, version: i64, _prior: Value, diagnostics: &mut Diagnostics) -> Option<Value> {
         diagnostics.error(
             "Unsupported state version",
             format!("State was written by schema version {version}, which this provider version cannot upgrade."),

@@ -204,6 +204,12 @@ impl NamespaceName {
         format!("redis/{}", self.0)
     }
 
+    /// Whether `user` is a static login of one of this namespace's roles.
+    pub fn owns_login(&self, user: &str) -> bool {
+        user.strip_prefix(&format!("{REDIS_USER_PREFIX}{}{REDIS_STATIC_SEPARATOR}", self.0))
+            .is_some_and(|r| !r.is_empty())
+    }
+
     /// The owner mark, kept in the KV secret's `custom_metadata`.
     pub fn mark(&self) -> String {
         format!("{MARK_PREFIX}{}", self.id())

@@ -9,6 +9,7 @@
 //! (`ACL DRYRUN`) that no command outside these lists runs without a key check.
 
 use super::naming::REDIS_RESERVED_PREFIX;
+use crate::backends::redis::escape_glob;
 
 /// Connection and transaction commands that name no key and reach no other client's data.
 pub const KEYLESS_COMMANDS: &[&str] = &[
@@ -358,18 +359,6 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
 /// Whether a key could be under both prefixes: one starts with the other.
 pub fn prefixes_overlap(a: &str, b: &str) -> bool {
     a.starts_with(b) || b.starts_with(a)
-}
-
-/// Escapes Redis glob characters, so a prefix matches only itself.
-pub fn escape_glob(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len());
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

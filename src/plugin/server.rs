@@ -354,11 +354,13 @@ impl ProviderRpc for ProviderServer {
                 );
                 return Err(d);
             } else {
-                let json = raw.json.clone();
+                // Attributes the schema no longer has are dropped, new ones are null; the
+                // resource then fixes up what the change means.
+                let prior = wire::decode_json(&raw.json, &ty, "stored state")?;
                 let version = r.version;
                 let (state, d) = isolated(async move {
                     let mut d = Diagnostics::default();
-                    let state = resource.upgrade_state(version, &json, &mut d).await;
+                    let state = resource.upgrade_state(version, prior, &mut d).await;
                     (state, d)
                 })
                 .await?;

@@ -22,9 +22,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::backends::postgres::GroupRoles;
+use crate::backends::vault::{DynamicRole, StaticRole};
 use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
@@ -36,6 +37,9 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{one_of, string_check};
 use crate::framework::value::{Number, Value};
+use crate::platform::namespaces::Namespaces;
+use crate::platform::naming::{self, DatabaseName, Engine, NamespaceName, RoleName};
+use crate::platform::redis_acl;
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
 
@@ -51,9 +55,14 @@ impl RotatedRole {
     }
 }
 
-/// What the role issues credentials for.
+/// `host`, `port` and database name apps use to reach what `role` issues credentials for.
+pub fn endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value, Value) {
+    Target::of(&role.target).endpoint(config)
+}
+
+/// What the role issues credentials for, split by engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
+enum Target {
     /// A PostgreSQL database.
     Postgresql(String),
     /// A MySQL database.
@@ -63,40 +72,16 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses a `dbaas_shared_database` or `dbaas_redis_namespace` id.
-    pub fn parse(id: &str) -> Option<Target> {
-        let (engine, name) = id.split_once('/')?;
-        let valid = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !valid {
-            return None;
-        }
-        match engine {
-            "postgresql" => Some(Target::Postgresql(name.to_owned())),
-            "mysql" => Some(Target::Mysql(name.to_owned())),
-            "redis" => Some(Target::Redis(name.to_owned())),
-            _ => None,
-        }
-    }
-
-    /// The database or namespace name.
-    pub fn name(&self) -> &str {
-        match self {
-            Target::Postgresql(n) | Target::Mysql(n) | Target::Redis(n) => n,
-        }
-    }
-
-    /// The Vault connection the database or namespace resource created.
-    pub fn connection(&self) -> String {
-        match self {
-            Target::Postgresql(n) => format!("postgres-{n}"),
-            Target::Mysql(n) => format!("mysql-{n}"),
-            Target::Redis(n) => format!("redis-{n}"),
+    fn of(target: &naming::Target) -> Target {
+        match target {
+            naming::Target::Database(d) if d.engine == Engine::Postgresql => Target::Postgresql(d.name.clone()),
+            naming::Target::Database(d) => Target::Mysql(d.name.clone()),
+            naming::Target::Namespace(n) => Target::Redis(n.as_str().to_owned()),
         }
     }
 
     /// `host`, `port` and database name apps use, from the provider configuration.
-    pub fn endpoint(&self, config: &ProviderConfig) -> (Value, Value, Value) {
+    fn endpoint(&self, config: &ProviderConfig) -> (Value, Value, Value) {
         let port = |p: u16| Value::Number(Number::Int(i64::from(p)));
         match self {
             Target::Postgresql(n) => config.postgres.as_ref().map_or((Value::Null, Value::Null, Value::Null), |p| {
@@ -116,8 +101,8 @@ impl Target {
 /// A role's configuration or plan, checked.
 #[derive(Clone, Debug)]
 struct Model {
+    role: RoleName,
     target: Target,
-    name: String,
     cleanup_stale_users: bool,
     static_mode: bool,
     privileges: String,
@@ -129,9 +114,10 @@ struct Model {
 impl Model {
     fn from_value(v: &Value) -> Option<Model> {
         let text = |n: &str| v.attr(n).and_then(Value::as_str).map(str::to_owned);
+        let role = RoleName::new(naming::Target::parse(&text("database")?)?, &text("name")?).ok()?;
         Some(Model {
-            target: Target::parse(&text("database")?)?,
-            name: text("name")?,
+            target: Target::of(&role.target),
+            role,
             static_mode: text("mode").as_deref() == Some("static"),
             cleanup_stale_users: matches!(v.attr("cleanup_stale_users"), Some(Value::Bool(true))),
             privileges: text("privileges").unwrap_or_else(|| "readwrite".into()),
@@ -143,38 +129,41 @@ impl Model {
 
     /// The fixed login of a static role.
     fn static_username(&self) -> String {
-        match &self.target {
-            Target::Redis(ns) => format!("dbaas-{ns}-{}", self.name),
-            other => format!("{}_{}", other.name(), self.name),
-        }
+        self.role.static_login()
     }
 
     fn id(&self) -> String {
-        format!("{}/{}", target_id(&self.target), self.name)
+        self.role.id()
     }
 
     fn vault_role(&self) -> String {
-        format!("{}-{}", self.target.connection(), self.name)
+        self.role.vault_role()
+    }
+
+    fn connection(&self) -> String {
+        self.role.target.vault_connection()
+    }
+
+    /// The one check of the model, at validate, plan and apply.
+    fn check(&self, d: &mut Diagnostics) {
+        if matches!(self.target, Target::Redis(_)) && self.privileges == "owner" {
+            d.attribute_error(
+                AttributePath::root("privileges"),
+                "No owner level for Redis",
+                "Redis namespaces take `readonly` or `readwrite`.",
+            );
+        }
+        if self.static_mode
+            && let Err(reason) = self.role.check_static()
+        {
+            d.attribute_error(AttributePath::root("name"), "Invalid static role name", reason);
+        }
     }
 }
 
-fn target_id(t: &Target) -> String {
-    match t {
-        Target::Postgresql(n) => format!("postgresql/{n}"),
-        Target::Mysql(n) => format!("mysql/{n}"),
-        Target::Redis(n) => format!("redis/{n}"),
-    }
-}
-
-/// Parses a rotated role's id `<engine>/<database>/<name>`: (target, role name).
-pub fn parse_role_id(id: &str) -> Option<(Target, String)> {
-    let (target, name) = id.rsplit_once('/')?;
-    Some((Target::parse(target)?, name.to_owned()))
-}
-
-/// The Vault role name for a rotated role id.
-pub fn vault_role_of(target: &Target, name: &str) -> String {
-    format!("{}-{name}", target.connection())
+/// The group roles of PostgreSQL database `db`.
+fn pg_roles(db: &str) -> GroupRoles {
+    DatabaseName { engine: Engine::Postgresql, name: db.to_owned() }.group_roles()
 }
 
 #[async_trait]
@@ -191,12 +180,12 @@ impl Resource for RotatedRole {
                 Attribute::string("id").computed().plan_modifier(use_state_for_unknown()).description("`<database id>/<name>`, also the import id; what `dbaas_credentials.role` takes."),
                 Attribute::string("database")
                     .required()
-                    .validator(string_check(|d| Target::parse(d).map(drop).ok_or_else(|| format!("{d:?} is not a `dbaas_shared_database` or `dbaas_redis_namespace` id (`postgresql/<name>`, `mysql/<name>` or `redis/<name>`)."))))
+                    .validator(string_check(|d| naming::Target::parse(d).map(drop).ok_or_else(|| format!("{d:?} is not a `dbaas_shared_database` or `dbaas_redis_namespace` id (`postgresql/<name>`, `mysql/<name>` or `redis/<name>`)."))))
                     .plan_modifier(requires_replace())
                     .description("The `id` of a `dbaas_shared_database` or `dbaas_redis_namespace`. Changing it replaces the role."),
                 Attribute::string("name")
                     .required()
-                    .validator(string_check(check_name))
+                    .validator(string_check(|n| check_role_name(n)))
                     .plan_modifier(requires_replace())
                     .description("Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`. Changing it replaces the role."),
                 Attribute::string("mode")
@@ -256,31 +245,27 @@ impl Resource for RotatedRole {
         })
     }
 
-    async fn modify_plan(&self, _ctx: &Context, _request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
+    async fn validate_config(&self, config: &Value, d: &mut Diagnostics) {
+        if let Some(model) = Model::from_value(config) {
+            model.check(d);
+        }
+    }
+
+    async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
+        // Null when destroying: nothing to check.
         let Some(model) = Model::from_value(&response.plan) else { return };
+        model.check(&mut response.diagnostics);
         let Some(config) = self.services.config(&mut response.diagnostics) else { return };
-        if matches!(model.target, Target::Redis(_)) && model.privileges == "owner" {
-            response.diagnostics.attribute_error(
-                AttributePath::root("privileges"),
-                "No owner level for Redis",
-                "Redis namespaces take `readonly` or `readwrite`.",
-            );
-        }
-        if model.static_mode && matches!(model.target, Target::Mysql(_)) && model.static_username().len() > 32 {
-            response.diagnostics.attribute_error(
-                AttributePath::root("name"),
-                "Static login name too long",
-                format!(
-                    "MySQL user names have at most 32 characters; {:?} has {}. Choose a shorter role name.",
-                    model.static_username(),
-                    model.static_username().len()
-                ),
-            );
-        }
-        let prior_stale = request_stale(_request);
+        let prior_stale = request.state.attr("stale_users").cloned().unwrap_or(Value::Null);
+        // A static login keeps the name it was created with (0.1 named Redis ones
+        // `dbaas-<namespace>-<role>`).
+        let prior_login = request.state.attr("static_username").filter(|v| !v.is_null()).cloned();
         let Value::Object(plan) = &mut response.plan else { return };
         for (k, v) in derived(&model, config) {
             plan.insert(k.to_owned(), v);
+        }
+        if let (true, Some(login)) = (model.static_mode, prior_login) {
+            plan.insert("static_username".into(), login);
         }
         // Cleaning up is a change the plan shows: stale users go to none.
         let stale =
@@ -290,6 +275,10 @@ impl Resource for RotatedRole {
 
     async fn create(&self, _ctx: &Context, request: CreateRequest, response: &mut ApplyResponse) {
         let Some(model) = Model::from_value(&request.plan) else { return };
+        model.check(&mut response.diagnostics);
+        if response.diagnostics.has_error() || !self.nothing_exists(&model, &mut response.diagnostics).await {
+            return;
+        }
         if self.write(&model, &mut response.diagnostics).await {
             response.identity = self.identity(&model);
             response.state = request.plan;
@@ -304,6 +293,17 @@ impl Resource for RotatedRole {
             return self.read_static(&model, &request.state, response).await;
         }
         let role = match vault.read_role(&mount, &model.vault_role()).await {
+            Ok(Some(r)) if r["db_name"].as_str() != Some(model.connection().as_str()) => {
+                return d.error(
+                    "Vault role belongs to another database",
+                    format!(
+                        "Vault role {:?} issues through connection {}, not {:?}: it is not this resource's, and the provider will not change it. Remove this role from state (`terraform state rm`), or import the right one.",
+                        model.vault_role(),
+                        r["db_name"],
+                        model.connection()
+                    ),
+                );
+            }
             Ok(Some(r)) => r,
             // Deleted in Vault: the next plan puts it back.
             Ok(None) => {
@@ -326,7 +326,7 @@ impl Resource for RotatedRole {
             }
         }
         if let Some(expected) = self.statements(&model, d).await
-            && role["creation_statements"] != expected["creation_statements"]
+            && role["creation_statements"] != Json::from(expected.creation)
         {
             state.insert("privileges".into(), Value::string("changed outside Terraform"));
         }
@@ -338,6 +338,10 @@ impl Resource for RotatedRole {
 
     async fn update(&self, _ctx: &Context, request: UpdateRequest, response: &mut ApplyResponse) {
         let Some(model) = Model::from_value(&request.plan) else { return };
+        model.check(&mut response.diagnostics);
+        if response.diagnostics.has_error() {
+            return;
+        }
         if model.cleanup_stale_users && !self.cleanup(&model, &mut response.diagnostics).await {
             return;
         }
@@ -368,9 +372,9 @@ impl Resource for RotatedRole {
     async fn import(&self, _ctx: &Context, request: ImportRequest, response: &mut ImportResponse) {
         let parsed = match &request.identity {
             Some(identity) => self.role_from_identity(identity, &mut response.diagnostics).await,
-            None => parse_role_id(&request.id),
+            None => RoleName::parse_id(&request.id),
         };
-        let Some((target, name)) = parsed else {
+        let Some(role) = parsed else {
             response.diagnostics.error(
                 "Invalid import id",
                 format!("Expected `<engine>/<database>/<name>`, e.g. `postgresql/trading/app`; got {:?}.", request.id),
@@ -378,12 +382,12 @@ impl Resource for RotatedRole {
             return;
         };
         let mut state = crate::framework::plan::empty_object(&self.schema());
-        state.insert("database".into(), Value::string(target_id(&target)));
-        state.insert("name".into(), Value::string(&name));
-        state.insert("id".into(), Value::string(format!("{}/{name}", target_id(&target))));
+        state.insert("database".into(), Value::string(role.target.id()));
+        state.insert("name".into(), Value::string(&role.name));
+        state.insert("id".into(), Value::string(role.id()));
         state.insert(
             "privileges".into(),
-            Value::string(self.imported_privileges(&target, &name, &mut response.diagnostics).await),
+            Value::string(self.imported_privileges(&role, &mut response.diagnostics).await),
         );
         state.insert("default_ttl".into(), Value::string("24h"));
         state.insert("max_ttl".into(), Value::string("24h"));
@@ -391,22 +395,92 @@ impl Resource for RotatedRole {
         state.insert("cleanup_stale_users".into(), Value::Bool(false));
         let is_static = match (self.services.vault(), self.mount(&mut response.diagnostics)) {
             (Some(vault), Some(mount)) => {
-                matches!(vault.read_static_role(&mount, &vault_role_of(&target, &name)).await, Ok(Some(_)))
+                matches!(vault.read_static_role(&mount, &role.vault_role()).await, Ok(Some(_)))
             }
             _ => false,
         };
         state.insert("mode".into(), Value::string(if is_static { "static" } else { "dynamic" }));
         if let Some(mount) = self.mount(&mut response.diagnostics) {
-            response.identity = Some(Value::object([
-                ("mount", Value::string(mount)),
-                ("role", Value::string(vault_role_of(&target, &name))),
-            ]));
+            response.identity =
+                Some(Value::object([("mount", Value::string(mount)), ("role", Value::string(role.vault_role()))]));
         }
         response.state = Value::Object(state);
     }
 }
 
 impl RotatedRole {
+    /// Refuses to create a role whose Vault role (dynamic or static) or static login exists
+    /// already: it belongs to another stack, or to nobody's state. Import adopts.
+    async fn nothing_exists(&self, model: &Model, d: &mut Diagnostics) -> bool {
+        let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return false };
+        let role = model.vault_role();
+        let dynamic = vault.read_role(&mount, &role).await;
+        let found = match dynamic {
+            Ok(Some(_)) => Some(format!("Vault role {mount}/roles/{role}")),
+            Ok(None) => match vault.read_static_role(&mount, &role).await {
+                Ok(Some(_)) => Some(format!("Vault static role {mount}/static-roles/{role}")),
+                Ok(None) => None,
+                Err(e) => {
+                    errors::vault(d, "checking that the role is new", &e);
+                    return false;
+                }
+            },
+            Err(e) => {
+                errors::vault(d, "checking that the role is new", &e);
+                return false;
+            }
+        };
+        let found = match found {
+            Some(f) => Some(f),
+            None if model.static_mode => self.existing_login(model, d).await,
+            None => None,
+        };
+        if d.has_error() {
+            return false;
+        }
+        if let Some(object) = found {
+            d.attribute_error(
+                AttributePath::root("name"),
+                "Role already exists",
+                format!(
+                    "{object} already exists and is not in this state: another stack (or a person) made it, and nothing was changed. Choose another name; or, if it is this stack's, import it: `terraform import <address> {}`.",
+                    model.id()
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// The static login, when an account of that name exists already.
+    async fn existing_login(&self, model: &Model, d: &mut Diagnostics) -> Option<String> {
+        let login = model.static_username();
+        let exists = match &model.target {
+            Target::Postgresql(_) => match self.services.postgres(d).await?.catalog().await {
+                Ok(c) => c.roles.contains(&login),
+                Err(e) => {
+                    errors::postgres(d, "checking that the static login is new", &e);
+                    return None;
+                }
+            },
+            Target::Mysql(_) => match self.services.mysql(d).await?.login_exists(&login).await {
+                Ok(found) => found,
+                Err(e) => {
+                    errors::mysql(d, "checking that the static login is new", &e);
+                    return None;
+                }
+            },
+            Target::Redis(_) => match self.services.redis(d)?.user_exists_anywhere(&login).await {
+                Ok(found) => found,
+                Err(e) => {
+                    errors::redis(d, "checking that the static login is new", &e);
+                    return None;
+                }
+            },
+        };
+        exists.then(|| format!("login {login:?}"))
+    }
+
     fn mount(&self, d: &mut Diagnostics) -> Option<String> {
         let vault = self.services.config(d)?.vault.as_ref();
         if vault.is_none() {
@@ -425,7 +499,7 @@ impl RotatedRole {
 
     /// (target, name) of the role an import identity names: a Vault role name alone is
     /// ambiguous (`redis-a-b-c`), so its `db_name` in Vault says which connection it uses.
-    async fn role_from_identity(&self, identity: &Value, d: &mut Diagnostics) -> Option<(Target, String)> {
+    async fn role_from_identity(&self, identity: &Value, d: &mut Diagnostics) -> Option<RoleName> {
         let role = identity.attr("role").and_then(Value::as_str)?.to_owned();
         let vault = self.services.vault()?;
         let mount = match identity.attr("mount").and_then(Value::as_str) {
@@ -443,21 +517,19 @@ impl RotatedRole {
         let connection = found["db_name"].as_str()?;
         let name = role.strip_prefix(&format!("{connection}-"))?.to_owned();
         let (kind, database) = connection.split_once('-')?;
-        let target = match kind {
-            "postgres" => Target::Postgresql(database.to_owned()),
-            "mysql" => Target::Mysql(database.to_owned()),
-            "redis" => Target::Redis(database.to_owned()),
-            _ => return None,
+        let engine = match kind {
+            "postgres" => "postgresql",
+            other => other,
         };
-        Some((target, name))
+        RoleName::new(naming::Target::parse(&format!("{engine}/{database}"))?, &name).ok()
     }
 
     /// Which privilege level an existing role's statements give, for import.
-    async fn imported_privileges(&self, target: &Target, name: &str, d: &mut Diagnostics) -> String {
+    async fn imported_privileges(&self, role: &RoleName, d: &mut Diagnostics) -> String {
         for level in ["readonly", "readwrite", "owner"] {
             let model = Model {
-                target: target.clone(),
-                name: name.to_owned(),
+                target: Target::of(&role.target),
+                role: role.clone(),
                 static_mode: false,
                 cleanup_stale_users: false,
                 privileges: level.into(),
@@ -468,7 +540,7 @@ impl RotatedRole {
             let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { break };
             if let (Ok(Some(role)), Some(expected)) =
                 (vault.read_role(&mount, &model.vault_role()).await, self.statements(&model, d).await)
-                && role["creation_statements"] == expected["creation_statements"]
+                && role["creation_statements"] == Json::from(expected.creation)
             {
                 return level.into();
             }
@@ -479,7 +551,7 @@ impl RotatedRole {
     /// Writes the Vault role, after checking that the database's connection exists.
     async fn write(&self, model: &Model, d: &mut Diagnostics) -> bool {
         let (Some(vault), Some(mount)) = (self.services.vault(), self.mount(d)) else { return false };
-        match vault.connection_exists(&mount, &model.target.connection()).await {
+        match vault.connection_exists(&mount, &model.connection()).await {
             Ok(true) => {}
             Ok(false) => {
                 d.attribute_error(
@@ -487,7 +559,7 @@ impl RotatedRole {
                     "The database has no Vault connection",
                     format!(
                         "Vault has no connection {:?} on mount {mount:?}. The database or namespace resource creates it when the provider has a `vault` block; apply it first (reference its `id`, so Terraform orders them).",
-                        model.target.connection()
+                        model.connection()
                     ),
                 );
                 return false;
@@ -500,10 +572,14 @@ impl RotatedRole {
         if model.static_mode {
             return self.write_static(model, &mount, d).await;
         }
-        let Some(mut body) = self.statements(model, d).await else { return false };
-        body["db_name"] = json!(model.target.connection());
-        body["default_ttl"] = json!(parse_duration(&model.default_ttl).unwrap_or(86_400));
-        body["max_ttl"] = json!(parse_duration(&model.max_ttl).unwrap_or(86_400));
+        let Some(statements) = self.statements(model, d).await else { return false };
+        let body = DynamicRole {
+            db_name: model.connection(),
+            creation_statements: statements.creation,
+            revocation_statements: statements.revocation,
+            default_ttl: parse_duration(&model.default_ttl).unwrap_or(86_400),
+            max_ttl: parse_duration(&model.max_ttl).unwrap_or(86_400),
+        };
         if let Err(e) = vault.write_role(&mount, &model.vault_role(), &body).await {
             errors::vault(d, &format!("writing the Vault role {}", model.vault_role()), &e);
             return false;
@@ -518,7 +594,7 @@ impl RotatedRole {
             return Vec::new();
         }
         let Some(pg) = self.services.postgres(d).await else { return Vec::new() };
-        let roles = GroupRoles::of(db);
+        let roles = pg_roles(db);
         let group = roles.for_level(&model.privileges);
         pg.expired_vault_users(group).await.unwrap_or_else(|e| {
             errors::postgres(d, "looking for stale users", &e);
@@ -534,7 +610,7 @@ impl RotatedRole {
             return !d.has_error();
         }
         let Some(pg) = self.services.postgres(d).await else { return false };
-        let owner = GroupRoles::of(db).owner;
+        let owner = pg_roles(db).owner;
         for user in &stale {
             if let Err(e) = pg.drop_login(db, user, &owner).await {
                 errors::postgres(d, &format!("dropping stale user {user}"), &e);
@@ -556,7 +632,7 @@ impl RotatedRole {
         let created = match &model.target {
             Target::Postgresql(db) => {
                 let Some(pg) = self.services.postgres(d).await else { return false };
-                let roles = GroupRoles::of(db);
+                let roles = pg_roles(db);
                 let group = roles.for_level(&model.privileges);
                 let act_as = (model.privileges == "owner").then_some(roles.owner.as_str());
                 pg.ensure_login(&login, &first_password, group, act_as)
@@ -585,11 +661,11 @@ impl RotatedRole {
             return false;
         }
         let Some(vault) = self.services.vault() else { return false };
-        let body = json!({
-            "db_name": model.target.connection(),
-            "username": login,
-            "rotation_period": parse_duration(&model.rotation_period).unwrap_or(86_400),
-        });
+        let body = StaticRole {
+            db_name: model.connection(),
+            username: login,
+            rotation_period: parse_duration(&model.rotation_period).unwrap_or(86_400),
+        };
         if let Err(e) = vault.write_static_role(mount, &model.vault_role(), &body).await {
             errors::vault(d, &format!("writing the Vault static role {}", model.vault_role()), &e);
             return false;
@@ -629,7 +705,7 @@ impl RotatedRole {
         match &model.target {
             Target::Postgresql(db) => {
                 if let Some(pg) = self.services.postgres(d).await
-                    && let Err(e) = pg.drop_login(db, &login, &GroupRoles::of(db).owner).await
+                    && let Err(e) = pg.drop_login(db, &login, &pg_roles(db).owner).await
                 {
                     errors::postgres(d, "dropping the static login", &e);
                 }
@@ -651,14 +727,22 @@ impl RotatedRole {
         }
     }
 
-    /// The ACL rules of a Redis role at `privileges`: the namespace's patterns and commands.
+    /// The ACL rules of a Redis role at `privileges`: the namespace's patterns and
+    /// commands. The prefix comes from the namespace's KV secret, which outlives a Redis
+    /// restart, or else from its ACL user.
     async fn redis_rules(&self, ns: &str, privileges: &str, d: &mut Diagnostics) -> Option<Vec<String>> {
         let redis = self.services.redis(d)?;
-        let prefix = match redis.get_user(0, &format!("dbaas-{ns}")).await {
-            Ok(Some(user)) => user.key_prefix().map(str::to_owned),
-            Ok(None) => None,
+        let config = self.services.config(d)?.clone();
+        let name = NamespaceName::new(ns).ok()?;
+        let namespaces = Namespaces {
+            redis: &redis,
+            redis_config: config.redis.as_ref()?,
+            vault: self.services.vault().zip(config.vault.as_ref()),
+        };
+        let prefix = match namespaces.recorded_prefix(&name).await {
+            Ok(p) => p,
             Err(e) => {
-                errors::redis(d, "reading the namespace's key prefix", &e);
+                d.error("Cannot read the namespace", format!("Reading the key prefix of namespace {ns:?}: {e}"));
                 return None;
             }
         };
@@ -666,21 +750,20 @@ impl RotatedRole {
             d.attribute_error(
                 AttributePath::root("database"),
                 "Redis namespace not found",
-                format!("The ACL user of namespace {ns:?} does not exist; apply the namespace first."),
+                format!("Namespace {ns:?} has neither a password secret in Vault KV nor an ACL user; apply the namespace first."),
             );
             return None;
         };
-        let mut rules = vec![format!("~{prefix}*"), format!("&{prefix}*")];
-        let commands = crate::resources::redis_namespace::command_rules(privileges);
-        rules.extend(commands.iter().map(|r| (*r).to_owned()));
+        let mut rules = redis_acl::pattern_rules(&prefix);
+        rules.extend(redis_acl::command_rules(privileges));
         Some(rules)
     }
 
     /// Creation and revocation statements for the role's engine and privilege level.
-    async fn statements(&self, model: &Model, d: &mut Diagnostics) -> Option<Json> {
+    async fn statements(&self, model: &Model, d: &mut Diagnostics) -> Option<Statements> {
         Some(match &model.target {
             Target::Postgresql(db) => {
-                let roles = GroupRoles::of(db);
+                let roles = pg_roles(db);
                 let group = roles.for_level(&model.privileges);
                 let mut creation = vec![format!(
                     "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
@@ -690,12 +773,12 @@ impl RotatedRole {
                     // Objects it creates belong to the owner group, so they outlive it.
                     creation.push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&roles.owner)));
                 }
-                json!({
-                    "creation_statements": creation,
+                Statements {
+                    creation,
                     // One block, so a user already gone (dropped as stale, say) does not make
                     // the revocation fail. The management login created the user but is no
                     // member of it; REASSIGN and DROP OWNED need that membership.
-                    "revocation_statements": [format!(
+                    revocation: vec![format!(
                         "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{{{{name}}}}') THEN \
                          EXECUTE format('GRANT %I TO CURRENT_USER', '{{{{name}}}}'); \
                          EXECUTE format('REASSIGN OWNED BY %I TO %I', '{{{{name}}}}', {owner}); \
@@ -703,30 +786,35 @@ impl RotatedRole {
                          EXECUTE format('DROP ROLE %I', '{{{{name}}}}'); \
                          END IF; END $$;",
                         owner = pg_literal(&roles.owner)
-                    )                    ],
-                })
+                    )],
+                }
             }
             Target::Mysql(db) => {
                 let grants = mysql_grants(&model.privileges);
-                json!({
-                    "creation_statements": [
-                        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
-                        format!("GRANT {grants} ON {}.* TO '{{{{name}}}}'@'%';", crate::backends::mysql::quote_identifier(db)),
+                Statements {
+                    creation: vec![
+                        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_owned(),
+                        format!(
+                            "GRANT {grants} ON {}.* TO '{{{{name}}}}'@'%';",
+                            crate::backends::mysql::quote_identifier(db)
+                        ),
                     ],
-                    "revocation_statements": ["DROP USER IF EXISTS '{{name}}'@'%';"],
-                })
+                    revocation: vec!["DROP USER IF EXISTS '{{name}}'@'%';".to_owned()],
+                }
             }
             Target::Redis(ns) => {
                 let rules = self.redis_rules(ns, &model.privileges, d).await?;
                 // The redis plugin reads creation_statements[0] as a JSON array of rules.
-                json!({ "creation_statements": [Json::from(rules).to_string()] })
+                Statements { creation: vec![Json::from(rules).to_string()], revocation: Vec::new() }
             }
         })
     }
 }
 
-fn request_stale(request: &ModifyPlanRequest) -> Value {
-    request.state.attr("stale_users").cloned().unwrap_or(Value::Null)
+/// What Vault runs to create and to drop a user of the role.
+struct Statements {
+    creation: Vec<String>,
+    revocation: Vec<String>,
 }
 
 fn mysql_grants(privileges: &str) -> &'static str {
@@ -768,14 +856,10 @@ fn pg_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || name.len() > 24
-        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-    {
-        return Err(format!("{name:?} must be 1 to 24 lowercase letters, digits, `_` or `-`."));
-    }
-    Ok(())
+fn check_role_name(name: &str) -> Result<(), String> {
+    // The target does not matter for the characters of the name.
+    let any = naming::Target::parse("redis/x").expect("a valid id");
+    RoleName::new(any, name).map(drop)
 }
 
 fn check_duration(text: &str) -> Result<(), String> {
@@ -840,13 +924,5 @@ mod tests {
         for bad in ["", "h", "24x", "1.5h", "-1h", "0s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn ids() {
-        assert_eq!(parse_role_id("postgresql/trading/app"), Some((Target::Postgresql("trading".into()), "app".into())));
-        assert_eq!(parse_role_id("redis/cache-ns/ro").map(|(t, _)| t.connection()), Some("redis-cache-ns".into()));
-        assert_eq!(parse_role_id("oracle/x/y"), None);
-        assert_eq!(Target::parse("postgresql/a\"b"), None);
     }
 }

@@ -23,10 +23,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
 
 use crate::backends::password;
-use crate::backends::postgres::{GroupRoles, NewDatabase};
+use crate::backends::postgres::NewDatabase;
+use crate::backends::vault::{ConnectionConfig, Plugin};
 use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
@@ -38,18 +38,9 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of};
 use crate::framework::value::{Number, Value};
+use crate::platform::naming::{DatabaseName, Engine};
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
-
-/// Names no stack may take.
-const RESERVED: &[&str] =
-    &["postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys"];
-/// The longest suffix PostgreSQL names get: `__archived_YYYYMMDDTHHMMSSZ`.
-const ARCHIVE_SUFFIX_LEN: usize = "__archived_20261122T103512Z".len();
-/// PostgreSQL identifiers are at most 63 bytes.
-const POSTGRES_MAX_NAME: usize = 63 - ARCHIVE_SUFFIX_LEN;
-/// MySQL user names are at most 32 characters, and the management login adds `_vault`.
-const MYSQL_MAX_NAME: usize = 32 - "_vault".len();
 
 /// The `dbaas_shared_database` resource.
 pub struct SharedDatabase {
@@ -60,38 +51,6 @@ impl SharedDatabase {
     /// The resource, using `services`.
     pub fn new(services: Arc<Services>) -> SharedDatabase {
         SharedDatabase { services }
-    }
-}
-
-/// The database engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Engine {
-    Postgresql,
-    Mysql,
-}
-
-impl Engine {
-    fn parse(s: &str) -> Option<Engine> {
-        match s {
-            "postgresql" => Some(Engine::Postgresql),
-            "mysql" => Some(Engine::Mysql),
-            _ => None,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Engine::Postgresql => "postgresql",
-            Engine::Mysql => "mysql",
-        }
-    }
-
-    /// Prefix of Vault connection and role names.
-    fn vault_prefix(self) -> &'static str {
-        match self {
-            Engine::Postgresql => "postgres",
-            Engine::Mysql => "mysql",
-        }
     }
 }
 
@@ -150,12 +109,23 @@ impl Model {
         })
     }
 
+    fn database(&self) -> DatabaseName {
+        DatabaseName { engine: self.engine, name: self.name.clone() }
+    }
+
     fn id(&self) -> String {
-        format!("{}/{}", self.engine.as_str(), self.name)
+        self.database().id()
     }
 
     fn vault_connection(&self) -> String {
-        format!("{}-{}", self.engine.vault_prefix(), self.name)
+        self.database().vault_connection()
+    }
+
+    /// The one check of the model, at validate, plan and apply.
+    fn check(&self, d: &mut Diagnostics) {
+        if let Err(reason) = DatabaseName::new(self.engine, &self.name) {
+            d.attribute_error(AttributePath::root("name"), "Invalid database name", reason);
+        }
     }
 }
 
@@ -178,7 +148,7 @@ impl Resource for SharedDatabase {
                 Attribute::string("name")
                     .required()
                     .plan_modifier(requires_replace())
-                    .description(format!("Database name: lowercase letters, digits and `_`, starting with a letter or `_`; at most {POSTGRES_MAX_NAME} characters on PostgreSQL, {MYSQL_MAX_NAME} on MySQL. Changing it replaces the database.")),
+                    .description(format!("Database name: lowercase letters, digits and `_`, starting with a letter or `_`; at most {} characters on PostgreSQL (not starting with `pg_`, which PostgreSQL reserves), {} on MySQL. Changing it replaces the database.", Engine::Postgresql.max_name_len(), Engine::Mysql.max_name_len())),
                 Attribute::string("engine")
                     .required()
                     .validator(one_of(&["postgresql", "mysql"]))
@@ -242,10 +212,8 @@ impl Resource for SharedDatabase {
 
     async fn validate_config(&self, config: &Value, d: &mut Diagnostics) {
         let engine = config.attr("engine").and_then(Value::as_str).and_then(Engine::parse);
-        if let (Some(name), Some(engine)) = (config.attr("name").and_then(Value::as_str), engine)
-            && let Err(reason) = check_name(name, engine)
-        {
-            d.attribute_error(AttributePath::root("name"), "Invalid database name", reason);
+        if let Some(model) = Model::from_value(config) {
+            model.check(d);
         }
         let (foreign, other) = match engine {
             Some(Engine::Mysql) => (ATTRIBUTES_POSTGRES_ONLY, "PostgreSQL"),
@@ -264,7 +232,9 @@ impl Resource for SharedDatabase {
     }
 
     async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
+        // Null when destroying: nothing to check.
         let Some(model) = Model::from_value(&response.plan) else { return };
+        model.check(&mut response.diagnostics);
         let Some(config) = self.services.config(&mut response.diagnostics) else { return };
         let Value::Object(plan) = &mut response.plan else { return };
         // Endpoints and names follow from the provider configuration: known at plan time.
@@ -291,6 +261,10 @@ impl Resource for SharedDatabase {
     async fn create(&self, _ctx: &Context, request: CreateRequest, response: &mut ApplyResponse) {
         let Some(model) = Model::from_value(&request.plan) else { return };
         let d = &mut response.diagnostics;
+        model.check(d);
+        if d.has_error() {
+            return;
+        }
         let Some(config) = self.services.config(d).cloned() else { return };
         let created = match model.engine {
             Engine::Postgresql => self.create_postgres(&model, d).await,
@@ -379,7 +353,7 @@ impl Resource for SharedDatabase {
         if model.deletion_policy == DeletionPolicy::Retain {
             let mut kept = vec![format!("database {:?}", model.name)];
             if model.engine == Engine::Postgresql {
-                let r = GroupRoles::of(&model.name);
+                let r = model.database().group_roles();
                 kept.push(format!("roles {:?}, {:?}, {:?} and {:?}", r.owner, r.readwrite, r.readonly, r.management));
             }
             if config.vault.is_some() {
@@ -400,7 +374,7 @@ impl Resource for SharedDatabase {
         if config.vault.is_some() && !self.disconnect_vault(&model, &config, d).await {
             return;
         }
-        let archived_name = format!("{}__archived_{}", model.name, archive_stamp());
+        let archived_name = model.database().archived(&archive_stamp());
         match model.engine {
             Engine::Postgresql => {
                 let Some(pg) = self.services.postgres(d).await else { return };
@@ -523,7 +497,7 @@ impl SharedDatabase {
         let mount = &vault_config.database_mount;
         let password = password::generate();
         let connection = model.vault_connection();
-        let body = match model.engine {
+        let (plugin, login) = match model.engine {
             Engine::Postgresql => {
                 let (Some(pg_config), Some(pg)) = (config.postgres.as_ref(), self.services.postgres(d).await) else {
                     return false;
@@ -535,15 +509,11 @@ impl SharedDatabase {
                         return false;
                     }
                 };
-                json!({
-                    "plugin_name": "postgresql-database-plugin",
-                    "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}", pg_config.host, pg_config.port, model.name, pg_config.sslmode),
-                    "username": login,
-                    "password": password.expose(),
-                    "allowed_roles": [format!("{connection}-*")],
-                    "verify_connection": true,
-                    "password_authentication": "scram-sha-256",
-                })
+                let connection_url = format!(
+                    "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}",
+                    pg_config.host, pg_config.port, model.name, pg_config.sslmode
+                );
+                (Plugin::Postgresql { connection_url, password_authentication: "scram-sha-256" }, login)
             }
             Engine::Mysql => {
                 let (Some(my_config), Some(my)) = (config.mysql.as_ref(), self.services.mysql(d).await) else {
@@ -556,15 +526,17 @@ impl SharedDatabase {
                         return false;
                     }
                 };
-                json!({
-                    "plugin_name": "mysql-database-plugin",
-                    "connection_url": format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", my_config.host, my_config.port),
-                    "username": login,
-                    "password": password.expose(),
-                    "allowed_roles": [format!("{connection}-*")],
-                    "verify_connection": true,
-                })
+                let connection_url =
+                    format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", my_config.host, my_config.port);
+                (Plugin::Mysql { connection_url }, login)
             }
+        };
+        let body = ConnectionConfig {
+            plugin,
+            username: login,
+            password,
+            allowed_roles: vec![format!("{connection}-*")],
+            verify_connection: true,
         };
         if let Err(e) = vault.create_connection(mount, &connection, &body).await {
             errors::vault(d, &format!("creating the Vault connection {connection} on {mount}"), &e);
@@ -661,7 +633,7 @@ impl SharedDatabase {
                     };
                     state.insert("extensions".into(), Value::Set(shown.into_iter().map(Value::string).collect()));
                 }
-                let roles = GroupRoles::of(&model.name);
+                let roles = model.database().group_roles();
                 let role = |name: &String| if catalog.roles.contains(name) { Value::string(name) } else { Value::Null };
                 let derived = derived_attributes(model, &config);
                 for (k, v) in derived {
@@ -704,7 +676,7 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
     let vault_connection = if config.vault.is_some() { Value::string(model.vault_connection()) } else { Value::Null };
     match (model.engine, config.postgres.as_ref(), config.mysql.as_ref()) {
         (Engine::Postgresql, Some(pg), _) => {
-            let roles = GroupRoles::of(&model.name);
+            let roles = model.database().group_roles();
             vec![
                 ("host", Value::string(&pg.pooled_host)),
                 ("port", port(pg.pooled_port)),
@@ -745,48 +717,4 @@ fn identity(model: &Model) -> Value {
 fn archive_stamp() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default()
-}
-
-/// Checks a database name for `engine`: characters, length (leaving room for the longest
-/// suffix the provider adds) and reserved names.
-fn check_name(name: &str, engine: Engine) -> Result<(), String> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
-    if !first_ok || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Err(format!("{name:?} must be lowercase letters, digits and `_`, starting with a letter or `_`."));
-    }
-    let max = match engine {
-        Engine::Postgresql => POSTGRES_MAX_NAME,
-        Engine::Mysql => MYSQL_MAX_NAME,
-    };
-    if name.len() > max {
-        return Err(format!(
-            "{name:?} is {} characters; {} names may have at most {max}, leaving room for the suffixes the provider adds (`_readwrite`, `_vault`, `__archived_<timestamp>`).",
-            name.len(),
-            engine.as_str()
-        ));
-    }
-    if RESERVED.contains(&name) {
-        return Err(format!("{name:?} is reserved by the database server."));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert!(check_name("trading", Engine::Postgresql).is_ok());
-        assert!(check_name("_x1", Engine::Mysql).is_ok());
-        for bad in ["Trading", "1abc", "a-b", "a b", "a;drop", "", "postgres", "template1", "information_schema", "ä"]
-        {
-            assert!(check_name(bad, Engine::Postgresql).is_err(), "{bad}");
-        }
-        assert!(check_name(&"a".repeat(POSTGRES_MAX_NAME), Engine::Postgresql).is_ok());
-        assert!(check_name(&"a".repeat(POSTGRES_MAX_NAME + 1), Engine::Postgresql).is_err());
-        assert!(check_name(&"a".repeat(MYSQL_MAX_NAME + 1), Engine::Mysql).is_err());
-        assert!(format!("{}__archived_{}", "a".repeat(POSTGRES_MAX_NAME), archive_stamp()).len() <= 63);
-    }
 }
