@@ -112,11 +112,26 @@ pub fn namespace(d: &mut Diagnostics, action: &str, spec: &NamespaceSpec, e: &Na
     }
 }
 
-/// Like [`namespace`], for the plan's early checks: a service that cannot be asked (read-only
-/// credentials, say) is only a warning, since apply checks again.
+/// For the plan's early look at the servers: a namespace that would be refused at apply
+/// (its name taken, its prefix overlapping) is a warning here, not an error. Terraform's
+/// destroy plans every configured resource first, so an error here would block destroying
+/// a stack whose other namespace is the one in the way; apply refuses it, under the lock,
+/// before anything changes. Mistakes in the configuration itself stay errors.
 pub fn namespace_at_plan(d: &mut Diagnostics, spec: &NamespaceSpec, e: &NamespaceError) {
     match e {
-        NamespaceError::Redis(_) | NamespaceError::Vault(_) => d.warning(
+        NamespaceError::Invalid(_) => namespace(d, "planning the namespace", spec, e),
+        NamespaceError::Taken { .. } | NamespaceError::Overlap { .. } => {
+            let mut found = Diagnostics::default();
+            namespace(&mut found, "planning the namespace", spec, e);
+            for diagnostic in found.0 {
+                let detail = format!("{} Apply will refuse it.", diagnostic.detail);
+                match diagnostic.attribute {
+                    Some(path) => d.attribute_warning(path, diagnostic.summary, detail),
+                    None => d.warning(diagnostic.summary, detail),
+                }
+            }
+        }
+        _ => d.warning(
             "Could not check the namespace",
             format!(
                 "Checking that namespace {:?} and its prefix {:?} are free failed: {e}. Apply checks again.",
@@ -124,6 +139,5 @@ pub fn namespace_at_plan(d: &mut Diagnostics, spec: &NamespaceSpec, e: &Namespac
                 spec.key_prefix
             ),
         ),
-        other => namespace(d, "planning the namespace", spec, other),
     }
 }

@@ -57,7 +57,8 @@ pub trait Resource: Send + Sync + 'static {
     async fn validate_config(&self, _config: &Value, _diagnostics: &mut Diagnostics) {}
     /// Adjusts the plan after defaults and attribute plan modifiers.
     async fn modify_plan(&self, _ctx: &Context, _request: &ModifyPlanRequest, _response: &mut ModifyPlanResponse) {}
-    /// Creates the object; `response.state` starts as the plan.
+    /// Creates the object and sets `response.state` to what now exists; it starts null, so
+    /// a create that fails before setting it leaves nothing in state.
     async fn create(&self, ctx: &Context, request: CreateRequest, response: &mut ApplyResponse);
     /// Reads the object; setting `response.state` to null removes it from state.
     async fn read(&self, ctx: &Context, request: ReadRequest, response: &mut ReadResponse);

@@ -522,7 +522,9 @@ impl ProviderRpc for ProviderServer {
                     resource.delete(&ctx, DeleteRequest { state: prior }, &mut response.diagnostics).await;
                     return (response, true);
                 }
-                response.state = planned.clone();
+                // A create starts from nothing, so a create that fails before it says what
+                // exists records nothing: the plan is no evidence of what was made.
+                response.state = if prior.is_null() { Value::Null } else { planned.clone() };
                 if prior.is_null() {
                     resource.create(&ctx, CreateRequest { plan: planned, config }, &mut response).await;
                 } else {

@@ -3,6 +3,7 @@
 
 mod endpoints;
 mod examples;
+mod isolation;
 mod provider;
 mod redis_namespace;
 mod rotated_role;

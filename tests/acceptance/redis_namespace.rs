@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::util::*;
 
 /// Sends `commands` on one connection and returns Redis's answers, one per line.
-fn redis_session(commands: &[String]) -> Vec<String> {
+pub(crate) fn redis_session(commands: &[String]) -> Vec<String> {
     let mut input = commands.join("\n");
     input.push('\n');
     let out = Command::new("sh")
@@ -26,7 +26,7 @@ fn redis_session(commands: &[String]) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
-fn redis(args: &[&str]) -> String {
+pub(crate) fn redis(args: &[&str]) -> String {
     let out =
         Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", "6379"]).args(args).output().expect("redis-cli runs");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -37,12 +37,12 @@ fn config(c: &Cleanup, name: &str, settings: &str) -> String {
 }
 
 /// Namespaces are named with hyphens (Redis user names), the cleanup prefix with underscores.
-fn namespace_name(c: &Cleanup) -> String {
+pub(crate) fn namespace_name(c: &Cleanup) -> String {
     c.prefix.replace('_', "-")
 }
 
 /// Removes what the Redis stories made: users, keys and KV secrets of this run.
-struct RedisCleanup(String);
+pub(crate) struct RedisCleanup(pub(crate) String);
 
 impl Drop for RedisCleanup {
     fn drop(&mut self) {
@@ -67,7 +67,7 @@ impl Drop for RedisCleanup {
     }
 }
 
-fn kv_password(name: &str) -> String {
+pub(crate) fn kv_password(name: &str) -> String {
     let secret = vault("GET", &format!("secret/data/redis/{name}"), None);
     secret["data"]["data"]["password"]
         .as_str()
@@ -202,15 +202,17 @@ fn bad_prefixes_and_rules_are_refused_and_create_nothing() {
     }
     assert!(!redis(&["ACL", "USERS"]).contains(&name), "a refused namespace created a user");
 
-    // Overlapping prefixes: the second is refused at plan, naming the first.
+    // Overlapping prefixes: the plan warns, naming the first; apply refuses the second.
     let first = Workspace::new(tf, "redisbad", &config(&c, &name, &format!("key_prefix = \"{name}:\"")));
     first.init();
     first.apply();
     let second_name = format!("{name}-sub");
     let second = Workspace::new(tf, "redisbad", &config(&c, &second_name, &format!("key_prefix = \"{name}:sub:\"")));
     second.init();
-    let out = second.fails(&["plan", "-no-color", "-input=false"]);
-    assert!(out.contains("Key prefix overlaps another namespace"), "{out}");
+    let out = second.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(out.contains("Warning: Key prefix overlaps another namespace") && out.contains(&name), "{out}");
+    let out = second.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(out.contains("Error: Key prefix overlaps another namespace"), "{out}");
     assert!(!redis(&["ACL", "USERS"]).lines().any(|u| u == format!("dbaas-{second_name}")));
     first.destroy();
 }
