@@ -450,3 +450,93 @@ fn sha256_hex(text: &str) -> String {
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
 }
+
+/// The HCL policy in docs/guides/security.md, for a database mount named `mount`.
+fn documented_policy(mount: &str) -> String {
+    let guide =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guides/security.md"))
+            .expect("docs/guides/security.md");
+    let start = guide.find("```hcl").expect("the guide has an HCL policy") + "```hcl".len();
+    let end = start + guide[start..].find("```").expect("the policy block ends");
+    guide[start..end].replace("database/", &format!("{mount}/"))
+}
+
+#[test]
+fn a_full_story_runs_with_the_documented_smallest_vault_policy() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("isopolicy");
+    let name = c.prefix.clone();
+    let ns = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(ns.clone());
+    // The platform mounts the engine; the token only uses it.
+    vault("POST", &format!("sys/mounts/{}", c.mount), Some(&serde_json::json!({ "type": "database" })));
+    vault(
+        "PUT",
+        &format!("sys/policies/acl/{}", c.mount),
+        Some(&serde_json::json!({ "policy": documented_policy(&c.mount) })),
+    );
+    let token = vault("POST", "auth/token/create", Some(&serde_json::json!({ "policies": [c.mount], "ttl": "30m" })));
+    let token = token["auth"]["client_token"].as_str().expect("a token").to_owned();
+    let main = format!(
+        r#"
+terraform {{
+  required_providers {{
+    dbaas = {{ source = "infra/dbaas" }}
+  }}
+}}
+provider "dbaas" {{
+  postgres {{
+    host             = "127.0.0.1"
+    pooled_port      = 6432
+    sslmode          = "disable"
+    pooler_auth_user = "pgbouncer_auth"
+  }}
+  redis {{
+    addresses = ["127.0.0.1:6379"]
+  }}
+  vault {{
+    address        = "http://127.0.0.1:8200"
+    token          = "{token}"
+    database_mount = "{mount}"
+    kv_mount       = "secret"
+  }}
+}}
+resource "dbaas_shared_database" "db" {{
+  name            = "{name}"
+  engine          = "postgresql"
+  deletion_policy = "drop"
+  # PgBouncer keeps idle server connections after the login above (issue 10 #8).
+  force_drop      = true
+}}
+resource "dbaas_rotated_role" "app" {{
+  database = dbaas_shared_database.db.id
+  name     = "app"
+}}
+resource "dbaas_redis_namespace" "cache" {{
+  name = "{ns}"
+}}
+resource "dbaas_rotated_role" "cache" {{
+  database   = dbaas_redis_namespace.cache.id
+  name       = "app"
+  privileges = "readonly"
+}}
+"#,
+        mount = c.mount
+    );
+    let ws = Workspace::new(tf, "isopolicy", &main);
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    // What the policy let it make works: credentials log in through PgBouncer.
+    let creds = vault("GET", &format!("{}/creds/postgres-{name}-app", c.mount), None);
+    let (user, password) = (creds["data"]["username"].as_str().unwrap(), creds["data"]["password"].as_str().unwrap());
+    assert_eq!(psql_pooled(user, password, &name, "SELECT 1").unwrap(), "1");
+    ws.destroy();
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+    assert!(!redis_users().iter().any(|u| u.contains(&ns)), "destroy left a Redis user");
+    assert!(vault("GET", &format!("secret/data/redis/{ns}"), None)["data"].is_null(), "destroy left the KV secret");
+    let listed = vault("LIST", &format!("{}/config", c.mount), None);
+    assert!(listed["data"]["keys"].as_array().is_none_or(|k| k.is_empty()), "destroy left a connection: {listed}");
+    vault("DELETE", &format!("sys/policies/acl/{}", c.mount), None);
+}
