@@ -185,7 +185,7 @@ impl Resource for RotatedRole {
                     .description("The `id` of a `dbaas_shared_database` or `dbaas_redis_namespace`. Changing it replaces the role."),
                 Attribute::string("name")
                     .required()
-                    .validator(string_check(|n| check_role_name(n)))
+                    .validator(string_check(check_role_name))
                     .plan_modifier(requires_replace())
                     .description("Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`. Changing it replaces the role."),
                 Attribute::string("mode")
