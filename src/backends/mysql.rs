@@ -121,11 +121,6 @@ pub fn quote_identifier(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-/// The management login of database `name`.
-pub fn management_user(name: &str) -> String {
-    format!("{name}_vault")
-}
-
 impl Mysql {
     /// A client; the pool connects on first use.
     pub fn new(endpoint: MysqlEndpoint) -> Mysql {
@@ -279,9 +274,13 @@ impl Mysql {
     ///
     /// # Errors
     /// [`MysqlError`] for any refusal.
-    pub async fn ensure_management_login(&self, database: &str, password: &Secret) -> Result<String, MysqlError> {
-        let user = management_user(database);
-        let account = format!("{}@'%'", self.quote_literal(&user).await?);
+    pub async fn ensure_management_login(
+        &self,
+        database: &str,
+        user: &str,
+        password: &Secret,
+    ) -> Result<String, MysqlError> {
+        let account = format!("{}@'%'", self.quote_literal(user).await?);
         let password = self.quote_literal(password.expose()).await?;
         self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
         self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
@@ -292,7 +291,7 @@ impl Mysql {
             quote_identifier(database)
         ))
         .await?;
-        Ok(user)
+        Ok(user.to_owned())
     }
 
     /// Creates (or resets) a login `@'%'` with `grants` on the database, for a static role.
@@ -335,18 +334,18 @@ impl Mysql {
         self.execute(&format!("DROP USER IF EXISTS {account}")).await
     }
 
-    async fn drop_management_login(&self, database: &str) -> Result<(), MysqlError> {
-        let account = format!("{}@'%'", self.quote_literal(&management_user(database)).await?);
+    async fn drop_management_login(&self, management: &str) -> Result<(), MysqlError> {
+        let account = format!("{}@'%'", self.quote_literal(management).await?);
         self.execute(&format!("DROP USER IF EXISTS {account}")).await
     }
 
     /// Sessions on `database`, other than ours and Vault's management login's.
-    async fn sessions(&self, database: &str) -> Result<Vec<u64>, MysqlError> {
+    async fn sessions(&self, database: &str, management: &str) -> Result<Vec<u64>, MysqlError> {
         let ids: Vec<u64> = sqlx::query_scalar(
             "SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND USER <> ?",
         )
         .bind(database)
-        .bind(management_user(database))
+        .bind(management)
         .fetch_all(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
@@ -357,21 +356,21 @@ impl Mysql {
     ///
     /// # Errors
     /// [`MysqlError`] when the server cannot be asked.
-    pub async fn session_count(&self, database: &str) -> Result<i64, MysqlError> {
-        Ok(self.sessions(database).await?.len() as i64)
+    pub async fn session_count(&self, database: &str, management: &str) -> Result<i64, MysqlError> {
+        Ok(self.sessions(database, management).await?.len() as i64)
     }
 
-    async fn clear_sessions(&self, database: &str, force: bool) -> Result<(), MysqlError> {
-        let management: Vec<u64> =
+    async fn clear_sessions(&self, database: &str, management: &str, force: bool) -> Result<(), MysqlError> {
+        let vault_sessions: Vec<u64> =
             sqlx::query_scalar("SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE USER = ?")
-                .bind(management_user(database))
+                .bind(management)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.error(e))?;
-        for id in management {
+        for id in vault_sessions {
             let _ = self.execute(&format!("KILL CONNECTION {id}")).await;
         }
-        let sessions = self.sessions(database).await?;
+        let sessions = self.sessions(database, management).await?;
         if sessions.is_empty() {
             return Ok(());
         }
@@ -390,10 +389,10 @@ impl Mysql {
     ///
     /// # Errors
     /// [`MysqlError`] for any refusal.
-    pub async fn drop_database(&self, name: &str, force: bool) -> Result<(), MysqlError> {
-        self.clear_sessions(name, force).await?;
+    pub async fn drop_database(&self, name: &str, management: &str, force: bool) -> Result<(), MysqlError> {
+        self.clear_sessions(name, management, force).await?;
         self.execute(&format!("DROP DATABASE IF EXISTS {}", quote_identifier(name))).await?;
-        self.drop_management_login(name).await?;
+        self.drop_management_login(management).await?;
         self.invalidate().await;
         Ok(())
     }
@@ -404,7 +403,13 @@ impl Mysql {
     ///
     /// # Errors
     /// [`MysqlError::CannotArchive`], [`MysqlError::InUse`] (unless `force`), or a refusal.
-    pub async fn archive_database(&self, name: &str, archived_name: &str, force: bool) -> Result<(), MysqlError> {
+    pub async fn archive_database(
+        &self,
+        name: &str,
+        archived_name: &str,
+        management: &str,
+        force: bool,
+    ) -> Result<(), MysqlError> {
         let blockers: Vec<(String, i64)> = sqlx::query_as(
             "SELECT 'views', COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? \
              UNION ALL SELECT 'routines', COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
@@ -422,7 +427,7 @@ impl Mysql {
         if !what.is_empty() {
             return Err(MysqlError::CannotArchive { database: name.to_owned(), what: what.join(", ") });
         }
-        self.clear_sessions(name, force).await?;
+        self.clear_sessions(name, management, force).await?;
         let info = self.catalog().await?.get(name).cloned();
         let mut create = format!("CREATE DATABASE {}", quote_identifier(archived_name));
         if let Some(i) = info {
@@ -456,7 +461,7 @@ impl Mysql {
             self.execute(&format!("RENAME TABLE {}", moves.join(", "))).await?;
         }
         self.execute(&format!("DROP DATABASE {}", quote_identifier(name))).await?;
-        self.drop_management_login(name).await?;
+        self.drop_management_login(management).await?;
         self.invalidate().await;
         Ok(())
     }

@@ -162,9 +162,11 @@ pub struct NewDatabase {
     pub template: Option<String>,
     /// Connection limit.
     pub connection_limit: i32,
+    /// Its group roles.
+    pub roles: GroupRoles,
 }
 
-/// The group roles of a database, by naming convention.
+/// The group roles and management login of a database; `crate::platform::naming` names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRoles {
     /// Owns the database and everything in it; NOLOGIN.
@@ -185,16 +187,6 @@ impl GroupRoles {
             "readonly" => &self.readonly,
             "owner" => &self.owner,
             _ => &self.readwrite,
-        }
-    }
-
-    /// The roles of database `name`.
-    pub fn of(name: &str) -> GroupRoles {
-        GroupRoles {
-            owner: format!("{name}_owner"),
-            readwrite: format!("{name}_readwrite"),
-            readonly: format!("{name}_readonly"),
-            management: format!("{name}_vault"),
         }
     }
 }
@@ -473,7 +465,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] for any refusal.
     pub async fn create_database(&self, spec: &NewDatabase) -> Result<(), PostgresError> {
-        let roles = GroupRoles::of(&spec.name);
+        let roles = spec.roles.clone();
         let maintenance = self.endpoint.database.clone();
         let exists = {
             let name = spec.name.clone();
@@ -529,8 +521,8 @@ impl Postgres {
             }
             return Err(e);
         }
-        if let Err(e) = self.ensure_privileges(&spec.name).await {
-            let _ = self.drop_database(&spec.name, true).await;
+        if let Err(e) = self.ensure_privileges(&spec.name, &spec.roles).await {
+            let _ = self.drop_database(&spec.name, &spec.roles, true).await;
             return Err(e);
         }
         Ok(())
@@ -571,8 +563,8 @@ impl Postgres {
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn ensure_privileges(&self, database: &str) -> Result<(), PostgresError> {
-        let roles = GroupRoles::of(database);
+    pub async fn ensure_privileges(&self, database: &str, roles: &GroupRoles) -> Result<(), PostgresError> {
+        let roles = roles.clone();
         let db = database.to_owned();
         let pooler = self.endpoint.pooler_auth_user.clone();
         self.with(database, move |c| {
@@ -697,8 +689,12 @@ impl Postgres {
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn ensure_management_login(&self, database: &str, password: &Secret) -> Result<String, PostgresError> {
-        let roles = GroupRoles::of(database);
+    pub async fn ensure_management_login(
+        &self,
+        roles: &GroupRoles,
+        password: &Secret,
+    ) -> Result<String, PostgresError> {
+        let roles = roles.clone();
         let maintenance = self.endpoint.database.clone();
         let password = password.clone();
         let r = roles.clone();
@@ -738,9 +734,13 @@ impl Postgres {
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn create_group_roles_and_privileges(&self, database: &str) -> Result<(), PostgresError> {
-        self.ensure_group_roles(&GroupRoles::of(database)).await?;
-        self.ensure_privileges(database).await
+    pub async fn create_group_roles_and_privileges(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+    ) -> Result<(), PostgresError> {
+        self.ensure_group_roles(roles).await?;
+        self.ensure_privileges(database, roles).await
     }
 
     /// Creates (or resets) a login for a static role: LOGIN, member of `group`, and when
@@ -851,9 +851,9 @@ impl Postgres {
     ///
     /// # Errors
     /// [`PostgresError`] when the server cannot be asked.
-    pub async fn sessions(&self, database: &str) -> Result<i64, PostgresError> {
+    pub async fn sessions(&self, database: &str, roles: &GroupRoles) -> Result<i64, PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let (db, management) = (database.to_owned(), GroupRoles::of(database).management);
+        let (db, management) = (database.to_owned(), roles.management.clone());
         self.with(&maintenance, move |c| {
             let (db, management) = (db.clone(), management.clone());
             Box::pin(async move {
@@ -873,10 +873,10 @@ impl Postgres {
 
     /// Ends sessions on `database`: all of them, or (`all == false`) only the management
     /// login's, which Vault may keep open a moment after its connection is deleted.
-    async fn terminate_sessions(&self, database: &str, all: bool) -> Result<(), PostgresError> {
+    async fn terminate_sessions(&self, database: &str, roles: &GroupRoles, all: bool) -> Result<(), PostgresError> {
         self.close_idle_to(database).await?;
         let maintenance = self.endpoint.database.clone();
-        let (db, management) = (database.to_owned(), GroupRoles::of(database).management);
+        let (db, management) = (database.to_owned(), roles.management.clone());
         self.with(&maintenance, move |c| {
             let (db, management) = (db.clone(), management.clone());
             Box::pin(async move {
@@ -901,16 +901,16 @@ impl Postgres {
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn drop_database(&self, database: &str, force: bool) -> Result<(), PostgresError> {
+    pub async fn drop_database(&self, database: &str, roles: &GroupRoles, force: bool) -> Result<(), PostgresError> {
         if !force {
-            let sessions = self.sessions(database).await?;
+            let sessions = self.sessions(database, roles).await?;
             if sessions > 0 {
                 return Err(PostgresError::InUse { database: database.to_owned(), sessions });
             }
         }
         // Our own idle connections and Vault's would block the drop.
-        self.terminate_sessions(database, false).await?;
-        let roles = GroupRoles::of(database);
+        self.terminate_sessions(database, roles, false).await?;
+        let roles = roles.clone();
         let maintenance = self.endpoint.database.clone();
         let db = database.to_owned();
         self.with(&maintenance, move |c| {
@@ -951,9 +951,10 @@ impl Postgres {
         &self,
         database: &str,
         archived_name: &str,
+        roles: &GroupRoles,
         force: bool,
     ) -> Result<(), PostgresError> {
-        let roles = GroupRoles::of(database);
+        let roles = roles.clone();
         let maintenance = self.endpoint.database.clone();
         let (db, archived) = (database.to_owned(), archived_name.to_owned());
         let (revoke_db, r) = (db.clone(), roles.clone());
@@ -972,12 +973,12 @@ impl Postgres {
             })
         })
         .await?;
-        let sessions = self.sessions(database).await?;
+        let sessions = self.sessions(database, &roles).await?;
         if sessions > 0 && !force {
             return Err(PostgresError::InUse { database: database.to_owned(), sessions });
         }
         // Renaming needs every session gone, ours and Vault's included.
-        self.terminate_sessions(database, true).await?;
+        self.terminate_sessions(database, &roles, true).await?;
         self.with(&maintenance, move |c| {
             let (db, archived, r) = (db.clone(), archived.clone(), roles.clone());
             Box::pin(async move {

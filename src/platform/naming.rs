@@ -1,6 +1,6 @@
 //! The only place names are made and parsed: database and role names on the servers,
 //! Vault connection and role names, Redis users, KV paths, Terraform ids, and the owner
-//! mark every object carries.
+//! mark a namespace's password secret carries.
 //!
 //! Names that two objects could both claim are told apart here or refused here: a
 //! PostgreSQL static login `<db>_<role>` never ends like a group role, a Redis static
@@ -129,17 +129,6 @@ impl DatabaseName {
     pub fn archived(&self, stamp: &str) -> String {
         format!("{}__archived_{stamp}", self.name)
     }
-
-    /// The owner mark of the database itself.
-    pub fn mark(&self) -> String {
-        format!("{MARK_PREFIX}{}", self.id())
-    }
-
-    /// The owner mark of one of its group roles or its management login (`owner`,
-    /// `readwrite`, `readonly`, `vault`).
-    pub fn role_mark(&self, suffix: &str) -> String {
-        format!("{MARK_PREFIX}{} {suffix} role", self.id())
-    }
 }
 
 /// A `dbaas_redis_namespace`.
@@ -249,14 +238,6 @@ impl Target {
         }
     }
 
-    /// The database or namespace name.
-    pub fn name(&self) -> &str {
-        match self {
-            Target::Database(d) => &d.name,
-            Target::Namespace(n) => n.as_str(),
-        }
-    }
-
     /// The Vault connection of the database or namespace: what a role's `db_name` must be.
     pub fn vault_connection(&self) -> String {
         match self {
@@ -334,16 +315,6 @@ impl RoleName {
             Target::Namespace(n) => format!("{REDIS_USER_PREFIX}{}{REDIS_STATIC_SEPARATOR}{}", n.as_str(), self.name),
         }
     }
-
-    /// The owner mark of its static login.
-    pub fn static_login_mark(&self) -> String {
-        format!("{MARK_PREFIX}{} static login", self.id())
-    }
-}
-
-/// Whether `comment` is an owner mark (of any object).
-pub fn is_mark(comment: &str) -> bool {
-    comment.starts_with(MARK_PREFIX)
 }
 
 fn check_database_name(name: &str, engine: Engine) -> Result<(), String> {
@@ -435,13 +406,5 @@ mod tests {
         assert_ne!(login, NamespaceName::new("x-b").unwrap().user());
         assert!(NamespaceName::new("x--b").is_err());
         assert!(NamespaceName::new("x-").is_err());
-    }
-
-    #[test]
-    fn marks_name_the_object() {
-        let d = pg("trading");
-        assert_ne!(d.mark(), d.role_mark("owner"));
-        assert!(is_mark(&d.role_mark("vault")));
-        assert!(!is_mark("made by hand"));
     }
 }

@@ -300,7 +300,7 @@ impl Resource for SharedDatabase {
         match plan.engine {
             Engine::Postgresql => {
                 let Some(pg) = self.services.postgres(d).await else { return };
-                if let Err(e) = pg.create_group_roles_and_privileges(&plan.name).await {
+                if let Err(e) = pg.create_group_roles_and_privileges(&plan.name, &plan.database().group_roles()).await {
                     return errors::postgres(d, "restoring the database's group roles and privileges", &e);
                 }
                 if plan.connection_limit != prior.connection_limit
@@ -379,8 +379,16 @@ impl Resource for SharedDatabase {
             Engine::Postgresql => {
                 let Some(pg) = self.services.postgres(d).await else { return };
                 let result = match model.deletion_policy {
-                    DeletionPolicy::Archive => pg.archive_database(&model.name, &archived_name, model.force_drop).await,
-                    _ => pg.drop_database(&model.name, model.force_drop).await,
+                    DeletionPolicy::Archive => {
+                        pg.archive_database(
+                            &model.name,
+                            &archived_name,
+                            &model.database().group_roles(),
+                            model.force_drop,
+                        )
+                        .await
+                    }
+                    _ => pg.drop_database(&model.name, &model.database().group_roles(), model.force_drop).await,
                 };
                 if let Err(e) = result {
                     errors::postgres(d, "removing the database", &e);
@@ -390,9 +398,12 @@ impl Resource for SharedDatabase {
             }
             Engine::Mysql => {
                 let Some(my) = self.services.mysql(d).await else { return };
+                let management = model.database().mysql_management_login();
                 let result = match model.deletion_policy {
-                    DeletionPolicy::Archive => my.archive_database(&model.name, &archived_name, model.force_drop).await,
-                    _ => my.drop_database(&model.name, model.force_drop).await,
+                    DeletionPolicy::Archive => {
+                        my.archive_database(&model.name, &archived_name, &management, model.force_drop).await
+                    }
+                    _ => my.drop_database(&model.name, &management, model.force_drop).await,
                 };
                 if let Err(e) = result {
                     errors::mysql(d, "removing the database", &e);
@@ -446,6 +457,7 @@ impl SharedDatabase {
             lc_ctype: model.lc_ctype.clone(),
             template: model.template.clone(),
             connection_limit: model.connection_limit.unwrap_or(-1),
+            roles: model.database().group_roles(),
         };
         if let Err(e) = pg.create_database(&spec).await {
             errors::postgres(d, "creating the database", &e);
@@ -479,12 +491,12 @@ impl SharedDatabase {
         match model.engine {
             Engine::Postgresql => {
                 if let Some(pg) = self.services.postgres(&mut ignored).await {
-                    let _ = pg.drop_database(&model.name, true).await;
+                    let _ = pg.drop_database(&model.name, &model.database().group_roles(), true).await;
                 }
             }
             Engine::Mysql => {
                 if let Some(my) = self.services.mysql(&mut ignored).await {
-                    let _ = my.drop_database(&model.name, true).await;
+                    let _ = my.drop_database(&model.name, &model.database().mysql_management_login(), true).await;
                 }
             }
         }
@@ -502,7 +514,7 @@ impl SharedDatabase {
                 let (Some(pg_config), Some(pg)) = (config.postgres.as_ref(), self.services.postgres(d).await) else {
                     return false;
                 };
-                let login = match pg.ensure_management_login(&model.name, &password).await {
+                let login = match pg.ensure_management_login(&model.database().group_roles(), &password).await {
                     Ok(l) => l,
                     Err(e) => {
                         errors::postgres(d, "creating the management login for Vault", &e);
@@ -519,7 +531,10 @@ impl SharedDatabase {
                 let (Some(my_config), Some(my)) = (config.mysql.as_ref(), self.services.mysql(d).await) else {
                     return false;
                 };
-                let login = match my.ensure_management_login(&model.name, &password).await {
+                let login = match my
+                    .ensure_management_login(&model.name, &model.database().mysql_management_login(), &password)
+                    .await
+                {
                     Ok(l) => l,
                     Err(e) => {
                         errors::mysql(d, "creating the management login for Vault", &e);
@@ -572,15 +587,17 @@ impl SharedDatabase {
     async fn check_no_clients(&self, model: &Model, d: &mut Diagnostics) -> bool {
         let sessions = match model.engine {
             Engine::Postgresql => match self.services.postgres(d).await {
-                Some(pg) => {
-                    pg.sessions(&model.name).await.map_err(|e| errors::postgres(d, "counting connected clients", &e))
-                }
+                Some(pg) => pg
+                    .sessions(&model.name, &model.database().group_roles())
+                    .await
+                    .map_err(|e| errors::postgres(d, "counting connected clients", &e)),
                 None => return false,
             },
             Engine::Mysql => match self.services.mysql(d).await {
-                Some(my) => {
-                    my.session_count(&model.name).await.map_err(|e| errors::mysql(d, "counting connected clients", &e))
-                }
+                Some(my) => my
+                    .session_count(&model.name, &model.database().mysql_management_login())
+                    .await
+                    .map_err(|e| errors::mysql(d, "counting connected clients", &e)),
                 None => return false,
             },
         };
