@@ -182,11 +182,7 @@ impl Namespaces<'_> {
         made: &mut Made,
     ) -> Result<(), NamespaceError> {
         let name = &spec.name;
-        for user in [name.user(), name.management_user()] {
-            if self.redis.user_exists_anywhere(&user).await? {
-                return Err(NamespaceError::Taken { object: format!("Redis ACL user {user:?}") });
-            }
-        }
+        self.check_users_free(name).await?;
         self.check_overlap(spec).await?;
         let password = match self.vault {
             Some((vault, vc)) => {
@@ -238,11 +234,7 @@ impl Namespaces<'_> {
         check(spec)?;
         if creating {
             let name = &spec.name;
-            for user in [name.user(), name.management_user()] {
-                if self.redis.user_exists_anywhere(&user).await? {
-                    return Err(NamespaceError::Taken { object: format!("Redis ACL user {user:?}") });
-                }
-            }
+            self.check_users_free(name).await?;
             if let Some((vault, vc)) = self.vault
                 && vault.kv_metadata(&vc.kv_mount, &name.kv_path()).await?.is_some()
             {
@@ -267,13 +259,23 @@ impl Namespaces<'_> {
         given: Option<Secret>,
     ) -> Result<(), NamespaceError> {
         check(spec)?;
-        let name = &spec.name;
-        if prior_prefix != Some(spec.key_prefix.as_str()) {
-            let lock = self.lock().await?;
-            let result = self.check_overlap(spec).await;
-            self.redis.unlock(LOCK_KEY, &lock).await?;
-            result?;
+        if prior_prefix == Some(spec.key_prefix.as_str()) {
+            return self.repair_unlocked(spec, given).await;
         }
+        // A new prefix is checked and set under the lock, so a concurrent apply cannot
+        // take an overlapping one between the check and the change.
+        let lock = self.lock().await?;
+        let mut result = self.check_overlap(spec).await;
+        if result.is_ok() {
+            result = self.repair_unlocked(spec, given).await;
+        }
+        let released = self.redis.unlock(LOCK_KEY, &lock).await;
+        result?;
+        released.map_err(NamespaceError::from)
+    }
+
+    async fn repair_unlocked(&self, spec: &NamespaceSpec, given: Option<Secret>) -> Result<(), NamespaceError> {
+        let name = &spec.name;
         let password = match self.vault {
             Some(_) => Some(self.kv_password(spec).await?),
             None => given,
@@ -302,7 +304,12 @@ impl Namespaces<'_> {
         let user = self.redis.get_user(0, &name.user()).await?;
         let mut observed = Observed { user: user.clone(), ..Observed::default() };
         for (i, address) in self.redis.addresses().iter().enumerate() {
-            if user.is_none() || self.redis.get_user(i, &name.user()).await? != user {
+            let astray = match (&user, i) {
+                (None, _) => true,
+                (Some(_), 0) => false,
+                (Some(_), _) => self.redis.get_user(i, &name.user()).await? != user,
+            };
+            if astray {
                 observed.nodes_astray.push(address.clone());
             }
         }
@@ -347,9 +354,12 @@ impl Namespaces<'_> {
     async fn kv_password(&self, spec: &NamespaceSpec) -> Result<Secret, NamespaceError> {
         let Some((vault, vc)) = self.vault else { return Err(NamespaceError::NoPassword(spec.name.user())) };
         let name = &spec.name;
-        self.claimed(name).await?;
+        let marked = self.claimed(name).await?;
         if let Some(p) = vault.kv_read(&vc.kv_mount, &name.kv_path()).await?.and_then(|d| password_of(&d)) {
-            vault.kv_set_metadata(&vc.kv_mount, &name.kv_path(), &mark(name)).await?;
+            // 0.1 wrote no mark: the namespace is in this state, so the secret is its own.
+            if !marked {
+                vault.kv_set_metadata(&vc.kv_mount, &name.kv_path(), &mark(name)).await?;
+            }
             return Ok(p);
         }
         let password = password::generate();
@@ -359,17 +369,25 @@ impl Namespaces<'_> {
         Ok(password)
     }
 
-    /// Fails when the KV secret carries another object's mark.
-    async fn claimed(&self, name: &NamespaceName) -> Result<(), NamespaceError> {
-        let Some((vault, vc)) = self.vault else { return Ok(()) };
-        if let Some(found) =
-            vault.kv_metadata(&vc.kv_mount, &name.kv_path()).await?.and_then(|mut m| m.remove(MARK_KEY))
-            && found != name.mark()
-        {
-            return Err(NamespaceError::NotOurs {
-                path: format!("{}/data/{}", vc.kv_mount, name.kv_path()),
-                mark: found,
-            });
+    /// Fails when the KV secret carries another object's mark; whether it carries this
+    /// namespace's.
+    async fn claimed(&self, name: &NamespaceName) -> Result<bool, NamespaceError> {
+        let Some((vault, vc)) = self.vault else { return Ok(false) };
+        match vault.kv_metadata(&vc.kv_mount, &name.kv_path()).await?.and_then(|mut m| m.remove(MARK_KEY)) {
+            Some(found) if found == name.mark() => Ok(true),
+            Some(found) => {
+                Err(NamespaceError::NotOurs { path: format!("{}/data/{}", vc.kv_mount, name.kv_path()), mark: found })
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Fails when an ACL user the namespace would create exists already, on any node.
+    async fn check_users_free(&self, name: &NamespaceName) -> Result<(), NamespaceError> {
+        for user in [name.user(), name.management_user()] {
+            if self.redis.user_exists_anywhere(&user).await? {
+                return Err(NamespaceError::Taken { object: format!("Redis ACL user {user:?}") });
+            }
         }
         Ok(())
     }
