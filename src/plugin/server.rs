@@ -473,6 +473,9 @@ impl ProviderRpc for ProviderServer {
             }
             let planned = plan_resource_change(&schema, &prior, &proposed, &config);
             let mut diagnostics = planned.diagnostics;
+            // Validators skip values unknown at validate time (a name taken from another
+            // resource, say): they run again here and at apply, once more is known.
+            diagnostics.extend(validate_config(&schema, &config));
             let mut requires_replace = planned.requires_replace;
             let mut plan = planned.planned;
             if !diagnostics.has_error() {
@@ -516,8 +519,16 @@ impl ProviderRpc for ProviderServer {
             let config = wire::decode(r.config.as_ref(), &ty, "configuration")?;
             let ctx = self.context.clone();
             let identity_schema = resource.identity_schema();
+            // Every value is known now: validators that were skipped run before anything
+            // changes. A destroy has no configuration to check.
+            let invalid = if planned.is_null() { Diagnostics::default() } else { validate_config(&schema, &config) };
             let response = isolated(async move {
                 let mut response = ApplyResponse::default();
+                if invalid.has_error() {
+                    response.state = prior;
+                    response.diagnostics = invalid;
+                    return (response, false);
+                }
                 if planned.is_null() {
                     resource.delete(&ctx, DeleteRequest { state: prior }, &mut response.diagnostics).await;
                     return (response, true);

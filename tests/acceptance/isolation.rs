@@ -540,3 +540,30 @@ resource "dbaas_rotated_role" "cache" {{
     assert!(listed["data"]["keys"].as_array().is_none_or(|k| k.is_empty()), "destroy left a connection: {listed}");
     vault("DELETE", &format!("sys/policies/acl/{}", c.mount), None);
 }
+
+#[test]
+fn attribute_checks_run_at_apply_for_values_known_only_then() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("isolate");
+    let name = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(name.clone());
+    // `--` is refused in namespace names; the value comes from another resource, so
+    // validate and plan cannot see it.
+    let bad = format!("{name}--x");
+    let resources = format!(
+        "resource \"terraform_data\" \"n\" {{\n  input = \"{bad}\"\n}}\nresource \"dbaas_redis_namespace\" \"ns\" {{\n  name = terraform_data.n.output\n}}\n"
+    );
+    let ws = Workspace::new(tf, "isolate", &stack(&c, &resources));
+    ws.init();
+    let out = flat(&ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]));
+    assert!(out.contains("with no `--`") && !out.contains("null object"), "{out}");
+    assert!(!redis_users().iter().any(|u| u.contains(&name)), "an invalid namespace created a user");
+    let state = ws.ok(&["state", "list"]);
+    assert!(!state.contains("dbaas_redis_namespace"), "{state}");
+    // Now that the value is known, the plan refuses it too; fixed, the stack destroys.
+    let out = flat(&ws.fails(&["plan", "-no-color", "-input=false"]));
+    assert!(out.contains("with no `--`"), "{out}");
+    ws.write_main(&stack(&c, &format!("resource \"terraform_data\" \"n\" {{\n  input = \"{bad}\"\n}}\n")));
+    ws.destroy();
+}
