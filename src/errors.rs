@@ -6,7 +6,9 @@ use crate::backends::postgres::PostgresError;
 use crate::backends::redis::RedisBackendError;
 use crate::backends::vault::VaultError;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::platform::databases::DatabaseError;
 use crate::platform::namespaces::{NamespaceError, NamespaceSpec};
+use crate::platform::naming::DatabaseName;
 
 /// Adds a diagnostic for a PostgreSQL failure while doing `action`.
 pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
@@ -23,6 +25,11 @@ pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
         PostgresError::InUse { database, sessions } => d.error(
             "Database in use",
             format!("While {action}: {sessions} client(s) are connected to {database:?}. Stop them, or set `force_drop = true` to disconnect them first."),
+        ),
+        PostgresError::NotOurs { role, comment } => d.attribute_error(
+            AttributePath::root("name"),
+            "Role already exists",
+            format!("While {action}: the PostgreSQL role {role:?} already exists and was not made by this provider for this database (its comment is {}), so nothing was changed: a database of this name would hand its privileges to whoever holds that role. Choose another name, or have the role's owner drop or rename it.", comment.as_deref().map_or("empty".to_owned(), |c| format!("{c:?}"))),
         ),
         other => d.error("PostgreSQL refused the change", format!("While {action}: {other}")),
     }
@@ -49,7 +56,61 @@ pub fn mysql(d: &mut Diagnostics, action: &str, e: &MysqlError) {
             "Cannot archive this database",
             format!("{e}. Use `deletion_policy = \"retain\"`, or drop those objects first."),
         ),
+        MysqlError::LoginTaken(login) => d.attribute_error(
+            AttributePath::root("name"),
+            "Login already exists",
+            format!("While {action}: the MySQL account {login:?}, which this database's Vault connection would use, already exists and is not in this state, so nothing was changed. Choose another name, or have the account's owner drop it."),
+        ),
         other => d.error("MySQL refused the change", format!("While {action}: {other}")),
+    }
+}
+
+/// Adds a diagnostic for a failed database operation on `name` while doing `action`.
+pub fn database(d: &mut Diagnostics, action: &str, name: &DatabaseName, e: &DatabaseError) {
+    match e {
+        DatabaseError::Postgres(e) => postgres(d, action, e),
+        DatabaseError::Mysql(e) => mysql(d, action, e),
+        DatabaseError::Vault(e) => vault(d, action, e),
+        DatabaseError::ConnectionTaken { .. } => d.attribute_error(
+            AttributePath::root("name"),
+            "Vault connection already exists",
+            format!("While {action}: {e} and is not in this state, so nothing was changed. If database {:?} is this stack's, import it: `terraform import <address> {}`; otherwise choose another name.", name.name, name.id()),
+        ),
+        DatabaseError::Incomplete { cause, named, .. } => {
+            database(d, action, name, cause);
+            d.error(
+                "Database left half made",
+                format!("After that failure these could not be removed again: {}. They are kept in state (the resource is tainted), so the next apply removes them and creates the database afresh; `terraform destroy` removes them too.", named.join(", ")),
+            );
+        }
+    }
+}
+
+/// For the plan's early look at the servers: a name that apply would refuse is a warning
+/// here (see [`namespace_at_plan`] for why); anything else that fails is a warning that
+/// apply checks again.
+pub fn database_at_plan(d: &mut Diagnostics, name: &DatabaseName, e: &DatabaseError) {
+    let refused = matches!(
+        e,
+        DatabaseError::ConnectionTaken { .. }
+            | DatabaseError::Postgres(PostgresError::AlreadyExists(_) | PostgresError::NotOurs { .. })
+            | DatabaseError::Mysql(MysqlError::AlreadyExists(_) | MysqlError::LoginTaken(_))
+    );
+    if !refused {
+        d.warning(
+            "Could not check the database name",
+            format!("Checking that database {:?} is free failed: {e}. Apply checks again.", name.name),
+        );
+        return;
+    }
+    let mut found = Diagnostics::default();
+    database(&mut found, "planning the database", name, e);
+    for diagnostic in found.0 {
+        let detail = format!("{} Apply will refuse it.", diagnostic.detail);
+        match diagnostic.attribute {
+            Some(path) => d.attribute_warning(path, diagnostic.summary, detail),
+            None => d.warning(diagnostic.summary, detail),
+        }
     }
 }
 

@@ -51,6 +51,9 @@ pub enum MysqlError {
         /// What.
         what: String,
     },
+    /// A login the database needs exists already, made by someone else.
+    #[error("login {0:?} already exists")]
+    LoginTaken(String),
     /// The server rejected a statement.
     #[error("MySQL: {0}")]
     Sql(#[source] sqlx::Error),
@@ -267,10 +270,13 @@ impl Mysql {
         Ok(())
     }
 
-    /// Creates (or resets the password of) the management login, `@'%'` because the
+    /// Creates (`new`) or resets the password of the management login, `@'%'` because the
     /// Vault plugin's rotation statement targets that host: CREATE USER with grant
     /// option, SELECT on mysql.user (the plugin's revocation reads it), and everything on
-    /// the database with grant option.
+    /// the database with grant option. When `new`, an existing account of that name is
+    /// [`MysqlError::LoginTaken`] and is left as it is: MySQL accounts carry no comment
+    /// to mark them with (MariaDB has no user attributes), so a database's management
+    /// login is ours only if this call created it.
     ///
     /// # Errors
     /// [`MysqlError`] for any refusal.
@@ -279,19 +285,31 @@ impl Mysql {
         database: &str,
         user: &str,
         password: &Secret,
-    ) -> Result<String, MysqlError> {
+        new: bool,
+    ) -> Result<(), MysqlError> {
         let account = format!("{}@'%'", self.quote_literal(user).await?);
         let password = self.quote_literal(password.expose()).await?;
-        self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
-        self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
+        if new {
+            match self.execute(&format!("CREATE USER {account} IDENTIFIED BY {password}")).await {
+                // 1396: "Operation CREATE USER failed": the account exists.
+                Err(MysqlError::Sql(sqlx::Error::Database(db)))
+                    if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number()) == Some(1396) =>
+                {
+                    return Err(MysqlError::LoginTaken(user.to_owned()));
+                }
+                other => other?,
+            }
+        } else {
+            self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
+            self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
+        }
         self.execute(&format!("GRANT CREATE USER ON *.* TO {account} WITH GRANT OPTION")).await?;
         self.execute(&format!("GRANT SELECT ON mysql.user TO {account}")).await?;
         self.execute(&format!(
             "GRANT ALL PRIVILEGES ON {}.* TO {account} WITH GRANT OPTION",
             quote_identifier(database)
         ))
-        .await?;
-        Ok(user.to_owned())
+        .await
     }
 
     /// Creates (or resets) a login `@'%'` with `grants` on the database, for a static role.

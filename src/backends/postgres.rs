@@ -51,9 +51,28 @@ pub enum PostgresError {
         /// How many.
         sessions: i64,
     },
+    /// A role exists that this provider did not make for this database: its comment is
+    /// not the owner mark.
+    #[error("role {role:?} already exists and is not marked as this database's (its comment is {comment:?})")]
+    NotOurs {
+        /// The role.
+        role: String,
+        /// Its comment, if any.
+        comment: Option<String>,
+    },
     /// The server rejected a statement.
     #[error("PostgreSQL: {0}")]
     Sql(#[source] sqlx::Error),
+}
+
+/// How a call treats objects that already exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Creating: an existing object must already carry the owner mark, or it is someone
+    /// else's and the call changes nothing.
+    New,
+    /// The object is in state: it is ours, and gets the mark if it lacks it.
+    Held,
 }
 
 impl PostgresError {
@@ -136,6 +155,8 @@ pub struct DatabaseInfo {
     pub lc_collate: String,
     /// LC_CTYPE.
     pub lc_ctype: String,
+    /// `COMMENT ON DATABASE`: the owner mark, for databases this provider made.
+    pub comment: Option<String>,
 }
 
 /// A snapshot of the shared catalogs: every database and role, read in one round trip.
@@ -420,10 +441,11 @@ impl Postgres {
                 Box::pin(async move {
                     sqlx::query(
                         "SELECT 'd' AS kind, d.datname::text AS name, pg_get_userbyid(d.datdba)::text AS owner, d.datconnlimit AS connlimit, \
-                                pg_encoding_to_char(d.encoding)::text AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype \
+                                pg_encoding_to_char(d.encoding)::text AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype, \
+                                shobj_description(d.oid, 'pg_database') AS comment \
                          FROM pg_database d \
                          UNION ALL \
-                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL FROM pg_roles r",
+                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r",
                     )
                     .fetch_all(c)
                     .await
@@ -445,6 +467,7 @@ impl Postgres {
                         encoding: row.get("encoding"),
                         lc_collate: row.get("collate"),
                         lc_ctype: row.get("ctype"),
+                        comment: row.get("comment"),
                     },
                 );
             }
@@ -458,37 +481,17 @@ impl Postgres {
         *self.catalog.lock().await = None;
     }
 
-    /// Creates the database, its group roles and their privileges. A database that already
-    /// exists is [`PostgresError::AlreadyExists`]; if a later step fails, the database this
-    /// call created is dropped again, so a re-run starts clean.
+    /// Creates the database, owned by `spec.roles.owner` (which must exist), and nothing
+    /// else. A database that exists already is [`PostgresError::AlreadyExists`].
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
     pub async fn create_database(&self, spec: &NewDatabase) -> Result<(), PostgresError> {
-        let roles = spec.roles.clone();
         let maintenance = self.endpoint.database.clone();
-        let exists = {
-            let name = spec.name.clone();
-            self.with(&maintenance, move |c| {
-                let name = name.clone();
-                Box::pin(async move {
-                    sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
-                        .bind(name)
-                        .fetch_one(c)
-                        .await
-                })
-            })
-            .await?
-        };
-        if exists {
-            return Err(PostgresError::AlreadyExists(spec.name.clone()));
-        }
-        self.ensure_group_roles(&roles).await?;
         let spec2 = spec.clone();
-        let owner = roles.owner.clone();
         let result = self
             .with(&maintenance, move |c| {
-                let (spec, owner) = (spec2.clone(), owner.clone());
+                let spec = spec2.clone();
                 Box::pin(async move {
                     let statement: String = sqlx::query_scalar(
                         // format('%I', NULL) is an error, not NULL: optional clauses need CASE.
@@ -500,7 +503,7 @@ impl Postgres {
                            || format(' CONNECTION LIMIT %s', $7::int)",
                     )
                     .bind(&spec.name)
-                    .bind(&owner)
+                    .bind(&spec.roles.owner)
                     .bind(&spec.template)
                     .bind(&spec.encoding)
                     .bind(&spec.lc_collate)
@@ -513,47 +516,110 @@ impl Postgres {
             })
             .await;
         self.invalidate().await;
-        if let Err(e) = result {
-            if let PostgresError::Sql(sqlx::Error::Database(db)) = &e
-                && db.code().as_deref() == Some("42P04")
-            {
-                return Err(PostgresError::AlreadyExists(spec.name.clone()));
+        match result {
+            Err(PostgresError::Sql(sqlx::Error::Database(db))) if db.code().as_deref() == Some("42P04") => {
+                Err(PostgresError::AlreadyExists(spec.name.clone()))
             }
-            return Err(e);
+            other => other,
         }
-        if let Err(e) = self.ensure_privileges(&spec.name, &spec.roles).await {
-            let _ = self.drop_database(&spec.name, &spec.roles, true).await;
-            return Err(e);
-        }
-        Ok(())
     }
 
-    /// Creates missing group roles (owner, readwrite, readonly), under the DDL lock.
-    async fn ensure_group_roles(&self, roles: &GroupRoles) -> Result<(), PostgresError> {
+    /// Writes the owner mark on the database (`COMMENT ON DATABASE`).
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn mark_database(&self, database: &str, mark: &str) -> Result<(), PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
+        let (db, mark) = (database.to_owned(), mark.to_owned());
         self.with(&maintenance, move |c| {
-            let names = names.clone();
+            let (db, mark) = (db.clone(), mark.clone());
             Box::pin(async move {
-                let mut tx = c.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
-                for name in &names {
-                    let statement: Option<String> = sqlx::query_scalar(
-                        "SELECT format('CREATE ROLE %I NOLOGIN', $1::text) WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)",
-                    )
-                    .bind(name)
-                    .fetch_optional(&mut *tx)
+                let s: String = sqlx::query_scalar("SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)")
+                    .bind(&db)
+                    .bind(&mark)
+                    .fetch_one(&mut *c)
                     .await?;
-                    if let Some(s) = statement {
-                        tx.execute(s.as_str()).await?;
-                    }
-                }
-                tx.commit().await
+                c.execute(s.as_str()).await.map(drop)
             })
         })
         .await?;
         self.invalidate().await;
         Ok(())
+    }
+
+    /// Creates the missing group roles (owner, readwrite, readonly) of `database`, each
+    /// NOLOGIN and marked with `mark`, under the DDL lock; returns those it created. With
+    /// [`Claim::New`], an existing database is [`PostgresError::AlreadyExists`] and a role
+    /// that exists without the mark is [`PostgresError::NotOurs`], and nothing is created:
+    /// checked and created under one lock, so two stacks cannot both claim a name.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_group_roles(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        mark: &str,
+        claim: Claim,
+    ) -> Result<Vec<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
+        let (mark, db) = (mark.to_owned(), database.to_owned());
+        let outcome = self
+            .with(&maintenance, move |c| {
+                let (names, mark, db) = (names.clone(), mark.clone(), db.clone());
+                Box::pin(async move {
+                    let mut tx = c.begin().await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                    if claim == Claim::New
+                        && sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+                            .bind(&db)
+                            .fetch_one(&mut *tx)
+                            .await?
+                    {
+                        return Ok(Err(None));
+                    }
+                    let existing: Vec<(String, Option<String>)> = sqlx::query_as(
+                        "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY($1)",
+                    )
+                    .bind(&names)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let existing: BTreeMap<String, Option<String>> = existing.into_iter().collect();
+                    if claim == Claim::New
+                        && let Some((role, comment)) =
+                            existing.iter().find(|(_, comment)| comment.as_deref() != Some(mark.as_str()))
+                    {
+                        return Ok(Err(Some((role.clone(), comment.clone()))));
+                    }
+                    let mut created = Vec::new();
+                    for name in &names {
+                        let mut statements = Vec::new();
+                        match existing.get(name) {
+                            None => {
+                                statements.push("SELECT format('CREATE ROLE %I NOLOGIN', $1::text)");
+                                created.push(name.clone());
+                            }
+                            Some(comment) if comment.as_deref() == Some(mark.as_str()) => continue,
+                            Some(_) => {}
+                        }
+                        statements.push("SELECT format('COMMENT ON ROLE %I IS %L', $1::text, $2::text)");
+                        for q in statements {
+                            let s: String =
+                                sqlx::query_scalar(q).bind(name).bind(&mark).fetch_one(&mut *tx).await?;
+                            tx.execute(s.as_str()).await?;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(Ok(created))
+                })
+            })
+            .await?;
+        self.invalidate().await;
+        outcome.map_err(|taken| match taken {
+            None => PostgresError::AlreadyExists(database.to_owned()),
+            Some((role, comment)) => PostgresError::NotOurs { role, comment },
+        })
     }
 
     /// Grants the group roles what they need, in the database and on it: CONNECT, schema
@@ -685,7 +751,9 @@ impl Postgres {
     }
 
     /// Creates (or resets the password of) the management login Vault uses: LOGIN
-    /// CREATEROLE, with ADMIN OPTION on the database's group roles.
+    /// CREATEROLE, marked with `mark`, with ADMIN OPTION on the database's group roles.
+    /// Returns whether it created the login. With [`Claim::New`], an existing login
+    /// without the mark is [`PostgresError::NotOurs`] and is left as it is.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
@@ -693,44 +761,62 @@ impl Postgres {
         &self,
         roles: &GroupRoles,
         password: &Secret,
-    ) -> Result<String, PostgresError> {
-        let roles = roles.clone();
+        mark: &str,
+        claim: Claim,
+    ) -> Result<bool, PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let password = password.clone();
-        let r = roles.clone();
-        self.with(&maintenance, move |c| {
-            let (r, password) = (r.clone(), password.clone());
-            Box::pin(async move {
-                let mut tx = c.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
-                let statements: Vec<String> = sqlx::query_scalar(
-                    "SELECT unnest(ARRAY[ \
-                        CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
-                             THEN format('ALTER ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) \
-                             ELSE format('CREATE ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) END, \
-                        format('GRANT %I, %I, %I TO %I WITH ADMIN OPTION', $2::text, $3::text, $4::text, $1::text) \
-                    ])",
-                )
-                .bind(&r.management)
-                .bind(&r.owner)
-                .bind(&r.readwrite)
-                .bind(&r.readonly)
-                .bind(password.expose())
-                .fetch_all(&mut *tx)
-                .await?;
-                for s in statements {
-                    tx.execute(s.as_str()).await?;
-                }
-                tx.commit().await
+        let (r, password, mark) = (roles.clone(), password.clone(), mark.to_owned());
+        let outcome = self
+            .with(&maintenance, move |c| {
+                let (r, password, mark) = (r.clone(), password.clone(), mark.clone());
+                Box::pin(async move {
+                    let mut tx = c.begin().await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                    let existing: Option<Option<String>> = sqlx::query_scalar(
+                        "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+                    )
+                    .bind(&r.management)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if claim == Claim::New
+                        && let Some(comment) = &existing
+                        && comment.as_deref() != Some(mark.as_str())
+                    {
+                        return Ok(Err(comment.clone()));
+                    }
+                    let statements: Vec<String> = sqlx::query_scalar(
+                        "SELECT unnest(ARRAY[ \
+                            CASE WHEN $6 \
+                                 THEN format('ALTER ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) \
+                                 ELSE format('CREATE ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) END, \
+                            format('COMMENT ON ROLE %I IS %L', $1::text, $7::text), \
+                            format('GRANT %I, %I, %I TO %I WITH ADMIN OPTION', $2::text, $3::text, $4::text, $1::text) \
+                        ])",
+                    )
+                    .bind(&r.management)
+                    .bind(&r.owner)
+                    .bind(&r.readwrite)
+                    .bind(&r.readonly)
+                    .bind(password.expose())
+                    .bind(existing.is_some())
+                    .bind(&mark)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for s in statements {
+                        tx.execute(s.as_str()).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(Ok(existing.is_none()))
+                })
             })
-        })
-        .await?;
+            .await?;
         self.invalidate().await;
-        Ok(roles.management)
+        outcome.map_err(|comment| PostgresError::NotOurs { role: roles.management.clone(), comment })
     }
 
     /// Creates missing group roles and (re)grants their privileges: what an update does to
-    /// put back anything removed outside Terraform.
+    /// put back anything removed outside Terraform. The roles are in state, so they are
+    /// marked as this database's if they are not yet.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
@@ -738,8 +824,9 @@ impl Postgres {
         &self,
         database: &str,
         roles: &GroupRoles,
+        mark: &str,
     ) -> Result<(), PostgresError> {
-        self.ensure_group_roles(roles).await?;
+        self.ensure_group_roles(database, roles, mark, Claim::Held).await?;
         self.ensure_privileges(database, roles).await
     }
 
@@ -895,13 +982,20 @@ impl Postgres {
         .await
     }
 
-    /// Drops the database (`WITH (FORCE)` when `force`, terminating its clients), then its
-    /// group roles and management login. Without `force`, connected clients are
+    /// Drops the database (`WITH (FORCE)` when `force`, terminating its clients), then the
+    /// roles in `drop_roles` (the group roles and management login a destroy removes, or
+    /// only those a failed create made). Without `force`, connected clients are
     /// [`PostgresError::InUse`] and nothing is dropped.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn drop_database(&self, database: &str, roles: &GroupRoles, force: bool) -> Result<(), PostgresError> {
+    pub async fn drop_database(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        drop_roles: &[String],
+        force: bool,
+    ) -> Result<(), PostgresError> {
         if !force {
             let sessions = self.sessions(database, roles).await?;
             if sessions > 0 {
@@ -910,7 +1004,7 @@ impl Postgres {
         }
         // Our own idle connections and Vault's would block the drop.
         self.terminate_sessions(database, roles, false).await?;
-        let roles = roles.clone();
+        let roles = drop_roles.to_vec();
         let maintenance = self.endpoint.database.clone();
         let db = database.to_owned();
         self.with(&maintenance, move |c| {
@@ -926,7 +1020,34 @@ impl Postgres {
                 c.execute(drop_db.as_str()).await?;
                 let mut tx = c.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
-                for role in [&roles.management, &roles.readwrite, &roles.readonly, &roles.owner] {
+                for role in &roles {
+                    let s: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
+                        .bind(role)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.execute(s.as_str()).await?;
+                }
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Drops roles (that exist) under the DDL lock.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal, e.g. a role that still owns something.
+    pub async fn drop_roles(&self, names: &[String]) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let names = names.to_vec();
+        self.with(&maintenance, move |c| {
+            let names = names.clone();
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                for role in &names {
                     let s: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
                         .bind(role)
                         .fetch_one(&mut *tx)

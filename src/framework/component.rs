@@ -120,6 +120,8 @@ pub struct UpdateRequest {
 pub struct DeleteRequest {
     /// Prior state.
     pub state: Value,
+    /// The private data stored with it (empty when there is none).
+    pub private: Vec<u8>,
 }
 
 /// `create`/`update`'s output.
@@ -129,6 +131,9 @@ pub struct ApplyResponse {
     pub state: Value,
     /// The identity of the object, when the resource has one.
     pub identity: Option<Value>,
+    /// Private data to store with the state, never shown to users; `None` keeps what the
+    /// plan carried.
+    pub private: Option<Vec<u8>>,
     /// Problems found.
     pub diagnostics: Diagnostics,
 }

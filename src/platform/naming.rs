@@ -36,6 +36,14 @@ impl Engine {
         }
     }
 
+    /// `PostgreSQL` or `MySQL`, for messages.
+    pub fn display(self) -> &'static str {
+        match self {
+            Engine::Postgresql => "PostgreSQL",
+            Engine::Mysql => "MySQL",
+        }
+    }
+
     /// Prefix of the Vault connection and role names.
     fn vault_prefix(self) -> &'static str {
         match self {
@@ -128,6 +136,11 @@ impl DatabaseName {
     /// `<name>__archived_<stamp>`.
     pub fn archived(&self, stamp: &str) -> String {
         format!("{}__archived_{stamp}", self.name)
+    }
+
+    /// The owner mark on the database and its PostgreSQL roles (their comment).
+    pub fn mark(&self) -> String {
+        format!("{MARK_PREFIX}{}", self.id())
     }
 }
 

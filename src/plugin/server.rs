@@ -519,6 +519,7 @@ impl ProviderRpc for ProviderServer {
             let config = wire::decode(r.config.as_ref(), &ty, "configuration")?;
             let ctx = self.context.clone();
             let identity_schema = resource.identity_schema();
+            let planned_private = r.planned_private.clone();
             // Every value is known now: validators that were skipped run before anything
             // changes. A destroy has no configuration to check.
             let invalid = if planned.is_null() { Diagnostics::default() } else { validate_config(&schema, &config) };
@@ -530,7 +531,13 @@ impl ProviderRpc for ProviderServer {
                     return (response, false);
                 }
                 if planned.is_null() {
-                    resource.delete(&ctx, DeleteRequest { state: prior }, &mut response.diagnostics).await;
+                    resource
+                        .delete(
+                            &ctx,
+                            DeleteRequest { state: prior, private: planned_private },
+                            &mut response.diagnostics,
+                        )
+                        .await;
                     return (response, true);
                 }
                 // A create starts from nothing, so a create that fails before it says what
@@ -560,7 +567,7 @@ impl ProviderRpc for ProviderServer {
             }
             Ok(pb::apply_resource_change::Response {
                 new_state: Some(wire::encode(&response.state, &ty)?),
-                private: r.planned_private,
+                private: response.private.unwrap_or(r.planned_private),
                 diagnostics: wire::diagnostics(response.diagnostics),
                 new_identity: match encode_identity(identity_schema.as_ref(), response.identity.as_ref())? {
                     Some(i) => Some(i),

@@ -24,9 +24,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::backends::password;
-use crate::backends::postgres::NewDatabase;
-use crate::backends::vault::{ConnectionConfig, Plugin};
+use crate::backends::mysql::Mysql;
+use crate::backends::postgres::Postgres;
 use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
@@ -38,6 +37,7 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of};
 use crate::framework::value::{Number, Value};
+use crate::platform::databases::{DatabaseError, DatabaseSpec, Databases, Made, Removal, Server};
 use crate::platform::naming::{DatabaseName, Engine};
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
@@ -62,19 +62,12 @@ enum DeletionPolicy {
     Drop,
 }
 
-/// The configuration (or plan) of one database, checked.
+/// The configuration (or plan, or state) of one database.
 #[derive(Clone, Debug)]
 struct Model {
-    name: String,
-    engine: Engine,
-    extensions: Option<BTreeSet<String>>,
-    connection_limit: Option<i32>,
-    encoding: Option<String>,
-    lc_collate: Option<String>,
-    lc_ctype: Option<String>,
-    template: Option<String>,
-    character_set: Option<String>,
-    collation: Option<String>,
+    /// Engine and name, as given: [`Model::check`] says whether they are allowed.
+    database: DatabaseName,
+    spec: DatabaseSpec,
     deletion_policy: DeletionPolicy,
     force_drop: bool,
 }
@@ -84,22 +77,25 @@ impl Model {
     fn from_value(v: &Value) -> Option<Model> {
         let text = |n: &str| v.attr(n).and_then(Value::as_str).map(str::to_owned);
         Some(Model {
-            name: text("name")?,
-            engine: Engine::parse(&text("engine")?)?,
-            extensions: match v.attr("extensions") {
-                Some(Value::Set(items)) => Some(items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()),
-                _ => None,
+            database: DatabaseName { engine: Engine::parse(&text("engine")?)?, name: text("name")? },
+            spec: DatabaseSpec {
+                extensions: match v.attr("extensions") {
+                    Some(Value::Set(items)) => {
+                        Some(items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
+                    }
+                    _ => None,
+                },
+                connection_limit: match v.attr("connection_limit") {
+                    Some(Value::Number(n)) => n.as_i64().and_then(|i| i32::try_from(i).ok()),
+                    _ => None,
+                },
+                encoding: text("encoding"),
+                lc_collate: text("lc_collate"),
+                lc_ctype: text("lc_ctype"),
+                template: text("template"),
+                character_set: text("character_set"),
+                collation: text("collation"),
             },
-            connection_limit: match v.attr("connection_limit") {
-                Some(Value::Number(n)) => n.as_i64().and_then(|i| i32::try_from(i).ok()),
-                _ => None,
-            },
-            encoding: text("encoding"),
-            lc_collate: text("lc_collate"),
-            lc_ctype: text("lc_ctype"),
-            template: text("template"),
-            character_set: text("character_set"),
-            collation: text("collation"),
             deletion_policy: match text("deletion_policy").as_deref() {
                 Some("archive") => DeletionPolicy::Archive,
                 Some("drop") => DeletionPolicy::Drop,
@@ -109,29 +105,30 @@ impl Model {
         })
     }
 
-    fn database(&self) -> DatabaseName {
-        DatabaseName { engine: self.engine, name: self.name.clone() }
-    }
-
-    fn id(&self) -> String {
-        self.database().id()
-    }
-
-    fn vault_connection(&self) -> String {
-        self.database().vault_connection()
-    }
-
     /// The one check of the model, at validate, plan and apply.
     fn check(&self, d: &mut Diagnostics) {
-        if let Err(reason) = DatabaseName::new(self.engine, &self.name) {
+        if let Err(reason) = DatabaseName::new(self.database.engine, &self.database.name) {
             d.attribute_error(AttributePath::root("name"), "Invalid database name", reason);
         }
+    }
+
+    fn identity(&self) -> Value {
+        Value::object([
+            ("engine", Value::string(self.database.engine.as_str())),
+            ("name", Value::string(&self.database.name)),
+        ])
     }
 }
 
 const ATTRIBUTES_POSTGRES_ONLY: &[&str] =
     &["extensions", "connection_limit", "encoding", "lc_collate", "lc_ctype", "template"];
 const ATTRIBUTES_MYSQL_ONLY: &[&str] = &["character_set", "collation"];
+
+/// The admin client of the database's server.
+enum Client {
+    Postgres(Arc<Postgres>),
+    Mysql(Arc<Mysql>),
+}
 
 #[async_trait]
 impl Resource for SharedDatabase {
@@ -238,23 +235,29 @@ impl Resource for SharedDatabase {
         let Some(config) = self.services.config(&mut response.diagnostics) else { return };
         let Value::Object(plan) = &mut response.plan else { return };
         // Endpoints and names follow from the provider configuration: known at plan time.
-        for (k, v) in derived_attributes(&model, config) {
+        for (k, v) in derived_attributes(&model.database, config) {
             plan.insert(k.to_owned(), v);
         }
-        plan.insert("id".into(), Value::string(model.id()));
-        if model.engine == Engine::Postgresql {
+        plan.insert("id".into(), Value::string(model.database.id()));
+        if model.database.engine == Engine::Postgresql {
             if request.config.attr("connection_limit").is_none_or(Value::is_null) {
                 plan.insert("connection_limit".into(), Value::int(-1));
+            }
+            for attr in ATTRIBUTES_MYSQL_ONLY {
+                plan.insert((*attr).into(), Value::Null);
             }
         } else {
             for attr in ATTRIBUTES_POSTGRES_ONLY {
                 plan.insert((*attr).into(), Value::Null);
             }
         }
-        if model.engine == Engine::Postgresql {
-            for attr in ATTRIBUTES_MYSQL_ONLY {
-                plan.insert((*attr).into(), Value::Null);
-            }
+        // A name someone else holds shows at plan; apply refuses it before making anything.
+        if request.state.is_null()
+            && !response.diagnostics.has_error()
+            && let Some(client) = self.client(model.database.engine, &mut Diagnostics::default()).await
+            && let Err(e) = self.databases(&client, config).preflight(&model.database).await
+        {
+            errors::database_at_plan(&mut response.diagnostics, &model.database, &e);
         }
     }
 
@@ -262,23 +265,25 @@ impl Resource for SharedDatabase {
         let Some(model) = Model::from_value(&request.plan) else { return };
         let d = &mut response.diagnostics;
         model.check(d);
+        let Some(config) = self.services.config(d).cloned() else { return };
+        let Some(client) = self.client(model.database.engine, d).await else { return };
         if d.has_error() {
             return;
         }
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let created = match model.engine {
-            Engine::Postgresql => self.create_postgres(&model, d).await,
-            Engine::Mysql => self.create_mysql(&model, d).await,
-        };
-        if !created {
-            return;
+        match self.databases(&client, &config).provision(&model.database, &model.spec).await {
+            Ok(()) => {}
+            Err(DatabaseError::Incomplete { cause, left, named }) => {
+                // What could not be removed goes into state, tainted, with a record of
+                // what it is, so destroy or the next apply removes exactly that.
+                let e = DatabaseError::Incomplete { cause, left: left.clone(), named };
+                errors::database(d, "creating the database", &model.database, &e);
+                response.state = incomplete_state(&request.plan, &model, &config);
+                response.private = serde_json::to_vec(&left).ok();
+                return;
+            }
+            Err(e) => return errors::database(d, "creating the database", &model.database, &e),
         }
-        if config.vault.is_some() && !self.connect_vault(&model, &config, d).await {
-            // Leave nothing half made: the database was created seconds ago by this call.
-            self.undo_create(&model).await;
-            return;
-        }
-        response.identity = Some(identity(&model));
+        response.identity = Some(model.identity());
         let mut read = ReadResponse { state: request.plan.clone(), ..Default::default() };
         self.refresh(&model, &mut read).await;
         response.diagnostics.extend(read.diagnostics);
@@ -287,7 +292,7 @@ impl Resource for SharedDatabase {
 
     async fn read(&self, _ctx: &Context, request: ReadRequest, response: &mut ReadResponse) {
         let Some(model) = Model::from_value(&request.state) else { return };
-        response.identity = Some(identity(&model));
+        response.identity = Some(model.identity());
         self.refresh(&model, response).await;
     }
 
@@ -297,50 +302,11 @@ impl Resource for SharedDatabase {
         };
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
-        match plan.engine {
-            Engine::Postgresql => {
-                let Some(pg) = self.services.postgres(d).await else { return };
-                if let Err(e) = pg.create_group_roles_and_privileges(&plan.name, &plan.database().group_roles()).await {
-                    return errors::postgres(d, "restoring the database's group roles and privileges", &e);
-                }
-                if plan.connection_limit != prior.connection_limit
-                    && let Some(limit) = plan.connection_limit
-                    && let Err(e) = pg.set_connection_limit(&plan.name, limit).await
-                {
-                    return errors::postgres(d, "changing the connection limit", &e);
-                }
-                if let Some(wanted) = &plan.extensions {
-                    let installed = match pg.extensions(&plan.name).await {
-                        Ok(i) => i,
-                        Err(e) => return errors::postgres(d, "reading extensions", &e),
-                    };
-                    let add: Vec<String> = wanted.difference(&installed).cloned().collect();
-                    // Only extensions this resource managed are ever dropped.
-                    let managed = prior.extensions.clone().unwrap_or_default();
-                    let remove: Vec<String> =
-                        managed.difference(wanted).filter(|e| installed.contains(*e)).cloned().collect();
-                    if let Err(e) = pg.change_extensions(&plan.name, &add, &remove).await {
-                        return errors::postgres(d, "changing extensions", &e);
-                    }
-                }
-            }
-            Engine::Mysql => {
-                let Some(my) = self.services.mysql(d).await else { return };
-                if (plan.character_set != prior.character_set || plan.collation != prior.collation)
-                    && let Err(e) =
-                        my.alter_database(&plan.name, plan.character_set.as_deref(), plan.collation.as_deref()).await
-                {
-                    return errors::mysql(d, "changing the character set or collation", &e);
-                }
-            }
+        let Some(client) = self.client(plan.database.engine, d).await else { return };
+        if let Err(e) = self.databases(&client, &config).reconcile(&plan.database, &plan.spec, &prior.spec).await {
+            return errors::database(d, "updating the database", &plan.database, &e);
         }
-        if config.vault.is_some() && !self.vault_connection_exists(&plan, &config, d).await && !d.has_error() {
-            self.connect_vault(&plan, &config, d).await;
-        }
-        if d.has_error() {
-            return;
-        }
-        response.identity = Some(identity(&plan));
+        response.identity = Some(plan.identity());
         let mut read = ReadResponse { state: request.plan.clone(), ..Default::default() };
         self.refresh(&plan, &mut read).await;
         response.diagnostics.extend(read.diagnostics);
@@ -350,70 +316,45 @@ impl Resource for SharedDatabase {
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
         let Some(model) = Model::from_value(&request.state) else { return };
         let Some(config) = self.services.config(d).cloned() else { return };
-        if model.deletion_policy == DeletionPolicy::Retain {
-            let mut kept = vec![format!("database {:?}", model.name)];
-            if model.engine == Engine::Postgresql {
-                let r = model.database().group_roles();
-                kept.push(format!("roles {:?}, {:?}, {:?} and {:?}", r.owner, r.readwrite, r.readonly, r.management));
+        let name = &model.database;
+        // A create that failed half-way left exactly these; nobody was ever given access.
+        if let Ok(mut made) = serde_json::from_slice::<Made>(&request.private) {
+            let Some(client) = self.client(name.engine, d).await else { return };
+            if let Err(e) = self.databases(&client, &config).undo(name, &mut made).await {
+                errors::database(d, "removing what a failed create left", name, &e);
             }
-            if config.vault.is_some() {
-                kept.push(format!("Vault connection {:?}", model.vault_connection()));
-            }
-            d.warning(
-                "Database retained",
-                format!(
-                    "deletion_policy is \"retain\": {} stay on the server and were only removed from Terraform state. Import it to manage it again, or set deletion_policy to \"archive\" or \"drop\" before destroying.",
-                    kept.join(", ")
-                ),
-            );
             return;
         }
-        if !model.force_drop && !self.check_no_clients(&model, d).await {
-            return;
-        }
-        if config.vault.is_some() && !self.disconnect_vault(&model, &config, d).await {
-            return;
-        }
-        let archived_name = model.database().archived(&archive_stamp());
-        match model.engine {
-            Engine::Postgresql => {
-                let Some(pg) = self.services.postgres(d).await else { return };
-                let result = match model.deletion_policy {
-                    DeletionPolicy::Archive => {
-                        pg.archive_database(
-                            &model.name,
-                            &archived_name,
-                            &model.database().group_roles(),
-                            model.force_drop,
-                        )
-                        .await
-                    }
-                    _ => pg.drop_database(&model.name, &model.database().group_roles(), model.force_drop).await,
-                };
-                if let Err(e) = result {
-                    errors::postgres(d, "removing the database", &e);
-                } else if model.deletion_policy == DeletionPolicy::Archive {
-                    d.warning("Database archived", format!("{:?} was renamed to {archived_name:?}; nobody can connect to it. Its data and group roles are kept.", model.name));
-                }
-            }
-            Engine::Mysql => {
-                let Some(my) = self.services.mysql(d).await else { return };
-                let management = model.database().mysql_management_login();
-                let result = match model.deletion_policy {
-                    DeletionPolicy::Archive => {
-                        my.archive_database(&model.name, &archived_name, &management, model.force_drop).await
-                    }
-                    _ => my.drop_database(&model.name, &management, model.force_drop).await,
-                };
-                if let Err(e) = result {
-                    errors::mysql(d, "removing the database", &e);
-                } else if model.deletion_policy == DeletionPolicy::Archive {
-                    d.warning(
-                        "Database archived",
-                        format!("{:?} was moved to {archived_name:?}. Its data is kept.", model.name),
+        let removal = match model.deletion_policy {
+            DeletionPolicy::Retain => return retained(&model, &config, d),
+            DeletionPolicy::Archive => Removal::Archive,
+            DeletionPolicy::Drop => Removal::Drop,
+        };
+        let Some(client) = self.client(name.engine, d).await else { return };
+        let databases = self.databases(&client, &config);
+        if !model.force_drop {
+            match databases.sessions(name).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    return d.attribute_error(
+                        AttributePath::root("force_drop"),
+                        "Database in use",
+                        format!("{n} client(s) are connected to {:?}, so it was left as it is. Stop them, or set `force_drop = true` (and apply) to disconnect them.", name.name),
                     );
                 }
+                Err(e) => return errors::database(d, "counting connected clients", name, &e),
             }
+        }
+        let archived_name = name.archived(&archive_stamp());
+        if let Err(e) = databases.decommission(name, removal, &archived_name, model.force_drop).await {
+            return errors::database(d, "removing the database", name, &e);
+        }
+        if removal == Removal::Archive {
+            let kept = match name.engine {
+                Engine::Postgresql => "nobody can connect to it. Its data and group roles are kept",
+                Engine::Mysql => "its data is kept",
+            };
+            d.warning("Database archived", format!("{:?} was renamed to {archived_name:?}; {kept}.", name.name));
         }
     }
 
@@ -448,171 +389,23 @@ impl Resource for SharedDatabase {
 }
 
 impl SharedDatabase {
-    async fn create_postgres(&self, model: &Model, d: &mut Diagnostics) -> bool {
-        let Some(pg) = self.services.postgres(d).await else { return false };
-        let spec = NewDatabase {
-            name: model.name.clone(),
-            encoding: model.encoding.clone(),
-            lc_collate: model.lc_collate.clone(),
-            lc_ctype: model.lc_ctype.clone(),
-            template: model.template.clone(),
-            connection_limit: model.connection_limit.unwrap_or(-1),
-            roles: model.database().group_roles(),
-        };
-        if let Err(e) = pg.create_database(&spec).await {
-            errors::postgres(d, "creating the database", &e);
-            return false;
-        }
-        if let Some(extensions) = &model.extensions {
-            let add: Vec<String> = extensions.iter().cloned().collect();
-            if let Err(e) = pg.change_extensions(&model.name, &add, &[]).await {
-                errors::postgres(d, "installing extensions", &e);
-                self.undo_create(model).await;
-                return false;
-            }
-        }
-        true
+    async fn client(&self, engine: Engine, d: &mut Diagnostics) -> Option<Client> {
+        Some(match engine {
+            Engine::Postgresql => Client::Postgres(self.services.postgres(d).await?),
+            Engine::Mysql => Client::Mysql(self.services.mysql(d).await?),
+        })
     }
 
-    async fn create_mysql(&self, model: &Model, d: &mut Diagnostics) -> bool {
-        let Some(my) = self.services.mysql(d).await else { return false };
-        if let Err(e) =
-            my.create_database(&model.name, model.character_set.as_deref(), model.collation.as_deref()).await
-        {
-            errors::mysql(d, "creating the database", &e);
-            return false;
-        }
-        true
-    }
-
-    /// Drops what `create` made, after a later step failed.
-    async fn undo_create(&self, model: &Model) {
-        let mut ignored = Diagnostics::default();
-        match model.engine {
-            Engine::Postgresql => {
-                if let Some(pg) = self.services.postgres(&mut ignored).await {
-                    let _ = pg.drop_database(&model.name, &model.database().group_roles(), true).await;
-                }
+    fn databases<'a>(&'a self, client: &'a Client, config: &'a ProviderConfig) -> Databases<'a> {
+        let server = match client {
+            Client::Postgres(pg) => {
+                Server::Postgres(pg, config.postgres.as_ref().expect("a PostgreSQL client exists only with its block"))
             }
-            Engine::Mysql => {
-                if let Some(my) = self.services.mysql(&mut ignored).await {
-                    let _ = my.drop_database(&model.name, &model.database().mysql_management_login(), true).await;
-                }
-            }
-        }
-    }
-
-    /// Creates the management login and the Vault connection using it, then rotates the
-    /// login's password so only Vault knows it.
-    async fn connect_vault(&self, model: &Model, config: &ProviderConfig, d: &mut Diagnostics) -> bool {
-        let (Some(vault), Some(vault_config)) = (self.services.vault(), config.vault.as_ref()) else { return false };
-        let mount = &vault_config.database_mount;
-        let password = password::generate();
-        let connection = model.vault_connection();
-        let (plugin, login) = match model.engine {
-            Engine::Postgresql => {
-                let (Some(pg_config), Some(pg)) = (config.postgres.as_ref(), self.services.postgres(d).await) else {
-                    return false;
-                };
-                let login = match pg.ensure_management_login(&model.database().group_roles(), &password).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        errors::postgres(d, "creating the management login for Vault", &e);
-                        return false;
-                    }
-                };
-                let connection_url = format!(
-                    "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}",
-                    pg_config.host, pg_config.port, model.name, pg_config.sslmode
-                );
-                (Plugin::Postgresql { connection_url, password_authentication: "scram-sha-256" }, login)
-            }
-            Engine::Mysql => {
-                let (Some(my_config), Some(my)) = (config.mysql.as_ref(), self.services.mysql(d).await) else {
-                    return false;
-                };
-                let login = match my
-                    .ensure_management_login(&model.name, &model.database().mysql_management_login(), &password)
-                    .await
-                {
-                    Ok(l) => l,
-                    Err(e) => {
-                        errors::mysql(d, "creating the management login for Vault", &e);
-                        return false;
-                    }
-                };
-                let connection_url =
-                    format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", my_config.host, my_config.port);
-                (Plugin::Mysql { connection_url }, login)
+            Client::Mysql(my) => {
+                Server::Mysql(my, config.mysql.as_ref().expect("a MySQL client exists only with its block"))
             }
         };
-        let body = ConnectionConfig {
-            plugin,
-            username: login,
-            password,
-            allowed_roles: vec![format!("{connection}-*")],
-            verify_connection: true,
-        };
-        if let Err(e) = vault.create_connection(mount, &connection, &body).await {
-            errors::vault(d, &format!("creating the Vault connection {connection} on {mount}"), &e);
-            return false;
-        }
-        true
-    }
-
-    async fn vault_connection_exists(&self, model: &Model, config: &ProviderConfig, d: &mut Diagnostics) -> bool {
-        let (Some(vault), Some(vc)) = (self.services.vault(), config.vault.as_ref()) else { return false };
-        match vault.connection_exists(&vc.database_mount, &model.vault_connection()).await {
-            Ok(found) => found,
-            Err(e) => {
-                errors::vault(d, "reading the Vault connection", &e);
-                false
-            }
-        }
-    }
-
-    /// Revokes every lease issued through the connection, synchronously, so no issued user
-    /// is left in the database; then removes the connection.
-    async fn disconnect_vault(&self, model: &Model, config: &ProviderConfig, d: &mut Diagnostics) -> bool {
-        let (Some(vault), Some(vc)) = (self.services.vault(), config.vault.as_ref()) else { return true };
-        let connection = model.vault_connection();
-        if let Err(e) = vault.remove_connection(&vc.database_mount, &connection).await {
-            errors::vault(d, &format!("removing the Vault connection {connection} and revoking its leases"), &e);
-            return false;
-        }
-        true
-    }
-
-    /// Refuses (before anything changes) to archive or drop a database with clients.
-    async fn check_no_clients(&self, model: &Model, d: &mut Diagnostics) -> bool {
-        let sessions = match model.engine {
-            Engine::Postgresql => match self.services.postgres(d).await {
-                Some(pg) => pg
-                    .sessions(&model.name, &model.database().group_roles())
-                    .await
-                    .map_err(|e| errors::postgres(d, "counting connected clients", &e)),
-                None => return false,
-            },
-            Engine::Mysql => match self.services.mysql(d).await {
-                Some(my) => my
-                    .session_count(&model.name, &model.database().mysql_management_login())
-                    .await
-                    .map_err(|e| errors::mysql(d, "counting connected clients", &e)),
-                None => return false,
-            },
-        };
-        match sessions {
-            Ok(0) => true,
-            Ok(n) => {
-                d.attribute_error(
-                    AttributePath::root("force_drop"),
-                    "Database in use",
-                    format!("{n} client(s) are connected to {:?}, so it was left as it is. Stop them, or set `force_drop = true` (and apply) to disconnect them.", model.name),
-                );
-                false
-            }
-            Err(()) => false,
-        }
+        Databases { server, vault: self.services.vault().zip(config.vault.as_ref()) }
     }
 
     /// Reads the database back into `response.state`; null when it no longer exists.
@@ -620,80 +413,102 @@ impl SharedDatabase {
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
         let Value::Object(mut state) = response.state.clone() else { return };
-        match model.engine {
+        let Some(client) = self.client(model.database.engine, d).await else { return };
+        // Extensions: after import, all that are installed; otherwise those this resource
+        // manages that are still there (others, e.g. from migrations, are none of its
+        // business). An empty managed set needs no look.
+        let with_extensions = model.database.engine == Engine::Postgresql
+            && !matches!(state.get("extensions"), Some(Value::Set(s)) if s.is_empty());
+        let observed = match self.databases(&client, &config).inspect(&model.database, with_extensions).await {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                response.state = Value::Null;
+                return;
+            }
+            Err(e) => return errors::database(d, "reading the database", &model.database, &e),
+        };
+        for (k, v) in derived_attributes(&model.database, &config) {
+            state.insert(k.to_owned(), v);
+        }
+        let text = |t: Option<String>| t.map_or(Value::Null, Value::string);
+        match model.database.engine {
             Engine::Postgresql => {
-                let Some(pg) = self.services.postgres(d).await else { return };
-                let catalog = match pg.catalog().await {
-                    Ok(c) => c,
-                    Err(e) => return errors::postgres(d, "reading the catalog", &e),
-                };
-                let Some(info) = catalog.databases.get(&model.name) else {
-                    response.state = Value::Null;
-                    return;
-                };
-                state.insert("connection_limit".into(), Value::int(i64::from(info.connection_limit)));
-                state.insert("encoding".into(), Value::string(&info.encoding));
-                state.insert("lc_collate".into(), Value::string(&info.lc_collate));
-                state.insert("lc_ctype".into(), Value::string(&info.lc_ctype));
-                // Extensions: after import, all that are installed; otherwise those this
-                // resource manages that are still there (others, e.g. from migrations,
-                // are none of its business).
-                let needs_extensions = !matches!(state.get("extensions"), Some(Value::Set(s)) if s.is_empty());
-                if needs_extensions {
-                    let installed = match pg.extensions(&model.name).await {
-                        Ok(i) => i,
-                        Err(e) => return errors::postgres(d, "reading extensions", &e),
-                    };
-                    let shown: BTreeSet<String> = match &model.extensions {
+                state.insert("connection_limit".into(), Value::int(i64::from(observed.connection_limit.unwrap_or(-1))));
+                state.insert("encoding".into(), text(observed.encoding));
+                state.insert("lc_collate".into(), text(observed.lc_collate));
+                state.insert("lc_ctype".into(), text(observed.lc_ctype));
+                if let Some(installed) = observed.extensions {
+                    let shown: BTreeSet<String> = match &model.spec.extensions {
                         Some(managed) => managed.intersection(&installed).cloned().collect(),
                         None => installed,
                     };
                     state.insert("extensions".into(), Value::Set(shown.into_iter().map(Value::string).collect()));
                 }
-                let roles = model.database().group_roles();
-                let role = |name: &String| if catalog.roles.contains(name) { Value::string(name) } else { Value::Null };
-                let derived = derived_attributes(model, &config);
-                for (k, v) in derived {
-                    state.insert(k.to_owned(), v);
-                }
                 // A group role dropped outside Terraform shows as a change to put it back.
-                state.insert("owner_role".into(), role(&roles.owner));
-                state.insert("readwrite_role".into(), role(&roles.readwrite));
-                state.insert("readonly_role".into(), role(&roles.readonly));
+                for (attr, present) in
+                    ["owner_role", "readwrite_role", "readonly_role"].iter().zip(observed.roles_present)
+                {
+                    if !present {
+                        state.insert((*attr).into(), Value::Null);
+                    }
+                }
             }
             Engine::Mysql => {
-                let Some(my) = self.services.mysql(d).await else { return };
-                let catalog = match my.catalog().await {
-                    Ok(c) => c,
-                    Err(e) => return errors::mysql(d, "reading the catalog", &e),
-                };
-                let Some(info) = catalog.get(&model.name) else {
-                    response.state = Value::Null;
-                    return;
-                };
-                state.insert("character_set".into(), Value::string(&info.character_set));
-                state.insert("collation".into(), Value::string(&info.collation));
-                for (k, v) in derived_attributes(model, &config) {
-                    state.insert(k.to_owned(), v);
-                }
+                state.insert("character_set".into(), text(observed.character_set));
+                state.insert("collation".into(), text(observed.collation));
             }
         }
-        if config.vault.is_some() && !self.vault_connection_exists(model, &config, d).await {
+        if config.vault.is_some() && !observed.vault_connection {
             // Gone from Vault: the next plan shows a change that puts it back.
             state.insert("vault_connection".into(), Value::Null);
         }
-        state.insert("id".into(), Value::string(model.id()));
+        state.insert("id".into(), Value::string(model.database.id()));
         response.state = Value::Object(state);
     }
 }
 
+/// The state of a create that failed half-way: what the plan knew, every unknown null.
+fn incomplete_state(plan: &Value, model: &Model, config: &ProviderConfig) -> Value {
+    let Value::Object(mut state) = plan.clone() else { return Value::Null };
+    for (k, v) in derived_attributes(&model.database, config) {
+        state.insert(k.to_owned(), v);
+    }
+    for v in state.values_mut() {
+        if !v.is_wholly_known() {
+            *v = Value::Null;
+        }
+    }
+    Value::Object(state)
+}
+
+/// `deletion_policy = "retain"`: nothing changes; the warning names what stays.
+fn retained(model: &Model, config: &ProviderConfig, d: &mut Diagnostics) {
+    let name = &model.database;
+    let mut kept = vec![format!("database {:?}", name.name)];
+    if name.engine == Engine::Postgresql {
+        let r = name.group_roles();
+        kept.push(format!("roles {:?}, {:?}, {:?} and {:?}", r.owner, r.readwrite, r.readonly, r.management));
+    }
+    if config.vault.is_some() {
+        kept.push(format!("Vault connection {:?}", name.vault_connection()));
+    }
+    d.warning(
+        "Database retained",
+        format!(
+            "deletion_policy is \"retain\": {} stay on the server and were only removed from Terraform state. Import it to manage it again, or set deletion_policy to \"archive\" or \"drop\" before destroying.",
+            kept.join(", ")
+        ),
+    );
+}
+
 /// Attributes that follow from the name and the provider configuration alone.
-fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
+fn derived_attributes(database: &DatabaseName, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
     let port = |p: u16| Value::Number(Number::Int(i64::from(p)));
-    let vault_connection = if config.vault.is_some() { Value::string(model.vault_connection()) } else { Value::Null };
-    match (model.engine, config.postgres.as_ref(), config.mysql.as_ref()) {
+    let vault_connection =
+        if config.vault.is_some() { Value::string(database.vault_connection()) } else { Value::Null };
+    match (database.engine, config.postgres.as_ref(), config.mysql.as_ref()) {
         (Engine::Postgresql, Some(pg), _) => {
-            let roles = model.database().group_roles();
+            let roles = database.group_roles();
             vec![
                 ("host", Value::string(&pg.pooled_host)),
                 ("port", port(pg.pooled_port)),
@@ -703,7 +518,7 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
                     "connection_uri",
                     Value::string(format!(
                         "postgresql://{}:{}/{}?sslmode={}",
-                        pg.pooled_host, pg.pooled_port, model.name, pg.sslmode
+                        pg.pooled_host, pg.pooled_port, database.name, pg.sslmode
                     )),
                 ),
                 ("owner_role", Value::string(roles.owner)),
@@ -717,7 +532,7 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
             ("port", port(my.port)),
             ("admin_host", Value::string(&my.host)),
             ("admin_port", port(my.port)),
-            ("connection_uri", Value::string(format!("mysql://{}:{}/{}", my.host, my.port, model.name))),
+            ("connection_uri", Value::string(format!("mysql://{}:{}/{}", my.host, my.port, database.name))),
             ("owner_role", Value::Null),
             ("readwrite_role", Value::Null),
             ("readonly_role", Value::Null),
@@ -725,10 +540,6 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
         ],
         _ => Vec::new(),
     }
-}
-
-fn identity(model: &Model) -> Value {
-    Value::object([("engine", Value::string(model.engine.as_str())), ("name", Value::string(&model.name))])
 }
 
 fn archive_stamp() -> String {

@@ -567,3 +567,105 @@ fn attribute_checks_run_at_apply_for_values_known_only_then() {
     ws.write_main(&stack(&c, &format!("resource \"terraform_data\" \"n\" {{\n  input = \"{bad}\"\n}}\n")));
     ws.destroy();
 }
+
+fn database_stack(c: &Cleanup, name: &str, engine: &str) -> String {
+    fixture(
+        "shared_database.tf",
+        &[("mount", &c.mount), ("name", name), ("engine", engine), ("settings", "deletion_policy = \"drop\"")],
+    )
+}
+
+#[test]
+fn a_database_never_takes_over_roles_logins_or_connections_it_did_not_make() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("isomark");
+    let name = c.prefix.clone();
+
+    // A login someone made by hand, named like the owner role: adopting it would make it
+    // the owner of the new database.
+    psql("postgres", &format!("CREATE ROLE \"{name}_owner\" LOGIN PASSWORD 'hand-made'"));
+    let ws = Workspace::new(tf, "isomark", &database_stack(&c, &name, "postgresql"));
+    ws.init();
+    let out = flat(&ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]));
+    assert!(out.contains("Role already exists") && out.contains(&format!("{name}_owner")), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+    assert_eq!(
+        psql("postgres", &format!("SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname LIKE '{name}%'")),
+        format!("{name}_owner"),
+        "nothing else was created"
+    );
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!(
+                "SELECT rolcanlogin, shobj_description(oid, 'pg_authid') IS NULL FROM pg_roles WHERE rolname = '{name}_owner'"
+            )
+        ),
+        "t|t",
+        "the hand-made role is untouched"
+    );
+
+    // Once it is gone, the database and every role carry the owner mark.
+    psql("postgres", &format!("DROP ROLE \"{name}_owner\""));
+    ws.apply();
+    let mark = format!("managed by terraform-provider-dbaas: postgresql/{name}");
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{name}'")
+        ),
+        mark
+    );
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}\\_%' AND shobj_description(oid, 'pg_authid') = '{mark}'"
+            )
+        ),
+        "4",
+        "owner, readwrite, readonly and the management login are marked"
+    );
+    ws.destroy();
+
+    // MySQL accounts carry no mark: an account that exists is someone else's.
+    let my_name = format!("{name}m");
+    mysql(&format!("CREATE USER '{my_name}_vault'@'%' IDENTIFIED BY 'hand-made'"));
+    let ws = Workspace::new(tf, "isomarkmy", &database_stack(&c, &my_name, "mysql"));
+    ws.init();
+    let out = flat(&ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]));
+    assert!(out.contains("Login already exists") && out.contains(&format!("{my_name}_vault")), "{out}");
+    assert_eq!(
+        mysql(&format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{my_name}'")),
+        "0"
+    );
+    assert_eq!(
+        mysql_as(&format!("{my_name}_vault"), "hand-made", "SELECT 1").as_deref(),
+        Ok("1"),
+        "its password is untouched"
+    );
+
+    // A Vault connection of the name, made by someone else, is not overwritten.
+    let pg_name = format!("{name}v");
+    let connection = format!("postgres-{pg_name}");
+    vault("POST", &format!("sys/mounts/{}", c.mount), Some(&serde_json::json!({"type": "database"})));
+    vault(
+        "POST",
+        &format!("{}/config/{connection}", c.mount),
+        Some(&serde_json::json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres?sslmode=disable",
+            "username": "postgres", "password": "x", "verify_connection": false, "allowed_roles": ["*"],
+        })),
+    );
+    let ws = Workspace::new(tf, "isomarkvault", &database_stack(&c, &pg_name, "postgresql"));
+    ws.init();
+    let plan = flat(&ws.ok(&["plan", "-no-color", "-input=false"]));
+    assert!(plan.contains("Vault connection already exists") && plan.contains("Apply will refuse it"), "{plan}");
+    let out = flat(&ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]));
+    assert!(out.contains("Vault connection already exists"), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{pg_name}'")), "0");
+    let kept = vault("GET", &format!("{}/config/{connection}", c.mount), None);
+    assert_eq!(kept["data"]["connection_details"]["username"], "postgres", "the connection is untouched: {kept}");
+}

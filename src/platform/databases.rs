@@ -1,0 +1,508 @@
+//! Databases on the shared PostgreSQL and MySQL clusters: the database, its group roles
+//! (PostgreSQL), the management login Vault uses, and its Vault connection.
+//!
+//! Who owns what: a PostgreSQL database and its roles carry an owner mark, their comment
+//! ([`DatabaseName::mark`]). Creating refuses a database that exists, a role without the
+//! mark, a MySQL management login that exists, and a Vault connection that exists: import
+//! is the only way to adopt. Roles with the mark are reused: `archive` keeps them with the
+//! archived data, and a database of the same name may come back.
+//!
+//! Ordering and compensation live here. [`Databases::provision`] records what each step
+//! made; after a failure it removes exactly that, and what it could not remove comes back
+//! in [`DatabaseError::Incomplete`] as a [`Made`], for the resource to keep in state.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backends::mysql::{Mysql, MysqlError};
+use crate::backends::password;
+use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
+use crate::backends::vault::{ConnectionConfig, Plugin, Vault, VaultError};
+use crate::platform::naming::{DatabaseName, Engine};
+use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
+
+/// A database as configured. Engine-specific settings of the other engine are `None`.
+#[derive(Clone, Debug, Default)]
+pub struct DatabaseSpec {
+    /// PostgreSQL extensions to install; `None`: not managed.
+    pub extensions: Option<BTreeSet<String>>,
+    /// PostgreSQL connection limit; `None`: none.
+    pub connection_limit: Option<i32>,
+    /// PostgreSQL encoding.
+    pub encoding: Option<String>,
+    /// PostgreSQL LC_COLLATE.
+    pub lc_collate: Option<String>,
+    /// PostgreSQL LC_CTYPE.
+    pub lc_ctype: Option<String>,
+    /// PostgreSQL template.
+    pub template: Option<String>,
+    /// MySQL default character set.
+    pub character_set: Option<String>,
+    /// MySQL default collation.
+    pub collation: Option<String>,
+}
+
+/// What destroy does with the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Rename it out of the way and lock it.
+    Archive,
+    /// Drop it.
+    Drop,
+}
+
+/// What a create made so far, in the order it made it: what compensation removes, and
+/// what stays in state (private data) when compensation fails too.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Made {
+    /// PostgreSQL group roles created.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The database.
+    #[serde(default)]
+    pub database: bool,
+    /// The management login.
+    #[serde(default)]
+    pub login: bool,
+    /// The Vault connection.
+    #[serde(default)]
+    pub connection: bool,
+}
+
+impl Made {
+    /// Whether nothing is left.
+    pub fn is_empty(&self) -> bool {
+        self == &Made::default()
+    }
+
+    /// Every object, named as a person would look for it.
+    pub fn describe(&self, name: &DatabaseName, vault_mount: Option<&str>) -> Vec<String> {
+        let mut objects = Vec::new();
+        if self.connection {
+            objects.push(format!(
+                "Vault connection {}/config/{}",
+                vault_mount.unwrap_or("database"),
+                name.vault_connection()
+            ));
+        }
+        if self.login {
+            let login = match name.engine {
+                Engine::Postgresql => name.group_roles().management,
+                Engine::Mysql => name.mysql_management_login(),
+            };
+            objects.push(format!("{} login {login:?}", name.engine.display()));
+        }
+        if self.database {
+            objects.push(format!("{} database {:?}", name.engine.display(), name.name));
+        }
+        objects.extend(self.roles.iter().map(|r| format!("PostgreSQL role {r:?}")));
+        objects
+    }
+}
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatabaseError {
+    /// PostgreSQL refused or could not be reached.
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
+    /// MySQL refused or could not be reached.
+    #[error(transparent)]
+    Mysql(#[from] MysqlError),
+    /// Vault refused or could not be reached.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The database's Vault connection exists, made by someone else.
+    #[error("the Vault connection {mount}/config/{connection} already exists")]
+    ConnectionTaken {
+        /// The mount.
+        mount: String,
+        /// The connection.
+        connection: String,
+    },
+    /// A step failed, and undoing what came before it failed too.
+    #[error("{cause}")]
+    Incomplete {
+        /// The first failure.
+        cause: Box<DatabaseError>,
+        /// What is left on the servers.
+        left: Made,
+        /// Those objects, by name.
+        named: Vec<String>,
+    },
+}
+
+/// The server a database lives on, with its configuration.
+#[derive(Clone, Copy)]
+pub enum Server<'a> {
+    /// PostgreSQL.
+    Postgres(&'a Postgres, &'a PostgresConfig),
+    /// MySQL.
+    Mysql(&'a Mysql, &'a MysqlConfig),
+}
+
+/// A database as the servers describe it.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// PostgreSQL connection limit.
+    pub connection_limit: Option<i32>,
+    /// PostgreSQL encoding.
+    pub encoding: Option<String>,
+    /// PostgreSQL LC_COLLATE.
+    pub lc_collate: Option<String>,
+    /// PostgreSQL LC_CTYPE.
+    pub lc_ctype: Option<String>,
+    /// PostgreSQL extensions installed (asked only when `inspect` is told to).
+    pub extensions: Option<BTreeSet<String>>,
+    /// PostgreSQL group roles that exist: owner, readwrite, readonly.
+    pub roles_present: [bool; 3],
+    /// MySQL character set.
+    pub character_set: Option<String>,
+    /// MySQL collation.
+    pub collation: Option<String>,
+    /// Whether the Vault connection exists (false without Vault).
+    pub vault_connection: bool,
+}
+
+/// The database operations over the clients of one provider process.
+pub struct Databases<'a> {
+    /// Where the database lives.
+    pub server: Server<'a>,
+    /// Vault and its configuration, when Vault is configured.
+    pub vault: Option<(&'a Vault, &'a VaultConfig)>,
+}
+
+impl Databases<'_> {
+    /// What [`Databases::provision`] would refuse, checked without changing anything: for
+    /// the plan of a new database.
+    ///
+    /// # Errors
+    /// [`DatabaseError`].
+    pub async fn preflight(&self, name: &DatabaseName) -> Result<(), DatabaseError> {
+        match self.server {
+            Server::Postgres(pg, _) => {
+                // The snapshot serves every database of the plan; apply checks under the lock.
+                if pg.catalog().await?.databases.contains_key(&name.name) {
+                    return Err(PostgresError::AlreadyExists(name.name.clone()).into());
+                }
+            }
+            Server::Mysql(my, _) => {
+                if my.catalog().await?.contains_key(&name.name) {
+                    return Err(MysqlError::AlreadyExists(name.name.clone()).into());
+                }
+                if self.vault.is_some() && my.login_exists(&name.mysql_management_login()).await? {
+                    return Err(MysqlError::LoginTaken(name.mysql_management_login()).into());
+                }
+            }
+        }
+        self.check_connection_free(name).await
+    }
+
+    /// Creates the database: group roles (PostgreSQL), database, owner mark, privileges,
+    /// extensions, then the management login and Vault connection. Anything that exists
+    /// and is not marked as this database's is refused before anything is made. After a
+    /// failure, exactly what this call made is removed again.
+    ///
+    /// # Errors
+    /// [`DatabaseError`]; [`DatabaseError::Incomplete`] when removing failed too.
+    pub async fn provision(&self, name: &DatabaseName, spec: &DatabaseSpec) -> Result<(), DatabaseError> {
+        let mut made = Made::default();
+        let Err(cause) = self.provision_steps(name, spec, &mut made).await else { return Ok(()) };
+        match self.undo(name, &mut made).await {
+            Ok(()) => Err(cause),
+            Err(_) => {
+                let named = made.describe(name, self.vault.map(|(_, vc)| vc.database_mount.as_str()));
+                Err(DatabaseError::Incomplete { cause: Box::new(cause), left: made, named })
+            }
+        }
+    }
+
+    async fn provision_steps(
+        &self,
+        name: &DatabaseName,
+        spec: &DatabaseSpec,
+        made: &mut Made,
+    ) -> Result<(), DatabaseError> {
+        self.check_connection_free(name).await?;
+        match self.server {
+            Server::Postgres(pg, _) => {
+                let roles = name.group_roles();
+                made.roles = pg.ensure_group_roles(&name.name, &roles, &name.mark(), Claim::New).await?;
+                let new = NewDatabase {
+                    name: name.name.clone(),
+                    encoding: spec.encoding.clone(),
+                    lc_collate: spec.lc_collate.clone(),
+                    lc_ctype: spec.lc_ctype.clone(),
+                    template: spec.template.clone(),
+                    connection_limit: spec.connection_limit.unwrap_or(-1),
+                    roles: roles.clone(),
+                };
+                pg.create_database(&new).await?;
+                made.database = true;
+                pg.mark_database(&name.name, &name.mark()).await?;
+                pg.ensure_privileges(&name.name, &roles).await?;
+                if let Some(extensions) = &spec.extensions {
+                    let add: Vec<String> = extensions.iter().cloned().collect();
+                    pg.change_extensions(&name.name, &add, &[]).await?;
+                }
+            }
+            Server::Mysql(my, _) => {
+                if self.vault.is_some() && my.login_exists(&name.mysql_management_login()).await? {
+                    return Err(MysqlError::LoginTaken(name.mysql_management_login()).into());
+                }
+                my.create_database(&name.name, spec.character_set.as_deref(), spec.collation.as_deref()).await?;
+                made.database = true;
+            }
+        }
+        self.connect_vault(name, true, made).await
+    }
+
+    /// Removes what `made` records, most recent first; what could not be removed stays in
+    /// `made`.
+    ///
+    /// # Errors
+    /// The first failure, when anything is left.
+    pub async fn undo(&self, name: &DatabaseName, made: &mut Made) -> Result<(), DatabaseError> {
+        let mut first: Option<DatabaseError> = None;
+        if made.connection
+            && let Some((vault, vc)) = self.vault
+        {
+            match vault.remove_connection(&vc.database_mount, &name.vault_connection()).await {
+                Ok(()) => made.connection = false,
+                Err(e) => first = first.or(Some(e.into())),
+            }
+        }
+        match self.server {
+            Server::Postgres(pg, _) => {
+                let roles = name.group_roles();
+                let mut drop_roles = Vec::new();
+                if made.login {
+                    drop_roles.push(roles.management.clone());
+                }
+                drop_roles.extend(made.roles.iter().cloned());
+                if made.database || !drop_roles.is_empty() {
+                    // The database is seconds old and was never handed out: nobody else's
+                    // sessions can be on it, so force ends only ours and Vault's.
+                    let dropped = if made.database {
+                        pg.drop_database(&name.name, &roles, &drop_roles, true).await
+                    } else {
+                        pg.drop_roles(&drop_roles).await
+                    };
+                    match dropped {
+                        Ok(()) => {
+                            made.database = false;
+                            made.login = false;
+                            made.roles.clear();
+                        }
+                        Err(e) => first = first.or(Some(e.into())),
+                    }
+                }
+            }
+            Server::Mysql(my, _) => {
+                let login = name.mysql_management_login();
+                let dropped = if made.database {
+                    my.drop_database(&name.name, &login, true).await
+                } else if made.login {
+                    my.drop_login(&login).await
+                } else {
+                    Ok(())
+                };
+                match dropped {
+                    Ok(()) => {
+                        made.database = false;
+                        made.login = false;
+                    }
+                    Err(e) => first = first.or(Some(e.into())),
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Puts back what an update finds missing (group roles, privileges, owner marks, the
+    /// Vault connection) and applies changed settings.
+    ///
+    /// # Errors
+    /// [`DatabaseError`].
+    pub async fn reconcile(
+        &self,
+        name: &DatabaseName,
+        plan: &DatabaseSpec,
+        prior: &DatabaseSpec,
+    ) -> Result<(), DatabaseError> {
+        match self.server {
+            Server::Postgres(pg, _) => {
+                let roles = name.group_roles();
+                pg.create_group_roles_and_privileges(&name.name, &roles, &name.mark()).await?;
+                pg.mark_database(&name.name, &name.mark()).await?;
+                if plan.connection_limit != prior.connection_limit
+                    && let Some(limit) = plan.connection_limit
+                {
+                    pg.set_connection_limit(&name.name, limit).await?;
+                }
+                if let Some(wanted) = &plan.extensions {
+                    let installed = pg.extensions(&name.name).await?;
+                    let add: Vec<String> = wanted.difference(&installed).cloned().collect();
+                    // Only extensions this resource managed are ever dropped.
+                    let managed = prior.extensions.clone().unwrap_or_default();
+                    let remove: Vec<String> =
+                        managed.difference(wanted).filter(|e| installed.contains(*e)).cloned().collect();
+                    pg.change_extensions(&name.name, &add, &remove).await?;
+                }
+            }
+            Server::Mysql(my, _) => {
+                if plan.character_set != prior.character_set || plan.collation != prior.collation {
+                    my.alter_database(&name.name, plan.character_set.as_deref(), plan.collation.as_deref()).await?;
+                }
+            }
+        }
+        if let Some((vault, vc)) = self.vault
+            && !vault.connection_exists(&vc.database_mount, &name.vault_connection()).await?
+        {
+            let mut made = Made::default();
+            self.connect_vault(name, false, &mut made).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the database; `None` when it does not exist. Extensions are read only when
+    /// `with_extensions`.
+    ///
+    /// # Errors
+    /// [`DatabaseError`].
+    pub async fn inspect(&self, name: &DatabaseName, with_extensions: bool) -> Result<Option<Observed>, DatabaseError> {
+        let mut observed = Observed::default();
+        match self.server {
+            Server::Postgres(pg, _) => {
+                let catalog = pg.catalog().await?;
+                let Some(info) = catalog.databases.get(&name.name) else { return Ok(None) };
+                let roles = name.group_roles();
+                observed.connection_limit = Some(info.connection_limit);
+                observed.encoding = Some(info.encoding.clone());
+                observed.lc_collate = Some(info.lc_collate.clone());
+                observed.lc_ctype = Some(info.lc_ctype.clone());
+                observed.roles_present =
+                    [&roles.owner, &roles.readwrite, &roles.readonly].map(|r| catalog.roles.contains(r));
+                if with_extensions {
+                    observed.extensions = Some(pg.extensions(&name.name).await?);
+                }
+            }
+            Server::Mysql(my, _) => {
+                let catalog = my.catalog().await?;
+                let Some(info) = catalog.get(&name.name) else { return Ok(None) };
+                observed.character_set = Some(info.character_set.clone());
+                observed.collation = Some(info.collation.clone());
+            }
+        }
+        if let Some((vault, vc)) = self.vault {
+            observed.vault_connection = vault.connection_exists(&vc.database_mount, &name.vault_connection()).await?;
+        }
+        Ok(Some(observed))
+    }
+
+    /// How many clients are connected, not counting the provider's and Vault's.
+    ///
+    /// # Errors
+    /// [`DatabaseError`].
+    pub async fn sessions(&self, name: &DatabaseName) -> Result<i64, DatabaseError> {
+        Ok(match self.server {
+            Server::Postgres(pg, _) => pg.sessions(&name.name, &name.group_roles()).await?,
+            Server::Mysql(my, _) => my.session_count(&name.name, &name.mysql_management_login()).await?,
+        })
+    }
+
+    /// Archives or drops the database: the Vault connection goes first (its leases revoked,
+    /// so no issued user is left), then the database. Archiving keeps the data (and, on
+    /// PostgreSQL, the group roles) under `archived_name`.
+    ///
+    /// # Errors
+    /// [`DatabaseError`]; connected clients are `InUse` unless `force`.
+    pub async fn decommission(
+        &self,
+        name: &DatabaseName,
+        removal: Removal,
+        archived_name: &str,
+        force: bool,
+    ) -> Result<(), DatabaseError> {
+        if let Some((vault, vc)) = self.vault {
+            vault.remove_connection(&vc.database_mount, &name.vault_connection()).await?;
+        }
+        match (self.server, removal) {
+            (Server::Postgres(pg, _), Removal::Archive) => {
+                pg.archive_database(&name.name, archived_name, &name.group_roles(), force).await?;
+            }
+            (Server::Postgres(pg, _), Removal::Drop) => {
+                let roles = name.group_roles();
+                let all = [&roles.management, &roles.readwrite, &roles.readonly, &roles.owner].map(|r| r.clone());
+                pg.drop_database(&name.name, &roles, &all, force).await?;
+            }
+            (Server::Mysql(my, _), Removal::Archive) => {
+                my.archive_database(&name.name, archived_name, &name.mysql_management_login(), force).await?;
+            }
+            (Server::Mysql(my, _), Removal::Drop) => {
+                my.drop_database(&name.name, &name.mysql_management_login(), force).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a Vault connection of this name unless it is the provider's for this same
+    /// database: one whose login is the database's management login. That is a stale one
+    /// (its database was dropped outside Terraform); anything else is someone else's.
+    async fn check_connection_free(&self, name: &DatabaseName) -> Result<(), DatabaseError> {
+        let Some((vault, vc)) = self.vault else { return Ok(()) };
+        let Some(existing) = vault.read_connection(&vc.database_mount, &name.vault_connection()).await? else {
+            return Ok(());
+        };
+        let login = match name.engine {
+            Engine::Postgresql => name.group_roles().management,
+            Engine::Mysql => name.mysql_management_login(),
+        };
+        if existing["connection_details"]["username"].as_str() == Some(login.as_str()) {
+            return Ok(());
+        }
+        Err(DatabaseError::ConnectionTaken { mount: vc.database_mount.clone(), connection: name.vault_connection() })
+    }
+
+    /// Creates (`new`: refusing one that exists unmarked) or resets the management login,
+    /// then the Vault connection using it, and rotates the login's password so only Vault
+    /// knows it.
+    async fn connect_vault(&self, name: &DatabaseName, new: bool, made: &mut Made) -> Result<(), DatabaseError> {
+        let Some((vault, vc)) = self.vault else { return Ok(()) };
+        let password = password::generate();
+        let (plugin, login) = match self.server {
+            Server::Postgres(pg, config) => {
+                let roles = name.group_roles();
+                let claim = if new { Claim::New } else { Claim::Held };
+                made.login = pg.ensure_management_login(&roles, &password, &name.mark(), claim).await?;
+                let connection_url = format!(
+                    "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}",
+                    config.host, config.port, name.name, config.sslmode
+                );
+                (Plugin::Postgresql { connection_url, password_authentication: "scram-sha-256" }, roles.management)
+            }
+            Server::Mysql(my, config) => {
+                let login = name.mysql_management_login();
+                my.ensure_management_login(&name.name, &login, &password, new).await?;
+                made.login = new;
+                let connection_url = format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", config.host, config.port);
+                (Plugin::Mysql { connection_url }, login)
+            }
+        };
+        let body = ConnectionConfig {
+            plugin,
+            username: login,
+            password,
+            allowed_roles: vec![format!("{}-*", name.vault_connection())],
+            verify_connection: true,
+        };
+        made.connection = true;
+        vault.create_connection(&vc.database_mount, &name.vault_connection(), &body).await?;
+        Ok(())
+    }
+}
