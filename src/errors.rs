@@ -6,9 +6,10 @@ use crate::backends::postgres::PostgresError;
 use crate::backends::redis::RedisBackendError;
 use crate::backends::vault::VaultError;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::platform::credentials::CredentialError;
 use crate::platform::databases::DatabaseError;
 use crate::platform::namespaces::{NamespaceError, NamespaceSpec};
-use crate::platform::naming::DatabaseName;
+use crate::platform::naming::{DatabaseName, RoleName};
 
 /// Adds a diagnostic for a PostgreSQL failure while doing `action`.
 pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
@@ -200,5 +201,44 @@ pub fn namespace_at_plan(d: &mut Diagnostics, spec: &NamespaceSpec, e: &Namespac
                 spec.key_prefix
             ),
         ),
+    }
+}
+
+/// Adds a diagnostic for a failed rotated-role operation on `role` while doing `action`.
+pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &CredentialError) {
+    match e {
+        CredentialError::Vault(e) => vault(d, action, e),
+        CredentialError::Postgres(e) => postgres(d, action, e),
+        CredentialError::Mysql(e) => mysql(d, action, e),
+        CredentialError::Redis(e) => redis(d, action, e),
+        CredentialError::Namespace(e) => {
+            d.error("Cannot read the namespace", format!("While {action}: reading the key prefix of the namespace: {e}"))
+        }
+        CredentialError::Taken { object } => d.attribute_error(
+            AttributePath::root("name"),
+            "Role already exists",
+            format!("{object} already exists and is not in this state: another stack (or a person) made it, and nothing was changed. Choose another name; or, if it is this stack's, import it: `terraform import <address> {}`.", role.id()),
+        ),
+        CredentialError::NoConnection { connection, mount } => d.attribute_error(
+            AttributePath::root("database"),
+            "The database has no Vault connection",
+            format!("Vault has no connection {connection:?} on mount {mount:?}. The database or namespace resource creates it when the provider has a `vault` block; apply it first (reference its `id`, so Terraform orders them)."),
+        ),
+        CredentialError::NamespaceMissing(ns) => d.attribute_error(
+            AttributePath::root("database"),
+            "Redis namespace not found",
+            format!("Namespace {ns:?} has neither a password secret in Vault KV nor an ACL user; apply the namespace first."),
+        ),
+        CredentialError::ForeignRole { .. } => d.error(
+            "Vault role belongs to another database",
+            format!("{e}: it is not this resource's, and the provider will not change it. Remove this role from state (`terraform state rm`), or import the right one."),
+        ),
+        CredentialError::Incomplete { cause, left } => {
+            credentials(d, action, role, cause);
+            d.error(
+                "Role left half made",
+                format!("After that failure these could not be removed again: {}. They are kept in state (the resource is tainted), so the next apply removes them and creates the role afresh; `terraform destroy` removes them too.", left.join(", ")),
+            );
+        }
     }
 }

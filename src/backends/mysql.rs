@@ -343,6 +343,22 @@ impl Mysql {
             .map_err(|e| self.error(e))
     }
 
+    /// The privileges (`SELECT`, `INSERT`, ...) the account `login@'%'` holds on `database`.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn privileges_on(&self, login: &str, database: &str) -> Result<Vec<String>, MysqlError> {
+        let grantee = format!("'{}'@'%'", login.replace('\'', "''"));
+        sqlx::query_scalar(
+            "SELECT CAST(PRIVILEGE_TYPE AS CHAR) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ?",
+        )
+        .bind(grantee)
+        .bind(database)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))
+    }
+
     /// Drops a login `@'%'`.
     ///
     /// # Errors

@@ -876,6 +876,28 @@ impl Postgres {
         Ok(())
     }
 
+    /// The roles `login` is a direct member of.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn memberships(&self, login: &str) -> Result<Vec<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let login = login.to_owned();
+        self.with(&maintenance, move |c| {
+            let login = login.clone();
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                     JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = $1",
+                )
+                .bind(login)
+                .fetch_all(c)
+                .await
+            })
+        })
+        .await
+    }
+
     /// Logins that look Vault-issued (`v-...`), belong to `group`, and whose `VALID UNTIL`
     /// (which Vault sets to the lease's expiry) has passed: users whose lease is gone but
     /// who were never dropped.

@@ -5,6 +5,7 @@
 //! It never sees a Terraform model: resources decode their model into the specs here,
 //! and errors come back typed.
 
+pub mod credentials;
 pub mod databases;
 pub mod namespaces;
 pub mod naming;

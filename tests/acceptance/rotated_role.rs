@@ -279,12 +279,62 @@ fn static_roles_rotate_and_their_login_goes_with_them() {
     let role = vault("GET", &format!("{}/static-roles/postgres-{name}-pool", c.mount), None);
     assert_eq!(role["data"]["rotation_period"], json!(7200));
 
+    // Import reads the level back from the login's memberships: a readonly static role
+    // imports as readonly, so the plan after it is empty.
+    let with_reader = main.replace("rotation_period = \"1h\"", "rotation_period = \"2h\"")
+        + "resource \"dbaas_rotated_role\" \"reader\" {\n  database = dbaas_shared_database.db.id\n  name = \"reader\"\n  mode = \"static\"\n  privileges = \"readonly\"\n}\n";
+    ws.write_main(&with_reader);
+    ws.apply();
+    ws.ok(&["state", "rm", "dbaas_rotated_role.reader"]);
+    ws.ok(&["import", "-no-color", "-input=false", "dbaas_rotated_role.reader", &format!("postgresql/{name}/reader")]);
+    ws.assert_plan_empty();
+
     ws.destroy();
     assert_eq!(
-        psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{login}'")),
+        psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname IN ('{login}', '{name}_reader')")),
         "0",
         "the static login outlived its role"
     );
+}
+
+#[test]
+fn a_static_role_vault_refuses_leaves_no_login_behind() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("pgstaticfail");
+    let name = c.prefix.clone();
+    let main = fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+    let ws = Workspace::new(tf, "pgstaticfail", &main);
+    ws.init();
+    ws.apply();
+
+    // A token that may do everything but write static roles: the login is made, then
+    // Vault refuses the static role.
+    let policy = format!(
+        "path \"*\" {{ capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }}\n\
+         path \"{}/static-roles/*\" {{ capabilities = [\"read\", \"list\"] }}\n",
+        c.mount
+    );
+    vault("PUT", &format!("sys/policies/acl/{}", c.mount), Some(&json!({ "policy": policy })));
+    let token = vault("POST", "auth/token/create", Some(&json!({ "policies": [c.mount], "ttl": "10m" })));
+    let token = token["auth"]["client_token"].as_str().expect("a token").to_owned();
+    let with_static = main.clone()
+        + "resource \"dbaas_rotated_role\" \"pooler\" {\n  database = dbaas_shared_database.db.id\n  name = \"pool\"\n  mode = \"static\"\n}\n";
+    ws.write_main(&with_static.replace("token          = \"root\"", &format!("token          = \"{token}\"")));
+    let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(out.contains("permission denied") || out.contains("Vault permission denied"), "{out}");
+    assert_eq!(
+        psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{name}_pool'")),
+        "0",
+        "the login made before the refusal was left behind"
+    );
+
+    // With the right token, one apply creates it.
+    ws.write_main(&with_static);
+    ws.apply();
+    ws.assert_plan_empty();
+    ws.destroy();
+    vault("DELETE", &format!("sys/policies/acl/{}", c.mount), None);
 }
 
 #[test]

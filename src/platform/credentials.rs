@@ -1,0 +1,512 @@
+//! Rotated credentials: the Vault role that issues users for a database or namespace at one
+//! privilege level, and for a static role the one login whose password Vault rotates.
+//!
+//! Who owns what: a role belongs to a connection by its `db_name`, never by its name.
+//! Creating refuses a Vault role, static role or static login that exists already (import
+//! is the only way to adopt one), and a static login made before a failed static-role
+//! write is dropped again.
+
+use serde_json::Value as Json;
+
+use crate::backends::mysql::{self, Mysql, MysqlError};
+use crate::backends::password;
+use crate::backends::postgres::{Postgres, PostgresError};
+use crate::backends::redis::RedisBackendError;
+use crate::backends::vault::{DynamicRole, StaticRole, Vault, VaultError};
+use crate::platform::namespaces::{NamespaceError, Namespaces};
+use crate::platform::naming::{DatabaseName, Engine, NamespaceName, RoleName, Target};
+use crate::platform::redis_acl;
+
+/// Dynamic users per request, or one static login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Vault creates a user per request, dropped when its lease ends.
+    Dynamic {
+        /// Seconds an issued user lasts unless renewed.
+        default_ttl: u64,
+        /// Seconds it can be renewed to.
+        max_ttl: u64,
+    },
+    /// One login, its password rotated by Vault.
+    Static {
+        /// Seconds between rotations.
+        rotation_period: u64,
+    },
+}
+
+/// A role as configured.
+#[derive(Clone, Debug)]
+pub struct CredentialSpec {
+    /// Target and name.
+    pub role: RoleName,
+    /// `readonly`, `readwrite` or `owner`.
+    pub privileges: String,
+    /// Dynamic or static.
+    pub mode: Mode,
+    /// The static login a role already has, from state: 0.1 named Redis ones
+    /// `dbaas-<namespace>-<role>`, and a login keeps its name. `None`: the name
+    /// [`RoleName::static_login`] makes.
+    pub existing_login: Option<String>,
+}
+
+impl CredentialSpec {
+    fn is_static(&self) -> bool {
+        matches!(self.mode, Mode::Static { .. })
+    }
+
+    /// The static login.
+    pub fn login(&self) -> String {
+        self.existing_login.clone().unwrap_or_else(|| self.role.static_login())
+    }
+}
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// Vault refused or could not be reached.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// PostgreSQL refused or could not be reached.
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
+    /// MySQL refused or could not be reached.
+    #[error(transparent)]
+    Mysql(#[from] MysqlError),
+    /// Redis refused or could not be reached.
+    #[error(transparent)]
+    Redis(#[from] RedisBackendError),
+    /// The namespace could not be read.
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    /// Something the role would create exists already.
+    #[error("{object} already exists and is not in this state")]
+    Taken {
+        /// What exists.
+        object: String,
+    },
+    /// The database or namespace has no Vault connection.
+    #[error("Vault has no connection {connection:?} on mount {mount:?}")]
+    NoConnection {
+        /// The connection.
+        connection: String,
+        /// The mount.
+        mount: String,
+    },
+    /// The namespace has neither a KV secret nor an ACL user.
+    #[error("namespace {0:?} has neither a password secret in Vault KV nor an ACL user")]
+    NamespaceMissing(String),
+    /// The Vault role of this name issues through another connection.
+    #[error("Vault role {role:?} issues through connection {db_name:?}, not {expected:?}")]
+    ForeignRole {
+        /// The role.
+        role: String,
+        /// Its connection.
+        db_name: String,
+        /// The one it should have.
+        expected: String,
+    },
+    /// A step failed, and undoing what came before it failed too.
+    #[error("{cause}")]
+    Incomplete {
+        /// The first failure.
+        cause: Box<CredentialError>,
+        /// What is left on the servers.
+        left: Vec<String>,
+    },
+}
+
+/// Where the users live.
+pub enum Store<'a> {
+    /// A PostgreSQL database.
+    Postgres(&'a Postgres),
+    /// A MySQL database.
+    Mysql(&'a Mysql),
+    /// A Redis namespace.
+    Redis(Namespaces<'a>),
+}
+
+/// A role as Vault describes it.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// Dynamic: seconds.
+    pub default_ttl: Option<u64>,
+    /// Dynamic: seconds.
+    pub max_ttl: Option<u64>,
+    /// Static: seconds.
+    pub rotation_period: Option<u64>,
+    /// Whether its statements are the ones the provider writes for the privilege level.
+    pub statements_match: bool,
+}
+
+/// The credential operations for one target.
+pub struct Credentials<'a> {
+    /// Where the users live.
+    pub store: Store<'a>,
+    /// Vault.
+    pub vault: &'a Vault,
+    /// The database secrets engine mount.
+    pub mount: &'a str,
+}
+
+impl Credentials<'_> {
+    /// Creates the role: refuses a Vault role, static role or static login that exists,
+    /// checks that the connection exists, then writes. A static login made before a
+    /// failed static-role write is dropped again.
+    ///
+    /// # Errors
+    /// [`CredentialError`]; [`CredentialError::Incomplete`] when the login stays behind.
+    pub async fn provision(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+        self.check_new(spec).await?;
+        let Err(cause) = self.write(spec).await else { return Ok(()) };
+        if !spec.is_static() {
+            return Err(cause);
+        }
+        match self.drop_static_login(spec).await {
+            Ok(()) => Err(cause),
+            Err(_) => Err(CredentialError::Incomplete {
+                cause: Box::new(cause),
+                left: vec![format!("static login {:?}", spec.login())],
+            }),
+        }
+    }
+
+    /// Writes the role as `spec` says (an update), after checking that the connection exists.
+    ///
+    /// # Errors
+    /// [`CredentialError`].
+    pub async fn write(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+        let connection = spec.role.target.vault_connection();
+        if !self.vault.connection_exists(self.mount, &connection).await? {
+            return Err(CredentialError::NoConnection { connection, mount: self.mount.to_owned() });
+        }
+        match spec.mode {
+            Mode::Dynamic { default_ttl, max_ttl } => {
+                let statements = self.statements(&spec.role, &spec.privileges).await?;
+                let body = DynamicRole {
+                    db_name: connection,
+                    creation_statements: statements.creation,
+                    revocation_statements: statements.revocation,
+                    default_ttl,
+                    max_ttl,
+                };
+                self.vault.write_role(self.mount, &spec.role.vault_role(), &body).await?;
+            }
+            Mode::Static { rotation_period } => {
+                self.ensure_static_login(spec).await?;
+                let body = StaticRole { db_name: connection, username: spec.login(), rotation_period };
+                self.vault.write_static_role(self.mount, &spec.role.vault_role(), &body).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the role; `None` when Vault no longer has it. A role of this name that
+    /// issues through another connection is [`CredentialError::ForeignRole`].
+    ///
+    /// # Errors
+    /// [`CredentialError`].
+    pub async fn inspect(&self, spec: &CredentialSpec) -> Result<Option<Observed>, CredentialError> {
+        let name = spec.role.vault_role();
+        let expected = spec.role.target.vault_connection();
+        let found = if spec.is_static() {
+            self.vault.read_static_role(self.mount, &name).await?
+        } else {
+            self.vault.read_role(self.mount, &name).await?
+        };
+        let Some(role) = found else { return Ok(None) };
+        if role["db_name"].as_str() != Some(expected.as_str()) {
+            return Err(CredentialError::ForeignRole {
+                role: name,
+                db_name: role["db_name"].as_str().unwrap_or_default().to_owned(),
+                expected,
+            });
+        }
+        let statements_match = if spec.is_static() {
+            true
+        } else {
+            let statements = self.statements(&spec.role, &spec.privileges).await?;
+            role["creation_statements"] == Json::from(statements.creation)
+        };
+        Ok(Some(Observed {
+            default_ttl: role["default_ttl"].as_u64(),
+            max_ttl: role["max_ttl"].as_u64(),
+            rotation_period: role["rotation_period"].as_u64(),
+            statements_match,
+        }))
+    }
+
+    /// Removes the role: every user issued for a dynamic role first, synchronously; a
+    /// static role's login after its Vault role.
+    ///
+    /// # Errors
+    /// [`CredentialError`].
+    pub async fn decommission(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+        let name = spec.role.vault_role();
+        if spec.is_static() {
+            self.vault.delete_static_role(self.mount, &name).await?;
+            return self.drop_static_login(spec).await;
+        }
+        self.vault.revoke_role_leases(self.mount, &name).await?;
+        self.vault.delete_role(self.mount, &name).await?;
+        Ok(())
+    }
+
+    /// Users that look Vault-issued for a dynamic PostgreSQL role's level but whose lease
+    /// is gone; none elsewhere.
+    ///
+    /// # Errors
+    /// [`CredentialError`].
+    pub async fn stale_users(&self, spec: &CredentialSpec) -> Result<Vec<String>, CredentialError> {
+        let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) else {
+            return Ok(Vec::new());
+        };
+        if spec.is_static() {
+            return Ok(Vec::new());
+        }
+        Ok(pg.expired_vault_users(db.group_roles().for_level(&spec.privileges)).await?)
+    }
+
+    /// Drops the users stale now (not those a plan saw); what they own goes to the owner
+    /// group role. Returns who was dropped.
+    ///
+    /// # Errors
+    /// [`CredentialError`].
+    pub async fn drop_stale_users(&self, spec: &CredentialSpec) -> Result<Vec<String>, CredentialError> {
+        let stale = self.stale_users(spec).await?;
+        if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) {
+            let owner = db.group_roles().owner;
+            for user in &stale {
+                pg.drop_login(&db.name, user, &owner).await?;
+            }
+        }
+        Ok(stale)
+    }
+
+    /// For import: whether the role is static, and the privilege level its statements
+    /// give (`readwrite` when none matches).
+    ///
+    /// # Errors
+    /// [`CredentialError`].
+    pub async fn imported(&self, role: &RoleName) -> Result<(bool, String), CredentialError> {
+        let name = role.vault_role();
+        if let Some(found) = self.vault.read_static_role(self.mount, &name).await? {
+            let login = found["username"].as_str().map_or_else(|| role.static_login(), str::to_owned);
+            return Ok((true, self.static_privileges(role, &login).await?));
+        }
+        if let Some(found) = self.vault.read_role(self.mount, &name).await? {
+            for level in ["readonly", "readwrite", "owner"] {
+                if found["creation_statements"] == Json::from(self.statements(role, level).await?.creation) {
+                    return Ok((false, level.to_owned()));
+                }
+            }
+        }
+        Ok((false, "readwrite".to_owned()))
+    }
+
+    /// The role a Vault role name stands for, for import by identity: a name alone is
+    /// ambiguous (`redis-a-b-c`), so its `db_name` in Vault says which connection it uses.
+    ///
+    /// # Errors
+    /// [`CredentialError`].
+    pub async fn role_of(vault: &Vault, mount: &str, vault_role: &str) -> Result<Option<RoleName>, CredentialError> {
+        let found = match vault.read_role(mount, vault_role).await? {
+            Some(r) => Some(r),
+            None => vault.read_static_role(mount, vault_role).await?,
+        };
+        let Some(found) = found else { return Ok(None) };
+        let Some(connection) = found["db_name"].as_str() else { return Ok(None) };
+        let Some(name) = vault_role.strip_prefix(&format!("{connection}-")) else { return Ok(None) };
+        let Some((kind, database)) = connection.split_once('-') else { return Ok(None) };
+        let engine = if kind == "postgres" { "postgresql" } else { kind };
+        Ok(Target::parse(&format!("{engine}/{database}")).and_then(|t| RoleName::new(t, name).ok()))
+    }
+
+    async fn check_new(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+        let (mount, name) = (self.mount, spec.role.vault_role());
+        if self.vault.read_role(mount, &name).await?.is_some() {
+            return Err(CredentialError::Taken { object: format!("Vault role {mount}/roles/{name}") });
+        }
+        if self.vault.read_static_role(mount, &name).await?.is_some() {
+            return Err(CredentialError::Taken { object: format!("Vault static role {mount}/static-roles/{name}") });
+        }
+        if spec.is_static() {
+            let login = spec.login();
+            let exists = match &self.store {
+                Store::Postgres(pg) => pg.catalog().await?.roles.contains(&login),
+                Store::Mysql(my) => my.login_exists(&login).await?,
+                Store::Redis(ns) => ns.redis.user_exists_anywhere(&login).await?,
+            };
+            if exists {
+                return Err(CredentialError::Taken { object: format!("login {login:?}") });
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates (or resets) the static login at the role's level with a throwaway password;
+    /// the static role rotates it at once, and from then on only Vault knows it.
+    async fn ensure_static_login(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+        let login = spec.login();
+        let first_password = password::generate();
+        match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                let roles = db.group_roles();
+                let act_as = (spec.privileges == "owner").then_some(roles.owner.as_str());
+                pg.ensure_login(&login, &first_password, roles.for_level(&spec.privileges), act_as).await?;
+            }
+            (Store::Mysql(my), Target::Database(db)) => {
+                my.ensure_login(&db.name, &login, &first_password, mysql_grants(&spec.privileges)).await?;
+            }
+            (Store::Redis(ns), Target::Namespace(name)) => {
+                let rules = self.redis_rules(ns, name, &spec.privileges).await?;
+                ns.redis.set_user(&login, Some(&first_password), &rules).await?;
+            }
+            _ => unreachable!("the store is chosen by the target"),
+        }
+        Ok(())
+    }
+
+    async fn drop_static_login(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+        let login = spec.login();
+        match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                pg.drop_login(&db.name, &login, &db.group_roles().owner).await?
+            }
+            (Store::Mysql(my), _) => my.drop_login(&login).await?,
+            (Store::Redis(ns), _) => ns.redis.delete_user(&login).await?,
+            _ => unreachable!("the store is chosen by the target"),
+        }
+        Ok(())
+    }
+
+    /// The level a static login's memberships or grants give, for import.
+    async fn static_privileges(&self, role: &RoleName, login: &str) -> Result<String, CredentialError> {
+        if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &role.target) {
+            let roles = db.group_roles();
+            let member_of = pg.memberships(login).await?;
+            for (level, group) in
+                [("owner", &roles.owner), ("readwrite", &roles.readwrite), ("readonly", &roles.readonly)]
+            {
+                if member_of.contains(group) {
+                    return Ok(level.to_owned());
+                }
+            }
+        }
+        if let (Store::Mysql(my), Target::Database(db)) = (&self.store, &role.target) {
+            let granted = my.privileges_on(login, &db.name).await?;
+            let has = |p: &str| granted.iter().any(|g| g == p);
+            if has("CREATE") {
+                return Ok("owner".to_owned());
+            }
+            if has("SELECT") && !has("INSERT") {
+                return Ok("readonly".to_owned());
+            }
+        }
+        if let (Store::Redis(ns), Target::Namespace(_)) = (&self.store, &role.target)
+            && let Some(user) = ns.redis.get_user(0, login).await?
+            && !user.commands.split_whitespace().any(|c| c == "+@write")
+        {
+            return Ok("readonly".to_owned());
+        }
+        Ok("readwrite".to_owned())
+    }
+
+    /// The ACL rules of a Redis role: the namespace's patterns and the level's commands.
+    /// The prefix comes from the namespace's KV secret, which outlives a Redis restart,
+    /// or else from its ACL user.
+    async fn redis_rules(
+        &self,
+        namespaces: &Namespaces<'_>,
+        name: &NamespaceName,
+        privileges: &str,
+    ) -> Result<Vec<String>, CredentialError> {
+        let prefix = namespaces
+            .recorded_prefix(name)
+            .await?
+            .ok_or_else(|| CredentialError::NamespaceMissing(name.as_str().to_owned()))?;
+        let mut rules = redis_acl::pattern_rules(&prefix);
+        rules.extend(redis_acl::command_rules(privileges));
+        Ok(rules)
+    }
+
+    /// Creation and revocation statements for the role's engine and privilege level.
+    async fn statements(&self, role: &RoleName, privileges: &str) -> Result<Statements, CredentialError> {
+        Ok(match (&self.store, &role.target) {
+            (Store::Redis(ns), Target::Namespace(name)) => {
+                let rules = self.redis_rules(ns, name, privileges).await?;
+                // The redis plugin reads creation_statements[0] as a JSON array of rules.
+                Statements { creation: vec![Json::from(rules).to_string()], revocation: Vec::new() }
+            }
+            (_, Target::Database(db)) => sql_statements(db, privileges),
+            _ => unreachable!("the store is chosen by the target"),
+        })
+    }
+}
+
+/// What Vault runs to create and to drop a user of a role.
+struct Statements {
+    creation: Vec<String>,
+    revocation: Vec<String>,
+}
+
+fn sql_statements(db: &DatabaseName, privileges: &str) -> Statements {
+    match db.engine {
+        Engine::Postgresql => {
+            let roles = db.group_roles();
+            let group = roles.for_level(privileges);
+            let mut creation = vec![format!(
+                "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
+                pg_ident(group)
+            )];
+            if privileges == "owner" {
+                // Objects it creates belong to the owner group, so they outlive it.
+                creation.push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&roles.owner)));
+            }
+            Statements {
+                creation,
+                // One block, so a user already gone (dropped as stale, say) does not make
+                // the revocation fail. The management login created the user but is no
+                // member of it; REASSIGN and DROP OWNED need that membership.
+                revocation: vec![format!(
+                    "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{{{{name}}}}') THEN \
+                     EXECUTE format('GRANT %I TO CURRENT_USER', '{{{{name}}}}'); \
+                     EXECUTE format('REASSIGN OWNED BY %I TO %I', '{{{{name}}}}', {owner}); \
+                     EXECUTE format('DROP OWNED BY %I', '{{{{name}}}}'); \
+                     EXECUTE format('DROP ROLE %I', '{{{{name}}}}'); \
+                     END IF; END $$;",
+                    owner = pg_literal(&roles.owner)
+                )],
+            }
+        }
+        Engine::Mysql => Statements {
+            creation: vec![
+                "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_owned(),
+                format!(
+                    "GRANT {} ON {}.* TO '{{{{name}}}}'@'%';",
+                    mysql_grants(privileges),
+                    mysql::quote_identifier(&db.name)
+                ),
+            ],
+            revocation: vec!["DROP USER IF EXISTS '{{name}}'@'%';".to_owned()],
+        },
+    }
+}
+
+fn mysql_grants(privileges: &str) -> &'static str {
+    match privileges {
+        "readonly" => "SELECT",
+        "owner" => "ALL PRIVILEGES",
+        _ => "SELECT, INSERT, UPDATE, DELETE",
+    }
+}
+
+/// A PostgreSQL identifier, quoted (names here are validated, but quoting is not optional).
+fn pg_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A PostgreSQL string literal.
+fn pg_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
