@@ -1,9 +1,11 @@
 //! The platform layer between Terraform types and the backends: how names are made
-//! ([`naming`]), what a Redis namespace user may run ([`redis_acl`]), which objects are
-//! ours ([`ownership`]), and the clients every type shares ([`services`]).
+//! ([`naming`]), what a Redis namespace user may run ([`redis_acl`]), the operations that
+//! own ordering, ownership checks and compensation ([`databases`], [`namespaces`],
+//! [`credentials`]), and the clients every type shares ([`services`], [`settings`]).
 //!
 //! It never sees a Terraform model: resources decode their model into the specs here,
-//! and errors come back typed.
+//! call one operation, and map the typed error it returns to diagnostics
+//! (`crate::errors`).
 
 pub mod credentials;
 pub mod databases;
