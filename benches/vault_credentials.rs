@@ -57,7 +57,7 @@ async fn main() {
     )
     .await;
 
-    let client = Vault::new(ADDRESS, Some(Secret::new("root")), None);
+    let client = Vault::new(ADDRESS, Some(Secret::new("root")), None, Default::default());
     let path = format!("{ADDRESS}/v1/{mount}/creds/{role}");
     // Warm both paths (connections, the plugin's pool).
     client.issue_credentials(&mount, role).await.unwrap();

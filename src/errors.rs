@@ -27,6 +27,8 @@ pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
             "Database in use",
             format!("While {action}: {sessions} client(s) are connected to {database:?}. Stop them, or set `force_drop = true` to disconnect them first."),
         ),
+        PostgresError::TimedOut { .. } => timed_out(d, action, e, "postgres", "DBAAS_POSTGRES_TIMEOUT"),
+        PostgresError::Stopped => stopped(d, action),
         PostgresError::NotOurs { role, comment } => d.attribute_error(
             AttributePath::root("name"),
             "Role already exists",
@@ -34,6 +36,22 @@ pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
         ),
         other => d.error("PostgreSQL refused the change", format!("While {action}: {other}")),
     }
+}
+
+/// A service that did not answer in time: which, where, how long, and the setting to raise.
+fn timed_out(d: &mut Diagnostics, action: &str, e: &dyn std::fmt::Display, block: &str, variable: &str) {
+    d.error(
+        format!("{} timed out", e.to_string().split(" at ").next().unwrap_or(block)),
+        format!("While {action}: {e}. If the server is up but slow, raise `{block}.timeout` in the provider block (or {variable}); otherwise check that it is reachable."),
+    );
+}
+
+/// Terraform asked the provider to stop while it was waiting.
+fn stopped(d: &mut Diagnostics, action: &str) {
+    d.error(
+        "Stopped",
+        format!("While {action}: Terraform asked the provider to stop, so it stopped waiting. What was made before is in state or named in another message here."),
+    );
 }
 
 /// Adds a diagnostic for a MySQL failure while doing `action`.
@@ -57,6 +75,8 @@ pub fn mysql(d: &mut Diagnostics, action: &str, e: &MysqlError) {
             "Cannot archive this database",
             format!("{e}. Use `deletion_policy = \"retain\"`, or drop those objects first."),
         ),
+        MysqlError::TimedOut { .. } => timed_out(d, action, e, "mysql", "DBAAS_MYSQL_TIMEOUT"),
+        MysqlError::Stopped => stopped(d, action),
         MysqlError::LoginTaken(login) => d.attribute_error(
             AttributePath::root("name"),
             "Login already exists",
@@ -123,6 +143,8 @@ pub fn vault(d: &mut Diagnostics, action: &str, e: &VaultError) {
             format!("While {action}: {e}. Check the provider's vault block (address) and that Vault is up."),
         ),
         VaultError::PermissionDenied { .. } => d.error("Vault permission denied", format!("While {action}: {e}.")),
+        VaultError::TimedOut { .. } => timed_out(d, action, e, "vault", "VAULT_CLIENT_TIMEOUT"),
+        VaultError::Stopped => stopped(d, action),
         other => d.error("Vault refused the change", format!("While {action}: {other}")),
     }
 }
@@ -135,6 +157,8 @@ pub fn redis(d: &mut Diagnostics, action: &str, e: &RedisBackendError) {
             format!("While {action}: {e}. Check the provider's redis block (addresses, credentials) and that the server is up."),
         ),
         RedisBackendError::Command { .. } => d.error("Redis refused the change", format!("While {action}: {e}")),
+        RedisBackendError::TimedOut { .. } => timed_out(d, action, e, "redis", "DBAAS_REDIS_TIMEOUT"),
+        RedisBackendError::Stopped => stopped(d, action),
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod backends;
 pub mod data_sources;
+pub mod duration;
 pub mod ephemeral;
 pub mod errors;
 pub mod framework;

@@ -19,6 +19,8 @@ fn admin(max_connections: u32) -> Postgres {
         database: "postgres".into(),
         max_connections,
         pooler_auth_user: None,
+        deadline: Default::default(),
+        lock_timeout: std::time::Duration::from_secs(300),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Narrow async clients for the platform's services. They know nothing of Terraform:
 //! each takes plain values, returns plain values, and fails with its own error enum.
 
+pub mod deadline;
 pub mod mysql;
 pub mod password;
 pub mod postgres;

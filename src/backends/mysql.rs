@@ -14,6 +14,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlSslMode
 use sqlx::{Executor, Row};
 use tokio::sync::Mutex;
 
+use std::future::Future;
+
+use super::deadline::{Deadline, Interrupted};
 use super::retry;
 use crate::secret::Secret;
 
@@ -54,6 +57,17 @@ pub enum MysqlError {
     /// A login the database needs exists already, made by someone else.
     #[error("login {0:?} already exists")]
     LoginTaken(String),
+    /// No answer within the deadline.
+    #[error("MySQL at {endpoint} timed out: no answer within {}s", .waited.as_secs())]
+    TimedOut {
+        /// host:port
+        endpoint: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// Terraform asked the provider to stop.
+    #[error("stopped: Terraform asked the provider to stop")]
+    Stopped,
     /// The server rejected a statement.
     #[error("MySQL: {0}")]
     Sql(#[source] sqlx::Error),
@@ -94,6 +108,8 @@ pub struct MysqlEndpoint {
     pub tls: String,
     /// Pool bound.
     pub max_connections: u32,
+    /// The bound on one operation, connect and retries included, and the stop signal.
+    pub deadline: Deadline,
 }
 
 /// One database as information_schema describes it.
@@ -145,7 +161,7 @@ impl Mysql {
         let pool = MySqlPoolOptions::new()
             .max_connections(endpoint.max_connections.max(1))
             .min_connections(0)
-            .acquire_timeout(Duration::from_secs(15))
+            .acquire_timeout(endpoint.deadline.timeout)
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(options);
         Mysql { endpoint, pool, catalog: Mutex::new(None) }
@@ -158,9 +174,11 @@ impl Mysql {
 
     fn error(&self, e: sqlx::Error) -> MysqlError {
         match e {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => {
-                MysqlError::Connect { endpoint: self.endpoint(), source: e }
+            // The pool waits for a connection as long as the deadline allows.
+            sqlx::Error::PoolTimedOut => {
+                MysqlError::TimedOut { endpoint: self.endpoint(), waited: self.endpoint.deadline.timeout }
             }
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => MysqlError::Connect { endpoint: self.endpoint(), source: e },
             sqlx::Error::Database(ref db) if matches!(db.code().as_deref(), Some("28000")) => {
                 MysqlError::Connect { endpoint: self.endpoint(), source: e }
             }
@@ -169,19 +187,29 @@ impl Mysql {
     }
 
     async fn execute(&self, statement: &str) -> Result<(), MysqlError> {
-        retry::transient(
+        self.bounded(retry::transient(
             || async { self.pool.execute(statement).await.map(drop).map_err(|e| self.error(e)) },
             MysqlError::is_transient,
-        )
+        ))
         .await
     }
 
+    /// Runs `operation` under the deadline.
+    async fn bounded<T>(&self, operation: impl Future<Output = Result<T, MysqlError>>) -> Result<T, MysqlError> {
+        match self.endpoint.deadline.run(operation).await {
+            Ok(result) => result,
+            Err(Interrupted::TimedOut(waited)) => Err(MysqlError::TimedOut { endpoint: self.endpoint(), waited }),
+            Err(Interrupted::Stopped) => Err(MysqlError::Stopped),
+        }
+    }
+
+    /// Runs one query under the deadline.
+    async fn limit<T>(&self, query: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, MysqlError> {
+        self.bounded(async { query.await.map_err(|e| self.error(e)) }).await
+    }
+
     async fn quote_literal(&self, value: &str) -> Result<String, MysqlError> {
-        sqlx::query_scalar::<_, String>("SELECT QUOTE(?)")
-            .bind(value)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))
+        self.limit(sqlx::query_scalar::<_, String>("SELECT QUOTE(?)").bind(value).fetch_one(&self.pool)).await
     }
 
     /// Every database, from one query, served from a snapshot for a few seconds.
@@ -197,13 +225,14 @@ impl Mysql {
         }
         let rows = retry::transient(
             || async {
-                sqlx::query(
-                    "SELECT CAST(SCHEMA_NAME AS CHAR) AS name, CAST(DEFAULT_CHARACTER_SET_NAME AS CHAR) AS cs, \
+                self.limit(
+                    sqlx::query(
+                        "SELECT CAST(SCHEMA_NAME AS CHAR) AS name, CAST(DEFAULT_CHARACTER_SET_NAME AS CHAR) AS cs, \
                      CAST(DEFAULT_COLLATION_NAME AS CHAR) AS co FROM information_schema.SCHEMATA",
+                    )
+                    .fetch_all(&self.pool),
                 )
-                .fetch_all(&self.pool)
                 .await
-                .map_err(|e| self.error(e))
             },
             MysqlError::is_transient,
         )
@@ -335,12 +364,13 @@ impl Mysql {
     /// # Errors
     /// [`MysqlError`] when the server cannot be asked.
     pub async fn login_exists(&self, login: &str) -> Result<bool, MysqlError> {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mysql.user WHERE User = ?")
-            .bind(login)
-            .fetch_one(&self.pool)
-            .await
-            .map(|n| n > 0)
-            .map_err(|e| self.error(e))
+        self.limit(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mysql.user WHERE User = ?")
+                .bind(login)
+                .fetch_one(&self.pool),
+        )
+        .await
+        .map(|n| n > 0)
     }
 
     /// The privileges (`SELECT`, `INSERT`, ...) the account `login@'%'` holds on `database`.
@@ -349,14 +379,12 @@ impl Mysql {
     /// [`MysqlError`] when the server cannot be asked.
     pub async fn privileges_on(&self, login: &str, database: &str) -> Result<Vec<String>, MysqlError> {
         let grantee = format!("'{}'@'%'", login.replace('\'', "''"));
-        sqlx::query_scalar(
+        self.limit(sqlx::query_scalar(
             "SELECT CAST(PRIVILEGE_TYPE AS CHAR) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ?",
         )
         .bind(grantee)
         .bind(database)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(e))
+        .fetch_all(&self.pool)).await
     }
 
     /// Drops a login `@'%'`.
@@ -375,14 +403,12 @@ impl Mysql {
 
     /// Sessions on `database`, other than ours and Vault's management login's.
     async fn sessions(&self, database: &str, management: &str) -> Result<Vec<u64>, MysqlError> {
-        let ids: Vec<u64> = sqlx::query_scalar(
+        let ids: Vec<u64> = self.limit(sqlx::query_scalar(
             "SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID() AND USER <> ?",
         )
         .bind(database)
         .bind(management)
-        .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+        .fetch_all(&self.pool)).await?;
         Ok(ids)
     }
 
@@ -395,12 +421,13 @@ impl Mysql {
     }
 
     async fn clear_sessions(&self, database: &str, management: &str, force: bool) -> Result<(), MysqlError> {
-        let vault_sessions: Vec<u64> =
-            sqlx::query_scalar("SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE USER = ?")
-                .bind(management)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.error(e))?;
+        let vault_sessions: Vec<u64> = self
+            .limit(
+                sqlx::query_scalar("SELECT CAST(ID AS UNSIGNED) FROM information_schema.PROCESSLIST WHERE USER = ?")
+                    .bind(management)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
         for id in vault_sessions {
             let _ = self.execute(&format!("KILL CONNECTION {id}")).await;
         }
@@ -444,19 +471,21 @@ impl Mysql {
         management: &str,
         force: bool,
     ) -> Result<(), MysqlError> {
-        let blockers: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT 'views', COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? \
+        let blockers: Vec<(String, i64)> = self
+            .limit(
+                sqlx::query_as(
+                    "SELECT 'views', COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? \
              UNION ALL SELECT 'routines', COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
              UNION ALL SELECT 'triggers', COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? \
              UNION ALL SELECT 'events', COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?",
-        )
-        .bind(name)
-        .bind(name)
-        .bind(name)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
+                )
+                .bind(name)
+                .bind(name)
+                .bind(name)
+                .bind(name)
+                .fetch_all(&self.pool),
+            )
+            .await?;
         let what: Vec<String> = blockers.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
         if !what.is_empty() {
             return Err(MysqlError::CannotArchive { database: name.to_owned(), what: what.join(", ") });
@@ -472,13 +501,11 @@ impl Mysql {
             ));
         }
         self.execute(&create).await?;
-        let tables: Vec<String> = sqlx::query_scalar(
+        let tables: Vec<String> = self.limit(sqlx::query_scalar(
             "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
         )
         .bind(name)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
+        .fetch_all(&self.pool)).await?;
         if !tables.is_empty() {
             let moves: Vec<String> = tables
                 .iter()

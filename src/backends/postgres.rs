@@ -14,6 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{Connection, Executor, Row};
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 
+use super::deadline::{Deadline, Interrupted};
 use super::retry;
 use crate::secret::Secret;
 
@@ -60,6 +61,17 @@ pub enum PostgresError {
         /// Its comment, if any.
         comment: Option<String>,
     },
+    /// No answer within the deadline.
+    #[error("PostgreSQL at {endpoint} timed out: no answer within {}s", .waited.as_secs())]
+    TimedOut {
+        /// host:port
+        endpoint: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// Terraform asked the provider to stop.
+    #[error("stopped: Terraform asked the provider to stop")]
+    Stopped,
     /// The server rejected a statement.
     #[error("PostgreSQL: {0}")]
     Sql(#[source] sqlx::Error),
@@ -140,6 +152,12 @@ pub struct PostgresEndpoint {
     /// PgBouncer's `auth_user`: it must be able to connect to every database to look up
     /// logins, and databases here revoke CONNECT from PUBLIC.
     pub pooler_auth_user: Option<String>,
+    /// The bound on one operation (also each statement's `statement_timeout`), and the
+    /// stop signal.
+    pub deadline: Deadline,
+    /// `lock_timeout` of every session: how long a statement waits for a lock another
+    /// session holds (a migration, say).
+    pub lock_timeout: Duration,
 }
 
 /// One database as the catalogs describe it.
@@ -269,7 +287,11 @@ impl Postgres {
             .application_name(&format!("{APPLICATION_NAME}/{}", std::process::id()))
             .ssl_mode(self.endpoint.sslmode.parse().unwrap_or(PgSslMode::Prefer))
             // Admin statements are one-off DDL: no prepared-statement cache to go stale.
-            .statement_cache_capacity(0);
+            .statement_cache_capacity(0)
+            .options([
+                ("statement_timeout", format!("{}ms", self.endpoint.deadline.timeout.as_millis())),
+                ("lock_timeout", format!("{}ms", self.endpoint.lock_timeout.as_millis())),
+            ]);
         if let Some(p) = &self.endpoint.password {
             o = o.password(p.expose());
         }
@@ -286,6 +308,22 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError::Connect`] when the server cannot be reached or refuses the login.
     pub async fn connect(&self, database: &str) -> Result<Leased, PostgresError> {
+        self.bounded(self.connect_unbounded(database)).await
+    }
+
+    /// Runs `operation` under the deadline.
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, PostgresError>>,
+    ) -> Result<T, PostgresError> {
+        match self.endpoint.deadline.run(operation).await {
+            Ok(result) => result,
+            Err(Interrupted::TimedOut(waited)) => Err(PostgresError::TimedOut { endpoint: self.endpoint(), waited }),
+            Err(Interrupted::Stopped) => Err(PostgresError::Stopped),
+        }
+    }
+
+    async fn connect_unbounded(&self, database: &str) -> Result<Leased, PostgresError> {
         enum Step {
             Open(OwnedSemaphorePermit),
             Evict(Idle, Idle),
@@ -397,9 +435,9 @@ impl Postgres {
     where
         F: for<'c> Fn(&'c mut PgConnection) -> futures::future::BoxFuture<'c, Result<T, sqlx::Error>>,
     {
-        retry::transient(
+        self.bounded(retry::transient(
             || async {
-                let mut c = self.connect(database).await?;
+                let mut c = self.connect_unbounded(database).await?;
                 match work(&mut c).await {
                     Ok(v) => {
                         self.release(c).await;
@@ -419,7 +457,7 @@ impl Postgres {
                 }
             },
             PostgresError::is_transient,
-        )
+        ))
         .await
     }
 

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Value as Reply};
-use tokio::sync::OnceCell;
+use std::sync::Mutex;
+
+use super::deadline::{Deadline, Interrupted};
 
 use crate::secret::Secret;
 
@@ -34,6 +36,17 @@ pub enum RedisBackendError {
         #[source]
         source: RedisError,
     },
+    /// No answer within the deadline.
+    #[error("Redis at {address} timed out: no answer within {}s", .waited.as_secs())]
+    TimedOut {
+        /// host:port
+        address: String,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
+    /// Terraform asked the provider to stop.
+    #[error("stopped: Terraform asked the provider to stop")]
+    Stopped,
 }
 
 /// Where and how the admin connects.
@@ -45,6 +58,8 @@ pub struct RedisEndpoint {
     pub username: String,
     /// Its password.
     pub password: Option<Secret>,
+    /// The bound on one command, connect included, and the stop signal.
+    pub deadline: Deadline,
 }
 
 /// An ACL user as `ACL GETUSER` reports it.
@@ -93,13 +108,14 @@ pub fn split_host_port(address: &str) -> (&str, u16) {
 /// The admin's view of every node. One multiplexed connection per node, opened on first use.
 pub struct Redis {
     endpoint: RedisEndpoint,
-    nodes: Vec<OnceCell<MultiplexedConnection>>,
+    /// One connection per node, opened on first use and again after it broke.
+    nodes: Vec<Mutex<Option<MultiplexedConnection>>>,
 }
 
 impl Redis {
     /// A client for `endpoint`; nothing connects yet.
     pub fn new(endpoint: RedisEndpoint) -> Redis {
-        let nodes = endpoint.addresses.iter().map(|_| OnceCell::new()).collect();
+        let nodes = endpoint.addresses.iter().map(|_| Mutex::new(None)).collect();
         Redis { endpoint, nodes }
     }
 
@@ -109,35 +125,73 @@ impl Redis {
     }
 
     async fn node(&self, index: usize) -> Result<MultiplexedConnection, RedisBackendError> {
+        if let Some(c) = self.nodes[index].lock().expect("never poisoned").as_ref() {
+            return Ok(c.clone());
+        }
         let address = &self.endpoint.addresses[index];
-        let connection = self.nodes[index]
-            .get_or_try_init(|| async {
-                let (host, port) = split_host_port(address);
-                let host = host.to_owned();
-                let mut settings = redis::RedisConnectionInfo::default().set_username(&self.endpoint.username);
-                if let Some(p) = &self.endpoint.password {
-                    settings = settings.set_password(p.expose());
-                }
-                let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host, port))
-                    .map_err(|source| RedisBackendError::Connect { address: address.clone(), source })?
-                    .set_redis_settings(settings);
-                let client = redis::Client::open(info)
-                    .map_err(|source| RedisBackendError::Connect { address: address.clone(), source })?;
-                client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .map_err(|source| RedisBackendError::Connect { address: address.clone(), source })
-            })
-            .await?;
-        Ok(connection.clone())
+        let waited = self.endpoint.deadline.timeout;
+        let connect = |source: RedisError| {
+            if source.is_timeout() {
+                // The client's own bound is the deadline's.
+                RedisBackendError::TimedOut { address: address.clone(), waited }
+            } else {
+                RedisBackendError::Connect { address: address.clone(), source }
+            }
+        };
+        let (host, port) = split_host_port(address);
+        let mut settings = redis::RedisConnectionInfo::default().set_username(&self.endpoint.username);
+        if let Some(p) = &self.endpoint.password {
+            settings = settings.set_password(p.expose());
+        }
+        let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host.to_owned(), port))
+            .map_err(connect)?
+            .set_redis_settings(settings);
+        // redis-rs gives up after 1 s (connect) and 500 ms (a reply) by default, shorter
+        // than a slow `ACL SAVE`; the deadline of the whole call bounds both instead.
+        let limits = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.endpoint.deadline.timeout))
+            .set_response_timeout(Some(self.endpoint.deadline.timeout));
+        let connection = redis::Client::open(info)
+            .map_err(connect)?
+            .get_multiplexed_async_connection_with_config(&limits)
+            .await
+            .map_err(connect)?;
+        *self.nodes[index].lock().expect("never poisoned") = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Drops node `index`'s connection, so the next command opens a new one (after a
+    /// restart, or a reply that never came).
+    fn forget(&self, index: usize) {
+        *self.nodes[index].lock().expect("never poisoned") = None;
     }
 
     async fn run(&self, index: usize, command: &redis::Cmd) -> Result<Reply, RedisBackendError> {
-        let mut c = self.node(index).await?;
-        command
-            .query_async(&mut c)
-            .await
-            .map_err(|source| RedisBackendError::Command { address: self.endpoint.addresses[index].clone(), source })
+        let address = &self.endpoint.addresses[index];
+        let attempt = async {
+            let mut c = self.node(index).await?;
+            command.query_async(&mut c).await.map_err(|source: RedisError| {
+                if source.is_io_error() || source.is_connection_dropped() || source.is_timeout() {
+                    self.forget(index);
+                }
+                if source.is_timeout() {
+                    return RedisBackendError::TimedOut {
+                        address: address.clone(),
+                        waited: self.endpoint.deadline.timeout,
+                    };
+                }
+                RedisBackendError::Command { address: address.clone(), source }
+            })
+        };
+        match self.endpoint.deadline.run(attempt).await {
+            Ok(result) => result,
+            Err(Interrupted::TimedOut(waited)) => {
+                // The connection may be stuck mid-reply: the next call opens a new one.
+                self.forget(index);
+                Err(RedisBackendError::TimedOut { address: address.clone(), waited })
+            }
+            Err(Interrupted::Stopped) => Err(RedisBackendError::Stopped),
+        }
     }
 
     /// Sets user `name` to exactly `rules` on every node. With a password, the user is

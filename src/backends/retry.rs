@@ -7,12 +7,15 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 
 /// Runs `operation` until it succeeds, fails with an error `is_transient` rejects, or has
-/// been tried five times over about three seconds.
+/// been tried five times over about three seconds. Each retry is logged at WARN with its
+/// attempt number and cause.
 pub async fn transient<T, E, F, Fut>(operation: F, is_transient: fn(&E) -> bool) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
 {
+    let mut failed = 0;
     operation
         .retry(
             ExponentialBuilder::default()
@@ -23,6 +26,14 @@ where
         )
         .sleep(tokio::time::sleep)
         .when(is_transient)
+        .notify(|e: &E, pause: Duration| {
+            failed += 1;
+            tracing::warn!(
+                attempt = failed,
+                retry_in_ms = pause.as_millis() as u64,
+                "attempt {failed} failed, retrying: {e}"
+            );
+        })
         .await
 }
 

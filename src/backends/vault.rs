@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value as Json, json};
 
+use super::deadline::{Deadline, Interrupted};
 use super::retry;
 use crate::secret::Secret;
 
@@ -53,13 +54,26 @@ pub enum VaultError {
         /// The field.
         field: &'static str,
     },
+    /// No answer within the deadline.
+    #[error("Vault at {address} timed out: no answer within {}s", .waited.as_secs())]
+    TimedOut {
+        /// The configured address.
+        address: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// Terraform asked the provider to stop.
+    #[error("stopped: Terraform asked the provider to stop")]
+    Stopped,
 }
 
 impl VaultError {
+    /// Only what certainly did not reach Vault, or what Vault says to try again: a request
+    /// that timed out may have been carried out, and a 500 may have half-applied.
     fn is_transient(&self) -> bool {
         match self {
-            VaultError::Unreachable { source, .. } => source.is_connect() || source.is_timeout(),
-            VaultError::Api { status, .. } => *status >= 500 || *status == 429,
+            VaultError::Unreachable { source, .. } => source.is_connect(),
+            VaultError::Api { status, .. } => *status == 503 || *status == 429,
             _ => false,
         }
     }
@@ -152,6 +166,7 @@ type Listing = (std::time::Instant, std::sync::Arc<Vec<String>>);
 /// A Vault client for one address and token.
 pub struct Vault {
     http: reqwest::Client,
+    deadline: Deadline,
     address: String,
     token: Option<Secret>,
     namespace: Option<String>,
@@ -176,10 +191,10 @@ pub struct IssuedCredentials {
 
 impl Vault {
     /// A client; it connects on the first call.
-    pub fn new(address: &str, token: Option<Secret>, namespace: Option<String>) -> Vault {
+    pub fn new(address: &str, token: Option<Secret>, namespace: Option<String>, deadline: Deadline) -> Vault {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(deadline.timeout)
+            .connect_timeout(deadline.timeout.min(Duration::from_secs(5)))
             // Loading the system's root certificates costs milliseconds at every provider
             // start; a plain-HTTP address (a dev server) never needs them.
             .tls_built_in_root_certs(address.starts_with("https://"))
@@ -187,6 +202,7 @@ impl Vault {
             .expect("a TLS backend is compiled in");
         Vault {
             http,
+            deadline,
             address: address.trim_end_matches('/').to_owned(),
             token,
             namespace,
@@ -195,7 +211,12 @@ impl Vault {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Option<Json>, VaultError> {
-        retry::transient(|| self.call_once(method.clone(), path, body), VaultError::is_transient).await
+        let attempts = retry::transient(|| self.call_once(method.clone(), path, body), VaultError::is_transient);
+        match self.deadline.run(attempts).await {
+            Ok(result) => result,
+            Err(Interrupted::TimedOut(waited)) => Err(VaultError::TimedOut { address: self.address.clone(), waited }),
+            Err(Interrupted::Stopped) => Err(VaultError::Stopped),
+        }
     }
 
     async fn call_once(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Option<Json>, VaultError> {
@@ -210,8 +231,14 @@ impl Vault {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response =
-            request.send().await.map_err(|source| VaultError::Unreachable { address: self.address.clone(), source })?;
+        let response = request.send().await.map_err(|source| {
+            if source.is_timeout() {
+                // The client's own bound is the deadline's.
+                VaultError::TimedOut { address: self.address.clone(), waited: self.deadline.timeout }
+            } else {
+                VaultError::Unreachable { address: self.address.clone(), source }
+            }
+        })?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);

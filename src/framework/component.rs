@@ -33,6 +33,9 @@ pub struct ConfigureRequest {
     pub terraform_version: String,
     /// The provider block (blocks absent from it are null).
     pub config: Value,
+    /// Cancelled when Terraform asks the provider to stop: every network call the
+    /// provider makes from now on ends when it is.
+    pub stop: CancellationToken,
 }
 
 /// Common to every request that does work: the cancellation signal StopProvider raises.

@@ -2,6 +2,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::backends::deadline::Deadline;
 use crate::backends::mysql::{Mysql, MysqlEndpoint};
 use crate::backends::postgres::{Postgres, PostgresEndpoint};
 use crate::backends::redis::{Redis, RedisEndpoint};
@@ -17,6 +20,7 @@ use crate::secret::Secret;
 #[derive(Default)]
 pub struct Services {
     config: OnceLock<ProviderConfig>,
+    stop: OnceLock<CancellationToken>,
     vault: OnceLock<Option<Vault>>,
     postgres: tokio::sync::OnceCell<Arc<Postgres>>,
     mysql: tokio::sync::OnceCell<Arc<Mysql>>,
@@ -24,9 +28,16 @@ pub struct Services {
 }
 
 impl Services {
-    /// Takes the resolved configuration for the rest of the process's life.
-    pub fn configure(&self, config: ProviderConfig) {
+    /// Takes the resolved configuration for the rest of the process's life, and the stop
+    /// signal every client's calls end on.
+    pub fn configure(&self, config: ProviderConfig, stop: CancellationToken) {
         let _ = self.config.set(config);
+        let _ = self.stop.set(stop);
+    }
+
+    /// The deadline of one operation with a service whose `timeout` is `timeout`.
+    fn deadline(&self, timeout: std::time::Duration) -> Deadline {
+        Deadline { timeout, stop: self.stop.get().cloned().unwrap_or_default() }
     }
 
     /// The configuration, or an error diagnostic when Terraform has not configured the
@@ -47,7 +58,7 @@ impl Services {
         self.vault
             .get_or_init(|| {
                 let v = self.config.get()?.vault.as_ref()?;
-                Some(Vault::new(&v.address, v.token.clone(), v.namespace.clone()))
+                Some(Vault::new(&v.address, v.token.clone(), v.namespace.clone(), self.deadline(v.timeout)))
             })
             .as_ref()
     }
@@ -99,6 +110,8 @@ impl Services {
                     database: pg.database.clone(),
                     max_connections: pg.max_connections,
                     pooler_auth_user: pg.pooler_auth_user.clone(),
+                    deadline: self.deadline(pg.timeout),
+                    lock_timeout: pg.lock_timeout,
                 }))
             })
             .await;
@@ -125,6 +138,7 @@ impl Services {
                 addresses: r.addresses.clone(),
                 username: r.username.clone(),
                 password: r.password.clone(),
+                deadline: self.deadline(r.timeout),
             }))
         });
         Some(client.clone())
@@ -151,6 +165,7 @@ impl Services {
                     password,
                     tls: my.tls.clone(),
                     max_connections: my.max_connections,
+                    deadline: self.deadline(my.timeout),
                 }))
             })
             .await;

@@ -1,6 +1,8 @@
 //! The provider configuration as the platform uses it: resolved from the provider block
 //! and the environment (by `crate::provider::config`), checked, with no unknowns left.
 
+use std::time::Duration;
+
 use crate::secret::Secret;
 
 /// The provider configuration, resolved and checked.
@@ -51,6 +53,10 @@ pub struct PostgresConfig {
     pub max_connections: u32,
     /// PgBouncer's auth user, granted CONNECT on each database.
     pub pooler_auth_user: Option<String>,
+    /// The bound on one operation, connect and retries included.
+    pub timeout: Duration,
+    /// Session `lock_timeout`.
+    pub lock_timeout: Duration,
 }
 
 /// `mysql { ... }`, resolved.
@@ -66,6 +72,8 @@ pub struct MysqlConfig {
     pub tls: String,
     /// Pool bound.
     pub max_connections: u32,
+    /// The bound on one operation, connect and retries included.
+    pub timeout: Duration,
 }
 
 /// `redis { ... }`, resolved.
@@ -81,6 +89,8 @@ pub struct RedisConfig {
     pub tls: bool,
     /// Pool bound per node.
     pub max_connections: u32,
+    /// The bound on one operation, connect and retries included.
+    pub timeout: Duration,
 }
 
 impl RedisConfig {
@@ -103,4 +113,6 @@ pub struct VaultConfig {
     pub database_mount: String,
     /// KV v2 mount.
     pub kv_mount: String,
+    /// The bound on one request, connect and retries included.
+    pub timeout: Duration,
 }

@@ -260,9 +260,10 @@ impl ProviderRpc for ProviderServer {
     ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let r = request.into_inner();
         let provider = self.provider.clone();
+        let stop = self.context.cancel.clone();
         let result = async move {
             let config = wire::decode(r.config.as_ref(), &provider.schema().value_type(), "provider configuration")?;
-            let request = ConfigureRequest { terraform_version: r.terraform_version, config };
+            let request = ConfigureRequest { terraform_version: r.terraform_version, config, stop };
             let diagnostics = isolated(async move {
                 let mut d = Diagnostics::default();
                 provider.configure(request, &mut d).await;

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::duration::parse_duration;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
 use crate::framework::schema::{Attribute, Block, Schema};
 use crate::framework::types::Type;
-use crate::framework::validator::{int_between, one_of};
+use crate::framework::validator::{int_between, one_of, string_check};
 use crate::framework::value::Value;
 use crate::platform::settings::{
     AdminCredentials, MysqlConfig, PostgresConfig, ProviderConfig, RedisConfig, VaultConfig,
@@ -51,6 +52,8 @@ pub enum SettingKind {
     Flag,
     /// A list of strings (comma-separated in the environment).
     List,
+    /// A duration in Vault's forms (`60s`, `5m`).
+    Duration,
 }
 
 /// The blocks of the provider configuration, each with its settings, in docs order.
@@ -150,6 +153,22 @@ const POSTGRES: &[Setting] = &[
         sensitive: false,
         description: "PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`). Databases revoke CONNECT from PUBLIC, so this role, when it exists, is granted CONNECT on each one; without it PgBouncer cannot look up logins.",
     },
+    Setting {
+        name: "timeout",
+        env: &["DBAAS_POSTGRES_TIMEOUT"],
+        default: Some("60s"),
+        kind: SettingKind::Duration,
+        sensitive: false,
+        description: "The longest one operation with PostgreSQL may take, connecting and retries included (`30s`, `2m`, ...). An operation that runs out fails with an error that says it timed out; raise this if the server is only slow.",
+    },
+    Setting {
+        name: "lock_timeout",
+        env: &["DBAAS_POSTGRES_LOCK_TIMEOUT"],
+        default: Some("5m"),
+        kind: SettingKind::Duration,
+        sensitive: false,
+        description: "`lock_timeout` of every session the provider opens: how long a statement waits for a lock another session holds (a migration, say) before failing. The platform's migrations hold theirs for at most 5 minutes. A wait is also bounded by `timeout`: raise both to wait longer.",
+    },
 ];
 
 const MYSQL: &[Setting] = &[
@@ -209,6 +228,14 @@ const MYSQL: &[Setting] = &[
         sensitive: false,
         description: "Most connections one provider process opens; shared by all resources.",
     },
+    Setting {
+        name: "timeout",
+        env: &["DBAAS_MYSQL_TIMEOUT"],
+        default: Some("60s"),
+        kind: SettingKind::Duration,
+        sensitive: false,
+        description: "The longest one operation with MySQL may take, connecting and retries included (`30s`, `2m`, ...). An operation that runs out fails with an error that says it timed out; raise this if the server is only slow.",
+    },
 ];
 
 const REDIS: &[Setting] = &[
@@ -251,6 +278,14 @@ const REDIS: &[Setting] = &[
         kind: SettingKind::Count,
         sensitive: false,
         description: "Most connections one provider process opens per node.",
+    },
+    Setting {
+        name: "timeout",
+        env: &["DBAAS_REDIS_TIMEOUT"],
+        default: Some("60s"),
+        kind: SettingKind::Duration,
+        sensitive: false,
+        description: "The longest one operation with Redis may take, connecting and retries included (`30s`, `2m`, ...). An operation that runs out fails with an error that says it timed out; raise this if the server is only slow.",
     },
 ];
 
@@ -295,6 +330,14 @@ const VAULT: &[Setting] = &[
         sensitive: false,
         description: "Mount of the KV v2 engine holding static secrets.",
     },
+    Setting {
+        name: "timeout",
+        env: &["VAULT_CLIENT_TIMEOUT"],
+        default: Some("60s"),
+        kind: SettingKind::Duration,
+        sensitive: false,
+        description: "The longest one operation with Vault may take, connecting and retries included (`30s`, `2m`, ...). An operation that runs out fails with an error that says it timed out; raise this if the server is only slow.",
+    },
 ];
 
 const DENIED_HOSTS_DESCRIPTION: &str = "Hosts that must never be used. Configuring one (or a shorter DNS form of one, such as `postgresql.dbaas`) is an error at validate time. Defaults to `[\"postgresql.dbaas.svc.cluster.local\"]`, the legacy PostgreSQL service, which has no endpoints. Comma-separated in `DBAAS_DENIED_HOSTS`.";
@@ -318,7 +361,7 @@ fn attribute(s: &Setting) -> Attribute {
     let env = s.env.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(" or ");
     let default = s.default.map(|d| format!(" Default: `{d}`.")).unwrap_or_default();
     let mut a = match s.kind {
-        SettingKind::Text => Attribute::string(s.name),
+        SettingKind::Text | SettingKind::Duration => Attribute::string(s.name),
         SettingKind::Port | SettingKind::Count => Attribute::number(s.name),
         SettingKind::Flag => Attribute::bool(s.name),
         SettingKind::List => Attribute::new(s.name, Type::list(Type::String)),
@@ -330,6 +373,7 @@ fn attribute(s: &Setting) -> Attribute {
     match (s.kind, allowed_values(s)) {
         (SettingKind::Port, _) => a.validator(int_between(1, 65535)),
         (SettingKind::Count, _) => a.validator(int_between(1, 100)),
+        (SettingKind::Duration, _) => a.validator(string_check(|t| parse_duration(t).map(drop))),
         (_, Some(values)) => a.validator(one_of(values)),
         _ => a,
     }
@@ -413,6 +457,11 @@ impl BlockReader<'_> {
         self.get(settings, name, d).and_then(|r| r.text.into_iter().next())
     }
 
+    fn duration(&mut self, settings: &[Setting], name: &str, d: &mut Diagnostics) -> std::time::Duration {
+        let seconds = self.text(settings, name, d).and_then(|t| parse_duration(&t).ok()).unwrap_or(60);
+        std::time::Duration::from_secs(seconds)
+    }
+
     fn number(&mut self, settings: &[Setting], name: &str, d: &mut Diagnostics) -> u32 {
         self.text(settings, name, d).and_then(|t| t.parse().ok()).unwrap_or(0)
     }
@@ -438,6 +487,7 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
             .is_none()
             .then_some("a whole number from 1 to 100"),
         SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then_some("true or false"),
+        SettingKind::Duration => parse_duration(value).is_err().then_some("a duration such as `60s` or `5m`"),
         _ => None,
     };
     if let Some(expected) = problem {
@@ -481,6 +531,8 @@ impl ProviderConfig {
                 database: r.text(POSTGRES, "database", diagnostics).unwrap_or_default(),
                 max_connections: r.number(POSTGRES, "max_connections", diagnostics),
                 pooler_auth_user: r.text(POSTGRES, "pooler_auth_user", diagnostics).filter(|u| !u.is_empty()),
+                timeout: r.duration(POSTGRES, "timeout", diagnostics),
+                lock_timeout: r.duration(POSTGRES, "lock_timeout", diagnostics),
             });
         }
         unknown |= r.unknown;
@@ -495,6 +547,7 @@ impl ProviderConfig {
                 admin: admin_credentials(&mut r, MYSQL, diagnostics),
                 tls: r.text(MYSQL, "tls", diagnostics).unwrap_or_default(),
                 max_connections: r.number(MYSQL, "max_connections", diagnostics),
+                timeout: r.duration(MYSQL, "timeout", diagnostics),
             });
         }
         unknown |= r.unknown;
@@ -514,6 +567,7 @@ impl ProviderConfig {
                 password: r.text(REDIS, "password", diagnostics).map(Secret::new),
                 tls: matches!(r.text(REDIS, "tls", diagnostics).as_deref(), Some("true" | "1")),
                 max_connections: r.number(REDIS, "max_connections", diagnostics),
+                timeout: r.duration(REDIS, "timeout", diagnostics),
             });
         }
         unknown |= r.unknown;
@@ -532,6 +586,7 @@ impl ProviderConfig {
                     .trim_matches('/')
                     .to_owned(),
                 kv_mount: r.text(VAULT, "kv_mount", diagnostics).unwrap_or_default().trim_matches('/').to_owned(),
+                timeout: r.duration(VAULT, "timeout", diagnostics),
             });
         }
         unknown |= r.unknown;

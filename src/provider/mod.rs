@@ -64,7 +64,7 @@ impl Provider for DbaasProvider {
             vault = config.vault.is_some(),
             "provider configured"
         );
-        self.services.configure(config);
+        self.services.configure(config, request.stop);
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
