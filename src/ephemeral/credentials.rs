@@ -92,6 +92,18 @@ impl EphemeralResource for Credentials {
             Ok(r) => r.is_some(),
             Err(e) => return errors::vault(d, "reading the role", &e),
         };
+        let exists = dynamic
+            || match vault.read_static_role(mount, &role).await {
+                Ok(r) => r.is_some(),
+                Err(e) => return errors::vault(d, "reading the role", &e),
+            };
+        if !exists {
+            return d.attribute_error(
+                AttributePath::root("role"),
+                "Role not found",
+                format!("Vault has no role {role:?} on mount {mount:?}, dynamic or static. Set `role` to a `dbaas_rotated_role`'s `id` (not a literal), so Terraform creates the role first."),
+            );
+        }
         let creds = if dynamic {
             match vault.issue_credentials(mount, &role).await {
                 Ok(c) => c,

@@ -244,6 +244,12 @@ impl Resource for RotatedRole {
         if let (true, Some(login)) = (model.static_mode, prior_login) {
             plan.insert("static_username".into(), login);
         }
+        // `id` becomes known when the role exists: what refers to it (`dbaas_credentials`,
+        // say) then waits for the role within the same apply, instead of asking Vault
+        // for a role that is not there yet.
+        if request.state.is_null() {
+            plan.insert("id".into(), Value::unknown());
+        }
         // Cleaning up is a change the plan shows: stale users go to none.
         let stale =
             if model.cleanup_stale_users || prior_stale.is_null() { Value::List(Vec::new()) } else { prior_stale };
@@ -265,13 +271,13 @@ impl Resource for RotatedRole {
             // Kept in state, tainted: destroy (or the next apply) removes the login.
             Err(e @ CredentialError::Incomplete { .. }) => {
                 errors::credentials(d, "creating the role", &model.role, &e);
-                response.state = request.plan;
+                response.state = with_id(request.plan, &model);
                 return;
             }
             Err(e) => return errors::credentials(d, "creating the role", &model.role, &e),
         }
         response.identity = self.identity(&model);
-        response.state = request.plan;
+        response.state = with_id(request.plan, &model);
     }
 
     async fn read(&self, _ctx: &Context, request: ReadRequest, response: &mut ReadResponse) {
@@ -457,6 +463,13 @@ impl RotatedRole {
             }
         }
     }
+}
+
+/// The plan of a create, with the `id` it left unknown.
+fn with_id(plan: Value, model: &Model) -> Value {
+    let Value::Object(mut state) = plan else { return plan };
+    state.insert("id".into(), Value::string(model.role.id()));
+    Value::Object(state)
 }
 
 fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
