@@ -244,3 +244,44 @@ async fn shutdown_ends_the_process() {
     assert!(plugin.child.try_wait().unwrap().unwrap().success());
     assert!(!std::path::Path::new(&socket).exists(), "socket left behind");
 }
+
+/// The socket directory the plugin printed (unix only).
+fn socket_dir(plugin: &Plugin) -> std::path::PathBuf {
+    std::path::Path::new(&plugin.address).parent().expect("a socket in a directory").to_path_buf()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_removes_the_socket_directory() {
+    let client = client_cert();
+    let mut plugin = start(&client, "unix");
+    let dir = socket_dir(&plugin);
+    assert!(dir.exists(), "{}", dir.display());
+    let pid = plugin.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    while plugin.child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(5), "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!dir.exists(), "{} outlived the plugin", dir.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_start_sweeps_directories_of_killed_plugins_only() {
+    let client = client_cert();
+    let mut killed = start(&client, "unix");
+    let dead_dir = socket_dir(&killed);
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
+    assert!(dead_dir.exists(), "SIGKILL leaves the directory: nothing can catch it");
+    let alive = start(&client, "unix");
+    let alive_dir = socket_dir(&alive);
+    // Another plugin's start sweeps the dead one's directory and leaves the live one's.
+    let next = start(&client, "unix");
+    assert!(!dead_dir.exists(), "{} was not swept", dead_dir.display());
+    assert!(alive_dir.exists(), "a live plugin's directory was removed");
+    drop(next);
+    drop(alive);
+}

@@ -90,6 +90,7 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
     let identity = ServerIdentity::generate()?;
     let acceptor = TlsAcceptor::from(Arc::new(identity.server_config(&client_cert)?));
     let shutdown = CancellationToken::new();
+    end_on_termination(shutdown.clone());
 
     if std::env::var(LISTEN_ENV).as_deref() == Ok("tcp") || cfg!(not(unix)) {
         let listener = bind_tcp().await?;
@@ -232,6 +233,31 @@ where
     Ok(())
 }
 
+/// SIGTERM and SIGHUP end serving the way Terraform's Shutdown does, so the socket
+/// directory is removed on the way out (SIGKILL cannot be caught: the next start sweeps).
+fn end_on_termination(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        for kind in [SignalKind::terminate(), SignalKind::hangup()] {
+            let Ok(mut signals) = signal(kind) else { continue };
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                if signals.recv().await.is_some() {
+                    tracing::info!("terminated by signal: shutting down");
+                    shutdown.cancel();
+                }
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = shutdown;
+}
+
+/// The prefix of every socket directory; the process id follows it.
+#[cfg(unix)]
+const SOCKET_DIR_PREFIX: &str = "tf-dbaas-";
+
 /// A private directory for the socket, removed when serving ends.
 #[cfg(unix)]
 struct SocketDir(PathBuf);
@@ -241,7 +267,8 @@ impl SocketDir {
     fn create() -> std::io::Result<SocketDir> {
         use std::os::unix::fs::DirBuilderExt;
         let base = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-        let unique = format!("tf-dbaas-{}-{}", std::process::id(), rand_suffix());
+        sweep_dead(&base);
+        let unique = format!("{SOCKET_DIR_PREFIX}{}-{}", std::process::id(), rand_suffix());
         let dir = base.join(unique);
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         Ok(SocketDir(dir))
@@ -249,6 +276,34 @@ impl SocketDir {
 
     fn socket(&self) -> PathBuf {
         self.0.join("plugin.sock")
+    }
+}
+
+/// Removes socket directories of provider processes that died without cleaning up
+/// (SIGKILL). Only where `/proc` tells which processes live, and only our own directories.
+#[cfg(unix)]
+fn sweep_dead(base: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    // /proc/self belongs to this process's user: who "we" are, without libc.
+    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SOCKET_DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
