@@ -89,6 +89,28 @@ fn unknown_type(kind: &str, name: &str) -> Diagnostics {
     d
 }
 
+/// Requests at least this large are decoded and diffed on the blocking pool, so one huge
+/// plan cannot hold up the serving threads (and every other call on the connection).
+const HEAVY_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Runs `work` here when the request is small, else on the blocking pool.
+async fn off_serving_threads<T: Send + 'static>(
+    size: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Diagnostics> {
+    if size < HEAVY_REQUEST_BYTES {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        let mut d = Diagnostics::default();
+        d.error(
+            "Provider bug: internal error",
+            format!("Decoding a large request failed: {e}. Please report this issue."),
+        );
+        d
+    })
+}
+
 /// Runs component code in its own task; a panic becomes an error diagnostic.
 async fn isolated<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> Result<T, Diagnostics> {
     match tokio::spawn(work).await {
@@ -462,17 +484,29 @@ impl ProviderRpc for ProviderServer {
             let resource = self.resource(&r.type_name)?;
             let schema = self.schema_of(&r.type_name);
             let ty = schema.value_type();
-            let prior = wire::decode(r.prior_state.as_ref(), &ty, "prior state")?;
-            let proposed = wire::decode(r.proposed_new_state.as_ref(), &ty, "proposed state")?;
-            let config = wire::decode(r.config.as_ref(), &ty, "configuration")?;
-            if proposed.is_null() {
+            let size = [&r.prior_state, &r.proposed_new_state, &r.config]
+                .iter()
+                .map(|v| v.as_ref().map_or(0, |d| d.msgpack.len() + d.json.len()))
+                .sum();
+            let (values, plan_schema) =
+                ((r.prior_state.clone(), r.proposed_new_state.clone(), r.config.clone()), schema.clone());
+            let decoded = off_serving_threads(size, move || -> Result<_, Diagnostics> {
+                let ty = plan_schema.value_type();
+                let prior = wire::decode(values.0.as_ref(), &ty, "prior state")?;
+                let proposed = wire::decode(values.1.as_ref(), &ty, "proposed state")?;
+                let config = wire::decode(values.2.as_ref(), &ty, "configuration")?;
+                let planned =
+                    (!proposed.is_null()).then(|| plan_resource_change(&plan_schema, &prior, &proposed, &config));
+                Ok((prior, config, planned))
+            })
+            .await??;
+            let (prior, config, Some(planned)) = decoded else {
                 return Ok(pb::plan_resource_change::Response {
                     planned_state: Some(wire::encode(&Value::Null, &ty)?),
                     planned_private: r.prior_private,
                     ..Default::default()
                 });
-            }
-            let planned = plan_resource_change(&schema, &prior, &proposed, &config);
+            };
             let mut diagnostics = planned.diagnostics;
             // Validators skip values unknown at validate time (a name taken from another
             // resource, say): they run again here and at apply, once more is known.
