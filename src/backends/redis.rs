@@ -78,10 +78,39 @@ pub struct AclUser {
 }
 
 impl AclUser {
+    /// Whether `other` grants the same: Redis renders a user's rules in an order that
+    /// differs from process to process (its command table is a hash table), so two nodes
+    /// given the same rules report them in different orders.
+    pub fn same_as(&self, other: &AclUser) -> bool {
+        fn sorted<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+            let mut v: Vec<&str> = items.collect();
+            v.sort_unstable();
+            v
+        }
+        sorted(self.flags.iter().map(String::as_str)) == sorted(other.flags.iter().map(String::as_str))
+            && sorted(self.password_hashes.iter().map(String::as_str))
+                == sorted(other.password_hashes.iter().map(String::as_str))
+            && same_rules(&self.commands, &other.commands)
+            && same_rules(&self.keys, &other.keys)
+            && same_rules(&self.channels, &other.channels)
+    }
+
     /// The prefix of its first key pattern (`~app:*` gives `app:`), if it has one.
     pub fn key_prefix(&self) -> Option<&str> {
         self.keys.split_whitespace().find_map(|k| k.strip_prefix('~')).map(|p| p.trim_end_matches('*'))
     }
+}
+
+/// Whether two rule strings as `ACL GETUSER` renders them say the same. Redis puts the
+/// categories first in a fixed order, then one token per command in hash-table order, so
+/// the same rules may come back in different orders from two processes.
+pub fn same_rules(a: &str, b: &str) -> bool {
+    fn tokens(s: &str) -> Vec<&str> {
+        let mut v: Vec<&str> = s.split_whitespace().collect();
+        v.sort_unstable();
+        v
+    }
+    tokens(a) == tokens(b)
 }
 
 /// Splits a node address `host:port` (or `[v6]:port`), with port 6379 when there is none.

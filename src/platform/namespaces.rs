@@ -24,6 +24,8 @@ const LOCK_KEY: &str = "__dbaas_provider:namespace-lock";
 const LOCK_TTL: Duration = Duration::from_secs(30);
 /// How long to wait for another holder.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// The rules of the ACL user Vault's connection logs in as: it manages users, nothing else.
+const MANAGEMENT_RULES: [&str; 3] = ["-@all", "+@connection", "+acl"];
 /// The `custom_metadata` key of the owner mark.
 const MARK_KEY: &str = "managed_by";
 
@@ -139,6 +141,9 @@ pub struct Observed {
     pub password_ok: bool,
     /// Whether the Vault connection exists (false without Vault).
     pub vault_connection: bool,
+    /// Whether the ACL user Vault's connection logs in as exists on every node with
+    /// exactly its rules (false without Vault): a restart loses it, a person may widen it.
+    pub management_user_ok: bool,
 }
 
 /// The namespace operations, over the clients of one provider process.
@@ -288,8 +293,11 @@ impl Namespaces<'_> {
             }
         }
         self.redis.set_user(&name.user(), password.as_ref(), &spec.rules()).await?;
+        // A management user lost in a restart (or changed by hand) gets a new password
+        // that Vault's connection is given and rotates, like a new one.
         if let Some((vault, vc)) = self.vault
-            && !vault.connection_exists(&vc.database_mount, &name.vault_connection()).await?
+            && (!vault.connection_exists(&vc.database_mount, &name.vault_connection()).await?
+                || !self.management_user_ok(name).await?)
         {
             self.connect_vault(spec, &mut Made::default()).await?;
         }
@@ -307,7 +315,7 @@ impl Namespaces<'_> {
             let astray = match (&user, i) {
                 (None, _) => true,
                 (Some(_), 0) => false,
-                (Some(_), _) => self.redis.get_user(i, &name.user()).await? != user,
+                (Some(primary), _) => !self.redis.get_user(i, &name.user()).await?.is_some_and(|u| u.same_as(primary)),
             };
             if astray {
                 observed.nodes_astray.push(address.clone());
@@ -326,8 +334,24 @@ impl Namespaces<'_> {
         };
         if let Some((vault, vc)) = self.vault {
             observed.vault_connection = vault.connection_exists(&vc.database_mount, &name.vault_connection()).await?;
+            observed.management_user_ok = self.management_user_ok(name).await?;
         }
         Ok(observed)
+    }
+
+    /// Whether the management user is on every node with exactly [`MANAGEMENT_RULES`].
+    async fn management_user_ok(&self, name: &NamespaceName) -> Result<bool, NamespaceError> {
+        for i in 0..self.redis.addresses().len() {
+            let Some(user) = self.redis.get_user(i, &name.management_user()).await? else { return Ok(false) };
+            let as_set = crate::backends::redis::same_rules(&user.commands, &MANAGEMENT_RULES.join(" "))
+                && user.keys.is_empty()
+                && user.channels.is_empty()
+                && user.flags.iter().any(|f| f == "on");
+            if !as_set {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Removes the namespace: its Vault connection (revoking what it issued), its users,
@@ -455,7 +479,7 @@ impl Namespaces<'_> {
         let Some((vault, vc)) = self.vault else { return Ok(()) };
         let name = &spec.name;
         let password = password::generate();
-        let rules = ["-@all", "+@connection", "+acl"].map(str::to_owned);
+        let rules = MANAGEMENT_RULES.map(str::to_owned);
         made.management_user = true;
         self.redis.set_user(&name.management_user(), Some(&password), &rules).await?;
         let (host, port) = self.redis_config.primary();

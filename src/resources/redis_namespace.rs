@@ -262,7 +262,10 @@ impl Resource for RedisNamespace {
                 drift.push("its key or channel patterns changed".into());
             }
             match state.get("acl_commands").and_then(Value::as_str) {
-                Some(recorded) if recorded != user.commands || !user.flags.iter().any(|f| f == "on") => {
+                Some(recorded)
+                    if !crate::backends::redis::same_rules(recorded, &user.commands)
+                        || !user.flags.iter().any(|f| f == "on") =>
+                {
                     drift.push("its command rules changed".into());
                 }
                 Some(_) => {}
@@ -281,7 +284,14 @@ impl Resource for RedisNamespace {
                 format!("Namespace {:?}: {}. Apply puts it right.", model.spec.name.as_str(), drift.join("; ")),
             );
         }
-        if config.vault.is_some() && !observed.vault_connection {
+        if config.vault.is_some() && observed.vault_connection && !observed.management_user_ok {
+            d.warning(
+                "Redis namespace differs on the server",
+                format!("Namespace {:?}: the ACL user Vault's connection logs in as ({:?}) is missing or not as the provider set it. Apply gives it a new password and hands that to Vault.", model.spec.name.as_str(), model.spec.name.management_user()),
+            );
+        }
+        if config.vault.is_some() && !(observed.vault_connection && observed.management_user_ok) {
+            // The next plan shows a change that puts the link to Vault back.
             state.insert("vault_connection".into(), Value::Null);
         }
         response.state = Value::Object(state);

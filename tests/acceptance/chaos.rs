@@ -212,3 +212,155 @@ fn postgres_cut_right_after_create_database() {
 fn postgres_cut_while_privileges_are_granted() {
     postgres_cut_after("chaosgrant", &|name| format!("ON DATABASE {name} FROM PUBLIC"), true);
 }
+
+/// A real redis-server of the test's own, on a free port, keeping nothing on disk like
+/// the platform's; the test may restart it. Optionally a replica of another.
+struct OwnRedis {
+    port: u16,
+    replica_of: Option<u16>,
+    dir: std::path::PathBuf,
+}
+
+impl OwnRedis {
+    fn start(replica_of: Option<u16>) -> OwnRedis {
+        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+        let dir = std::env::temp_dir().join(format!("tfacc-own-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = OwnRedis { port, replica_of, dir };
+        node.launch();
+        node
+    }
+
+    fn launch(&self) {
+        let mut cmd = std::process::Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "yes"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--pidfile")
+            .arg(self.dir.join("redis.pid"));
+        if let Some(primary) = self.replica_of {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        let status = cmd.status().expect("redis-server runs (installed with the local Redis: `make services`)");
+        assert!(status.success());
+        let started = Instant::now();
+        while self.cli(&["PING"]) != "PONG" {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server on {} did not start", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server as a crash would (nothing saved) and starts it again: every ACL
+    /// user is gone.
+    fn restart(&self) {
+        self.cli(&["SHUTDOWN", "NOSAVE"]);
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server on {} did not stop", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.launch();
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Whether `user` can log in here with `password` (`AUTH` answers OK; redis-cli's
+    /// `--user` would fall back to the default user silently).
+    fn auth(&self, user: &str, password: &str) -> bool {
+        self.cli(&["AUTH", user, password]) == "OK"
+    }
+
+    fn users(&self) -> String {
+        self.cli(&["ACL", "USERS"])
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.cli(&["SHUTDOWN", "NOSAVE"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn redis_stack(c: &Cleanup, primary: u16, replica: u16, namespace: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    dbaas = {{ source = "infra/dbaas" }}
+  }}
+}}
+provider "dbaas" {{
+  redis {{
+    addresses = ["127.0.0.1:{primary}", "127.0.0.1:{replica}"]
+  }}
+  vault {{
+    address        = "http://127.0.0.1:8200"
+    token          = "root"
+    database_mount = "{mount}"
+    kv_mount       = "secret"
+  }}
+}}
+resource "dbaas_redis_namespace" "cache" {{
+  name = "{namespace}"
+}}
+resource "dbaas_rotated_role" "app" {{
+  database = dbaas_redis_namespace.cache.id
+  name     = "app"
+}}
+"#,
+        mount = c.mount
+    )
+}
+
+/// Redis keeps nothing on disk: a restart of the primary, then of the replica, loses every
+/// ACL user on it. Each time the plan shows it, one apply repairs everything, the rotated
+/// role on the namespace included, and Vault issues working users again.
+#[test]
+fn redis_primary_and_replica_restarts_are_repaired_in_one_apply() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("chaosredis");
+    let namespace = c.prefix.replace('_', "-");
+    let _kv = crate::redis_namespace::RedisCleanup(namespace.clone());
+    let primary = OwnRedis::start(None);
+    let replica = OwnRedis::start(Some(primary.port));
+    let ws = Workspace::new(tf, "chaosredis", &redis_stack(&c, primary.port, replica.port, &namespace));
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    let user = format!("dbaas-{namespace}");
+    let issue = || {
+        let creds = vault("GET", &format!("{}/creds/redis-{namespace}-app", c.mount), None);
+        let (u, p) = (creds["data"]["username"].as_str(), creds["data"]["password"].as_str());
+        assert!(u.is_some() && p.is_some(), "Vault issued nothing: {creds}");
+        assert!(primary.auth(u.unwrap(), p.unwrap()), "an issued user cannot log in: {creds}");
+    };
+    issue();
+
+    for (node, which) in [(&primary, "primary"), (&replica, "replica")] {
+        node.restart();
+        assert!(!node.users().contains(&user), "{which}: the restart kept the user");
+        let out = ws.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+        assert_eq!(out.status.code(), Some(2), "{which}: the plan does not show the loss:\n{}", text(&out));
+        ws.apply();
+        ws.assert_plan_empty();
+        let password = crate::redis_namespace::kv_password(&namespace);
+        assert!(primary.auth(&user, &password) && replica.auth(&user, &password), "{which}: user not repaired");
+        issue();
+    }
+
+    ws.destroy();
+    for node in [&primary, &replica] {
+        assert!(!node.users().contains(&namespace), "users left: {}", node.users());
+    }
+    assert!(vault("GET", &format!("secret/data/redis/{namespace}"), None)["data"].is_null(), "KV secret left");
+}
