@@ -350,7 +350,9 @@ impl Mysql {
         .await
     }
 
-    /// Creates (or resets) a login `@'%'` with `grants` on the database, for a static role.
+    /// Creates or puts right a login `@'%'` for a static role: exactly `grants` on the
+    /// database. The password is set only with `password`: an existing login keeps the one
+    /// Vault rotated.
     ///
     /// # Errors
     /// [`MysqlError`] for any refusal.
@@ -358,14 +360,20 @@ impl Mysql {
         &self,
         database: &str,
         login: &str,
-        password: &Secret,
+        password: Option<&Secret>,
         grants: &str,
     ) -> Result<(), MysqlError> {
         let account = format!("{}@'%'", self.quote_literal(login).await?);
-        let password = self.quote_literal(password.expose()).await?;
-        self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
-        self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
-        self.execute(&format!("GRANT {grants} ON {}.* TO {account}", quote_identifier(database))).await
+        let db = quote_identifier(database);
+        if let Some(p) = password {
+            let password = self.quote_literal(p.expose()).await?;
+            self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
+            self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
+        }
+        if !self.privileges_on(login, database).await?.is_empty() {
+            self.execute(&format!("REVOKE ALL PRIVILEGES ON {db}.* FROM {account}")).await?;
+        }
+        self.execute(&format!("GRANT {grants} ON {db}.* TO {account}")).await
     }
 
     /// Whether an account named `login` exists, on any host.

@@ -185,6 +185,8 @@ pub struct DatabaseInfo {
     pub lc_ctype: String,
     /// `COMMENT ON DATABASE`: the owner mark, for databases this provider made.
     pub comment: Option<String>,
+    /// Who may CONNECT (`PUBLIC` for everyone), from its ACL.
+    pub connect: Vec<String>,
 }
 
 /// A snapshot of the shared catalogs: every database and role, read in one round trip.
@@ -497,10 +499,13 @@ impl Postgres {
                     sqlx::query(
                         "SELECT 'd' AS kind, d.datname::text AS name, pg_get_userbyid(d.datdba)::text AS owner, d.datconnlimit AS connlimit, \
                                 pg_encoding_to_char(d.encoding)::text AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype, \
-                                shobj_description(d.oid, 'pg_database') AS comment \
+                                shobj_description(d.oid, 'pg_database') AS comment, \
+                                ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END \
+                                      FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
+                                      WHERE a.privilege_type = 'CONNECT') AS connect \
                          FROM pg_database d \
                          UNION ALL \
-                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r",
+                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r",
                     )
                     .fetch_all(c)
                     .await
@@ -523,6 +528,7 @@ impl Postgres {
                         lc_collate: row.get("collate"),
                         lc_ctype: row.get("ctype"),
                         comment: row.get("comment"),
+                        connect: row.get::<Option<Vec<String>>, _>("connect").unwrap_or_default(),
                     },
                 );
             }
@@ -885,39 +891,52 @@ impl Postgres {
         self.ensure_privileges(database, roles).await
     }
 
-    /// Creates (or resets) a login for a static role: LOGIN, member of `group`, and when
-    /// `act_as` is given, `SET role` to it so what it creates belongs to that group role.
+    /// Creates or puts right a login for a static role: LOGIN, member of `group` and of no
+    /// other of `groups` (the database's group roles), and `SET role` to `act_as` when
+    /// given (so what it creates belongs to that group role), else no such setting. The
+    /// password is set only with `password`: an existing login keeps the one Vault
+    /// rotated.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
     pub async fn ensure_login(
         &self,
         login: &str,
-        password: &Secret,
+        password: Option<&Secret>,
         group: &str,
+        groups: &[String],
         act_as: Option<&str>,
     ) -> Result<(), PostgresError> {
         let maintenance = self.endpoint.database.clone();
+        let others: Vec<String> = groups.iter().filter(|g| *g != group).cloned().collect();
         let (login, group, act_as, password) =
-            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), password.clone());
+            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), password.cloned());
         self.with(&maintenance, move |c| {
-            let (login, group, act_as, password) = (login.clone(), group.clone(), act_as.clone(), password.clone());
+            let (login, group, act_as, password, others) =
+                (login.clone(), group.clone(), act_as.clone(), password.clone(), others.clone());
             Box::pin(async move {
                 let mut tx = c.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
                 let statements: Vec<Option<String>> = sqlx::query_scalar(
                     "SELECT unnest(ARRAY[ \
-                        CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                        CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                             THEN format('CREATE ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) \
+                             WHEN $4::text IS NOT NULL \
                              THEN format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) \
-                             ELSE format('CREATE ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) END, \
+                             ELSE format('ALTER ROLE %I WITH LOGIN', $1::text) END, \
                         format('GRANT %I TO %I', $2::text, $1::text), \
-                        CASE WHEN $3::text IS NOT NULL THEN format('ALTER ROLE %I SET role = %L', $1::text, $3::text) END \
-                    ])",
+                        CASE WHEN $3::text IS NOT NULL THEN format('ALTER ROLE %I SET role = %L', $1::text, $3::text) \
+                             ELSE format('ALTER ROLE %I RESET role', $1::text) END \
+                    ]) UNION ALL \
+                    SELECT format('REVOKE %I FROM %I', g.rolname, $1::text) FROM pg_auth_members m \
+                      JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member \
+                     WHERE r.rolname = $1 AND g.rolname = ANY($5)",
                 )
                 .bind(&login)
                 .bind(&group)
                 .bind(&act_as)
-                .bind(password.expose())
+                .bind(password.as_ref().map(Secret::expose))
+                .bind(&others)
                 .fetch_all(&mut *tx)
                 .await?;
                 for s in statements.into_iter().flatten() {
@@ -929,6 +948,25 @@ impl Postgres {
         .await?;
         self.invalidate().await;
         Ok(())
+    }
+
+    /// Whether a role named `name` exists (read now, not from the snapshot).
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn role_exists(&self, name: &str) -> Result<bool, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let name = name.to_owned();
+        self.with(&maintenance, move |c| {
+            let name = name.clone();
+            Box::pin(async move {
+                sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
+                    .bind(name)
+                    .fetch_one(c)
+                    .await
+            })
+        })
+        .await
     }
 
     /// The roles `login` is a direct member of.

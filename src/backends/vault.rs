@@ -470,6 +470,14 @@ impl Vault {
         self.call(Method::POST, &format!("{mount}/rotate-root/{name}"), Some(&json!({}))).await.map(drop)
     }
 
+    /// Rotates a static role's password now.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses or the database rejects the change.
+    pub async fn rotate_static_role(&self, mount: &str, name: &str) -> Result<(), VaultError> {
+        self.call(Method::POST, &format!("{mount}/rotate-role/{name}"), Some(&json!({}))).await.map(drop)
+    }
+
     /// Writes a dynamic role.
     ///
     /// # Errors

@@ -16,6 +16,7 @@ use crate::backends::vault::{DynamicRole, StaticRole, Vault, VaultError};
 use crate::platform::namespaces::{NamespaceError, Namespaces};
 use crate::platform::naming::{DatabaseName, Engine, NamespaceName, RoleName, Target};
 use crate::platform::redis_acl;
+use crate::secret::Secret;
 
 /// Dynamic users per request, or one static login.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,9 +194,20 @@ impl Credentials<'_> {
                 self.vault.write_role(self.mount, &spec.role.vault_role(), &body).await?;
             }
             Mode::Static { rotation_period } => {
-                self.ensure_static_login(spec).await?;
+                // A login that is gone (a Redis restart, a DROP by hand) comes back with a
+                // throwaway password, which Vault then replaces; one that exists keeps the
+                // password Vault rotated, so apps keep working through an update.
+                let missing = !self.static_login_exists(spec).await?;
+                let throwaway = missing.then(password::generate);
+                self.ensure_static_login(spec, throwaway.as_ref()).await?;
+                let name = spec.role.vault_role();
+                let existed = self.vault.read_static_role(self.mount, &name).await?.is_some();
                 let body = StaticRole { db_name: connection, username: spec.login(), rotation_period };
-                self.vault.write_static_role(self.mount, &spec.role.vault_role(), &body).await?;
+                self.vault.write_static_role(self.mount, &name, &body).await?;
+                // Creating a static role rotates at once; an existing one must be told.
+                if missing && existed {
+                    self.vault.rotate_static_role(self.mount, &name).await?;
+                }
             }
         }
         Ok(())
@@ -223,7 +235,8 @@ impl Credentials<'_> {
             });
         }
         let statements_match = if spec.is_static() {
-            true
+            let login = role["username"].as_str().map_or_else(|| spec.login(), str::to_owned);
+            self.static_login_matches(spec, &login).await?
         } else {
             let statements = self.statements(&spec.role, &spec.privileges).await?;
             role["creation_statements"] == Json::from(statements.creation)
@@ -344,23 +357,38 @@ impl Credentials<'_> {
         Ok(())
     }
 
-    /// Creates (or resets) the static login at the role's level with a throwaway password;
-    /// the static role rotates it at once, and from then on only Vault knows it.
-    async fn ensure_static_login(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+    /// Whether the static login exists (read now: after a Redis restart it may not).
+    async fn static_login_exists(&self, spec: &CredentialSpec) -> Result<bool, CredentialError> {
         let login = spec.login();
-        let first_password = password::generate();
+        Ok(match &self.store {
+            Store::Postgres(pg) => pg.role_exists(&login).await?,
+            Store::Mysql(my) => my.login_exists(&login).await?,
+            Store::Redis(ns) => ns.redis.get_user(0, &login).await?.is_some(),
+        })
+    }
+
+    /// Creates or puts right the static login at the role's level: exactly the level's
+    /// group role or grants or rules. With `password` (a throwaway: Vault rotates it at
+    /// once) it is set; without, the login keeps the password Vault gave it.
+    async fn ensure_static_login(
+        &self,
+        spec: &CredentialSpec,
+        password: Option<&Secret>,
+    ) -> Result<(), CredentialError> {
+        let login = spec.login();
         match (&self.store, &spec.role.target) {
             (Store::Postgres(pg), Target::Database(db)) => {
                 let roles = db.group_roles();
                 let act_as = (spec.privileges == "owner").then_some(roles.owner.as_str());
-                pg.ensure_login(&login, &first_password, roles.for_level(&spec.privileges), act_as).await?;
+                let groups = [roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
+                pg.ensure_login(&login, password, roles.for_level(&spec.privileges), &groups, act_as).await?;
             }
             (Store::Mysql(my), Target::Database(db)) => {
-                my.ensure_login(&db.name, &login, &first_password, mysql_grants(&spec.privileges)).await?;
+                my.ensure_login(&db.name, &login, password, mysql_grants(&spec.privileges)).await?;
             }
             (Store::Redis(ns), Target::Namespace(name)) => {
                 let rules = self.redis_rules(ns, name, &spec.privileges).await?;
-                ns.redis.set_user(&login, Some(&first_password), &rules).await?;
+                ns.redis.set_user(&login, password, &rules).await?;
             }
             _ => unreachable!("the store is chosen by the target"),
         }
@@ -378,6 +406,35 @@ impl Credentials<'_> {
             _ => unreachable!("the store is chosen by the target"),
         }
         Ok(())
+    }
+
+    /// Whether the static login exists with exactly its level: member of its group role
+    /// and no other of the database's (PostgreSQL), exactly the level's privileges on the
+    /// database (MySQL), present on the primary (Redis: a restart loses it).
+    async fn static_login_matches(&self, spec: &CredentialSpec, login: &str) -> Result<bool, CredentialError> {
+        Ok(match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                let roles = db.group_roles();
+                let groups = [&roles.owner, &roles.readwrite, &roles.readonly];
+                let member_of: Vec<String> =
+                    pg.memberships(login).await?.into_iter().filter(|g| groups.contains(&g)).collect();
+                pg.role_exists(login).await? && member_of == [roles.for_level(&spec.privileges).to_owned()]
+            }
+            (Store::Mysql(my), Target::Database(db)) => {
+                let mut granted = my.privileges_on(login, &db.name).await?;
+                granted.sort();
+                match spec.privileges.as_str() {
+                    "owner" => granted.iter().any(|p| p == "CREATE"),
+                    level => {
+                        let mut expected: Vec<String> = mysql_grants(level).split(", ").map(str::to_owned).collect();
+                        expected.sort();
+                        granted == expected
+                    }
+                }
+            }
+            (Store::Redis(ns), _) => ns.redis.get_user(0, login).await?.is_some(),
+            _ => unreachable!("the store is chosen by the target"),
+        })
     }
 
     /// The level a static login's memberships or grants give, for import.

@@ -158,6 +158,10 @@ pub struct Observed {
     pub extensions: Option<BTreeSet<String>>,
     /// PostgreSQL group roles that exist: owner, readwrite, readonly.
     pub roles_present: [bool; 3],
+    /// PostgreSQL: the readwrite and readonly roles may CONNECT and PUBLIC may not.
+    pub connect_ok: bool,
+    /// PostgreSQL: who may CONNECT.
+    pub connect: Vec<String>,
     /// MySQL character set.
     pub character_set: Option<String>,
     /// MySQL collation.
@@ -406,6 +410,10 @@ impl Databases<'_> {
                 observed.lc_ctype = Some(info.lc_ctype.clone());
                 observed.roles_present =
                     [&roles.owner, &roles.readwrite, &roles.readonly].map(|r| catalog.roles.contains(r));
+                let may_connect = |who: &str| info.connect.iter().any(|c| c == who);
+                observed.connect_ok =
+                    may_connect(&roles.readwrite) && may_connect(&roles.readonly) && !may_connect("PUBLIC");
+                observed.connect = info.connect.clone();
                 if with_extensions {
                     observed.extensions = Some(pg.extensions(&name.name).await?);
                 }

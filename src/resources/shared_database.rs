@@ -452,6 +452,16 @@ impl SharedDatabase {
                         state.insert((*attr).into(), Value::Null);
                     }
                 }
+                // So does CONNECT taken from a group role (new credentials could not
+                // connect) or given to PUBLIC (anyone could).
+                if !observed.connect_ok {
+                    state.insert("readwrite_role".into(), Value::Null);
+                    state.insert("readonly_role".into(), Value::Null);
+                    d.warning(
+                        "Database privileges changed outside Terraform",
+                        format!("CONNECT on {:?} is not as the provider set it: its readwrite and readonly roles must have it, and PUBLIC must not (it is granted to {}). Apply puts it back.", model.database.name, observed.connect.join(", ")),
+                    );
+                }
             }
             Engine::Mysql => {
                 state.insert("character_set".into(), text(observed.character_set));

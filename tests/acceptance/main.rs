@@ -2,6 +2,7 @@
 //! services, one module per Terraform type.
 
 mod chaos;
+mod drift;
 mod endpoints;
 mod examples;
 mod isolation;

@@ -1,0 +1,143 @@
+//! Drift: a person changes something the provider manages, on the real services. Each
+//! story makes one change by hand, then asserts that plan shows it, that one apply puts it
+//! back, that the next plan is empty, and that the server is as the provider set it.
+
+use serde_json::json;
+
+use crate::redis_namespace::{RedisCleanup, kv_password, redis};
+use crate::util::*;
+
+fn stack(c: &Cleanup, database: &str, namespace: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    dbaas = {{ source = "infra/dbaas" }}
+  }}
+}}
+provider "dbaas" {{
+  postgres {{
+    host             = "127.0.0.1"
+    pooled_port      = 6432
+    sslmode          = "disable"
+    pooler_auth_user = "pgbouncer_auth"
+  }}
+  redis {{
+    addresses = ["127.0.0.1:6379"]
+  }}
+  vault {{
+    address        = "http://127.0.0.1:8200"
+    token          = "root"
+    database_mount = "{mount}"
+    kv_mount       = "secret"
+  }}
+}}
+resource "dbaas_shared_database" "db" {{
+  name            = "{database}"
+  engine          = "postgresql"
+  deletion_policy = "drop"
+  force_drop      = true
+}}
+resource "dbaas_rotated_role" "pool" {{
+  database = dbaas_shared_database.db.id
+  name     = "pool"
+  mode     = "static"
+}}
+resource "dbaas_redis_namespace" "cache" {{
+  name = "{namespace}"
+}}
+resource "dbaas_rotated_role" "cache" {{
+  database = dbaas_redis_namespace.cache.id
+  name     = "app"
+}}
+"#,
+        mount = c.mount
+    )
+}
+
+/// Plan shows a change, one apply puts it right, the next plan is empty.
+fn repaired(ws: &Workspace, what: &str) {
+    let out = ws.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+    assert_eq!(out.status.code(), Some(2), "{what}: the plan does not show it:\n{}", text(&out));
+    ws.apply();
+    ws.assert_plan_empty();
+}
+
+/// The user a Redis AUTH logs in as, or the error.
+fn redis_auth(user: &str, password: &str) -> String {
+    redis(&["AUTH", user, password])
+}
+
+#[test]
+fn changes_made_by_hand_show_in_plan_and_one_apply_puts_them_back() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("drift");
+    let database = c.prefix.clone();
+    let namespace = c.prefix.replace('_', "-");
+    let _redis_cleanup = RedisCleanup(namespace.clone());
+    let ws = Workspace::new(tf, "drift", &stack(&c, &database, &namespace));
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+
+    // CONNECT revoked from the readwrite group role: new credentials could not connect.
+    psql("postgres", &format!("REVOKE CONNECT ON DATABASE \"{database}\" FROM \"{database}_readwrite\""));
+    repaired(&ws, "CONNECT revoked");
+    assert_eq!(
+        psql("postgres", &format!("SELECT has_database_privilege('{database}_readwrite', '{database}', 'CONNECT')")),
+        "t"
+    );
+
+    // CONNECT given to PUBLIC: anyone could connect.
+    psql("postgres", &format!("GRANT CONNECT ON DATABASE \"{database}\" TO PUBLIC"));
+    repaired(&ws, "CONNECT to PUBLIC");
+    assert_eq!(psql("postgres", &format!("SELECT has_database_privilege('public', '{database}', 'CONNECT')")), "f");
+
+    // Extra privileges for the static login: the owner group role on top of readwrite.
+    // Putting it right keeps the password Vault rotated: apps using it keep working.
+    let login = format!("{database}_pool");
+    let creds = vault("GET", &format!("{}/static-creds/postgres-{database}-pool", c.mount), None);
+    let password = creds["data"]["password"].as_str().expect("static credentials").to_owned();
+    psql("postgres", &format!("GRANT \"{database}_owner\" TO \"{login}\""));
+    repaired(&ws, "static login widened");
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!(
+                "SELECT string_agg(g.rolname, ',') FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = '{login}'"
+            )
+        ),
+        format!("{database}_readwrite")
+    );
+    psql_pooled(&login, &password, &database, "SELECT 1").expect("the rotated password still works after the repair");
+
+    // An extra password on the namespace user.
+    let user = format!("dbaas-{namespace}");
+    redis(&["ACL", "SETUSER", &user, ">an-extra-password"]);
+    repaired(&ws, "extra password");
+    assert!(redis_auth(&user, "an-extra-password").contains("WRONGPASS"), "the extra password still works");
+    assert_eq!(redis_auth(&user, &kv_password(&namespace)), "OK");
+
+    // The user Vault's connection logs in as, widened to every key and command.
+    let management = format!("dbaas-{namespace}-vault");
+    redis(&["ACL", "SETUSER", &management, "allkeys", "+@all"]);
+    repaired(&ws, "management user widened");
+    let rules = redis(&["ACL", "GETUSER", &management]);
+    assert!(!rules.contains("+@all") && !rules.contains("~*"), "{rules}");
+    let issued = vault("GET", &format!("{}/creds/redis-{namespace}-app", c.mount), None);
+    assert!(issued["data"]["username"].is_string(), "Vault cannot issue after the repair: {issued}");
+
+    // The namespace's password secret deleted from Vault KV.
+    vault("DELETE", &format!("secret/metadata/redis/{namespace}"), None);
+    repaired(&ws, "KV secret deleted");
+    let password = kv_password(&namespace);
+    assert_eq!(redis_auth(&user, &password), "OK", "the user does not have the new secret's password");
+    let meta = vault("GET", &format!("secret/metadata/redis/{namespace}"), None);
+    assert_eq!(
+        meta["data"]["custom_metadata"]["managed_by"],
+        json!(format!("managed by terraform-provider-dbaas: redis/{namespace}"))
+    );
+
+    ws.destroy();
+}
