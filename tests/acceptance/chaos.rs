@@ -364,3 +364,163 @@ fn redis_primary_and_replica_restarts_are_repaired_in_one_apply() {
     }
     assert!(vault("GET", &format!("secret/data/redis/{namespace}"), None)["data"].is_null(), "KV secret left");
 }
+
+/// Ctrl-C in the middle of an apply that waits on a silent PostgreSQL (its deadline two
+/// minutes away): Terraform tells the provider to stop, every wait ends at once, what
+/// exists is kept in state, and the next apply converges.
+#[test]
+fn sigint_during_an_apply_stops_the_wait_and_keeps_what_exists_in_state() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("chaosint");
+    let name = c.prefix.clone();
+    let relay = Relay::to(5432);
+    let ws = Workspace::new(
+        tf,
+        "chaosint",
+        &postgres_stack(relay.port, &name).replace("timeout     = \"10s\"", "timeout     = \"120s\""),
+    );
+    ws.init();
+    relay.cut_after(&format!("CREATE DATABASE {name} "));
+    let apply = ws
+        .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("terraform runs");
+    let started = Instant::now();
+    while !relay.was_cut() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the apply never reached CREATE DATABASE");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let interrupted = Instant::now();
+    let pid = apply.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = apply.wait_with_output().expect("terraform ends");
+    let took = interrupted.elapsed();
+    let out = text(&out);
+    assert!(took < Duration::from_secs(20), "Terraform took {took:?} to stop:\n{out}");
+    assert!(out.contains("Stopped") && out.contains("asked the provider to stop"), "{out}");
+
+    relay.restore();
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+    assert!(ws.ok(&["state", "list"]).contains("dbaas_shared_database.this"), "the database is not in state:\n{out}");
+    ws.apply();
+    ws.assert_plan_empty();
+    ws.destroy();
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}\\_%'")), "0", "roles left");
+}
+
+/// Four stacks, each with a PostgreSQL and a MySQL database, a Redis namespace and roles
+/// on all three, applying at the same moment and then destroying at the same moment.
+#[test]
+fn four_stacks_applying_and_destroying_at_once() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("chaosfour");
+    let stacks: Vec<(Workspace, String)> = (0..4)
+        .map(|i| {
+            let name = format!("{}s{i}", c.prefix);
+            let namespace = name.replace('_', "-");
+            let main = format!(
+                r#"
+terraform {{
+  required_providers {{
+    dbaas = {{ source = "infra/dbaas" }}
+  }}
+}}
+provider "dbaas" {{
+  postgres {{
+    host             = "127.0.0.1"
+    pooled_port      = 6432
+    sslmode          = "disable"
+    pooler_auth_user = "pgbouncer_auth"
+  }}
+  mysql {{
+    host = "127.0.0.1"
+    tls  = "disabled"
+  }}
+  redis {{
+    addresses = ["127.0.0.1:6379"]
+  }}
+  vault {{
+    address        = "http://127.0.0.1:8200"
+    token          = "root"
+    database_mount = "{mount}"
+    kv_mount       = "secret"
+  }}
+}}
+resource "dbaas_shared_database" "pg" {{
+  name            = "{name}"
+  engine          = "postgresql"
+  deletion_policy = "drop"
+}}
+resource "dbaas_shared_database" "my" {{
+  name            = "{name}"
+  engine          = "mysql"
+  deletion_policy = "drop"
+}}
+resource "dbaas_redis_namespace" "ns" {{
+  name = "{namespace}"
+}}
+resource "dbaas_rotated_role" "pg" {{
+  database = dbaas_shared_database.pg.id
+  name     = "app"
+}}
+resource "dbaas_rotated_role" "my" {{
+  database = dbaas_shared_database.my.id
+  name     = "app"
+}}
+resource "dbaas_rotated_role" "ns" {{
+  database = dbaas_redis_namespace.ns.id
+  name     = "app"
+}}
+"#,
+                mount = c.mount
+            );
+            let ws = Workspace::new(tf, "chaosfour", &main);
+            ws.init();
+            (ws, name)
+        })
+        .collect();
+    let _kv: Vec<_> = stacks.iter().map(|(_, n)| crate::redis_namespace::RedisCleanup(n.replace('_', "-"))).collect();
+
+    std::thread::scope(|s| {
+        for (ws, _) in &stacks {
+            s.spawn(|| ws.apply());
+        }
+    });
+    for (ws, name) in &stacks {
+        ws.assert_plan_empty();
+        assert_eq!(count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+        assert_eq!(
+            mysql(&format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'")),
+            "1"
+        );
+    }
+    std::thread::scope(|s| {
+        for (ws, _) in &stacks {
+            s.spawn(|| ws.destroy());
+        }
+    });
+    for (_, name) in &stacks {
+        assert_eq!(count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+        assert_eq!(count(&format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}\\_%'")), "0");
+        assert_eq!(
+            mysql(&format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'")),
+            "0"
+        );
+        assert_eq!(mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User LIKE '{name}%'")), "0");
+        let namespace = name.replace('_', "-");
+        assert!(!crate::redis_namespace::redis(&["ACL", "USERS"]).contains(&namespace), "Redis users left");
+    }
+    for (_, name) in &stacks {
+        let namespace = name.replace('_', "-");
+        for role in [format!("postgres-{name}-app"), format!("mysql-{name}-app"), format!("redis-{namespace}-app")] {
+            let found = vault("GET", &format!("{}/roles/{role}", c.mount), None);
+            assert!(found["data"].is_null(), "Vault role {role} left: {found}");
+        }
+    }
+}

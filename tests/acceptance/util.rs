@@ -95,6 +95,11 @@ impl Workspace {
 
     /// Runs `terraform ARGS` here.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("terraform runs")
+    }
+
+    /// `terraform ARGS` here, to run or spawn.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.terraform.path);
         cmd.current_dir(&self.dir).args(args);
         // Only what the test sets reaches the provider.
@@ -107,7 +112,7 @@ impl Workspace {
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
             .envs(&self.env);
-        cmd.output().expect("terraform runs")
+        cmd
     }
 
     /// Runs `terraform ARGS` and fails the test, showing Terraform's output, unless it succeeds.
