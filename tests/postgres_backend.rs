@@ -24,8 +24,17 @@ fn admin(max_connections: u32) -> Postgres {
     })
 }
 
+/// What the server lists for this test process's connections.
+fn application_name() -> String {
+    format!("{}/{}", dbaas::backends::postgres::APPLICATION_NAME, std::process::id())
+}
+
+/// The stories here count this process's connections on the server: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn more_work_than_connections_across_databases_completes() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let pg = Arc::new(admin(2));
     let tasks: Vec<_> = (0..40)
         .map(|i| {
@@ -33,6 +42,14 @@ async fn more_work_than_connections_across_databases_completes() {
             tokio::spawn(async move {
                 let database = if i % 2 == 0 { "postgres" } else { "template1" };
                 let mut c = pg.connect(database).await.unwrap();
+                // The server's own count, not the semaphore's: evictions wait for the
+                // server to let go before a new connection opens.
+                let ours: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+                    .bind(application_name())
+                    .fetch_one(&mut *c)
+                    .await
+                    .unwrap();
+                assert!(ours <= 2, "the server lists {ours} connections of ours, over the cap of 2");
                 let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *c).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 pg.release(c).await;
@@ -48,6 +65,7 @@ async fn more_work_than_connections_across_databases_completes() {
 
 #[tokio::test]
 async fn the_cap_holds_across_databases() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let pg = admin(2);
     let a = pg.connect("postgres").await.unwrap();
     let b = pg.connect("template1").await.unwrap();
@@ -58,4 +76,23 @@ async fn the_cap_holds_across_databases() {
     let c =
         tokio::time::timeout(Duration::from_secs(5), pg.connect("template1")).await.expect("waited forever").unwrap();
     drop((b, c));
+}
+
+#[tokio::test]
+async fn connections_the_server_ended_are_replaced() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let pg = admin(2);
+    pg.catalog().await.expect("a first call");
+    // As a restart or a failover would: the server ends every session of ours.
+    let ended = std::process::Command::new("psql")
+        .args(["-X", "-q", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"])
+        .arg(format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{}'",
+            application_name()
+        ))
+        .output()
+        .expect("psql runs");
+    assert_eq!(String::from_utf8_lossy(&ended.stdout).trim(), "1", "one idle connection was ended");
+    let extensions = pg.extensions("postgres").await.expect("the next call reconnects");
+    assert!(!extensions.contains("plpgsql"));
 }

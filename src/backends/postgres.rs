@@ -22,6 +22,8 @@ use crate::secret::Secret;
 const DDL_LOCK_KEY: i64 = 0x6462_6161_735f_6464; // "dbaas_dd"
 /// How long a catalog snapshot serves reads in one provider process.
 const CATALOG_TTL: Duration = Duration::from_secs(10);
+/// A connection idle longer than this is pinged before it is reused.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(5);
 /// How long a request waits for a peer before closing the one idle connection plainly.
 const LONE_IDLE_GRACE: Duration = Duration::from_millis(500);
 /// Reported as `application_name` (with `/<pid>` after it), so an operator can see which
@@ -263,6 +265,8 @@ pub struct Leased {
     /// The server process behind it, so it can be ended and its exit waited for.
     backend_pid: i32,
     permit: OwnedSemaphorePermit,
+    /// When it was last given back: one idle for long is checked before it is reused.
+    released_at: Instant,
 }
 
 impl std::ops::Deref for Leased {
@@ -340,6 +344,7 @@ impl Postgres {
 
     async fn connect_unbounded(&self, database: &str) -> Result<Leased, PostgresError> {
         enum Step {
+            Reuse(Idle),
             Open(OwnedSemaphorePermit),
             Evict(Idle, Idle),
             Wait,
@@ -353,9 +358,8 @@ impl Postgres {
             let step = {
                 let mut idle = self.idle.lock().await;
                 if let Some(i) = idle.iter().position(|c| c.database == database) {
-                    return Ok(idle.swap_remove(i));
-                }
-                if let Ok(p) = self.permits.clone().try_acquire_owned() {
+                    Step::Reuse(idle.swap_remove(i))
+                } else if let Ok(p) = self.permits.clone().try_acquire_owned() {
                     Step::Open(p)
                 } else if idle.len() >= 2 {
                     let victim = idle.remove(0);
@@ -373,6 +377,14 @@ impl Postgres {
                 }
             };
             match step {
+                Step::Reuse(mut reused) => {
+                    // A connection idle for a while may have died with a restart or a
+                    // failover: one round trip says so, and a dead one is replaced.
+                    if reused.released_at.elapsed() < IDLE_CHECK_AFTER || reused.connection.ping().await.is_ok() {
+                        return Ok(reused);
+                    }
+                    break reused.permit;
+                }
                 Step::Open(p) => break p,
                 Step::Evict(victim, mut helper) => {
                     let pid = victim.backend_pid;
@@ -411,7 +423,7 @@ impl Postgres {
         .await?;
         let backend_pid: i32 =
             sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut connection).await.map_err(sql)?;
-        Ok(Leased { database: database.to_owned(), connection, backend_pid, permit })
+        Ok(Leased { database: database.to_owned(), connection, backend_pid, permit, released_at: Instant::now() })
     }
 
     /// Ends our idle connections to `database` (they would block dropping or renaming it)
@@ -442,7 +454,8 @@ impl Postgres {
     }
 
     /// Returns a healthy connection to the idle list.
-    pub async fn release(&self, leased: Leased) {
+    pub async fn release(&self, mut leased: Leased) {
+        leased.released_at = Instant::now();
         self.idle.lock().await.push(leased);
         // Every waiter looks again: the one this connection suits may not be the first.
         self.released.notify_waiters();
@@ -465,10 +478,15 @@ impl Postgres {
                     // A statement the server refused leaves the connection usable; one that
                     // broke it (I/O, protocol) is dropped, and the server has let it go.
                     Err(e) => {
-                        if matches!(
+                        // The server ending the session (a restart, a failover, a
+                        // terminate) also arrives as a database error: not reusable.
+                        let session_ended = matches!(&e, sqlx::Error::Database(db)
+                            if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")));
+                        let reusable = matches!(
                             e,
                             sqlx::Error::Database(_) | sqlx::Error::RowNotFound | sqlx::Error::ColumnDecode { .. }
-                        ) {
+                        );
+                        if reusable && !session_ended {
                             self.release(c).await;
                         }
                         Err(sql(e))
