@@ -524,3 +524,47 @@ resource "dbaas_rotated_role" "ns" {{
         }
     }
 }
+
+/// Vault goes silent right after it accepted the database's connection (before the
+/// rotation of its password): the apply fails saying Vault timed out, and names what it
+/// could not remove; the next apply converges, and destroy leaves nothing in PostgreSQL
+/// or Vault.
+#[test]
+fn vault_silent_after_the_connection_is_written() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("chaosvault");
+    let name = c.prefix.clone();
+    let relay = Relay::to(8200);
+    let main = postgres_stack(5432, &name).replace(
+        "    timeout     = \"10s\"\n  }\n}",
+        &format!(
+            "    timeout     = \"10s\"\n  }}\n  vault {{\n    address        = \"http://127.0.0.1:{}\"\n    token          = \"root\"\n    database_mount = \"{}\"\n    timeout        = \"5s\"\n  }}\n}}",
+            relay.port, c.mount
+        ),
+    );
+    assert!(main.contains("vault {"), "{main}");
+    let ws = Workspace::new(tf, "chaosvault", &main);
+    ws.init();
+    relay.cut_after(&format!("/config/postgres-{name} "));
+
+    let started = Instant::now();
+    let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(relay.was_cut(), "the connection was never written: {out}");
+    assert!(out.contains("Vault timed out") && out.contains("vault.timeout"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    let connection = vault("GET", &format!("{}/config/postgres-{name}", c.mount), None);
+    if !connection["data"].is_null() {
+        assert!(out.contains(&format!("postgres-{name}")), "the connection left behind is not named: {out}");
+    }
+
+    relay.restore();
+    ws.apply();
+    ws.assert_plan_empty();
+    let connection = vault("GET", &format!("{}/config/postgres-{name}", c.mount), None);
+    assert_eq!(connection["data"]["connection_details"]["username"], format!("{name}_vault").as_str());
+    ws.destroy();
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+    assert_eq!(count(&format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}\\_%'")), "0", "roles left");
+    assert!(vault("GET", &format!("{}/config/postgres-{name}", c.mount), None)["data"].is_null(), "connection left");
+}
