@@ -48,6 +48,11 @@ have pgbouncer || { log "installing PgBouncer"; apt_install pgbouncer; }
 pgb_password_file="$run/pgbouncer_auth.password"
 [ -s "$pgb_password_file" ] || head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$pgb_password_file"
 pgb_password=$(cat "$pgb_password_file")
+# PgBouncer's own admin login (its console, database "pgbouncer"): the provider closes
+# the pooler's idle server connections with it before dropping a database.
+pgb_admin_password_file="$run/pgbouncer_admin.password"
+[ -s "$pgb_admin_password_file" ] || head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$pgb_admin_password_file"
+pgb_admin_password=$(cat "$pgb_admin_password_file")
 # pgbouncer.get_auth must exist in every database PgBouncer serves (1.18 has no
 # auth_dbname); template1 makes every new database inherit it.
 auth_sql="
@@ -77,14 +82,14 @@ auth_type = scram-sha-256
 auth_file = $run/pgbouncer/userlist.txt
 auth_user = pgbouncer_auth
 auth_query = SELECT usename, passwd FROM pgbouncer.get_auth(\$1)
-admin_users = postgres
+admin_users = postgres, pgbouncer_admin
 ignore_startup_parameters = extra_float_digits,options
 max_client_conn = 500
 default_pool_size = 20
 logfile = $run/pgbouncer/pgbouncer.log
 pidfile = $run/pgbouncer/pgbouncer.pid
 INI
-printf '"pgbouncer_auth" "%s"\n' "$pgb_password" > "$run/pgbouncer/userlist.txt"
+printf '"pgbouncer_auth" "%s"\n"pgbouncer_admin" "%s"\n' "$pgb_password" "$pgb_admin_password" > "$run/pgbouncer/userlist.txt"
 chown -R postgres "$run/pgbouncer"
 chmod 600 "$run/pgbouncer/userlist.txt"
 if ! pg_isready -q -h 127.0.0.1 -p 6432 2>/dev/null; then

@@ -4,6 +4,7 @@
 pub mod deadline;
 pub mod mysql;
 pub mod password;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod redis;
 pub mod retry;

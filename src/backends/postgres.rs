@@ -1067,23 +1067,27 @@ impl Postgres {
     }
 
     /// How many clients are connected to `database`, not counting the provider's own
-    /// connections and Vault's (through the management login), which destroy ends itself.
+    /// connections, Vault's (through the management login) and PgBouncer's `auth_query`
+    /// connection, which destroy ends itself.
     ///
     /// # Errors
     /// [`PostgresError`] when the server cannot be asked.
     pub async fn sessions(&self, database: &str, roles: &GroupRoles) -> Result<i64, PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let (db, management) = (database.to_owned(), roles.management.clone());
+        let pooler = self.endpoint.pooler_auth_user.clone();
         self.with(&maintenance, move |c| {
-            let (db, management) = (db.clone(), management.clone());
+            let (db, management, pooler) = (db.clone(), management.clone(), pooler.clone());
             Box::pin(async move {
                 sqlx::query_scalar(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
-                     AND usename IS DISTINCT FROM $2 AND coalesce(application_name, '') NOT LIKE $3 || '/%'",
+                     AND usename IS DISTINCT FROM $2 AND usename IS DISTINCT FROM $4 \
+                     AND coalesce(application_name, '') NOT LIKE $3 || '/%'",
                 )
                 .bind(db)
                 .bind(management)
                 .bind(APPLICATION_NAME)
+                .bind(pooler)
                 .fetch_one(c)
                 .await
             })
@@ -1092,21 +1096,24 @@ impl Postgres {
     }
 
     /// Ends sessions on `database`: all of them, or (`all == false`) only the management
-    /// login's, which Vault may keep open a moment after its connection is deleted.
+    /// login's, which Vault may keep open a moment after its connection is deleted, and
+    /// PgBouncer's `auth_query` connection, which it opens again when needed.
     async fn terminate_sessions(&self, database: &str, roles: &GroupRoles, all: bool) -> Result<(), PostgresError> {
         self.close_idle_to(database).await?;
         let maintenance = self.endpoint.database.clone();
         let (db, management) = (database.to_owned(), roles.management.clone());
+        let pooler = self.endpoint.pooler_auth_user.clone();
         self.with(&maintenance, move |c| {
-            let (db, management) = (db.clone(), management.clone());
+            let (db, management, pooler) = (db.clone(), management.clone(), pooler.clone());
             Box::pin(async move {
                 sqlx::query(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
-                     AND ($2 OR usename = $3)",
+                     AND ($2 OR usename = $3 OR usename = $4)",
                 )
                 .bind(db)
                 .bind(all)
                 .bind(management)
+                .bind(pooler)
                 .execute(c)
                 .await
                 .map(drop)

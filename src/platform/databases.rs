@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backends::mysql::{Mysql, MysqlError};
 use crate::backends::password;
+use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
 use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
 use crate::backends::vault::{ConnectionConfig, Plugin, Vault, VaultError};
 use crate::platform::naming::{DatabaseName, Engine};
@@ -42,6 +43,9 @@ pub struct DatabaseSpec {
     /// MySQL default collation.
     pub collation: Option<String>,
 }
+
+/// How long PostgreSQL may list the pooler's closed connections.
+const POOLER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What destroy does with the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +118,9 @@ pub enum DatabaseError {
     /// Vault refused or could not be reached.
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// PgBouncer's admin console refused or could not be reached.
+    #[error(transparent)]
+    Pooler(#[from] PgBouncerError),
     /// The database's Vault connection exists, made by someone else.
     #[error("the Vault connection {mount}/config/{connection} already exists")]
     ConnectionTaken {
@@ -176,6 +183,8 @@ pub struct Databases<'a> {
     pub server: Server<'a>,
     /// Vault and its configuration, when Vault is configured.
     pub vault: Option<(&'a Vault, &'a VaultConfig)>,
+    /// PgBouncer's admin console, when configured (PostgreSQL only).
+    pub pooler: Option<&'a PgBouncer>,
 }
 
 impl Databases<'_> {
@@ -435,10 +444,28 @@ impl Databases<'_> {
     ///
     /// # Errors
     /// [`DatabaseError`].
+    ///
+    /// With PgBouncer's console: clients connected through the pooler count, and the
+    /// pooler's own idle server connections (which PostgreSQL lists like clients) are
+    /// closed first, so only direct sessions count on the PostgreSQL side.
     pub async fn sessions(&self, name: &DatabaseName) -> Result<i64, DatabaseError> {
-        Ok(match self.server {
-            Server::Postgres(pg, _) => pg.sessions(&name.name, &name.group_roles()).await?,
-            Server::Mysql(my, _) => my.session_count(&name.name, &name.mysql_management_login()).await?,
+        Ok(match (self.server, self.pooler) {
+            (Server::Postgres(pg, _), Some(pooler)) => {
+                let through_pooler = pooler.clients(&name.name).await?;
+                pooler.reconnect(&name.name).await?;
+                let roles = name.group_roles();
+                let started = std::time::Instant::now();
+                let mut direct = pg.sessions(&name.name, &roles).await?;
+                // The pooler closes its idle connections right away; the server lists
+                // them until their processes have exited.
+                while direct > 0 && started.elapsed() < POOLER_CLOSE_WAIT {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    direct = pg.sessions(&name.name, &roles).await?;
+                }
+                through_pooler + direct
+            }
+            (Server::Postgres(pg, _), None) => pg.sessions(&name.name, &name.group_roles()).await?,
+            (Server::Mysql(my, _), _) => my.session_count(&name.name, &name.mysql_management_login()).await?,
         })
     }
 

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::deadline::Deadline;
 use crate::backends::mysql::{Mysql, MysqlEndpoint};
+use crate::backends::pgbouncer::{PgBouncer, PgBouncerEndpoint};
 use crate::backends::postgres::{Postgres, PostgresEndpoint};
 use crate::backends::redis::{Redis, RedisEndpoint};
 use crate::backends::vault::Vault;
@@ -23,6 +24,7 @@ pub struct Services {
     stop: OnceLock<CancellationToken>,
     vault: OnceLock<Option<Vault>>,
     postgres: tokio::sync::OnceCell<Arc<Postgres>>,
+    pgbouncer: OnceLock<Option<Arc<PgBouncer>>>,
     mysql: tokio::sync::OnceCell<Arc<Mysql>>,
     redis: OnceLock<Arc<Redis>>,
 }
@@ -116,6 +118,24 @@ impl Services {
             })
             .await;
         Some(client.clone())
+    }
+
+    /// PgBouncer's admin console, when the `postgres` block names an admin login for it.
+    pub fn pgbouncer(&self) -> Option<Arc<PgBouncer>> {
+        self.pgbouncer
+            .get_or_init(|| {
+                let pg = self.config.get()?.postgres.as_ref()?;
+                let (username, password) = pg.pooler_admin.clone()?;
+                Some(Arc::new(PgBouncer::new(PgBouncerEndpoint {
+                    host: pg.pooled_host.clone(),
+                    port: pg.pooled_port,
+                    username,
+                    password,
+                    sslmode: pg.sslmode.clone(),
+                    deadline: self.deadline(pg.timeout),
+                })))
+            })
+            .clone()
     }
 
     /// The Redis admin client, or an error diagnostic when Redis is not configured.

@@ -53,6 +53,8 @@ pub struct PostgresConfig {
     pub max_connections: u32,
     /// PgBouncer's auth user, granted CONNECT on each database.
     pub pooler_auth_user: Option<String>,
+    /// A PgBouncer admin login and its password, for its console.
+    pub pooler_admin: Option<(String, Option<Secret>)>,
     /// The bound on one operation, connect and retries included.
     pub timeout: Duration,
     /// Session `lock_timeout`.

@@ -154,6 +154,22 @@ const POSTGRES: &[Setting] = &[
         description: "PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`). Databases revoke CONNECT from PUBLIC, so this role, when it exists, is granted CONNECT on each one; without it PgBouncer cannot look up logins.",
     },
     Setting {
+        name: "pooler_admin_user",
+        env: &["DBAAS_POSTGRES_POOLER_ADMIN_USER"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "A login in PgBouncer's `admin_users`. With it, destroying a database with `deletion_policy` `drop` or `archive` counts the clients connected through PgBouncer and closes PgBouncer's idle server connections (which PostgreSQL would count as clients) first. Without it, those idle connections block the drop until PgBouncer closes them (`server_idle_timeout`), unless `force_drop` is set.",
+    },
+    Setting {
+        name: "pooler_admin_password",
+        env: &["DBAAS_POSTGRES_POOLER_ADMIN_PASSWORD"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: true,
+        description: "Password of `pooler_admin_user`.",
+    },
+    Setting {
         name: "timeout",
         env: &["DBAAS_POSTGRES_TIMEOUT"],
         default: Some("60s"),
@@ -531,6 +547,10 @@ impl ProviderConfig {
                 database: r.text(POSTGRES, "database", diagnostics).unwrap_or_default(),
                 max_connections: r.number(POSTGRES, "max_connections", diagnostics),
                 pooler_auth_user: r.text(POSTGRES, "pooler_auth_user", diagnostics).filter(|u| !u.is_empty()),
+                pooler_admin: r
+                    .text(POSTGRES, "pooler_admin_user", diagnostics)
+                    .filter(|u| !u.is_empty())
+                    .map(|user| (user, r.text(POSTGRES, "pooler_admin_password", diagnostics).map(Secret::new))),
                 timeout: r.duration(POSTGRES, "timeout", diagnostics),
                 lock_timeout: r.duration(POSTGRES, "lock_timeout", diagnostics),
             });

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::backends::mysql::Mysql;
+use crate::backends::pgbouncer::PgBouncer;
 use crate::backends::postgres::Postgres;
 use crate::errors;
 use crate::framework::component::{
@@ -124,9 +125,9 @@ const ATTRIBUTES_POSTGRES_ONLY: &[&str] =
     &["extensions", "connection_limit", "encoding", "lc_collate", "lc_ctype", "template"];
 const ATTRIBUTES_MYSQL_ONLY: &[&str] = &["character_set", "collation"];
 
-/// The admin client of the database's server.
+/// The admin client of the database's server (and PgBouncer's console, when configured).
 enum Client {
-    Postgres(Arc<Postgres>),
+    Postgres(Arc<Postgres>, Option<Arc<PgBouncer>>),
     Mysql(Arc<Mysql>),
 }
 
@@ -391,21 +392,25 @@ impl Resource for SharedDatabase {
 impl SharedDatabase {
     async fn client(&self, engine: Engine, d: &mut Diagnostics) -> Option<Client> {
         Some(match engine {
-            Engine::Postgresql => Client::Postgres(self.services.postgres(d).await?),
+            Engine::Postgresql => Client::Postgres(self.services.postgres(d).await?, self.services.pgbouncer()),
             Engine::Mysql => Client::Mysql(self.services.mysql(d).await?),
         })
     }
 
     fn databases<'a>(&'a self, client: &'a Client, config: &'a ProviderConfig) -> Databases<'a> {
         let server = match client {
-            Client::Postgres(pg) => {
+            Client::Postgres(pg, _) => {
                 Server::Postgres(pg, config.postgres.as_ref().expect("a PostgreSQL client exists only with its block"))
             }
             Client::Mysql(my) => {
                 Server::Mysql(my, config.mysql.as_ref().expect("a MySQL client exists only with its block"))
             }
         };
-        Databases { server, vault: self.services.vault().zip(config.vault.as_ref()) }
+        let pooler = match client {
+            Client::Postgres(_, pooler) => pooler.as_deref(),
+            Client::Mysql(_) => None,
+        };
+        Databases { server, vault: self.services.vault().zip(config.vault.as_ref()), pooler }
     }
 
     /// Reads the database back into `response.state`; null when it no longer exists.

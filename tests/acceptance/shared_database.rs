@@ -459,3 +459,68 @@ fn mysql_archive_moves_the_tables_and_keeps_the_data() {
         "management login left behind"
     );
 }
+
+/// PgBouncer's admin password, made by `make services`.
+fn pooler_admin_password() -> String {
+    let dir = std::env::var("DBAAS_SERVICES_DIR").unwrap_or_else(|_| "/var/tmp/dbaas-services".into());
+    let path = std::path::Path::new(&dir).join("pgbouncer_admin.password");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}: run `make services`", path.display()))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn drop_after_apps_used_pgbouncer_counts_only_real_sessions() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("pgbdrop");
+    let name = c.prefix.clone();
+    let mut main = config(&c, &name, "postgresql", "deletion_policy = \"drop\"").replace(
+        "pooler_auth_user = \"pgbouncer_auth\"",
+        "pooler_auth_user = \"pgbouncer_auth\"\n    pooler_admin_user = \"pgbouncer_admin\"",
+    );
+    main.push_str("resource \"dbaas_rotated_role\" \"app\" {\n  database = dbaas_shared_database.this.id\n  name     = \"app\"\n}\n");
+    assert!(main.contains("pooler_admin_user"), "{main}");
+    let ws = Workspace::new(tf, "pgbdrop", &main).env("DBAAS_POSTGRES_POOLER_ADMIN_PASSWORD", &pooler_admin_password());
+    ws.init();
+    ws.apply();
+
+    // An app logs in through PgBouncer, runs a query and goes: PgBouncer keeps the server
+    // connection, which PostgreSQL lists like a client.
+    let (user, password) = issue_login(
+        &c,
+        &format!("postgres-{name}"),
+        &format!(
+            "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE \"{name}_readwrite\";"
+        ),
+    );
+    psql_pooled(&user, &password, &name, "SELECT 1").expect("the app logs in through PgBouncer");
+    assert_ne!(
+        psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND usename = '{user}'")
+        ),
+        "0",
+        "PgBouncer kept no server connection, so this story proves nothing"
+    );
+
+    // A client still connected through PgBouncer is a real session: the drop is refused.
+    let mut held = std::process::Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", "6432", "-U", &user, "-d", &name])
+        .env("PGPASSWORD", &password)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql runs");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = ws.fails(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(out.contains("Database in use"), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+
+    // Once it has gone, only PgBouncer's idle connections remain: they do not count.
+    drop(held.stdin.take());
+    held.wait().unwrap();
+    ws.destroy();
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+}
