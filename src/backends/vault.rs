@@ -107,12 +107,18 @@ pub enum Plugin {
         connection_url: String,
         /// `scram-sha-256`.
         password_authentication: &'static str,
+        /// How many connections Vault keeps to the database.
+        #[serde(flatten)]
+        pool: SqlPool,
     },
     /// `mysql-database-plugin`.
     #[serde(rename = "mysql-database-plugin")]
     Mysql {
         /// With `{{username}}` and `{{password}}` placeholders.
         connection_url: String,
+        /// How many connections Vault keeps to the database.
+        #[serde(flatten)]
+        pool: SqlPool,
     },
     /// `redis-database-plugin`.
     #[serde(rename = "redis-database-plugin")]
@@ -124,6 +130,28 @@ pub enum Plugin {
         /// Connect with TLS.
         tls: bool,
     },
+}
+
+/// The connection-pool fields of Vault's SQL database plugins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SqlPool {
+    /// At once.
+    pub max_open_connections: u32,
+    /// Idle (Vault reads 0 as `max_open_connections`).
+    pub max_idle_connections: u32,
+    /// The oldest a connection may get, in Vault's duration form (`30s`).
+    pub max_connection_lifetime: String,
+}
+
+impl SqlPool {
+    /// Whether a connection as Vault reports it (`data.connection_details`) has these limits.
+    pub fn matches(&self, details: &Json) -> bool {
+        details["max_open_connections"].as_u64() == Some(u64::from(self.max_open_connections))
+            && details["max_idle_connections"].as_u64() == Some(u64::from(self.max_idle_connections))
+            // Vault answers in Go's form: "5m0s" for "300s".
+            && details["max_connection_lifetime"].as_str().and_then(|d| crate::duration::parse_duration(d).ok())
+                == crate::duration::parse_duration(&self.max_connection_lifetime).ok()
+    }
 }
 
 /// `POST {mount}/roles/:name`: a dynamic role.

@@ -19,7 +19,7 @@ use crate::backends::mysql::{Mysql, MysqlError};
 use crate::backends::password;
 use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
 use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
-use crate::backends::vault::{ConnectionConfig, Plugin, Vault, VaultError};
+use crate::backends::vault::{ConnectionConfig, Plugin, SqlPool, Vault, VaultError};
 use crate::platform::naming::{DatabaseName, Engine};
 use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
 
@@ -42,6 +42,15 @@ pub struct DatabaseSpec {
     pub character_set: Option<String>,
     /// MySQL default collation.
     pub collation: Option<String>,
+}
+
+/// The pool limits every SQL connection given to Vault gets.
+fn sql_pool(vault: &VaultConfig) -> SqlPool {
+    SqlPool {
+        max_open_connections: vault.pool.max_open_connections,
+        max_idle_connections: vault.pool.max_idle_connections.min(vault.pool.max_open_connections),
+        max_connection_lifetime: format!("{}s", vault.pool.max_connection_lifetime.as_secs()),
+    }
 }
 
 /// How long PostgreSQL may list the pooler's closed connections.
@@ -393,7 +402,10 @@ impl Databases<'_> {
             }
         }
         if let Some((vault, vc)) = self.vault
-            && !vault.connection_exists(&vc.database_mount, &name.vault_connection()).await?
+            && !vault
+                .read_connection(&vc.database_mount, &name.vault_connection())
+                .await?
+                .is_some_and(|c| sql_pool(vc).matches(&c["connection_details"]))
         {
             let mut made = Made::default();
             self.connect_vault(name, false, &mut made).await?;
@@ -435,7 +447,12 @@ impl Databases<'_> {
             }
         }
         if let Some((vault, vc)) = self.vault {
-            observed.vault_connection = vault.connection_exists(&vc.database_mount, &name.vault_connection()).await?;
+            // A connection without the configured pool limits (0.1 set none) counts as
+            // missing: apply writes it again.
+            observed.vault_connection = vault
+                .read_connection(&vc.database_mount, &name.vault_connection())
+                .await?
+                .is_some_and(|c| sql_pool(vc).matches(&c["connection_details"]));
         }
         Ok(Some(observed))
     }
@@ -543,7 +560,10 @@ impl Databases<'_> {
                     "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}",
                     config.host, config.port, name.name, config.sslmode
                 );
-                (Plugin::Postgresql { connection_url, password_authentication: "scram-sha-256" }, roles.management)
+                (
+                    Plugin::Postgresql { connection_url, password_authentication: "scram-sha-256", pool: sql_pool(vc) },
+                    roles.management,
+                )
             }
             Server::Mysql(my, config) => {
                 let login = name.mysql_management_login();
@@ -553,7 +573,7 @@ impl Databases<'_> {
                 }
                 made.login = new;
                 let connection_url = format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", config.host, config.port);
-                (Plugin::Mysql { connection_url }, login)
+                (Plugin::Mysql { connection_url, pool: sql_pool(vc) }, login)
             }
         };
         let body = ConnectionConfig {

@@ -117,4 +117,17 @@ pub struct VaultConfig {
     pub kv_mount: String,
     /// The bound on one request, connect and retries included.
     pub timeout: Duration,
+    /// The pool limits set on every SQL connection given to Vault.
+    pub pool: VaultPool,
+}
+
+/// How many connections Vault keeps to one database, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VaultPool {
+    /// At once.
+    pub max_open_connections: u32,
+    /// Idle.
+    pub max_idle_connections: u32,
+    /// The oldest a connection may get.
+    pub max_connection_lifetime: Duration,
 }

@@ -14,7 +14,7 @@ use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of, string_check};
 use crate::framework::value::Value;
 use crate::platform::settings::{
-    AdminCredentials, MysqlConfig, PostgresConfig, ProviderConfig, RedisConfig, VaultConfig,
+    AdminCredentials, MysqlConfig, PostgresConfig, ProviderConfig, RedisConfig, VaultConfig, VaultPool,
 };
 use crate::secret::Secret;
 
@@ -347,6 +347,30 @@ const VAULT: &[Setting] = &[
         description: "Mount of the KV v2 engine holding static secrets.",
     },
     Setting {
+        name: "max_open_connections",
+        env: &["DBAAS_VAULT_MAX_OPEN_CONNECTIONS"],
+        default: Some("2"),
+        kind: SettingKind::Count,
+        sensitive: false,
+        description: "Set on every PostgreSQL and MySQL connection the provider gives Vault: the most connections Vault opens to one database at once. Vault's own default is 4, per database.",
+    },
+    Setting {
+        name: "max_idle_connections",
+        env: &["DBAAS_VAULT_MAX_IDLE_CONNECTIONS"],
+        default: Some("1"),
+        kind: SettingKind::Count,
+        sensitive: false,
+        description: "Set on every such connection: how many of them Vault keeps idle per database (at most `max_open_connections`; Vault reads 0 as `max_open_connections`).",
+    },
+    Setting {
+        name: "max_connection_lifetime",
+        env: &["DBAAS_VAULT_MAX_CONNECTION_LIFETIME"],
+        default: Some("30s"),
+        kind: SettingKind::Duration,
+        sensitive: false,
+        description: "Set on every such connection: Vault closes a connection this old, idle or not. Vault's own default keeps idle connections for ever, so with many databases Vault alone could fill PostgreSQL's `max_connections`; with this bound, connections held when nobody asks for credentials fall to none.",
+    },
+    Setting {
         name: "timeout",
         env: &["VAULT_CLIENT_TIMEOUT"],
         default: Some("60s"),
@@ -607,6 +631,11 @@ impl ProviderConfig {
                     .to_owned(),
                 kv_mount: r.text(VAULT, "kv_mount", diagnostics).unwrap_or_default().trim_matches('/').to_owned(),
                 timeout: r.duration(VAULT, "timeout", diagnostics),
+                pool: VaultPool {
+                    max_open_connections: r.number(VAULT, "max_open_connections", diagnostics),
+                    max_idle_connections: r.number(VAULT, "max_idle_connections", diagnostics),
+                    max_connection_lifetime: r.duration(VAULT, "max_connection_lifetime", diagnostics),
+                },
             });
         }
         unknown |= r.unknown;

@@ -524,3 +524,54 @@ fn drop_after_apps_used_pgbouncer_counts_only_real_sessions() {
     ws.destroy();
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
 }
+
+/// Vault keeps connections to every database it has a connection for: with the provider's
+/// limits they are few, and they close when nobody asks for credentials.
+#[test]
+fn vault_holds_few_connections_and_lets_them_go() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("vaultpool");
+    let names: Vec<String> = (0..5).map(|i| format!("{}d{i}", c.prefix)).collect();
+    let mut main = config(&c, &names[0], "postgresql", "deletion_policy = \"drop\"")
+        .replace("database_mount = \"", "max_connection_lifetime = \"2s\"\n    database_mount = \"");
+    for (i, name) in names.iter().enumerate().skip(1) {
+        main.push_str(&format!(
+            "resource \"dbaas_shared_database\" \"d{i}\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+        ));
+    }
+    let ws = Workspace::new(tf, "vaultpool", &main);
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    for name in &names {
+        let connection = vault("GET", &format!("{}/config/postgres-{name}", c.mount), None);
+        let details = &connection["data"]["connection_details"];
+        assert_eq!(details["max_open_connections"], json!(2), "{connection}");
+        assert_eq!(details["max_idle_connections"], json!(1), "{connection}");
+        // Credentials from every database, several times.
+        for _ in 0..3 {
+            issue_login(
+                &c,
+                &format!("postgres-{name}"),
+                &format!(
+                    "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE \"{name}_readonly\";"
+                ),
+            );
+        }
+    }
+    let held = || {
+        let logins = names.iter().map(|n| format!("'{n}_vault'")).collect::<Vec<_>>().join(", ");
+        psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE usename IN ({logins})"))
+            .parse::<usize>()
+            .unwrap()
+    };
+    assert!(held() <= names.len() * 2, "more than max_open_connections per database: {}", held());
+    // Once their lifetime is over, Vault closes them.
+    let started = std::time::Instant::now();
+    while held() > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "Vault still holds {} connections", held());
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    ws.destroy();
+}
