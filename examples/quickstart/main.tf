@@ -1,9 +1,16 @@
 # The quickstart `make demo` applies: the provider pointed at the services
-# scripts/services.sh runs on this machine, and the catalog it gives a stack.
+# scripts/services.sh runs on this machine, a database with a readwrite role, and a
+# Redis namespace. scripts/demo.sh then logs in through PgBouncer as an app would.
 terraform {
   required_providers {
     dbaas = { source = "infra/dbaas" }
   }
+}
+
+variable "name" {
+  description = "Names the database and the namespace (lowercase letters, digits, `_`)."
+  type        = string
+  default     = "demo"
 }
 
 provider "dbaas" {
@@ -13,6 +20,11 @@ provider "dbaas" {
     pooled_host = "127.0.0.1"
     pooled_port = 6432
     sslmode     = "disable"
+    # PgBouncer looks logins up as this role (CloudNativePG's is cnpg_pooler_pgbouncer).
+    pooler_auth_user = "pgbouncer_auth"
+    # PgBouncer's console login, so destroy can close its idle connections; the password
+    # comes from DBAAS_POSTGRES_POOLER_ADMIN_PASSWORD.
+    pooler_admin_user = "pgbouncer_admin"
   }
   mysql {
     host = "127.0.0.1"
@@ -29,7 +41,29 @@ provider "dbaas" {
 
 data "dbaas_endpoints" "this" {}
 
+resource "dbaas_shared_database" "app" {
+  name            = var.name
+  engine          = "postgresql"
+  deletion_policy = "drop"
+}
+
+resource "dbaas_rotated_role" "app" {
+  database   = dbaas_shared_database.app.id
+  name       = "app"
+  privileges = "readwrite"
+}
+
+resource "dbaas_redis_namespace" "cache" {
+  name = replace(var.name, "_", "-")
+}
+
 output "postgres" { value = data.dbaas_endpoints.this.postgres }
-output "mysql" { value = data.dbaas_endpoints.this.mysql }
-output "redis" { value = data.dbaas_endpoints.this.redis }
-output "vault" { value = data.dbaas_endpoints.this.vault }
+output "creds_path" { value = dbaas_rotated_role.app.creds_path }
+output "database" {
+  value = {
+    host = dbaas_shared_database.app.host
+    port = dbaas_shared_database.app.port
+    name = dbaas_shared_database.app.name
+  }
+}
+output "redis_password_path" { value = dbaas_redis_namespace.cache.password_path }

@@ -222,6 +222,17 @@ impl Databases<'_> {
         self.check_connection_free(name).await
     }
 
+    /// The configured PgBouncer `auth_user`, when it names no role on the server: apps
+    /// logging in through PgBouncer would then wait and time out with no clear error.
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the catalog cannot be read.
+    pub async fn missing_pooler_auth_user(&self) -> Result<Option<String>, DatabaseError> {
+        let Server::Postgres(pg, config) = self.server else { return Ok(None) };
+        let Some(user) = &config.pooler_auth_user else { return Ok(None) };
+        Ok((!pg.catalog().await?.roles.contains(user)).then(|| user.clone()))
+    }
+
     /// Creates the database: group roles (PostgreSQL), database, owner mark, privileges,
     /// extensions, then the management login and Vault connection. Anything that exists
     /// and is not marked as this database's is refused before anything is made. After a

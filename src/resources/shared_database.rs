@@ -256,9 +256,17 @@ impl Resource for SharedDatabase {
         if request.state.is_null()
             && !response.diagnostics.has_error()
             && let Some(client) = self.client(model.database.engine, &mut Diagnostics::default()).await
-            && let Err(e) = self.databases(&client, config).preflight(&model.database).await
         {
-            errors::database_at_plan(&mut response.diagnostics, &model.database, &e);
+            let databases = self.databases(&client, config);
+            if let Err(e) = databases.preflight(&model.database).await {
+                errors::database_at_plan(&mut response.diagnostics, &model.database, &e);
+            }
+            if let Ok(Some(user)) = databases.missing_pooler_auth_user().await {
+                response.diagnostics.warning(
+                    "PgBouncer's auth_user does not exist",
+                    format!("The provider's `postgres.pooler_auth_user` is {user:?}, but PostgreSQL has no such role. PgBouncer looks logins up as that role: apps connecting through PgBouncer will wait and time out. Set `pooler_auth_user` (or DBAAS_POSTGRES_POOLER_AUTH_USER) to PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`)."),
+                );
+            }
         }
     }
 

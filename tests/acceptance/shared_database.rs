@@ -575,3 +575,20 @@ fn vault_holds_few_connections_and_lets_them_go() {
     }
     ws.destroy();
 }
+
+#[test]
+fn plan_warns_when_pgbouncers_auth_user_does_not_exist() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("pgbauth");
+    let name = c.prefix.clone();
+    let good = config(&c, &name, "postgresql", "");
+    let ws = Workspace::new(tf, "pgbauth", &good);
+    ws.init();
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(!plan.contains("auth_user does not exist"), "{plan}");
+    // Left unset, it defaults to CloudNativePG's role, which this server does not have.
+    ws.write_main(&good.replace("pooler_auth_user = \"pgbouncer_auth\"", ""));
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.contains("PgBouncer's auth_user does not exist") && plan.contains("cnpg_pooler_pgbouncer"), "{plan}");
+}
