@@ -148,6 +148,10 @@ pub fn vault(d: &mut Diagnostics, action: &str, e: &VaultError) {
         ),
         VaultError::PermissionDenied { .. } => d.error("Vault permission denied", format!("While {action}: {e}.")),
         VaultError::TimedOut { .. } => timed_out(d, action, e, "vault", "VAULT_CLIENT_TIMEOUT"),
+        VaultError::Login { .. } => d.error(
+            "Vault login failed",
+            format!("While {action}: {e}. Check the `vault` block's login settings (or their environment variables) and the auth role."),
+        ),
         VaultError::Stopped => stopped(d, action),
         other => d.error("Vault refused the change", format!("While {action}: {other}")),
     }

@@ -114,8 +114,31 @@ fn schema_section(out: &mut String, schema: &Schema) {
         }
         out.push('\n');
         for b in &schema.blocks {
-            writeln!(out, "<a id=\"nestedblock--{}\"></a>\n### Nested Schema for `{}`\n", b.name, b.name).unwrap();
-            attribute_groups(out, &b.attributes, &format!("nestedblock--{}", b.name), b.name);
+            nested_block_section(out, b, "");
+        }
+    }
+}
+
+fn nested_block_section(out: &mut String, b: &dbaas::framework::schema::Block, parent: &str) {
+    let anchor =
+        format!("nestedblock--{}{}", if parent.is_empty() { String::new() } else { format!("{parent}--") }, b.name);
+    let path = if parent.is_empty() { b.name.to_owned() } else { format!("{}.{}", parent.replace("--", "."), b.name) };
+    writeln!(out, "<a id=\"{anchor}\"></a>\n### Nested Schema for `{path}`\n").unwrap();
+    attribute_groups(out, &b.attributes, &anchor, b.name);
+    if !b.blocks.is_empty() {
+        out.push_str("Blocks:\n\n");
+        let own = anchor.trim_start_matches("nestedblock--").to_owned();
+        for inner in &b.blocks {
+            writeln!(
+                out,
+                "- `{}` (Block, at most one) {} (see [below for nested schema](#nestedblock--{own}--{}))",
+                inner.name, inner.description, inner.name
+            )
+            .unwrap();
+        }
+        out.push('\n');
+        for inner in &b.blocks {
+            nested_block_section(out, inner, &own);
         }
     }
 }

@@ -65,6 +65,14 @@ pub enum VaultError {
     /// Terraform asked the provider to stop.
     #[error("stopped: Terraform asked the provider to stop")]
     Stopped,
+    /// Logging in failed.
+    #[error("logging in to Vault at auth/{mount} failed: {message}")]
+    Login {
+        /// The auth mount.
+        mount: String,
+        /// Why.
+        message: String,
+    },
 }
 
 impl VaultError {
@@ -185,18 +193,69 @@ fn expose<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Err
     serializer.serialize_str(secret.expose())
 }
 
+/// When a login's token should be renewed: after a third of its lease.
+fn logged_in(token: Secret, answer: &Json) -> LoggedIn {
+    let seconds = answer["auth"]["lease_duration"].as_u64().unwrap_or(0);
+    let renewable = answer["auth"]["renewable"].as_bool().unwrap_or(false);
+    // A token without a lease never needs renewing.
+    let renew_in =
+        if seconds == 0 { Duration::from_secs(u64::from(u32::MAX)) } else { Duration::from_secs(seconds / 3) };
+    LoggedIn { token, renew_after: std::time::Instant::now() + renew_in, renewable }
+}
+
 /// How long a listing of connections serves existence checks in one provider process.
 const LISTING_TTL: Duration = Duration::from_secs(10);
 
 /// Connection names of one mount, and when they were listed.
 type Listing = (std::time::Instant, std::sync::Arc<Vec<String>>);
 
-/// A Vault client for one address and token.
+/// How the client logs in when it is given no token, named as in the Vault provider.
+#[derive(Clone, Debug)]
+pub enum Login {
+    /// `auth/<mount>/login` with a role ID and a secret ID.
+    AppRole {
+        /// Auth mount.
+        mount: String,
+        /// Role ID.
+        role_id: String,
+        /// Secret ID.
+        secret_id: Secret,
+    },
+    /// `auth/<mount>/login` with a role and a signed JWT.
+    Jwt {
+        /// Auth mount.
+        mount: String,
+        /// Role.
+        role: String,
+        /// The JWT.
+        jwt: Secret,
+    },
+    /// `auth/<mount>/login` with a role and the service-account token from a file.
+    Kubernetes {
+        /// Auth mount.
+        mount: String,
+        /// Role.
+        role: String,
+        /// The token file.
+        jwt_file: String,
+    },
+}
+
+/// A token from a login, and when to renew it.
+struct LoggedIn {
+    token: Secret,
+    renew_after: std::time::Instant,
+    renewable: bool,
+}
+
+/// A Vault client for one address, with a token or a login.
 pub struct Vault {
     http: reqwest::Client,
     deadline: Deadline,
     address: String,
     token: Option<Secret>,
+    login: Option<Login>,
+    logged_in: tokio::sync::Mutex<Option<LoggedIn>>,
     namespace: Option<String>,
     /// Connection names per mount, so a refresh of many databases lists once.
     connections: tokio::sync::Mutex<BTreeMap<String, Listing>>,
@@ -220,6 +279,18 @@ pub struct IssuedCredentials {
 impl Vault {
     /// A client; it connects on the first call.
     pub fn new(address: &str, token: Option<Secret>, namespace: Option<String>, deadline: Deadline) -> Vault {
+        Vault::with_login(address, token, None, namespace, deadline)
+    }
+
+    /// A client that logs in with `login` (when given) on its first call, renews the token
+    /// while it is used, and revokes it in [`Vault::logout`].
+    pub fn with_login(
+        address: &str,
+        token: Option<Secret>,
+        login: Option<Login>,
+        namespace: Option<String>,
+        deadline: Deadline,
+    ) -> Vault {
         let http = reqwest::Client::builder()
             .timeout(deadline.timeout)
             .connect_timeout(deadline.timeout.min(Duration::from_secs(5)))
@@ -233,6 +304,8 @@ impl Vault {
             deadline,
             address: address.trim_end_matches('/').to_owned(),
             token,
+            login,
+            logged_in: tokio::sync::Mutex::new(None),
             namespace,
             connections: tokio::sync::Mutex::new(BTreeMap::new()),
         }
@@ -248,9 +321,69 @@ impl Vault {
     }
 
     async fn call_once(&self, method: Method, path: &str, body: Option<&Json>) -> Result<Option<Json>, VaultError> {
+        let token = self.current_token().await?;
+        self.send(method, path, body, token.as_ref()).await
+    }
+
+    /// The token to send: the given one, or the login's (logging in, or renewing, first).
+    async fn current_token(&self) -> Result<Option<Secret>, VaultError> {
+        let Some(login) = &self.login else { return Ok(self.token.clone()) };
+        let mut held = self.logged_in.lock().await;
+        if let Some(h) = held.as_ref() {
+            if std::time::Instant::now() < h.renew_after {
+                return Ok(Some(h.token.clone()));
+            }
+            if h.renewable
+                && let Ok(Some(renewed)) =
+                    self.send(Method::POST, "auth/token/renew-self", Some(&json!({})), Some(&h.token)).await
+            {
+                let token = h.token.clone();
+                *held = Some(logged_in(token.clone(), &renewed));
+                return Ok(Some(token));
+            }
+        }
+        let (mount, body) = match login {
+            Login::AppRole { mount, role_id, secret_id } => {
+                (mount, json!({ "role_id": role_id, "secret_id": secret_id.expose() }))
+            }
+            Login::Jwt { mount, role, jwt } => (mount, json!({ "role": role, "jwt": jwt.expose() })),
+            Login::Kubernetes { mount, role, jwt_file } => {
+                let jwt = std::fs::read_to_string(jwt_file).map_err(|e| VaultError::Login {
+                    mount: mount.clone(),
+                    message: format!("cannot read the service-account token {jwt_file}: {e}"),
+                })?;
+                (mount, json!({ "role": role, "jwt": jwt.trim() }))
+            }
+        };
+        let answer = self
+            .send(Method::POST, &format!("auth/{mount}/login"), Some(&body), None)
+            .await
+            .map_err(|e| VaultError::Login { mount: mount.clone(), message: e.to_string() })?;
+        let Some(token) = answer.as_ref().and_then(|a| a["auth"]["client_token"].as_str()).map(Secret::new) else {
+            return Err(VaultError::Login { mount: mount.clone(), message: "Vault returned no token".into() });
+        };
+        *held = Some(logged_in(token.clone(), answer.as_ref().unwrap_or(&Json::Null)));
+        Ok(Some(token))
+    }
+
+    /// Revokes the token a login got, if any: the provider is exiting.
+    pub async fn logout(&self) {
+        let held = self.logged_in.lock().await.take();
+        if let Some(h) = held {
+            let _ = self.send(Method::POST, "auth/token/revoke-self", Some(&json!({})), Some(&h.token)).await;
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Json>,
+        token: Option<&Secret>,
+    ) -> Result<Option<Json>, VaultError> {
         let url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
         let mut request = self.http.request(method.clone(), &url);
-        if let Some(token) = &self.token {
+        if let Some(token) = token {
             request = request.header("X-Vault-Token", token.expose());
         }
         if let Some(ns) = &self.namespace {

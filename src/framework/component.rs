@@ -25,6 +25,9 @@ pub trait Provider: Send + Sync + 'static {
     fn data_sources(&self) -> Vec<std::sync::Arc<dyn DataSource>>;
     /// Every ephemeral resource type.
     fn ephemeral_resources(&self) -> Vec<std::sync::Arc<dyn EphemeralResource>>;
+    /// Serving has ended: release what outlives the process (a Vault login's token). It
+    /// has half a second.
+    async fn shutdown(&self) {}
 }
 
 /// `ConfigureProvider`'s input.

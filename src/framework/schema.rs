@@ -54,7 +54,7 @@ impl Schema {
 fn block_type(attributes: &[Attribute], blocks: &[Block]) -> Type {
     let mut fields: BTreeMap<String, Type> = attributes.iter().map(|a| (a.name.to_owned(), a.value_type())).collect();
     for b in blocks {
-        let inner = block_type(&b.attributes, &[]);
+        let inner = block_type(&b.attributes, &b.blocks);
         let t = match b.nesting {
             BlockNesting::Single => inner,
             BlockNesting::List => Type::list(inner),
@@ -93,12 +93,20 @@ pub struct Block {
     pub nesting: BlockNesting,
     /// Its attributes.
     pub attributes: Vec<Attribute>,
+    /// Blocks nested in it.
+    pub blocks: Vec<Block>,
 }
 
 impl Block {
     /// A block that appears at most once.
     pub fn single(name: &'static str, description: impl Into<String>, attributes: Vec<Attribute>) -> Block {
-        Block { name, description: description.into(), nesting: BlockNesting::Single, attributes }
+        Block { name, description: description.into(), nesting: BlockNesting::Single, attributes, blocks: Vec::new() }
+    }
+
+    /// Adds blocks nested in this one.
+    pub fn with_blocks(mut self, blocks: Vec<Block>) -> Block {
+        self.blocks = blocks;
+        self
     }
 }
 

@@ -1,7 +1,7 @@
 //! Running every attribute's validators over a configuration.
 
 use super::diagnostics::{AttributePath, Diagnostics};
-use super::schema::{Attribute, AttributeType, BlockNesting, Schema};
+use super::schema::{Attribute, AttributeType, Block, BlockNesting, Schema};
 use super::value::Value;
 
 /// Runs the validators of every attribute and block attribute that has a known,
@@ -9,19 +9,27 @@ use super::value::Value;
 pub fn validate_config(schema: &Schema, config: &Value) -> Diagnostics {
     let mut diagnostics = Diagnostics::default();
     validate_attributes(&schema.attributes, config, &AttributePath::default(), &mut diagnostics);
-    for block in &schema.blocks {
-        let path = AttributePath::default().attribute(block.name);
-        match (block.nesting, config.attr(block.name)) {
-            (BlockNesting::Single, Some(v)) => validate_attributes(&block.attributes, v, &path, &mut diagnostics),
+    validate_blocks(&schema.blocks, config, &AttributePath::default(), &mut diagnostics);
+    diagnostics
+}
+
+fn validate_blocks(blocks: &[Block], object: &Value, base: &AttributePath, diagnostics: &mut Diagnostics) {
+    for block in blocks {
+        let path = base.attribute(block.name);
+        match (block.nesting, object.attr(block.name)) {
+            (BlockNesting::Single, Some(v)) if !v.is_null() => {
+                validate_attributes(&block.attributes, v, &path, diagnostics);
+                validate_blocks(&block.blocks, v, &path, diagnostics);
+            }
             (BlockNesting::List, Some(Value::List(items))) => {
                 for (i, item) in items.iter().enumerate() {
-                    validate_attributes(&block.attributes, item, &path.index(i), &mut diagnostics);
+                    validate_attributes(&block.attributes, item, &path.index(i), diagnostics);
+                    validate_blocks(&block.blocks, item, &path.index(i), diagnostics);
                 }
             }
             _ => {}
         }
     }
-    diagnostics
 }
 
 fn validate_attributes(attributes: &[Attribute], object: &Value, base: &AttributePath, diagnostics: &mut Diagnostics) {

@@ -55,12 +55,25 @@ impl Services {
         config
     }
 
+    /// Revokes what the process holds that outlives it: a Vault login's token.
+    pub async fn shutdown(&self) {
+        if let Some(Some(vault)) = self.vault.get() {
+            vault.logout().await;
+        }
+    }
+
     /// The Vault client, or `None` when no Vault is configured.
     pub fn vault(&self) -> Option<&Vault> {
         self.vault
             .get_or_init(|| {
                 let v = self.config.get()?.vault.as_ref()?;
-                Some(Vault::new(&v.address, v.token.clone(), v.namespace.clone(), self.deadline(v.timeout)))
+                Some(Vault::with_login(
+                    &v.address,
+                    v.token.clone(),
+                    v.login.clone(),
+                    v.namespace.clone(),
+                    self.deadline(v.timeout),
+                ))
             })
             .as_ref()
     }

@@ -119,7 +119,12 @@ pub struct VaultConfig {
     pub timeout: Duration,
     /// The pool limits set on every SQL connection given to Vault.
     pub pool: VaultPool,
+    /// A login to get a token with, instead of `token`.
+    pub login: Option<VaultLogin>,
 }
+
+/// How the provider logs in to Vault when it is given no token.
+pub use crate::backends::vault::Login as VaultLogin;
 
 /// How many connections Vault keeps to one database, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

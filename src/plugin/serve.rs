@@ -207,7 +207,7 @@ where
 {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
-    let provider_server = ProviderServer::new(provider);
+    let provider_server = ProviderServer::new(provider.clone());
     let stop = provider_server.stop_signal();
     let notify = Arc::new(tokio::sync::Notify::new());
     let on_shutdown = notify.clone();
@@ -226,10 +226,14 @@ where
         .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
     // Graceful shutdown waits for open streams (broker, stdio) that never end by
     // themselves; the host kills us 2 s after Shutdown, so stop waiting after one.
-    tokio::select! {
-        result = server => result?,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(Duration::from_secs(1)).await } => {}
-    }
+    let served = tokio::select! {
+        result = server => result,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(Duration::from_millis(500)).await } => Ok(()),
+    };
+    // The host kills the process 2 s after Shutdown: half a second to let go of what
+    // would outlive it.
+    let _ = tokio::time::timeout(Duration::from_millis(500), provider.shutdown()).await;
+    served?;
     Ok(())
 }
 

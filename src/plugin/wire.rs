@@ -56,7 +56,7 @@ fn block(b: &Block) -> pb::schema::NestedBlock {
         block: Some(pb::schema::Block {
             version: 0,
             attributes: b.attributes.iter().map(attribute).collect(),
-            block_types: Vec::new(),
+            block_types: b.blocks.iter().map(block).collect(),
             description: b.description.clone(),
             description_kind: pb::StringKind::Markdown as i32,
             deprecated: false,

@@ -14,7 +14,7 @@ use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of, string_check};
 use crate::framework::value::Value;
 use crate::platform::settings::{
-    AdminCredentials, MysqlConfig, PostgresConfig, ProviderConfig, RedisConfig, VaultConfig, VaultPool,
+    AdminCredentials, MysqlConfig, PostgresConfig, ProviderConfig, RedisConfig, VaultConfig, VaultLogin, VaultPool,
 };
 use crate::secret::Secret;
 
@@ -55,6 +55,99 @@ pub enum SettingKind {
     /// A duration in Vault's forms (`60s`, `5m`).
     Duration,
 }
+
+/// The Vault login blocks nested in `vault`, named as in the Vault provider, each with its
+/// settings; the first setting is the one whose environment variable alone selects it.
+pub const VAULT_LOGINS: &[(&str, &str, &[Setting])] = &[
+    ("auth_login_approle", "Log in to Vault with AppRole instead of a token.", APPROLE),
+    ("auth_login_jwt", "Log in to Vault with a JWT (a CI job's OIDC token, say) instead of a token.", JWT),
+    (
+        "auth_login_kubernetes",
+        "Log in to Vault as the pod's Kubernetes service account instead of with a token.",
+        KUBERNETES,
+    ),
+];
+
+const APPROLE: &[Setting] = &[
+    Setting {
+        name: "role_id",
+        env: &["DBAAS_VAULT_APPROLE_ROLE_ID"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "The AppRole's role ID.",
+    },
+    Setting {
+        name: "secret_id",
+        env: &["DBAAS_VAULT_APPROLE_SECRET_ID"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: true,
+        description: "A secret ID of the AppRole.",
+    },
+    Setting {
+        name: "mount",
+        env: &["DBAAS_VAULT_APPROLE_MOUNT"],
+        default: Some("approle"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Where the AppRole auth method is mounted.",
+    },
+];
+
+const JWT: &[Setting] = &[
+    Setting {
+        name: "role",
+        env: &["DBAAS_VAULT_JWT_ROLE"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "The JWT auth role to log in as.",
+    },
+    Setting {
+        name: "jwt",
+        env: &["DBAAS_VAULT_JWT"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: true,
+        description: "The signed JWT.",
+    },
+    Setting {
+        name: "mount",
+        env: &["DBAAS_VAULT_JWT_MOUNT"],
+        default: Some("jwt"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Where the JWT auth method is mounted.",
+    },
+];
+
+const KUBERNETES: &[Setting] = &[
+    Setting {
+        name: "role",
+        env: &["DBAAS_VAULT_KUBERNETES_ROLE"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "The Kubernetes auth role to log in as.",
+    },
+    Setting {
+        name: "jwt_file",
+        env: &["DBAAS_VAULT_KUBERNETES_JWT_FILE"],
+        default: Some("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "The service-account token to log in with, read when the provider first needs Vault.",
+    },
+    Setting {
+        name: "mount",
+        env: &["DBAAS_VAULT_KUBERNETES_MOUNT"],
+        default: Some("kubernetes"),
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "Where the Kubernetes auth method is mounted.",
+    },
+];
 
 /// The blocks of the provider configuration, each with its settings, in docs order.
 pub const BLOCKS: &[(&str, &str, &[Setting])] = &[
@@ -387,7 +480,18 @@ pub fn schema() -> Schema {
     let blocks = BLOCKS
         .iter()
         .map(|(name, description, settings)| {
-            Block::single(name, *description, settings.iter().map(attribute).collect())
+            let block = Block::single(name, *description, settings.iter().map(attribute).collect());
+            if *name != "vault" {
+                return block;
+            }
+            block.with_blocks(
+                VAULT_LOGINS
+                    .iter()
+                    .map(|(login, text, settings)| {
+                        Block::single(login, *text, settings.iter().map(attribute).collect())
+                    })
+                    .collect(),
+            )
         })
         .collect();
     Schema::new(
@@ -450,7 +554,7 @@ struct Resolved {
 
 /// Reads settings of one block from configuration, then the environment, then defaults.
 struct BlockReader<'a> {
-    block: &'static str,
+    base: AttributePath,
     config: Option<&'a Value>,
     env: &'a dyn Fn(&str) -> Option<String>,
     /// True when some configured value is not known yet (validate during plan).
@@ -460,7 +564,7 @@ struct BlockReader<'a> {
 impl BlockReader<'_> {
     fn get(&mut self, settings: &[Setting], name: &str, diagnostics: &mut Diagnostics) -> Option<Resolved> {
         let setting = settings.iter().find(|s| s.name == name).expect("setting is in its block's table");
-        let path = AttributePath::root(self.block).attribute(name);
+        let path = self.base.attribute(name);
         match self.config.and_then(|c| c.attr(name)) {
             Some(v) if !v.is_wholly_known() => {
                 self.unknown = true;
@@ -545,7 +649,7 @@ impl ProviderConfig {
     ) -> (ProviderConfig, bool) {
         let mut unknown = false;
         let reader = |block: &'static str| BlockReader {
-            block,
+            base: AttributePath::root(block),
             config: config.attr(block).filter(|v| !v.is_null()),
             env,
             unknown: false,
@@ -631,6 +735,7 @@ impl ProviderConfig {
                     .to_owned(),
                 kv_mount: r.text(VAULT, "kv_mount", diagnostics).unwrap_or_default().trim_matches('/').to_owned(),
                 timeout: r.duration(VAULT, "timeout", diagnostics),
+                login: vault_login(r.config, env, &mut unknown, diagnostics),
                 pool: VaultPool {
                     max_open_connections: r.number(VAULT, "max_open_connections", diagnostics),
                     max_idle_connections: r.number(VAULT, "max_idle_connections", diagnostics),
@@ -658,6 +763,58 @@ impl ProviderConfig {
         }
         (out, unknown)
     }
+}
+
+/// The Vault login to use instead of a token: the first login block present, else the
+/// first whose selecting environment variable is set.
+fn vault_login(
+    vault: Option<&Value>,
+    env: &dyn Fn(&str) -> Option<String>,
+    unknown: &mut bool,
+    d: &mut Diagnostics,
+) -> Option<VaultLogin> {
+    let present = |name: &str| vault.and_then(|v| v.attr(name)).is_some_and(|b| !b.is_null());
+    let chosen = VAULT_LOGINS
+        .iter()
+        .find(|(name, ..)| present(name))
+        .or_else(|| VAULT_LOGINS.iter().find(|(_, _, settings)| settings[0].env.iter().any(|e| env(e).is_some())))?;
+    let (name, _, settings) = chosen;
+    let mut r = BlockReader {
+        base: AttributePath::root("vault").attribute(name),
+        config: vault.and_then(|v| v.attr(name)).filter(|b| !b.is_null()),
+        env,
+        unknown: false,
+    };
+    let required = |r: &mut BlockReader<'_>, setting: &str, d: &mut Diagnostics| {
+        let value = r.text(settings, setting, d).filter(|v| !v.is_empty());
+        if value.is_none() && !r.unknown {
+            let var = settings.iter().find(|s| s.name == setting).map_or("", |s| s.env[0]);
+            d.attribute_error(
+                AttributePath::root("vault").attribute(name).attribute(setting),
+                "Missing Vault login setting",
+                format!("`{name}` needs `{setting}` (or {var})."),
+            );
+        }
+        value.unwrap_or_default()
+    };
+    let mount = r.text(settings, "mount", d).unwrap_or_default().trim_matches('/').to_owned();
+    let login = match *name {
+        "auth_login_approle" => VaultLogin::AppRole {
+            mount,
+            role_id: required(&mut r, "role_id", d),
+            secret_id: Secret::new(required(&mut r, "secret_id", d)),
+        },
+        "auth_login_jwt" => {
+            VaultLogin::Jwt { mount, role: required(&mut r, "role", d), jwt: Secret::new(required(&mut r, "jwt", d)) }
+        }
+        _ => VaultLogin::Kubernetes {
+            mount,
+            role: required(&mut r, "role", d),
+            jwt_file: r.text(settings, "jwt_file", d).unwrap_or_default(),
+        },
+    };
+    *unknown |= r.unknown;
+    Some(login)
 }
 
 fn admin_credentials(r: &mut BlockReader<'_>, settings: &[Setting], d: &mut Diagnostics) -> AdminCredentials {
@@ -726,6 +883,13 @@ pub fn environment_variables() -> BTreeMap<&'static str, String> {
         for s in *settings {
             for e in s.env {
                 out.insert(*e, format!("{block}.{}", s.name));
+            }
+        }
+    }
+    for (login, _, settings) in VAULT_LOGINS {
+        for s in *settings {
+            for e in s.env {
+                out.insert(*e, format!("vault.{login}.{}", s.name));
             }
         }
     }
@@ -867,6 +1031,32 @@ mod tests {
         let (c, unknown) = ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
         assert!(unknown);
         assert!(c.postgres.is_none());
+    }
+
+    #[test]
+    fn a_vault_login_comes_from_its_block_or_its_environment() {
+        let mut d = Diagnostics::default();
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://vault:8200"),
+            ("DBAAS_VAULT_JWT_ROLE", "ci"),
+            ("DBAAS_VAULT_JWT", "a.b.c"),
+        ]);
+        let (config, _) = ProviderConfig::resolve(&Value::Null, &env, &mut d);
+        assert!(!d.has_error(), "{d:?}");
+        match config.vault.unwrap().login {
+            Some(VaultLogin::Jwt { mount, role, jwt }) => {
+                assert_eq!((mount.as_str(), role.as_str(), jwt.expose()), ("jwt", "ci", "a.b.c"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A block without what it needs is an error on the missing setting.
+        let config = Value::object([(
+            "vault",
+            Value::object([("auth_login_approle", Value::object([("role_id", Value::string("r"))]))]),
+        )]);
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(&config, &env_of(&[("VAULT_ADDR", "http://vault:8200")]), &mut d);
+        assert!(format!("{d:?}").contains("secret_id"), "{d:?}");
     }
 
     #[test]

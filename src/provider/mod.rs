@@ -82,4 +82,8 @@ impl Provider for DbaasProvider {
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
         vec![Arc::new(Credentials::new(self.services.clone()))]
     }
+
+    async fn shutdown(&self) {
+        self.services.shutdown().await;
+    }
 }

@@ -11,3 +11,4 @@ mod redis_namespace;
 mod rotated_role;
 mod shared_database;
 mod util;
+mod vault_login;
