@@ -225,6 +225,7 @@ async fn every_backend_times_out_against_a_black_hole_and_says_so() {
         username: "default".into(),
         password: None,
         deadline: deadline(bound),
+        tls: None,
     });
     let e = redis.list_users().await.expect_err("no answer");
     assert!(matches!(e, RedisBackendError::TimedOut { .. }), "{e:?}");
@@ -250,6 +251,7 @@ async fn stop_ends_calls_to_a_black_hole_at_once() {
         username: "default".into(),
         password: None,
         deadline: long,
+        tls: None,
     });
     let stopper = stop.clone();
     tokio::spawn(async move {

@@ -60,6 +60,9 @@ pub struct RedisEndpoint {
     pub password: Option<Secret>,
     /// The bound on one command, connect included, and the stop signal.
     pub deadline: Deadline,
+    /// Connect with TLS, verifying the server against this CA (PEM), else the system's
+    /// roots; `None`: no TLS.
+    pub tls: Option<Option<Vec<u8>>>,
 }
 
 /// An ACL user as `ACL GETUSER` reports it.
@@ -172,19 +175,25 @@ impl Redis {
         if let Some(p) = &self.endpoint.password {
             settings = settings.set_password(p.expose());
         }
-        let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host.to_owned(), port))
-            .map_err(connect)?
-            .set_redis_settings(settings);
+        let addr = match &self.endpoint.tls {
+            None => redis::ConnectionAddr::Tcp(host.to_owned(), port),
+            Some(_) => redis::ConnectionAddr::TcpTls { host: host.to_owned(), port, insecure: false, tls_params: None },
+        };
+        let info = redis::IntoConnectionInfo::into_connection_info(addr).map_err(connect)?.set_redis_settings(settings);
         // redis-rs gives up after 1 s (connect) and 500 ms (a reply) by default, shorter
         // than a slow `ACL SAVE`; the deadline of the whole call bounds both instead.
         let limits = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.endpoint.deadline.timeout))
             .set_response_timeout(Some(self.endpoint.deadline.timeout));
-        let connection = redis::Client::open(info)
-            .map_err(connect)?
-            .get_multiplexed_async_connection_with_config(&limits)
-            .await
-            .map_err(connect)?;
+        let client = match &self.endpoint.tls {
+            Some(Some(ca)) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) },
+            ),
+            _ => redis::Client::open(info),
+        };
+        let connection =
+            client.map_err(connect)?.get_multiplexed_async_connection_with_config(&limits).await.map_err(connect)?;
         *self.nodes[index].lock().expect("never poisoned") = Some(connection.clone());
         Ok(connection)
     }

@@ -137,6 +137,9 @@ pub enum Plugin {
         port: u16,
         /// Connect with TLS.
         tls: bool,
+        /// The CA to verify the server with (PEM), under TLS.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ca_cert: Option<String>,
     },
 }
 

@@ -484,7 +484,15 @@ impl Namespaces<'_> {
         self.redis.set_user(&name.management_user(), Some(&password), &rules).await?;
         let (host, port) = self.redis_config.primary();
         let config = ConnectionConfig {
-            plugin: Plugin::Redis { host: host.to_owned(), port, tls: false },
+            plugin: Plugin::Redis {
+                host: host.to_owned(),
+                port,
+                tls: self.redis_config.tls,
+                ca_cert: match (&self.redis_config.ca_cert_file, self.redis_config.tls) {
+                    (Some(file), true) => std::fs::read_to_string(file).ok(),
+                    _ => None,
+                },
+            },
             username: name.management_user(),
             password,
             allowed_roles: vec![format!("{}-*", name.vault_connection())],

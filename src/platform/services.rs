@@ -158,20 +158,36 @@ impl Services {
             d.error("Redis is not configured", "Add a `redis` block to the provider (or set DBAAS_REDIS_ADDRESSES).");
             return None;
         };
-        if r.tls {
-            d.attribute_error(
-                crate::framework::diagnostics::AttributePath::root("redis").attribute("tls"),
-                "TLS to Redis is not supported yet",
-                "This provider version connects to Redis without TLS only. Set `tls = false`, or use a Redis endpoint without TLS.",
-            );
-            return None;
+        if let Some(client) = self.redis.get() {
+            return Some(client.clone());
         }
+        let tls = if r.tls {
+            // redis-rs asks rustls for the process's provider; this binary compiles two.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            match &r.ca_cert_file {
+                None => Some(None),
+                Some(file) => match std::fs::read(file) {
+                    Ok(pem) => Some(Some(pem)),
+                    Err(e) => {
+                        d.attribute_error(
+                            crate::framework::diagnostics::AttributePath::root("redis").attribute("ca_cert_file"),
+                            "Cannot read Redis's CA certificate",
+                            format!("{file}: {e}."),
+                        );
+                        return None;
+                    }
+                },
+            }
+        } else {
+            None
+        };
         let client = self.redis.get_or_init(|| {
             Arc::new(Redis::new(RedisEndpoint {
                 addresses: r.addresses.clone(),
                 username: r.username.clone(),
                 password: r.password.clone(),
                 deadline: self.deadline(r.timeout),
+                tls,
             }))
         });
         Some(client.clone())

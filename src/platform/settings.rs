@@ -89,6 +89,8 @@ pub struct RedisConfig {
     pub password: Option<Secret>,
     /// Connect with TLS.
     pub tls: bool,
+    /// PEM file of the CA to verify the server with, under TLS.
+    pub ca_cert_file: Option<String>,
     /// Pool bound per node.
     pub max_connections: u32,
     /// The bound on one operation, connect and retries included.

@@ -378,7 +378,15 @@ const REDIS: &[Setting] = &[
         default: Some("false"),
         kind: SettingKind::Flag,
         sensitive: false,
-        description: "Connect with TLS.",
+        description: "Connect with TLS (the provider, and Vault's connection for each namespace). The server's certificate is verified against `ca_cert_file`, else the system's roots.",
+    },
+    Setting {
+        name: "ca_cert_file",
+        env: &["DBAAS_REDIS_CA_CERT_FILE"],
+        default: None,
+        kind: SettingKind::Text,
+        sensitive: false,
+        description: "PEM file of the CA that signed Redis's certificate, with `tls = true`. Vault's connections are given it too.",
     },
     Setting {
         name: "max_connections",
@@ -716,6 +724,7 @@ impl ProviderConfig {
                 tls: matches!(r.text(REDIS, "tls", diagnostics).as_deref(), Some("true" | "1")),
                 max_connections: r.number(REDIS, "max_connections", diagnostics),
                 timeout: r.duration(REDIS, "timeout", diagnostics),
+                ca_cert_file: r.text(REDIS, "ca_cert_file", diagnostics).filter(|f| !f.is_empty()),
             });
         }
         unknown |= r.unknown;

@@ -568,3 +568,143 @@ fn vault_silent_after_the_connection_is_written() {
     assert_eq!(count(&format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{name}\\_%'")), "0", "roles left");
     assert!(vault("GET", &format!("{}/config/postgres-{name}", c.mount), None)["data"].is_null(), "connection left");
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl for one test.
+fn tls_files(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=dbaas test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+/// Redis reachable only over TLS, with a CA the test makes: the provider and Vault's
+/// connection verify it, a namespace and a role on it work, and destroy leaves nothing.
+#[test]
+fn redis_over_tls_with_a_private_ca() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("redistls");
+    let namespace = c.prefix.replace('_', "-");
+    let _kv = crate::redis_namespace::RedisCleanup(namespace.clone());
+    let dir = std::env::temp_dir().join(format!("tfacc-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    tls_files(&dir);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let status = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--tls-auth-clients", "no", "--daemonize", "yes"])
+        .arg("--tls-cert-file")
+        .arg(dir.join("server.pem"))
+        .arg("--tls-key-file")
+        .arg(dir.join("server.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(dir.join("ca.pem"))
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--pidfile")
+        .arg(dir.join("redis.pid"))
+        .status()
+        .expect("redis-server runs");
+    assert!(status.success());
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["--tls", "--cacert"])
+            .arg(dir.join("ca.pem"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let started = Instant::now();
+    while cli(&["PING"]) != "PONG" {
+        assert!(started.elapsed() < Duration::from_secs(10), "redis-server with TLS did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    struct Stop<'a>(&'a dyn Fn(&[&str]) -> String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            (self.0)(&["SHUTDOWN", "NOSAVE"]);
+        }
+    }
+    let _stop = Stop(&cli);
+
+    let main = redis_stack(&c, port, port, &namespace).replace(
+        &format!("addresses = [\"127.0.0.1:{port}\", \"127.0.0.1:{port}\"]"),
+        &format!(
+            "addresses    = [\"127.0.0.1:{port}\"]\n    tls          = true\n    ca_cert_file = \"{}\"",
+            dir.join("ca.pem").display()
+        ),
+    );
+    assert!(main.contains("ca_cert_file"), "{main}");
+    let ws = Workspace::new(tf, "redistls", &main);
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    let user = format!("dbaas-{namespace}");
+    assert_eq!(cli(&["AUTH", &user, &crate::redis_namespace::kv_password(&namespace)]), "OK");
+    // Vault's connection speaks TLS too: it issues a user that logs in.
+    let creds = vault("GET", &format!("{}/creds/redis-{namespace}-app", c.mount), None);
+    let (u, p) = (creds["data"]["username"].as_str(), creds["data"]["password"].as_str());
+    assert!(u.is_some() && p.is_some(), "Vault issued nothing over TLS: {creds}");
+    assert_eq!(cli(&["AUTH", u.unwrap(), p.unwrap()]), "OK");
+    ws.destroy();
+    assert!(!cli(&["ACL", "USERS"]).contains(&namespace), "users left");
+    let _ = std::fs::remove_dir_all(&dir);
+}
