@@ -570,7 +570,7 @@ fn vault_silent_after_the_connection_is_written() {
 }
 
 /// A CA and a server certificate for 127.0.0.1, made with openssl for one test.
-fn tls_files(dir: &std::path::Path) {
+pub(crate) fn tls_files(dir: &std::path::Path) {
     let run = |args: &[&str]| {
         let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -1,7 +1,9 @@
-//! Logging in to Vault without a static token, as CI jobs and pods do: AppRole, and a JWT
-//! signed with a key the test makes (a CI job's OIDC token stands in the same place).
-//! Against the real OpenBao: the stack applies and destroys with the login's token, and no
-//! token of the login outlives the provider processes.
+//! Logging in to Vault without a static token, as CI jobs and pods do: AppRole; a JWT
+//! signed with a key the test makes (a CI job's OIDC token stands in the same place); and
+//! Kubernetes, with OpenBao's kubernetes auth pointed at a TokenReview stand-in the test
+//! serves over HTTPS (the real Kubernetes API is the one part not exercised). Against the
+//! real OpenBao: the stack applies and destroys with the login's token, and no token of
+//! the login outlives the provider processes.
 
 use base64::Engine;
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -169,4 +171,137 @@ fn jwt_login_with_a_key_the_test_makes() {
 
     vault("DELETE", &format!("sys/auth/{auth_mount}"), None);
     vault("DELETE", &format!("sys/policies/acl/{policy}"), None);
+}
+
+/// A stand-in for the Kubernetes API's TokenReview endpoint, over HTTPS with a certificate
+/// from `dir` (openssl-made): it vouches for exactly one token, as the service account
+/// `ns/sa`. The real Kubernetes API is the one part not exercised.
+fn token_review_server(dir: &std::path::Path, token: String) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join("server.pem")).unwrap().collect::<Result<_, _>>().unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (config, token) = (config.clone(), token.clone());
+            std::thread::spawn(move || {
+                let mut conn = rustls::ServerConnection::new(config).unwrap();
+                let mut stream = stream;
+                let mut tls = rustls::Stream::new(&mut conn, &mut stream);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Headers, then Content-Length bytes of body.
+                let body = loop {
+                    let Ok(n) = tls.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break request[end + 4..end + 4 + length].to_vec();
+                        }
+                    }
+                };
+                let review: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+                let authenticated = review["spec"]["token"].as_str() == Some(token.as_str());
+                let answer = json!({
+                    "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                    "status": {
+                        "authenticated": authenticated,
+                        "user": { "username": "system:serviceaccount:ns:sa", "uid": "uid-1", "groups": ["system:serviceaccounts"] }
+                    }
+                })
+                .to_string();
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = tls.flush();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn kubernetes_login_against_a_token_review_stand_in() {
+    require_services();
+    let c = Cleanup::new("loginkube");
+    let auth_mount = format!("{}-kube", c.mount);
+    let policy = policy(&c);
+    let dir = std::env::temp_dir().join(format!("tfacc-kube-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    crate::chaos::tls_files(&dir);
+    // The pod's service-account token: a JWT with Kubernetes' claims, signed (ES256).
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let key = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = b64(json!({ "alg": "ES256", "typ": "JWT" }).to_string().as_bytes());
+    let claims = b64(json!({
+        "iss": "kubernetes/serviceaccount", "sub": "system:serviceaccount:ns:sa",
+        "kubernetes.io/serviceaccount/namespace": "ns",
+        "kubernetes.io/serviceaccount/service-account.name": "sa",
+        "kubernetes.io/serviceaccount/service-account.uid": "uid-1",
+        "iat": now, "exp": now + 600,
+    })
+    .to_string()
+    .as_bytes());
+    let signed = format!("{header}.{claims}");
+    let jwt = format!("{signed}.{}", b64(key.sign(&rng, signed.as_bytes()).unwrap().as_ref()));
+    let jwt_file = dir.join("token");
+    std::fs::write(&jwt_file, &jwt).unwrap();
+    let port = token_review_server(&dir, jwt.clone());
+
+    vault("POST", &format!("sys/auth/{auth_mount}"), Some(&json!({ "type": "kubernetes" })));
+    let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    vault(
+        "POST",
+        &format!("auth/{auth_mount}/config"),
+        Some(&json!({
+            "kubernetes_host": format!("https://127.0.0.1:{port}"), "kubernetes_ca_cert": ca,
+            "token_reviewer_jwt": "reviewer", "disable_local_ca_jwt": true,
+        })),
+    );
+    vault(
+        "POST",
+        &format!("auth/{auth_mount}/role/app"),
+        Some(&json!({
+            "bound_service_account_names": ["sa"], "bound_service_account_namespaces": ["ns"],
+            "token_policies": [policy], "token_ttl": "1h",
+        })),
+    );
+    let login = format!(
+        "auth_login_kubernetes {{\n      mount    = \"{auth_mount}\"\n      role     = \"app\"\n      jwt_file = \"{}\"\n    }}",
+        jwt_file.display()
+    );
+    story(&c, "loginkube1", &auth_mount, &login);
+    vault("DELETE", &format!("sys/auth/{auth_mount}"), None);
+    vault("DELETE", &format!("sys/policies/acl/{policy}"), None);
+    let _ = std::fs::remove_dir_all(&dir);
 }
