@@ -116,29 +116,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, state: &Arc<RelayState>, from_cl
 }
 
 fn postgres_stack(port: u16, name: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    dbaas = {{ source = "infra/dbaas" }}
-  }}
-}}
-provider "dbaas" {{
-  postgres {{
-    host        = "127.0.0.1"
-    port        = {port}
-    pooled_port = 6432
-    sslmode     = "disable"
-    timeout     = "10s"
-  }}
-}}
-resource "dbaas_shared_database" "this" {{
-  name            = "{name}"
-  engine          = "postgresql"
-  deletion_policy = "drop"
-}}
-"#
-    )
+    Stack::default().postgres(port, "timeout = \"10s\"").main_tf(&format!(
+        "resource \"dbaas_shared_database\" \"this\" {{\n  name            = \"{name}\"\n  engine          = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+    ))
 }
 
 fn count(sql: &str) -> String {
@@ -291,34 +271,14 @@ impl Drop for OwnRedis {
 }
 
 fn redis_stack(c: &Cleanup, primary: u16, replica: u16, namespace: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    dbaas = {{ source = "infra/dbaas" }}
-  }}
-}}
-provider "dbaas" {{
-  redis {{
-    addresses = ["127.0.0.1:{primary}", "127.0.0.1:{replica}"]
-  }}
-  vault {{
-    address        = "http://127.0.0.1:8200"
-    token          = "root"
-    database_mount = "{mount}"
-    kv_mount       = "secret"
-  }}
-}}
-resource "dbaas_redis_namespace" "cache" {{
-  name = "{namespace}"
-}}
-resource "dbaas_rotated_role" "app" {{
-  database = dbaas_redis_namespace.cache.id
-  name     = "app"
-}}
-"#,
-        mount = c.mount
-    )
+    redis_stack_with(c, &format!("addresses = [\"127.0.0.1:{primary}\", \"127.0.0.1:{replica}\"]"), namespace)
+}
+
+/// A namespace and a role on it, with `redis` as the Redis block's settings.
+fn redis_stack_with(c: &Cleanup, redis: &str, namespace: &str) -> String {
+    Stack::default().redis(redis).vault(&c.mount, "token = \"root\"").main_tf(&format!(
+        "resource \"dbaas_redis_namespace\" \"cache\" {{\n  name = \"{namespace}\"\n}}\nresource \"dbaas_rotated_role\" \"app\" {{\n  database = dbaas_redis_namespace.cache.id\n  name     = \"app\"\n}}\n"
+    ))
 }
 
 /// Redis keeps nothing on disk: a restart of the primary, then of the replica, loses every
@@ -378,7 +338,7 @@ fn sigint_during_an_apply_stops_the_wait_and_keeps_what_exists_in_state() {
     let ws = Workspace::new(
         tf,
         "chaosint",
-        &postgres_stack(relay.port, &name).replace("timeout     = \"10s\"", "timeout     = \"120s\""),
+        &postgres_stack(relay.port, &name).replace("timeout = \"10s\"", "timeout = \"120s\""),
     );
     ws.init();
     relay.cut_after(&format!("CREATE DATABASE {name} "));
@@ -424,34 +384,13 @@ fn four_stacks_applying_and_destroying_at_once() {
         .map(|i| {
             let name = format!("{}s{i}", c.prefix);
             let namespace = name.replace('_', "-");
-            let main = format!(
-                r#"
-terraform {{
-  required_providers {{
-    dbaas = {{ source = "infra/dbaas" }}
-  }}
-}}
-provider "dbaas" {{
-  postgres {{
-    host             = "127.0.0.1"
-    pooled_port      = 6432
-    sslmode          = "disable"
-    pooler_auth_user = "pgbouncer_auth"
-  }}
-  mysql {{
-    host = "127.0.0.1"
-    tls  = "disabled"
-  }}
-  redis {{
-    addresses = ["127.0.0.1:6379"]
-  }}
-  vault {{
-    address        = "http://127.0.0.1:8200"
-    token          = "root"
-    database_mount = "{mount}"
-    kv_mount       = "secret"
-  }}
-}}
+            let main = Stack::default()
+                .postgres(5432, "")
+                .mysql()
+                .redis("addresses = [\"127.0.0.1:6379\"]")
+                .vault(&c.mount, "token = \"root\"")
+                .main_tf(&format!(
+                    r#"
 resource "dbaas_shared_database" "pg" {{
   name            = "{name}"
   engine          = "postgresql"
@@ -477,9 +416,8 @@ resource "dbaas_rotated_role" "ns" {{
   database = dbaas_redis_namespace.ns.id
   name     = "app"
 }}
-"#,
-                mount = c.mount
-            );
+"#
+                ));
             let ws = Workspace::new(tf, "chaosfour", &main);
             ws.init();
             (ws, name)
@@ -536,13 +474,12 @@ fn vault_silent_after_the_connection_is_written() {
     let c = Cleanup::new("chaosvault");
     let name = c.prefix.clone();
     let relay = Relay::to(8200);
-    let main = postgres_stack(5432, &name).replace(
-        "    timeout     = \"10s\"\n  }\n}",
-        &format!(
-            "    timeout     = \"10s\"\n  }}\n  vault {{\n    address        = \"http://127.0.0.1:{}\"\n    token          = \"root\"\n    database_mount = \"{}\"\n    timeout        = \"5s\"\n  }}\n}}",
-            relay.port, c.mount
-        ),
-    );
+    let main = Stack::default()
+        .postgres(5432, "timeout = \"10s\"")
+        .vault_at(&format!("http://127.0.0.1:{}", relay.port), &c.mount, "token = \"root\"\n    timeout = \"5s\"")
+        .main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"this\" {{\n  name            = \"{name}\"\n  engine          = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+        ));
     assert!(main.contains("vault {"), "{main}");
     let ws = Workspace::new(tf, "chaosvault", &main);
     ws.init();
@@ -685,12 +622,13 @@ fn redis_over_tls_with_a_private_ca() {
     }
     let _stop = Stop(&cli);
 
-    let main = redis_stack(&c, port, port, &namespace).replace(
-        &format!("addresses = [\"127.0.0.1:{port}\", \"127.0.0.1:{port}\"]"),
+    let main = redis_stack_with(
+        &c,
         &format!(
             "addresses    = [\"127.0.0.1:{port}\"]\n    tls          = true\n    ca_cert_file = \"{}\"",
             dir.join("ca.pem").display()
         ),
+        &namespace,
     );
     assert!(main.contains("ca_cert_file"), "{main}");
     let ws = Workspace::new(tf, "redistls", &main);

@@ -8,30 +8,12 @@ use crate::redis_namespace::{RedisCleanup, kv_password, redis};
 use crate::util::*;
 
 fn stack(c: &Cleanup, database: &str, namespace: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    dbaas = {{ source = "infra/dbaas" }}
-  }}
-}}
-provider "dbaas" {{
-  postgres {{
-    host             = "127.0.0.1"
-    pooled_port      = 6432
-    sslmode          = "disable"
-    pooler_auth_user = "pgbouncer_auth"
-  }}
-  redis {{
-    addresses = ["127.0.0.1:6379"]
-  }}
-  vault {{
-    address        = "http://127.0.0.1:8200"
-    token          = "root"
-    database_mount = "{mount}"
-    kv_mount       = "secret"
-  }}
-}}
+    Stack::default()
+        .postgres(5432, "")
+        .redis("addresses = [\"127.0.0.1:6379\"]")
+        .vault(&c.mount, "token = \"root\"")
+        .main_tf(&format!(
+            r#"
 resource "dbaas_shared_database" "db" {{
   name            = "{database}"
   engine          = "postgresql"
@@ -50,9 +32,8 @@ resource "dbaas_rotated_role" "cache" {{
   database = dbaas_redis_namespace.cache.id
   name     = "app"
 }}
-"#,
-        mount = c.mount
-    )
+"#
+        ))
 }
 
 /// Plan shows a change, one apply puts it right, the next plan is empty.

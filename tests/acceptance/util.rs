@@ -366,3 +366,55 @@ pub(crate) fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
+
+/// A story's `main.tf` built from the local services' provider blocks, so each story says
+/// only what differs (a relay's port, a timeout, a login).
+#[derive(Default)]
+pub(crate) struct Stack {
+    blocks: Vec<String>,
+}
+
+impl Stack {
+    /// The local PostgreSQL (at `port`: 5432, or a relay's) behind PgBouncer, plus `extra`
+    /// settings.
+    pub(crate) fn postgres(mut self, port: u16, extra: &str) -> Stack {
+        self.blocks.push(format!(
+            "  postgres {{\n    host             = \"127.0.0.1\"\n    port             = {port}\n    pooled_port      = 6432\n    sslmode          = \"disable\"\n    pooler_auth_user = \"pgbouncer_auth\"\n    {extra}\n  }}"
+        ));
+        self
+    }
+
+    /// The local MariaDB.
+    pub(crate) fn mysql(mut self) -> Stack {
+        self.blocks.push("  mysql {\n    host = \"127.0.0.1\"\n    tls  = \"disabled\"\n  }".to_owned());
+        self
+    }
+
+    /// A Redis block with these settings (`addresses = [...]` and any others).
+    pub(crate) fn redis(mut self, settings: &str) -> Stack {
+        self.blocks.push(format!("  redis {{\n    {settings}\n  }}"));
+        self
+    }
+
+    /// The local OpenBao with the story's own database mount; `auth` is `token = "root"`
+    /// or a login block.
+    pub(crate) fn vault(self, mount: &str, auth: &str) -> Stack {
+        self.vault_at("http://127.0.0.1:8200", mount, auth)
+    }
+
+    /// OpenBao at `address` (a relay's, say).
+    pub(crate) fn vault_at(mut self, address: &str, mount: &str, auth: &str) -> Stack {
+        self.blocks.push(format!(
+            "  vault {{\n    address        = \"{address}\"\n    database_mount = \"{mount}\"\n    kv_mount       = \"secret\"\n    {auth}\n  }}"
+        ));
+        self
+    }
+
+    /// `main.tf`: the provider's source, the provider block, then `resources`.
+    pub(crate) fn main_tf(&self, resources: &str) -> String {
+        format!(
+            "terraform {{\n  required_providers {{\n    dbaas = {{ source = \"infra/dbaas\" }}\n  }}\n}}\nprovider \"dbaas\" {{\n{}\n}}\n{resources}",
+            self.blocks.join("\n")
+        )
+    }
+}

@@ -20,26 +20,8 @@ fn policy(c: &Cleanup) -> String {
 }
 
 fn stack(c: &Cleanup, name: &str, login: &str) -> String {
-    format!(
+    Stack::default().postgres(5432, "").vault(&c.mount, login).main_tf(&format!(
         r#"
-terraform {{
-  required_providers {{
-    dbaas = {{ source = "infra/dbaas" }}
-  }}
-}}
-provider "dbaas" {{
-  postgres {{
-    host             = "127.0.0.1"
-    pooled_port      = 6432
-    sslmode          = "disable"
-    pooler_auth_user = "pgbouncer_auth"
-  }}
-  vault {{
-    address        = "http://127.0.0.1:8200"
-    database_mount = "{mount}"
-    {login}
-  }}
-}}
 resource "dbaas_shared_database" "db" {{
   name            = "{name}"
   engine          = "postgresql"
@@ -49,9 +31,8 @@ resource "dbaas_rotated_role" "app" {{
   database = dbaas_shared_database.db.id
   name     = "app"
 }}
-"#,
-        mount = c.mount
-    )
+"#
+    ))
 }
 
 /// Tokens that the auth mount `mount` issued and that are still valid.
