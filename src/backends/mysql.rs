@@ -376,6 +376,20 @@ impl Mysql {
         self.execute(&format!("GRANT {grants} ON {db}.* TO {account}")).await
     }
 
+    /// Accounts whose names start with `prefix` (taken literally, `_` and `%` included).
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn logins_starting(&self, prefix: &str) -> Result<Vec<String>, MysqlError> {
+        let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%"));
+        self.limit(
+            sqlx::query_scalar("SELECT DISTINCT CAST(User AS CHAR) FROM mysql.user WHERE User LIKE ? ORDER BY 1")
+                .bind(pattern)
+                .fetch_all(&self.pool),
+        )
+        .await
+    }
+
     /// Whether an account named `login` exists, on any host.
     ///
     /// # Errors

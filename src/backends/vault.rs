@@ -124,6 +124,8 @@ pub enum Plugin {
     Mysql {
         /// With `{{username}}` and `{{password}}` placeholders.
         connection_url: String,
+        /// How issued users are named.
+        username_template: &'static str,
         /// How many connections Vault keeps to the database.
         #[serde(flatten)]
         pool: SqlPool,
@@ -782,6 +784,35 @@ impl Vault {
         // Vault treats a prefix as a path directory ("creds/x" matches "creds/x/<id>" but
         // "creds/x-" matches nothing), so leases are revoked one role at a time.
         self.revoke_prefix(&format!("{mount}/creds/{role}/")).await
+    }
+
+    /// When each live lease of `role` was issued (Unix seconds).
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn lease_issue_times(&self, mount: &str, role: &str) -> Result<Vec<i64>, VaultError> {
+        let prefix = format!("{mount}/creds/{role}");
+        let listed = self.call(Method::GET, &format!("sys/leases/lookup/{prefix}/?list=true"), None).await?;
+        let ids: Vec<String> = listed
+            .and_then(|j| j["data"]["keys"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        let mut times = Vec::new();
+        for id in ids {
+            let lease = self
+                .call(Method::PUT, "sys/leases/lookup", Some(&json!({ "lease_id": format!("{prefix}/{id}") })))
+                .await?;
+            let issued = lease
+                .as_ref()
+                .and_then(|l| l["data"]["issue_time"].as_str())
+                .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+            if let Some(t) = issued {
+                times.push(t.unix_timestamp());
+            }
+        }
+        Ok(times)
     }
 
     /// Removes connection `name`: first revokes, synchronously, every lease issued by a

@@ -271,13 +271,35 @@ impl Credentials<'_> {
     /// # Errors
     /// [`CredentialError`].
     pub async fn stale_users(&self, spec: &CredentialSpec) -> Result<Vec<String>, CredentialError> {
-        let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) else {
-            return Ok(Vec::new());
-        };
         if spec.is_static() {
             return Ok(Vec::new());
         }
-        Ok(pg.expired_vault_users(db.group_roles().for_level(&spec.privileges)).await?)
+        match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                Ok(pg.expired_vault_users(db.group_roles().for_level(&spec.privileges)).await?)
+            }
+            (Store::Mysql(my), Target::Database(_)) => self.mysql_stale_users(my, &spec.role).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// MySQL users Vault issued for this role (their names say so) that no live lease
+    /// holds: no live lease of the role was issued within two seconds of the user. Vault
+    /// does not say which user a lease is for, so a user issued in the same moment as a
+    /// live one is never called stale: a stale user may go unlisted, a live one is never
+    /// listed.
+    async fn mysql_stale_users(&self, my: &Mysql, role: &RoleName) -> Result<Vec<String>, CredentialError> {
+        let prefix = role.mysql_issued_prefix();
+        let users = my.logins_starting(&prefix).await?;
+        if users.is_empty() {
+            return Ok(users);
+        }
+        let leases = self.vault.lease_issue_times(self.mount, &role.vault_role()).await?;
+        let issued_at = |user: &str| user.strip_prefix(&prefix)?.split('_').next()?.parse::<i64>().ok();
+        Ok(users
+            .into_iter()
+            .filter(|user| issued_at(user).is_some_and(|at| leases.iter().all(|t| (t - at).abs() > 2)))
+            .collect())
     }
 
     /// Drops the users stale now (not those a plan saw); what they own goes to the owner
@@ -287,11 +309,19 @@ impl Credentials<'_> {
     /// [`CredentialError`].
     pub async fn drop_stale_users(&self, spec: &CredentialSpec) -> Result<Vec<String>, CredentialError> {
         let stale = self.stale_users(spec).await?;
-        if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) {
-            let owner = db.group_roles().owner;
-            for user in &stale {
-                pg.drop_login(&db.name, user, &owner).await?;
+        match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                let owner = db.group_roles().owner;
+                for user in &stale {
+                    pg.drop_login(&db.name, user, &owner).await?;
+                }
             }
+            (Store::Mysql(my), _) => {
+                for user in &stale {
+                    my.drop_login(user).await?;
+                }
+            }
+            _ => {}
         }
         Ok(stale)
     }

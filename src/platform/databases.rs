@@ -20,7 +20,7 @@ use crate::backends::password;
 use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
 use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
 use crate::backends::vault::{ConnectionConfig, Plugin, SqlPool, Vault, VaultError};
-use crate::platform::naming::{DatabaseName, Engine};
+use crate::platform::naming::{DatabaseName, Engine, MYSQL_USERNAME_TEMPLATE};
 use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
 
 /// A database as configured. Engine-specific settings of the other engine are `None`.
@@ -42,6 +42,14 @@ pub struct DatabaseSpec {
     pub character_set: Option<String>,
     /// MySQL default collation.
     pub collation: Option<String>,
+}
+
+/// Whether a connection as Vault reports it is as the provider writes it now: the pool
+/// limits, and for MySQL the username template (0.1 set neither).
+fn connection_current(name: &DatabaseName, vault: &VaultConfig, connection: &serde_json::Value) -> bool {
+    let details = &connection["connection_details"];
+    sql_pool(vault).matches(details)
+        && (name.engine != Engine::Mysql || details["username_template"].as_str() == Some(MYSQL_USERNAME_TEMPLATE))
 }
 
 /// The pool limits every SQL connection given to Vault gets.
@@ -416,7 +424,7 @@ impl Databases<'_> {
             && !vault
                 .read_connection(&vc.database_mount, &name.vault_connection())
                 .await?
-                .is_some_and(|c| sql_pool(vc).matches(&c["connection_details"]))
+                .is_some_and(|c| connection_current(name, vc, &c))
         {
             let mut made = Made::default();
             self.connect_vault(name, false, &mut made).await?;
@@ -463,7 +471,7 @@ impl Databases<'_> {
             observed.vault_connection = vault
                 .read_connection(&vc.database_mount, &name.vault_connection())
                 .await?
-                .is_some_and(|c| sql_pool(vc).matches(&c["connection_details"]));
+                .is_some_and(|c| connection_current(name, vc, &c));
         }
         Ok(Some(observed))
     }
@@ -584,7 +592,10 @@ impl Databases<'_> {
                 }
                 made.login = new;
                 let connection_url = format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", config.host, config.port);
-                (Plugin::Mysql { connection_url, pool: sql_pool(vc) }, login)
+                (
+                    Plugin::Mysql { connection_url, username_template: MYSQL_USERNAME_TEMPLATE, pool: sql_pool(vc) },
+                    login,
+                )
             }
         };
         let body = ConnectionConfig {

@@ -260,6 +260,12 @@ impl Target {
     }
 }
 
+/// The username template of the MySQL connections the provider gives Vault: `v`, 8 hex
+/// digits naming the role, the Unix time of issue, 8 random characters (29 of MySQL's 32).
+/// A user is then traceable to its role, and to its lease by issue time.
+pub const MYSQL_USERNAME_TEMPLATE: &str =
+    "{{ printf \"v%s_%s_%s\" (.RoleName | sha256 | truncate 8) (unix_time) (random 8) }}";
+
 /// A `dbaas_rotated_role`: its target and name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleName {
@@ -318,6 +324,15 @@ impl RoleName {
     /// The Vault role: `<connection>-<name>`.
     pub fn vault_role(&self) -> String {
         format!("{}-{}", self.target.vault_connection(), self.name)
+    }
+
+    /// How the names of MySQL users Vault issues for this role start: `v`, then the first
+    /// 8 hex digits of the SHA-256 of the Vault role's name, then `_`. The connection's
+    /// [`MYSQL_USERNAME_TEMPLATE`] makes them so; the issue time and a random part follow.
+    pub fn mysql_issued_prefix(&self) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, self.vault_role().as_bytes());
+        let hex: String = digest.as_ref().iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("v{hex}_")
     }
 
     /// The fixed login of a static role: `<db>_<name>` on PostgreSQL and MySQL,

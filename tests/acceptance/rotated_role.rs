@@ -377,3 +377,77 @@ fn stale_users_are_reported_and_cleaned_up_on_request() {
     ws.assert_plan_empty();
     ws.destroy();
 }
+
+/// The platform's real failure on MySQL: Vault cannot drop a user when its lease ends (its
+/// management login lost the privilege for a moment), the lease is force-revoked, and the
+/// user stays. `stale_users` lists exactly it; `cleanup_stale_users` drops exactly it.
+#[test]
+fn mysql_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("mystale");
+    let name = c.prefix.clone();
+    let main = fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "mysql")]);
+    let ws = Workspace::new(tf, "mystale", &main);
+    ws.init();
+    ws.apply();
+    let role = format!("mysql-{name}-ro");
+    let issue = || vault("GET", &format!("{}/creds/{role}", c.mount), None);
+    // Seconds apart: Vault does not say which user a lease is for, so users issued in the
+    // same moment as a live one are never called stale (they are told apart by time).
+    let kept = issue();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let lost = issue();
+    let user_of = |creds: &serde_json::Value| creds["data"]["username"].as_str().expect("issued").to_owned();
+    let (kept_user, lost_user) = (user_of(&kept), user_of(&lost));
+
+    // The management login loses CREATE USER, and its open sessions end, so Vault's
+    // revocation (DROP USER) fails; the lease is then forced out and the user stays.
+    let management = format!("'{name}_vault'@'%'");
+    mysql(&format!("REVOKE CREATE USER ON *.* FROM {management}"));
+    for id in mysql(&format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{name}_vault'")).lines() {
+        let _ = mysql_as("root", "", &format!("KILL {id}"));
+    }
+    let lease = lost["lease_id"].as_str().expect("a lease").to_owned();
+    let refused = vault("PUT", "sys/leases/revoke", Some(&json!({ "lease_id": lease, "sync": true })));
+    assert!(refused["errors"].is_array(), "the revocation was supposed to fail: {refused}");
+    vault("PUT", &format!("sys/leases/revoke-force/{lease}"), None);
+    mysql(&format!("GRANT CREATE USER ON *.* TO {management} WITH GRANT OPTION"));
+    // Sessions keep the global privileges they logged in with: Vault's must log in again.
+    for id in mysql(&format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{name}_vault'")).lines() {
+        let _ = mysql_as("root", "", &format!("KILL {id}"));
+    }
+    assert_eq!(
+        mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{lost_user}'")),
+        "1",
+        "the user should be left behind"
+    );
+
+    // Plan lists exactly the user whose lease is gone.
+    ws.apply();
+    let state = ws.show();
+    let listed = state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "dbaas_rotated_role.readonly")
+        .map(|r| r["values"]["stale_users"].clone())
+        .unwrap_or_default();
+    assert_eq!(listed, json!([lost_user]), "stale_users");
+
+    // Cleaning up drops it, and only it.
+    ws.write_main(&main.replace("default_ttl = \"1h\"", "default_ttl = \"1h\"\n  cleanup_stale_users = true"));
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_eq!(
+        mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{lost_user}'")),
+        "0",
+        "stale user not dropped"
+    );
+    assert_eq!(
+        mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{kept_user}'")),
+        "1",
+        "a live user was dropped"
+    );
+    ws.destroy();
+}
