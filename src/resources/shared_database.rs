@@ -327,7 +327,9 @@ impl Resource for SharedDatabase {
         let Some(config) = self.services.config(d).cloned() else { return };
         let name = &model.database;
         // A create that failed half-way left exactly these; nobody was ever given access.
-        if let Ok(mut made) = serde_json::from_slice::<Made>(&request.private) {
+        if let Ok(mut made) = serde_json::from_slice::<Made>(&request.private)
+            && !made.is_empty()
+        {
             let Some(client) = self.client(name.engine, d).await else { return };
             if let Err(e) = self.databases(&client, &config).undo(name, &mut made).await {
                 errors::database(d, "removing what a failed create left", name, &e);
