@@ -202,9 +202,8 @@ fn expose<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Err
 fn logged_in(token: Secret, answer: &Json) -> LoggedIn {
     let seconds = answer["auth"]["lease_duration"].as_u64().unwrap_or(0);
     let renewable = answer["auth"]["renewable"].as_bool().unwrap_or(false);
-    // A token without a lease never needs renewing.
-    let renew_in =
-        if seconds == 0 { Duration::from_secs(u64::from(u32::MAX)) } else { Duration::from_secs(seconds / 3) };
+    // A token without a lease never needs renewing (a provider process lives minutes).
+    let renew_in = if seconds == 0 { Duration::from_secs(86_400) } else { Duration::from_secs(seconds / 3) };
     LoggedIn { token, renew_after: std::time::Instant::now() + renew_in, renewable }
 }
 
