@@ -130,6 +130,11 @@ pub fn database_at_plan(d: &mut Diagnostics, name: &DatabaseName, e: &DatabaseEr
     }
     let mut found = Diagnostics::default();
     database(&mut found, "planning the database", name, e);
+    refused_at_apply(found, d);
+}
+
+/// The errors apply would give, as plan warnings that say so.
+fn refused_at_apply(found: Diagnostics, d: &mut Diagnostics) {
     for diagnostic in found.0 {
         let detail = format!("{} Apply will refuse it.", diagnostic.detail);
         match diagnostic.attribute {
@@ -217,13 +222,7 @@ pub fn namespace_at_plan(d: &mut Diagnostics, spec: &NamespaceSpec, e: &Namespac
         NamespaceError::Taken { .. } | NamespaceError::Overlap { .. } => {
             let mut found = Diagnostics::default();
             namespace(&mut found, "planning the namespace", spec, e);
-            for diagnostic in found.0 {
-                let detail = format!("{} Apply will refuse it.", diagnostic.detail);
-                match diagnostic.attribute {
-                    Some(path) => d.attribute_warning(path, diagnostic.summary, detail),
-                    None => d.warning(diagnostic.summary, detail),
-                }
-            }
+            refused_at_apply(found, d);
         }
         _ => d.warning(
             "Could not check the namespace",
