@@ -217,64 +217,6 @@ fn bad_prefixes_and_rules_are_refused_and_create_nothing() {
     first.destroy();
 }
 
-/// A second, real Redis on a spare port, standing in for a replica: ACLs are not
-/// replicated, so the provider must apply them to every node.
-struct SecondNode {
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl SecondNode {
-    fn start() -> SecondNode {
-        let port = 20000 + (std::process::id() % 20000) as u16;
-        let dir = std::env::temp_dir().join(format!("tfacc-redis-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "yes",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--pidfile")
-            .arg(dir.join("redis.pid"))
-            .status()
-            .expect("redis-server runs (it is installed with the local Redis: `make services`)");
-        assert!(status.success());
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        SecondNode { port, dir }
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-}
-
-impl Drop for SecondNode {
-    fn drop(&mut self) {
-        self.cli(&["SHUTDOWN", "NOSAVE"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn without_vault_the_write_only_password_is_used_and_never_stored() {
     require_services();
@@ -283,7 +225,9 @@ fn without_vault_the_write_only_password_is_used_and_never_stored() {
         let c = Cleanup::new("redisnovault");
         let name = namespace_name(&c);
         let _redis_cleanup = RedisCleanup(name.clone());
-        let node = SecondNode::start();
+        // A second, real Redis standing in for a replica: ACLs are not replicated, so
+        // the provider must apply them to every node.
+        let node = OwnRedis::start(None);
         let addresses = format!("\"127.0.0.1:6379\", \"127.0.0.1:{}\"", node.port);
         let main = |settings: &str| {
             fixture(

@@ -418,3 +418,88 @@ impl Stack {
         )
     }
 }
+
+/// A real redis-server of the test's own, on a free port, keeping nothing on disk like
+/// the platform's; the test may restart it. Optionally a replica of another.
+pub(crate) struct OwnRedis {
+    pub(crate) port: u16,
+    replica_of: Option<u16>,
+    dir: std::path::PathBuf,
+}
+
+impl OwnRedis {
+    pub(crate) fn start(replica_of: Option<u16>) -> OwnRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+        let dir = std::env::temp_dir().join(format!("tfacc-own-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = OwnRedis { port, replica_of, dir };
+        node.launch();
+        node
+    }
+
+    fn launch(&self) {
+        let mut cmd = std::process::Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "yes"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--pidfile")
+            .arg(self.dir.join("redis.pid"));
+        if let Some(primary) = self.replica_of {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        let status = cmd.status().expect("redis-server runs (installed with the local Redis: `make services`)");
+        assert!(status.success());
+        let started = std::time::Instant::now();
+        while self.cli(&["PING"]) != "PONG" {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "redis-server on {} did not start",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server as a crash would (nothing saved) and starts it again: every ACL
+    /// user is gone.
+    pub(crate) fn restart(&self) {
+        self.cli(&["SHUTDOWN", "NOSAVE"]);
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "redis-server on {} did not stop",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.launch();
+    }
+
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Whether `user` can log in here with `password` (`AUTH` answers OK; redis-cli's
+    /// `--user` would fall back to the default user silently).
+    pub(crate) fn auth(&self, user: &str, password: &str) -> bool {
+        self.cli(&["AUTH", user, password]) == "OK"
+    }
+
+    pub(crate) fn users(&self) -> String {
+        self.cli(&["ACL", "USERS"])
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.cli(&["SHUTDOWN", "NOSAVE"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
