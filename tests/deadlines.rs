@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dbaas::backends::deadline::Deadline;
 use dbaas::backends::mysql::{Mysql, MysqlEndpoint, MysqlError};
-use dbaas::backends::postgres::{Postgres, PostgresEndpoint, PostgresError};
+use dbaas::backends::postgres::{Claim, GroupRoles, Postgres, PostgresEndpoint, PostgresError};
 use dbaas::backends::redis::{Redis, RedisBackendError, RedisEndpoint};
 use dbaas::backends::vault::{Vault, VaultError};
 use dbaas::secret::Secret;
@@ -187,6 +187,59 @@ async fn stop_ends_a_wait_on_a_real_lock_at_once() {
     let result = pg.extensions(&locked.name).await;
     assert!(matches!(result, Err(PostgresError::Stopped)), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "stop took {:?}", started.elapsed());
+}
+
+/// A stack that hangs while it holds the DDL lock of its own database (a provider cut off
+/// mid-transaction, as in CI once) makes only that database's DDL wait: another stack
+/// creates its roles at once. The lock is `(0x64626464, hashtext(<database>))`.
+#[tokio::test]
+async fn a_hung_stack_holding_one_databases_lock_blocks_no_other_database() {
+    require_postgres();
+    let pid = std::process::id();
+    let (held, free) = (format!("tfdl_heldlock_{pid}"), format!("tfdl_freelock_{pid}"));
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"])
+        .arg(format!("BEGIN; SELECT pg_advisory_xact_lock(x'64626464'::int, hashtext('{held}')); SELECT pg_sleep(60);"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("psql runs");
+    let started = Instant::now();
+    while psql(
+        "postgres",
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = x'64626464'::int::oid AND granted",
+    ) == "0"
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let roles = |db: &str| GroupRoles {
+        owner: format!("{db}_owner"),
+        readwrite: format!("{db}_readwrite"),
+        readonly: format!("{db}_readonly"),
+        management: format!("{db}_vault"),
+    };
+    let pg = postgres(5432, deadline(Duration::from_secs(20)), Duration::from_millis(500));
+
+    let started = Instant::now();
+    let made = pg.ensure_group_roles(&free, &roles(&free), "tfdl", Claim::New).await;
+    let took = started.elapsed();
+    let blocked = pg.ensure_group_roles(&held, &roles(&held), "tfdl", Claim::New).await;
+    let _ = holder.kill();
+    let _ = holder.wait();
+    psql(
+        "postgres",
+        &format!(
+            "DROP ROLE IF EXISTS {free}_owner, {free}_readwrite, {free}_readonly, {held}_owner, {held}_readwrite, {held}_readonly"
+        ),
+    );
+
+    assert_eq!(made.expect("the other database's roles are made").len(), 3);
+    assert!(took < Duration::from_millis(500), "waited {took:?} on another database's lock");
+    match blocked {
+        Err(PostgresError::Sql(sqlx::Error::Database(db))) => assert_eq!(db.code().as_deref(), Some("55P03"), "{db}"),
+        other => panic!("the held database's DDL should wait for its lock, got {other:?}"),
+    }
 }
 
 #[tokio::test]

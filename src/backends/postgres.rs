@@ -3,8 +3,10 @@
 //!
 //! Every statement goes to the primary (DDL never goes through PgBouncer). Identifiers and
 //! literals are quoted by PostgreSQL itself (`format('%I')`, `format('%L')`), never by
-//! string pasting. Statements that touch shared catalogs run under one advisory lock, so
-//! two stacks applying at once never fail with "tuple concurrently updated".
+//! string pasting. Statements that touch a database's catalog rows run under an advisory
+//! lock keyed by that database's name, so two stacks applying to it at once never fail
+//! with "tuple concurrently updated", and a stack that hangs holding the lock blocks only
+//! that database, never every other stack's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -18,8 +20,18 @@ use super::deadline::{Deadline, Interrupted};
 use super::retry;
 use crate::secret::Secret;
 
-/// The advisory lock key serialising catalog-changing DDL across every stack.
-const DDL_LOCK_KEY: i64 = 0x6462_6161_735f_6464; // "dbaas_dd"
+/// The first advisory lock key of the DDL lock; the second is `hashtext(<database>)`.
+const DDL_LOCK_CLASS: i32 = 0x6462_6464; // "dbdd"
+/// Takes the DDL lock of `database`'s objects until the transaction ends.
+async fn lock_ddl(tx: &mut PgConnection, database: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(DDL_LOCK_CLASS)
+        .bind(database)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}
+
 /// How long a catalog snapshot serves reads in one provider process.
 const CATALOG_TTL: Duration = Duration::from_secs(10);
 /// A connection idle longer than this is pinged before it is reused.
@@ -649,7 +661,7 @@ impl Postgres {
                 let (names, mark, db) = (names.clone(), mark.clone(), db.clone());
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                    lock_ddl(&mut tx, &db).await?;
                     if claim == Claim::New
                         && sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
                             .bind(&db)
@@ -716,7 +728,7 @@ impl Postgres {
             let (roles, db, pooler) = (roles.clone(), db.clone(), pooler.clone());
             Box::pin(async move {
                 let mut tx = c.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                lock_ddl(&mut tx, &db).await?;
                 let statements: Vec<Option<String>> = sqlx::query_scalar(
                     "SELECT unnest(ARRAY[ \
                         format('REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text), \
@@ -838,19 +850,20 @@ impl Postgres {
     /// [`PostgresError`] for any refusal.
     pub async fn ensure_management_login(
         &self,
+        database: &str,
         roles: &GroupRoles,
         password: &Secret,
         mark: &str,
         claim: Claim,
     ) -> Result<bool, PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let (r, password, mark) = (roles.clone(), password.clone(), mark.to_owned());
+        let (r, password, mark, db) = (roles.clone(), password.clone(), mark.to_owned(), database.to_owned());
         let outcome = self
             .with(&maintenance, move |c| {
-                let (r, password, mark) = (r.clone(), password.clone(), mark.clone());
+                let (r, password, mark, db) = (r.clone(), password.clone(), mark.clone(), db.clone());
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                    lock_ddl(&mut tx, &db).await?;
                     let existing: Option<Option<String>> = sqlx::query_scalar(
                         "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
                     )
@@ -919,6 +932,7 @@ impl Postgres {
     /// [`PostgresError`] for any refusal.
     pub async fn ensure_login(
         &self,
+        database: &str,
         login: &str,
         password: Option<&Secret>,
         group: &str,
@@ -927,14 +941,20 @@ impl Postgres {
     ) -> Result<(), PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let others: Vec<String> = groups.iter().filter(|g| *g != group).cloned().collect();
-        let (login, group, act_as, password) =
-            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), password.cloned());
+        let (login, group, act_as, password, login_database) =
+            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), password.cloned(), database.to_owned());
         self.with(&maintenance, move |c| {
-            let (login, group, act_as, password, others) =
-                (login.clone(), group.clone(), act_as.clone(), password.clone(), others.clone());
+            let (login, group, act_as, password, others, login_database) = (
+                login.clone(),
+                group.clone(),
+                act_as.clone(),
+                password.clone(),
+                others.clone(),
+                login_database.clone(),
+            );
             Box::pin(async move {
                 let mut tx = c.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                lock_ddl(&mut tx, &login_database).await?;
                 let statements: Vec<Option<String>> = sqlx::query_scalar(
                     "SELECT unnest(ARRAY[ \
                         CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
@@ -1159,7 +1179,7 @@ impl Postgres {
                 .await?;
                 c.execute(drop_db.as_str()).await?;
                 let mut tx = c.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                lock_ddl(&mut tx, &db).await?;
                 for role in &roles {
                     let s: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
                         .bind(role)
@@ -1175,18 +1195,18 @@ impl Postgres {
         Ok(())
     }
 
-    /// Drops roles (that exist) under the DDL lock.
+    /// Drops roles (that exist) of `database` under its DDL lock.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal, e.g. a role that still owns something.
-    pub async fn drop_roles(&self, names: &[String]) -> Result<(), PostgresError> {
+    pub async fn drop_roles(&self, database: &str, names: &[String]) -> Result<(), PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let names = names.to_vec();
+        let (names, scope) = (names.to_vec(), database.to_owned());
         self.with(&maintenance, move |c| {
-            let names = names.clone();
+            let (names, scope) = (names.clone(), scope.clone());
             Box::pin(async move {
                 let mut tx = c.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(DDL_LOCK_KEY).execute(&mut *tx).await?;
+                lock_ddl(&mut tx, &scope).await?;
                 for role in &names {
                     let s: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
                         .bind(role)

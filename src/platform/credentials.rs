@@ -411,7 +411,7 @@ impl Credentials<'_> {
                 let roles = db.group_roles();
                 let act_as = (spec.privileges == "owner").then_some(roles.owner.as_str());
                 let groups = [roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
-                pg.ensure_login(&login, password, roles.for_level(&spec.privileges), &groups, act_as).await?;
+                pg.ensure_login(&db.name, &login, password, roles.for_level(&spec.privileges), &groups, act_as).await?;
             }
             (Store::Mysql(my), Target::Database(db)) => {
                 my.ensure_login(&db.name, &login, password, mysql_grants(&spec.privileges)).await?;

@@ -347,7 +347,7 @@ impl Databases<'_> {
                     let dropped = if made.database {
                         pg.drop_database(&name.name, &roles, &drop_roles, true).await
                     } else {
-                        pg.drop_roles(&drop_roles).await
+                        pg.drop_roles(&name.name, &drop_roles).await
                     };
                     match dropped {
                         Ok(()) => {
@@ -568,7 +568,8 @@ impl Databases<'_> {
             Server::Postgres(pg, config) => {
                 let roles = name.group_roles();
                 let claim = if new { Claim::New } else { Claim::Held };
-                made.login = match pg.ensure_management_login(&roles, &password, &name.mark(), claim).await {
+                made.login = match pg.ensure_management_login(&name.name, &roles, &password, &name.mark(), claim).await
+                {
                     Ok(created) => created,
                     Err(e) => {
                         made.login |= new && e.outcome_unknown();
