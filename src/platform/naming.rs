@@ -76,6 +76,8 @@ const ROLE_SUFFIXES: &[&str] = &["owner", "readwrite", "readonly", "vault"];
 const REDIS_USER_PREFIX: &str = "dbaas-";
 /// Redis static logins put this between namespace and role: namespace names cannot hold it.
 const REDIS_STATIC_SEPARATOR: &str = "--";
+/// Ends the name of a namespace's Vault management user.
+const MANAGEMENT_SUFFIX: &str = "-vault";
 /// Key prefix reserved for the provider's own keys (its namespace lock); no namespace may
 /// overlap it, so no tenant can reach them.
 pub const REDIS_RESERVED_PREFIX: &str = "__dbaas_provider:";
@@ -150,7 +152,7 @@ pub struct NamespaceName(String);
 
 impl NamespaceName {
     /// Checks a namespace name: 1 to 48 lowercase letters, digits, `_` or single `-`,
-    /// starting with a letter, not ending in `-`.
+    /// starting with a letter, not ending in `-` or in `-vault`.
     ///
     /// # Errors
     /// The reason when the name is not allowed.
@@ -161,6 +163,14 @@ impl NamespaceName {
         if !first_ok || !chars_ok || name.len() > 48 || name.contains(REDIS_STATIC_SEPARATOR) || name.ends_with('-') {
             return Err(format!(
                 "{name:?} must be 1 to 48 lowercase letters, digits, `_` or `-`, starting with a letter, with no `--` and not ending in `-`."
+            ));
+        }
+        // Namespace `x`'s management user is `dbaas-x-vault`: namespace `x-vault`'s user
+        // would be the same ACL user, and after a Redis restart each repair would overwrite
+        // the other's.
+        if name.ends_with(MANAGEMENT_SUFFIX) {
+            return Err(format!(
+                "{name:?} ends in `{MANAGEMENT_SUFFIX}`: the provider names each namespace's Vault management user `dbaas-<namespace>{MANAGEMENT_SUFFIX}`, so such a namespace's user would be another namespace's. Choose another name."
             ));
         }
         Ok(NamespaceName(name.to_owned()))
@@ -188,7 +198,13 @@ impl NamespaceName {
 
     /// The ACL user Vault manages the namespace with: `dbaas-<name>-vault`.
     pub fn management_user(&self) -> String {
-        format!("{REDIS_USER_PREFIX}{}-vault", self.0)
+        format!("{REDIS_USER_PREFIX}{}{MANAGEMENT_SUFFIX}", self.0)
+    }
+
+    /// The namespace whose own ACL user `user` is: `dbaas-<name>`, and neither a
+    /// management user nor a static login.
+    pub fn of_user(user: &str) -> Option<NamespaceName> {
+        NamespaceName::new(user.strip_prefix(REDIS_USER_PREFIX)?).ok()
     }
 
     /// `<name>:`, the key prefix unless one is configured.
@@ -434,5 +450,13 @@ mod tests {
         assert_ne!(login, NamespaceName::new("x-b").unwrap().user());
         assert!(NamespaceName::new("x--b").is_err());
         assert!(NamespaceName::new("x-").is_err());
+        // Namespace x's management user and namespace x-vault's user would be one user.
+        assert!(NamespaceName::new("x-vault").is_err());
+        assert!(NamespaceName::new("x-vaults").is_ok());
+        let x = NamespaceName::new("x").unwrap();
+        assert_eq!(NamespaceName::of_user(&x.user()), Some(x.clone()));
+        assert_eq!(NamespaceName::of_user(&x.management_user()), None);
+        assert_eq!(NamespaceName::of_user("dbaas-x--b"), None);
+        assert_eq!(NamespaceName::of_user("default"), None);
     }
 }

@@ -125,7 +125,7 @@ impl Resource for RedisNamespace {
                     .required()
                     .validator(string_check(|n| NamespaceName::new(n).map(drop)))
                     .plan_modifier(requires_replace())
-                    .description("Namespace name: lowercase letters, digits, `_` and `-` (no `--`, not ending in `-`), starting with a letter; at most 48 characters. Changing it replaces the namespace."),
+                    .description("Namespace name: lowercase letters, digits, `_` and `-` (no `--`, not ending in `-` or `-vault`), starting with a letter; at most 48 characters. Changing it replaces the namespace."),
                 Attribute::string("key_prefix")
                     .optional_computed()
                     .plan_modifier(use_state_for_unknown())
