@@ -2,7 +2,9 @@
 //! platform services, served to Terraform over its plugin protocol (tfplugin6).
 //!
 //! Layers, each depending only on those below it: [`plugin`] (the wire) serves a
-//! [`framework`] provider; [`provider`] and its [`data_sources`] are that provider.
+//! [`framework`] provider; [`provider`] and its [`resources`], [`data_sources`],
+//! [`ephemeral`] resources and [`list_resources`] are that provider, on the [`platform`]
+//! layer (naming, ownership, operations) over the [`backends`].
 
 pub mod backends;
 pub mod data_sources;
@@ -10,6 +12,7 @@ pub mod duration;
 pub mod ephemeral;
 pub mod errors;
 pub mod framework;
+pub mod list_resources;
 pub mod platform;
 pub mod plugin;
 pub mod provider;

@@ -774,6 +774,20 @@ impl Vault {
             .collect())
     }
 
+    /// Names of the static roles on a database mount.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn list_static_roles(&self, mount: &str) -> Result<Vec<String>, VaultError> {
+        let listed = self.call(Method::GET, &format!("{mount}/static-roles?list=true"), None).await?;
+        Ok(listed
+            .and_then(|j| j["data"]["keys"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Revokes every lease issued by role `role` and waits until they are gone, so no
     /// issued user outlives it.
     ///

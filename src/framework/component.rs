@@ -1,6 +1,6 @@
-//! What a resource, data source, ephemeral resource and the provider implement. Every
-//! method takes a request and fills a response whose diagnostics say what went wrong,
-//! as terraform-plugin-framework's do.
+//! What a resource, data source, ephemeral resource, list resource, action and the
+//! provider implement. Every method takes a request and fills a response whose
+//! diagnostics say what went wrong, as terraform-plugin-framework's do.
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +25,14 @@ pub trait Provider: Send + Sync + 'static {
     fn data_sources(&self) -> Vec<std::sync::Arc<dyn DataSource>>;
     /// Every ephemeral resource type.
     fn ephemeral_resources(&self) -> Vec<std::sync::Arc<dyn EphemeralResource>>;
+    /// Every list resource type (`terraform query`, Terraform 1.14+).
+    fn list_resources(&self) -> Vec<std::sync::Arc<dyn ListResource>> {
+        Vec::new()
+    }
+    /// Every action type (Terraform 1.14+).
+    fn actions(&self) -> Vec<std::sync::Arc<dyn Action>> {
+        Vec::new()
+    }
     /// Serving has ended: release what outlives the process (a Vault login's token). It
     /// has half a second.
     async fn shutdown(&self) {}
@@ -235,4 +243,79 @@ pub struct RenewResponse {
     pub renew_at: Option<std::time::SystemTime>,
     /// Problems found.
     pub diagnostics: Diagnostics,
+}
+
+/// A list resource type (Terraform 1.14+, `terraform query`): finds the objects of the
+/// managed resource type of the same name that exist, whether or not any state knows
+/// them. It names each by its identity; the server imports and reads one when Terraform
+/// wants the whole object, so a listed object is exactly what an import would give.
+#[async_trait]
+pub trait ListResource: Send + Sync + 'static {
+    /// The managed resource type it lists.
+    fn type_name(&self) -> &'static str;
+    /// The `config { }` block's schema.
+    fn schema(&self) -> Schema;
+    /// Checks across attributes. No network.
+    async fn validate_config(&self, _config: &Value, _diagnostics: &mut Diagnostics) {}
+    /// Finds at most `request.limit` objects.
+    async fn list(&self, ctx: &Context, request: ListRequest, response: &mut ListResponse);
+}
+
+/// `list`'s input.
+pub struct ListRequest {
+    /// The `config { }` block.
+    pub config: Value,
+    /// How many results Terraform wants at most.
+    pub limit: usize,
+}
+
+/// `list`'s output.
+#[derive(Default)]
+pub struct ListResponse {
+    /// What was found, in a stable order.
+    pub found: Vec<Listed>,
+    /// Problems found.
+    pub diagnostics: Diagnostics,
+}
+
+/// One object a list resource found.
+pub struct Listed {
+    /// Its identity, in the managed resource's identity schema.
+    pub identity: Value,
+    /// What a person would call it.
+    pub display_name: String,
+}
+
+/// An action type (Terraform 1.14+): an operation run by `terraform apply -invoke` or a
+/// resource's `action_trigger`, outside any resource's lifecycle.
+#[async_trait]
+pub trait Action: Send + Sync + 'static {
+    /// `dbaas_...`.
+    fn type_name(&self) -> &'static str;
+    /// The `config { }` block's schema.
+    fn schema(&self) -> Schema;
+    /// Checks across attributes. No network.
+    async fn validate_config(&self, _config: &Value, _diagnostics: &mut Diagnostics) {}
+    /// Checks before anything runs, at plan; values may still be unknown.
+    async fn plan(&self, _ctx: &Context, _config: &Value, _diagnostics: &mut Diagnostics) {}
+    /// Runs the action, telling Terraform what it does as it goes.
+    async fn invoke(&self, ctx: &Context, config: Value, progress: &Progress, diagnostics: &mut Diagnostics);
+}
+
+/// Where an action reports what it is doing; Terraform prints each message as it comes.
+#[derive(Clone)]
+pub struct Progress(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl Progress {
+    /// A reporter and the receiving end the server streams from.
+    pub fn channel() -> (Progress, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Progress(tx), rx)
+    }
+
+    /// Reports `message` (a line a person reads; never a secret).
+    pub fn report(&self, message: impl Into<String>) {
+        // Terraform may have gone away; the action's outcome still counts.
+        let _ = self.0.send(message.into());
+    }
 }

@@ -91,6 +91,27 @@ pub fn strip_write_only(schema: &Schema, value: &mut Value) {
     }
 }
 
+/// The configuration that manages the object `state` describes, for
+/// `terraform query -generate-config-out`: the required attributes and the optional ones
+/// the object has, except values the schema defaults to. Optional+computed attributes
+/// without a default are left out: a null one plans as what the object has, so the
+/// import changes nothing,
+/// and the user does not start managing what they never chose to (a database's
+/// `extensions = []` would drop any extension installed later). Computed-only and
+/// write-only attributes are null, as a configuration must have them.
+pub fn generated_config(schema: &Schema, state: &Value) -> Value {
+    let mut config = empty_object(schema);
+    for attr in &schema.attributes {
+        let value = state.attr(attr.name).cloned().unwrap_or(Value::Null);
+        let settable = attr.required || (attr.optional && (!attr.computed || attr.default.is_some()));
+        let defaulted = attr.default.as_ref() == Some(&value);
+        if settable && !attr.write_only && !defaulted {
+            config.insert(attr.name.to_owned(), value);
+        }
+    }
+    Value::Object(config)
+}
+
 /// An object value of `schema` with every attribute null, to fill in.
 pub fn empty_object(schema: &Schema) -> BTreeMap<String, Value> {
     schema
@@ -105,6 +126,37 @@ pub fn empty_object(schema: &Schema) -> BTreeMap<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_config_keeps_what_the_user_would_write() {
+        let schema = Schema::new(
+            "test",
+            vec![
+                Attribute::string("id").computed(),
+                Attribute::string("name").required(),
+                Attribute::string("policy").default(Value::string("retain")),
+                Attribute::string("mode").default(Value::string("dynamic")),
+                Attribute::string("encoding").optional_computed(),
+                Attribute::string("template"),
+                Attribute::string("secret").write_only(),
+            ],
+        );
+        let state = Value::object([
+            ("id", Value::string("x")),
+            ("name", Value::string("n")),
+            ("policy", Value::string("retain")),
+            ("mode", Value::string("static")),
+            ("encoding", Value::string("UTF8")),
+            ("template", Value::Null),
+            ("secret", Value::Null),
+        ]);
+        let config = generated_config(&schema, &state);
+        assert_eq!(config.attr("name"), Some(&Value::string("n")));
+        assert_eq!(config.attr("mode"), Some(&Value::string("static")), "a non-default value is kept");
+        for null in ["id", "policy", "encoding", "template", "secret"] {
+            assert_eq!(config.attr(null), Some(&Value::Null), "{null}");
+        }
+    }
     use crate::framework::plan_modifier::{requires_replace, use_state_for_unknown};
     use crate::framework::schema::Attribute;
 

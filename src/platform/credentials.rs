@@ -351,8 +351,8 @@ impl Credentials<'_> {
     /// ambiguous (`redis-a-b-c`), so its `db_name` in Vault says which connection it uses.
     ///
     /// # Errors
-    /// [`CredentialError`].
-    pub async fn role_of(vault: &Vault, mount: &str, vault_role: &str) -> Result<Option<RoleName>, CredentialError> {
+    /// [`VaultError`] when Vault refuses.
+    pub async fn role_of(vault: &Vault, mount: &str, vault_role: &str) -> Result<Option<RoleName>, VaultError> {
         let found = match vault.read_role(mount, vault_role).await? {
             Some(r) => Some(r),
             None => vault.read_static_role(mount, vault_role).await?,

@@ -9,6 +9,7 @@
 
 pub mod credentials;
 pub mod databases;
+pub mod inventory;
 pub mod namespaces;
 pub mod naming;
 pub mod redis_acl;

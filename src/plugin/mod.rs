@@ -1,8 +1,11 @@
 //! The Terraform plugin protocol: handshake, mTLS, gRPC services and the cty value codec.
 //! Knows no databases: it serves whatever [`crate::framework::component::Provider`] it is given.
 
+mod action;
 pub mod codec;
+mod generate;
 pub mod go_plugin;
+mod list;
 pub mod logging;
 pub mod serve;
 pub mod server;

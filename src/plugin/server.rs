@@ -13,9 +13,9 @@ use std::time::SystemTime;
 use tonic::{Request, Response, Status};
 
 use crate::framework::component::{
-    ApplyResponse, ConfigureRequest, Context, CreateRequest, DataSource, DeleteRequest, EphemeralResource,
-    ImportRequest, ImportResponse, ModifyPlanRequest, ModifyPlanResponse, OpenResponse, Provider, ReadRequest,
-    ReadResponse, RenewResponse, Resource, UpdateRequest,
+    Action, ApplyResponse, ConfigureRequest, Context, CreateRequest, DataSource, DeleteRequest, EphemeralResource,
+    ImportRequest, ImportResponse, ListResource, ModifyPlanRequest, ModifyPlanResponse, OpenResponse, Provider,
+    ReadRequest, ReadResponse, RenewResponse, Resource, UpdateRequest,
 };
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::plan::{plan_resource_change, strip_write_only};
@@ -36,7 +36,11 @@ pub struct ProviderServer {
     resources: BTreeMap<&'static str, Arc<dyn Resource>>,
     data_sources: BTreeMap<&'static str, Arc<dyn DataSource>>,
     ephemeral_resources: BTreeMap<&'static str, Arc<dyn EphemeralResource>>,
-    context: Context,
+    /// List resources share their managed resource's type name, so their config schemas
+    /// are kept apart from `schemas`.
+    pub(super) list_resources: BTreeMap<&'static str, (Arc<dyn ListResource>, Arc<Schema>)>,
+    pub(super) actions: BTreeMap<&'static str, (Arc<dyn Action>, Arc<Schema>)>,
+    pub(super) context: Context,
 }
 
 impl ProviderServer {
@@ -54,7 +58,32 @@ impl ProviderServer {
             .chain(data_sources.iter().map(|(n, d)| (*n, Arc::new(d.schema()))))
             .chain(ephemeral_resources.iter().map(|(n, e)| (*n, Arc::new(e.schema()))))
             .collect();
-        ProviderServer { schemas, resources, data_sources, ephemeral_resources, provider, context: Context::default() }
+        let list_resources = provider
+            .list_resources()
+            .into_iter()
+            .map(|l| {
+                let schema = Arc::new(l.schema());
+                (l.type_name(), (l, schema))
+            })
+            .collect();
+        let actions = provider
+            .actions()
+            .into_iter()
+            .map(|a| {
+                let schema = Arc::new(a.schema());
+                (a.type_name(), (a, schema))
+            })
+            .collect();
+        ProviderServer {
+            schemas,
+            resources,
+            data_sources,
+            ephemeral_resources,
+            list_resources,
+            actions,
+            provider,
+            context: Context::default(),
+        }
     }
 
     /// The cancellation signal StopProvider raises; component code sees it in [`Context`].
@@ -63,11 +92,11 @@ impl ProviderServer {
     }
 
     /// The schema of type `name` (registered types only).
-    fn schema_of(&self, name: &str) -> Arc<Schema> {
+    pub(super) fn schema_of(&self, name: &str) -> Arc<Schema> {
         self.schemas.get(name).cloned().expect("every registered type has a schema")
     }
 
-    fn resource(&self, name: &str) -> Result<Arc<dyn Resource>, Diagnostics> {
+    pub(super) fn resource(&self, name: &str) -> Result<Arc<dyn Resource>, Diagnostics> {
         self.resources.get(name).cloned().ok_or_else(|| unknown_type("resource", name))
     }
 
@@ -80,7 +109,7 @@ impl ProviderServer {
     }
 }
 
-fn unknown_type(kind: &str, name: &str) -> Diagnostics {
+pub(super) fn unknown_type(kind: &str, name: &str) -> Diagnostics {
     let mut d = Diagnostics::default();
     d.error(
         format!("Unknown {kind} type"),
@@ -112,7 +141,9 @@ async fn off_serving_threads<T: Send + 'static>(
 }
 
 /// Runs component code in its own task; a panic becomes an error diagnostic.
-async fn isolated<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> Result<T, Diagnostics> {
+pub(super) async fn isolated<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, Diagnostics> {
     match tokio::spawn(work).await {
         Ok(v) => Ok(v),
         Err(e) => {
@@ -130,7 +161,7 @@ async fn isolated<T: Send + 'static>(work: impl Future<Output = T> + Send + 'sta
 
 /// Decodes a configuration with `schema`, then runs every attribute validator and the
 /// component's own cross-attribute `check`, isolated like all component code.
-async fn validate_with<F, Fut>(
+pub(super) async fn validate_with<F, Fut>(
     schema: Arc<Schema>,
     config: Option<&pb::DynamicValue>,
     what: &str,
@@ -173,7 +204,7 @@ macro_rules! respond {
     };
 }
 
-trait WithDiagnostics: Default {
+pub(super) trait WithDiagnostics: Default {
     fn with_diagnostics(d: Diagnostics) -> Self;
 }
 
@@ -210,6 +241,10 @@ with_diagnostics!(
     pb::renew_ephemeral_resource::Response,
     pb::close_ephemeral_resource::Response,
     pb::get_functions::Response,
+    pb::generate_resource_config::Response,
+    pb::validate_list_resource_config::Response,
+    pb::validate_action_config::Response,
+    pb::plan_action::Response,
 );
 
 #[tonic::async_trait]
@@ -230,6 +265,12 @@ impl ProviderRpc for ProviderServer {
                 .keys()
                 .map(|n| m::EphemeralMetadata { type_name: (*n).into() })
                 .collect(),
+            list_resources: self
+                .list_resources
+                .keys()
+                .map(|n| m::ListResourceMetadata { type_name: (*n).into() })
+                .collect(),
+            actions: self.actions.keys().map(|n| m::ActionMetadata { type_name: (*n).into() }).collect(),
         }))
     }
 
@@ -249,6 +290,16 @@ impl ProviderRpc for ProviderServer {
                 .ephemeral_resources
                 .iter()
                 .map(|(n, e)| ((*n).into(), wire::schema(&e.schema())))
+                .collect(),
+            list_resource_schemas: self
+                .list_resources
+                .iter()
+                .map(|(n, (_, schema))| ((*n).into(), wire::schema(schema)))
+                .collect(),
+            action_schemas: self
+                .actions
+                .iter()
+                .map(|(n, (_, schema))| ((*n).into(), pb::ActionSchema { schema: Some(wire::schema(schema)) }))
                 .collect(),
             server_capabilities: Some(capabilities()),
             ..Default::default()
@@ -800,6 +851,56 @@ impl ProviderRpc for ProviderServer {
         respond!(result, pb::close_ephemeral_resource::Response)
     }
 
+    async fn generate_resource_config(
+        &self,
+        request: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        let result = self.generate_config(request.into_inner()).await;
+        respond!(result, pb::generate_resource_config::Response)
+    }
+
+    type ListResourceStream = super::list::EventStream;
+
+    async fn list_resource(
+        &self,
+        request: Request<pb::list_resource::Request>,
+    ) -> Result<Response<Self::ListResourceStream>, Status> {
+        Ok(Response::new(self.list(request.into_inner()).await))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        request: Request<pb::validate_list_resource_config::Request>,
+    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
+        let result = self.validate_list(request.into_inner()).await;
+        respond!(result, pb::validate_list_resource_config::Response)
+    }
+
+    async fn validate_action_config(
+        &self,
+        request: Request<pb::validate_action_config::Request>,
+    ) -> Result<Response<pb::validate_action_config::Response>, Status> {
+        let result = self.validate_action(request.into_inner()).await;
+        respond!(result, pb::validate_action_config::Response)
+    }
+
+    async fn plan_action(
+        &self,
+        request: Request<pb::plan_action::Request>,
+    ) -> Result<Response<pb::plan_action::Response>, Status> {
+        let result = self.plan_action_config(request.into_inner()).await;
+        respond!(result, pb::plan_action::Response)
+    }
+
+    type InvokeActionStream = super::action::EventStream;
+
+    async fn invoke_action(
+        &self,
+        request: Request<pb::invoke_action::Request>,
+    ) -> Result<Response<Self::InvokeActionStream>, Status> {
+        Ok(Response::new(self.invoke(request.into_inner()).await))
+    }
+
     async fn get_functions(
         &self,
         _: Request<pb::get_functions::Request>,
@@ -835,11 +936,11 @@ fn capabilities() -> pb::ServerCapabilities {
         plan_destroy: false,
         get_provider_schema_optional: true,
         move_resource_state: false,
-        generate_resource_config: false,
+        generate_resource_config: true,
     }
 }
 
-fn encode_identity(
+pub(super) fn encode_identity(
     schema: Option<&crate::framework::schema::IdentitySchema>,
     identity: Option<&Value>,
 ) -> Result<Option<pb::ResourceIdentityData>, Diagnostics> {

@@ -8,10 +8,13 @@ use async_trait::async_trait;
 
 use crate::data_sources::endpoints::Endpoints;
 use crate::ephemeral::credentials::Credentials;
-use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResource, Provider, Resource};
+use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResource, ListResource, Provider, Resource};
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
+use crate::list_resources::redis_namespace::RedisNamespaces;
+use crate::list_resources::rotated_role::RotatedRoles;
+use crate::list_resources::shared_database::SharedDatabases;
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
 use crate::resources::redis_namespace::RedisNamespace;
@@ -81,6 +84,14 @@ impl Provider for DbaasProvider {
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
         vec![Arc::new(Credentials::new(self.services.clone()))]
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        vec![
+            Arc::new(SharedDatabases::new(self.services.clone())),
+            Arc::new(RedisNamespaces::new(self.services.clone())),
+            Arc::new(RotatedRoles::new(self.services.clone())),
+        ]
     }
 
     async fn shutdown(&self) {

@@ -7,6 +7,7 @@ mod endpoints;
 mod examples;
 mod isolation;
 mod provider;
+mod query;
 mod redis_namespace;
 mod rotated_role;
 mod shared_database;

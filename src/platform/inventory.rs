@@ -1,0 +1,81 @@
+//! What exists on the shared services, whether or not any state knows it: the databases,
+//! namespaces and Vault roles `terraform query` lists. Only names the provider could
+//! manage are listed (a name its grammar refuses could not be imported); archives and the
+//! servers' own databases are left out.
+
+use crate::backends::mysql::{Mysql, MysqlError};
+use crate::backends::postgres::{Postgres, PostgresError};
+use crate::backends::redis::{Redis, RedisBackendError};
+use crate::backends::vault::{Vault, VaultError};
+
+use super::credentials::Credentials;
+use super::naming::{DatabaseName, Engine, NamespaceName, RoleName, Target};
+
+/// Marks the name of a database `deletion_policy = "archive"` put away.
+const ARCHIVED: &str = "__archived_";
+
+/// PostgreSQL databases whose names start with `prefix`, by name.
+///
+/// # Errors
+/// [`PostgresError`] when the catalog cannot be read.
+pub async fn postgres_databases(pg: &Postgres, prefix: &str) -> Result<Vec<DatabaseName>, PostgresError> {
+    let catalog = pg.catalog().await?;
+    Ok(manageable(Engine::Postgresql, catalog.databases.keys(), prefix))
+}
+
+/// MySQL databases whose names start with `prefix`, by name.
+///
+/// # Errors
+/// [`MysqlError`] when the catalog cannot be read.
+pub async fn mysql_databases(my: &Mysql, prefix: &str) -> Result<Vec<DatabaseName>, MysqlError> {
+    let catalog = my.catalog().await?;
+    Ok(manageable(Engine::Mysql, catalog.keys(), prefix))
+}
+
+fn manageable<'a>(engine: Engine, names: impl Iterator<Item = &'a String>, prefix: &str) -> Vec<DatabaseName> {
+    names
+        .filter(|n| n.starts_with(prefix) && !n.contains(ARCHIVED))
+        .filter_map(|n| DatabaseName::new(engine, n).ok())
+        .collect()
+}
+
+/// Namespaces whose ACL user exists on the primary and whose names start with `prefix`,
+/// by name. (A namespace whose user a restart took is found again once it is repaired.)
+///
+/// # Errors
+/// [`RedisBackendError`] when the primary cannot be asked.
+pub async fn namespaces(redis: &Redis, prefix: &str) -> Result<Vec<NamespaceName>, RedisBackendError> {
+    let mut found: Vec<NamespaceName> = redis
+        .list_users()
+        .await?
+        .iter()
+        .filter_map(|line| line.strip_prefix("user ")?.split_whitespace().next())
+        .filter_map(NamespaceName::of_user)
+        .filter(|n| n.as_str().starts_with(prefix))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The Vault roles, dynamic and static, that issue credentials through `target`'s
+/// connection, by name. Each is confirmed by its `db_name`, never by its name alone.
+///
+/// # Errors
+/// [`VaultError`] when Vault refuses.
+pub async fn roles(vault: &Vault, mount: &str, target: &Target) -> Result<Vec<RoleName>, VaultError> {
+    let prefix = format!("{}-", target.vault_connection());
+    let mut names = vault.list_roles(mount).await?;
+    names.extend(vault.list_static_roles(mount).await?);
+    names.retain(|n| n.starts_with(&prefix));
+    names.sort();
+    names.dedup();
+    let mut found = Vec::new();
+    for name in names {
+        if let Some(role) = Credentials::role_of(vault, mount, &name).await?
+            && role.target == *target
+        {
+            found.push(role);
+        }
+    }
+    Ok(found)
+}

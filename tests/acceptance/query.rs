@@ -1,0 +1,144 @@
+//! `terraform query` (Terraform 1.14+): a platform team finds the databases, namespaces
+//! and roles that exist, whichever stack made them or by hand, and turns what it finds
+//! into configuration that imports with no change.
+
+use crate::redis_namespace::{RedisCleanup, namespace_name};
+use crate::util::*;
+
+fn stack(c: &Cleanup) -> Stack {
+    Stack::default().postgres(5432, "").redis("addresses = [\"127.0.0.1:6379\"]").vault(&c.mount, "token = \"root\"")
+}
+
+/// Another team's stack: a database with a dynamic and a static role, a namespace with a role.
+fn owned_stack(c: &Cleanup, database: &str, namespace: &str) -> String {
+    stack(c).main_tf(&format!(
+        r#"
+resource "dbaas_shared_database" "db" {{
+  name            = "{database}"
+  engine          = "postgresql"
+  deletion_policy = "drop"
+  force_drop      = true
+}}
+resource "dbaas_rotated_role" "app" {{
+  database   = dbaas_shared_database.db.id
+  name       = "app"
+  privileges = "readonly"
+  default_ttl = "1h"
+}}
+resource "dbaas_rotated_role" "pool" {{
+  database = dbaas_shared_database.db.id
+  name     = "pool"
+  mode     = "static"
+}}
+resource "dbaas_redis_namespace" "cache" {{
+  name = "{namespace}"
+}}
+resource "dbaas_rotated_role" "cache" {{
+  database = dbaas_redis_namespace.cache.id
+  name     = "app"
+}}
+"#
+    ))
+}
+
+fn list_block(kind: &str, name: &str, config: &str, extra: &str) -> String {
+    format!("list \"{kind}\" \"{name}\" {{\n  provider = dbaas\n  {extra}\n  config {{\n    {config}\n  }}\n}}\n")
+}
+
+#[test]
+fn query_lists_what_exists_and_its_generated_config_imports_with_no_change() {
+    require_services();
+    let c = Cleanup::new("query");
+    let (database, by_hand) = (format!("{}_a", c.prefix), format!("{}_h", c.prefix));
+    let namespace = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(namespace.clone());
+    let owner = Workspace::new(&terraforms()[0], "query_owner", &owned_stack(&c, &database, &namespace));
+    owner.init();
+    owner.apply();
+    psql("postgres", &format!("CREATE DATABASE \"{by_hand}\""));
+
+    for tf in terraforms() {
+        if !version_at_least(&tf.version, 1, 14) {
+            println!("skipped on Terraform {}: `terraform query` needs 1.14", tf.version);
+            continue;
+        }
+        // What exists: the other stack's database and the hand-made one, the namespace,
+        // and the roles of each, none of them in this workspace's state.
+        let finder = Workspace::new(tf, "query_find", &stack(&c).main_tf(""));
+        std::fs::write(
+            finder.dir.join("find.tfquery.hcl"),
+            [
+                list_block(
+                    "dbaas_shared_database",
+                    "dbs",
+                    &format!("engine = \"postgresql\"\n    name_prefix = \"{}\"", c.prefix),
+                    "",
+                ),
+                list_block(
+                    "dbaas_shared_database",
+                    "first",
+                    &format!("engine = \"postgresql\"\n    name_prefix = \"{}\"", c.prefix),
+                    "limit = 1",
+                ),
+                list_block("dbaas_redis_namespace", "namespaces", &format!("name_prefix = \"{namespace}\""), ""),
+                list_block("dbaas_rotated_role", "db_roles", &format!("database = \"postgresql/{database}\""), ""),
+                list_block("dbaas_rotated_role", "cache_roles", &format!("database = \"redis/{namespace}\""), ""),
+            ]
+            .concat(),
+        )
+        .unwrap();
+        finder.init();
+        let found = finder.ok(&["query", "-no-color"]);
+        let listed = |block: &str| -> Vec<String> {
+            found
+                .lines()
+                .filter(|l| l.starts_with(&format!("list.{block} ")))
+                .map(|l| l.split_whitespace().last().unwrap_or_default().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            listed("dbaas_shared_database.dbs"),
+            [format!("postgresql/{database}"), format!("postgresql/{by_hand}")],
+            "{found}"
+        );
+        assert_eq!(listed("dbaas_shared_database.first").len(), 1, "limit = 1:\n{found}");
+        assert_eq!(listed("dbaas_redis_namespace.namespaces"), [format!("redis/{namespace}")], "{found}");
+        assert_eq!(
+            listed("dbaas_rotated_role.db_roles"),
+            [format!("postgresql/{database}/app"), format!("postgresql/{database}/pool")],
+            "{found}"
+        );
+        assert_eq!(listed("dbaas_rotated_role.cache_roles"), [format!("redis/{namespace}/app")], "{found}");
+
+        // The other stack's objects, turned into configuration: it imports with no change.
+        let adopter = Workspace::new(tf, "query_adopt", &stack(&c).main_tf(""));
+        std::fs::write(
+            adopter.dir.join("adopt.tfquery.hcl"),
+            [
+                list_block(
+                    "dbaas_shared_database",
+                    "db",
+                    &format!("engine = \"postgresql\"\n    name_prefix = \"{database}\""),
+                    "",
+                ),
+                list_block("dbaas_redis_namespace", "cache", &format!("name_prefix = \"{namespace}\""), ""),
+                list_block("dbaas_rotated_role", "db_roles", &format!("database = \"postgresql/{database}\""), ""),
+                list_block("dbaas_rotated_role", "cache_roles", &format!("database = \"redis/{namespace}\""), ""),
+            ]
+            .concat(),
+        )
+        .unwrap();
+        adopter.init();
+        adopter.ok(&["query", "-no-color", "-generate-config-out=generated.tf"]);
+        let generated = std::fs::read_to_string(adopter.dir.join("generated.tf")).unwrap();
+        assert!(generated.contains("privileges") && generated.contains("\"readonly\""), "{generated}");
+        assert!(generated.contains("mode") && generated.contains("\"static\""), "{generated}");
+        let plan = adopter.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("Plan: 5 to import, 0 to add, 0 to change, 0 to destroy."), "{generated}\n{plan}");
+        adopter.apply();
+        adopter.assert_plan_empty();
+    }
+
+    owner.destroy();
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'")), "0");
+}
