@@ -3,9 +3,10 @@
 //!
 //! Layers, each depending only on those below it: [`plugin`] (the wire) serves a
 //! [`framework`] provider; [`provider`] and its [`resources`], [`data_sources`],
-//! [`ephemeral`] resources and [`list_resources`] are that provider, on the [`platform`]
+//! [`ephemeral`] resources, [`list_resources`] and [`actions`] are that provider, on the [`platform`]
 //! layer (naming, ownership, operations) over the [`backends`].
 
+pub mod actions;
 pub mod backends;
 pub mod data_sources;
 pub mod duration;

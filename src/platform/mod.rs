@@ -13,5 +13,6 @@ pub mod inventory;
 pub mod namespaces;
 pub mod naming;
 pub mod redis_acl;
+pub mod rotation;
 pub mod services;
 pub mod settings;

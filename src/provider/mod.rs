@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::actions::rotate_credentials::RotateCredentials;
+use crate::actions::rotate_root::RotateRoot;
 use crate::data_sources::endpoints::Endpoints;
 use crate::ephemeral::credentials::Credentials;
-use crate::framework::component::{ConfigureRequest, DataSource, EphemeralResource, ListResource, Provider, Resource};
+use crate::framework::component::{
+    Action, ConfigureRequest, DataSource, EphemeralResource, ListResource, Provider, Resource,
+};
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
@@ -92,6 +96,10 @@ impl Provider for DbaasProvider {
             Arc::new(RedisNamespaces::new(self.services.clone())),
             Arc::new(RotatedRoles::new(self.services.clone())),
         ]
+    }
+
+    fn actions(&self) -> Vec<Arc<dyn Action>> {
+        vec![Arc::new(RotateCredentials::new(self.services.clone())), Arc::new(RotateRoot::new(self.services.clone()))]
     }
 
     async fn shutdown(&self) {

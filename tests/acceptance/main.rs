@@ -1,6 +1,7 @@
 //! Acceptance tests: stories told with `.tf` fixtures, a real Terraform and the real
 //! services, one module per Terraform type.
 
+mod actions;
 mod chaos;
 mod drift;
 mod endpoints;

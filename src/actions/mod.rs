@@ -1,0 +1,34 @@
+//! Actions (Terraform 1.14+): day-2 operations run by `terraform apply -invoke` or a
+//! resource's `action_trigger`. One file per action type.
+
+pub mod rotate_credentials;
+pub mod rotate_root;
+
+use crate::backends::vault::Vault;
+use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::platform::rotation::RotationError;
+use crate::platform::services::Services;
+
+/// The Vault client and database secrets mount, or an error saying Vault is needed.
+fn vault<'a>(services: &'a Services, d: &mut Diagnostics) -> Option<(&'a Vault, String)> {
+    let mount = services.config(d)?.vault.as_ref().map(|v| v.database_mount.clone());
+    let Some(mount) = mount else {
+        d.error(
+            "Vault is not configured",
+            "Rotation is Vault's: add a `vault` block to the provider (or set VAULT_ADDR).",
+        );
+        return None;
+    };
+    Some((services.vault()?, mount))
+}
+
+fn rotation_error(d: &mut Diagnostics, attribute: &str, action: &str, e: &RotationError) {
+    match e {
+        RotationError::Vault(e) => crate::errors::vault(d, action, e),
+        RotationError::NotFound(what) => d.attribute_error(
+            AttributePath::root(attribute),
+            "Nothing to rotate",
+            format!("{what}: check the id, and that the resource was applied with Vault configured."),
+        ),
+    }
+}
