@@ -195,6 +195,31 @@ fn ephemeral_page(name: &str, schema: &Schema) -> String {
     out
 }
 
+fn list_resource_page(name: &str, schema: &Schema) -> String {
+    let mut out = front_matter(&format!("{name} List Resource - dbaas"), &schema.description);
+    writeln!(out, "# {name} (List Resource)\n\n{}\n", schema.description).unwrap();
+    out.push_str("Needs Terraform 1.14 or later. Write the `list` block in a `.tfquery.hcl` file and run `terraform query`. With `-generate-config-out=FILE`, Terraform writes a `resource` and an `import` block for each result; they import with no change. The generated configuration leaves out the Terraform-only settings, so their defaults apply (for `dbaas_shared_database`, `deletion_policy = \"retain\"` and `force_drop = false`): set them if destroy should archive or drop.\n\n");
+    writeln!(
+        out,
+        "## Example Usage\n\n```terraform\n{}```\n",
+        example(&format!("list-resources/{name}/list-resource.tfquery.hcl"))
+    )
+    .unwrap();
+    out.push_str("<!-- generated from the provider's schema by tests/docs.rs -->\n## Schema of `config`\n\n");
+    attribute_groups(&mut out, &schema.attributes, "nestedatt", "");
+    out
+}
+
+fn action_page(name: &str, schema: &Schema) -> String {
+    let mut out = front_matter(&format!("{name} Action - dbaas"), &schema.description);
+    writeln!(out, "# {name} (Action)\n\n{}\n", schema.description).unwrap();
+    out.push_str("Needs Terraform 1.14 or later. Run it with `terraform apply -invoke=action.<type>.<name>`, or from a resource's `lifecycle { action_trigger { ... } }`.\n\n");
+    writeln!(out, "## Example Usage\n\n```terraform\n{}```\n", example(&format!("actions/{name}/action.tf"))).unwrap();
+    out.push_str("<!-- generated from the provider's schema by tests/docs.rs -->\n## Schema of `config`\n\n");
+    attribute_groups(&mut out, &schema.attributes, "nestedatt", "");
+    out
+}
+
 fn pages() -> Vec<(PathBuf, String)> {
     let provider = DbaasProvider::new();
     let mut pages = vec![(PathBuf::from("docs/index.md"), provider_page(&provider))];
@@ -217,6 +242,20 @@ fn pages() -> Vec<(PathBuf, String)> {
         pages.push((
             PathBuf::from(format!("docs/ephemeral-resources/{}.md", name.trim_start_matches("dbaas_"))),
             ephemeral_page(name, &e.schema()),
+        ));
+    }
+    for l in provider.list_resources() {
+        let name = l.type_name();
+        pages.push((
+            PathBuf::from(format!("docs/list-resources/{}.md", name.trim_start_matches("dbaas_"))),
+            list_resource_page(name, &l.schema()),
+        ));
+    }
+    for a in provider.actions() {
+        let name = a.type_name();
+        pages.push((
+            PathBuf::from(format!("docs/actions/{}.md", name.trim_start_matches("dbaas_"))),
+            action_page(name, &a.schema()),
         ));
     }
     for guide in std::fs::read_dir(root().join("templates/guides")).unwrap() {
@@ -254,5 +293,11 @@ fn every_type_has_an_example() {
     }
     for e in provider.ephemeral_resources() {
         example(&format!("ephemeral-resources/{}/ephemeral-resource.tf", e.type_name()));
+    }
+    for l in provider.list_resources() {
+        example(&format!("list-resources/{}/list-resource.tfquery.hcl", l.type_name()));
+    }
+    for a in provider.actions() {
+        example(&format!("actions/{}/action.tf", a.type_name()));
     }
 }

@@ -6,7 +6,7 @@ use crate::util::{Workspace, terraforms};
 fn every_example_validates() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut files = Vec::new();
-    for kind in ["provider", "data-sources", "resources", "ephemeral-resources"] {
+    for kind in ["provider", "data-sources", "resources", "ephemeral-resources", "actions", "list-resources"] {
         let dir = root.join(kind);
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for e in entries.flatten() {
@@ -17,7 +17,7 @@ fn every_example_validates() {
                         .unwrap()
                         .flatten()
                         .map(|f| f.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "tf")),
+                        .filter(|p| p.extension().is_some_and(|x| x == "tf" || x == "hcl")),
                 );
             } else if path.extension().is_some_and(|x| x == "tf") {
                 files.push(path);
@@ -28,12 +28,15 @@ fn every_example_validates() {
     let tf = &terraforms()[0];
     for file in files {
         let body = std::fs::read_to_string(&file).unwrap();
-        let main = format!(
-            "terraform {{\n  required_providers {{\n    dbaas = {{ source = \"infra/dbaas\" }}\n  }}\n}}\n{body}"
-        );
-        let ws = Workspace::new(tf, "example", &main);
+        let header = "terraform {\n  required_providers {\n    dbaas = { source = \"infra/dbaas\" }\n  }\n}\n";
+        // A query file sits beside a configuration that declares the provider.
+        let query = file.to_string_lossy().ends_with(".tfquery.hcl");
+        let ws = Workspace::new(tf, "example", &if query { header.to_owned() } else { format!("{header}{body}") });
+        if query {
+            std::fs::write(ws.dir.join("example.tfquery.hcl"), &body).unwrap();
+        }
         ws.init();
-        let out = ws.run(&["validate", "-no-color"]);
+        let out = ws.run(&["validate", "-no-color", "-query"]);
         assert!(out.status.success(), "{} is not valid:\n{}", file.display(), crate::util::text(&out));
     }
 }
