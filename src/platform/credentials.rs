@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 use crate::backends::mysql::{self, Mysql, MysqlError};
 use crate::backends::password;
 use crate::backends::postgres::{Postgres, PostgresError};
-use crate::backends::redis::RedisBackendError;
+use crate::backends::redis::{Redis, RedisBackendError};
 use crate::backends::vault::{DynamicRole, StaticRole, Vault, VaultError};
 use crate::platform::namespaces::{NamespaceError, Namespaces};
 use crate::platform::naming::{DatabaseName, Engine, NamespaceName, RoleName, Target};
@@ -265,8 +265,8 @@ impl Credentials<'_> {
         Ok(())
     }
 
-    /// Users that look Vault-issued for a dynamic PostgreSQL role's level but whose lease
-    /// is gone; none elsewhere.
+    /// Users Vault issued for a dynamic role whose lease is gone (PostgreSQL: by their
+    /// expiry; MySQL and Redis: by their names and issue times); none for a static role.
     ///
     /// # Errors
     /// [`CredentialError`].
@@ -279,8 +279,30 @@ impl Credentials<'_> {
                 Ok(pg.expired_vault_users(db.group_roles().for_level(&spec.privileges)).await?)
             }
             (Store::Mysql(my), Target::Database(_)) => self.mysql_stale_users(my, &spec.role).await,
+            (Store::Redis(ns), Target::Namespace(_)) => self.redis_stale_users(ns.redis, &spec.role).await,
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// Redis users Vault issued for this role that no live lease holds, matched on issue
+    /// time as on MySQL (see [`RoleName::redis_issued_at`] for which names are recognised).
+    async fn redis_stale_users(&self, redis: &Redis, role: &RoleName) -> Result<Vec<String>, CredentialError> {
+        let users: Vec<(String, i64)> = redis
+            .list_users()
+            .await?
+            .iter()
+            .filter_map(|line| line.strip_prefix("user ")?.split_whitespace().next())
+            .filter_map(|user| Some((user.to_owned(), role.redis_issued_at(user)?)))
+            .collect();
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let leases = self.vault.lease_issue_times(self.mount, &role.vault_role()).await?;
+        Ok(users
+            .into_iter()
+            .filter(|(_, at)| leases.iter().all(|t| (t - at).abs() > 2))
+            .map(|(user, _)| user)
+            .collect())
     }
 
     /// MySQL users Vault issued for this role (their names say so) that no live lease
@@ -321,7 +343,12 @@ impl Credentials<'_> {
                     my.drop_login(user).await?;
                 }
             }
-            _ => {}
+            (Store::Redis(ns), _) => {
+                for user in &stale {
+                    ns.redis.delete_user(user).await?;
+                }
+            }
+            (Store::Postgres(_), Target::Namespace(_)) => {}
         }
         Ok(stale)
     }

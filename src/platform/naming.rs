@@ -351,6 +351,21 @@ impl RoleName {
         format!("v{hex}_")
     }
 
+    /// When Vault's Redis plugin issued `user` for this role (Unix seconds), if it did.
+    /// That plugin ignores `username_template` and names users
+    /// `V_<DISPLAY>_<ROLE>_<20 random>_<unix time>`, upper-cased and cut at 100 characters;
+    /// the name is read from its end, so only a name whose role and time survived the cut
+    /// whole is recognised (a cut one may be stale, but is never taken for another role's).
+    pub fn redis_issued_at(&self, user: &str) -> Option<i64> {
+        let (rest, time) = user.rsplit_once('_')?;
+        let (rest, random) = rest.rsplit_once('_')?;
+        let role = format!("_{}", self.vault_role().to_ascii_uppercase());
+        let whole_time = time.len() == 10 && time.bytes().all(|b| b.is_ascii_digit());
+        let whole_random = random.len() == 20 && random.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let ours = user.starts_with("V_") && rest.len() > role.len() && rest.ends_with(&role);
+        (whole_time && whole_random && ours).then(|| time.parse().ok()).flatten()
+    }
+
     /// The fixed login of a static role: `<db>_<name>` on PostgreSQL and MySQL,
     /// `dbaas-<namespace>--<name>` on Redis (no namespace name holds `--`).
     pub fn static_login(&self) -> String {
@@ -432,6 +447,33 @@ mod tests {
         assert_eq!(RoleName::parse_id("oracle/x/y"), None);
         assert_eq!(Target::parse("postgresql/a\"b"), None);
         assert_eq!(Target::parse("redis/a--b"), None);
+    }
+
+    #[test]
+    fn redis_issued_users_are_recognised_from_their_end() {
+        let ns = |n: &str| Target::Namespace(NamespaceName::new(n).unwrap());
+        let app = RoleName::new(ns("cache"), "app").unwrap();
+        let issued = "V_TOKEN_REDIS-CACHE-APP_JIUR0ORRXXNEITENPMC3_1795620930";
+        assert_eq!(app.redis_issued_at(issued), Some(1_795_620_930));
+        // Display names vary with the login that read the credentials.
+        assert_eq!(
+            app.redis_issued_at("V_KUBERNETES-APPS-WEB_REDIS-CACHE-APP_JIUR0ORRXXNEITENPMC3_1795620930"),
+            Some(1_795_620_930)
+        );
+        // Another namespace's role whose name ends like this one's, or starts like it.
+        for other in [("x-cache", "app"), ("cache", "app-b"), ("cache", "pp")] {
+            let role = RoleName::new(ns(other.0), other.1).unwrap();
+            assert_eq!(role.redis_issued_at(issued), None, "{other:?}");
+        }
+        // Cut at 100 characters: the time or the role did not survive, so no match.
+        assert_eq!(app.redis_issued_at("V_TOKEN_REDIS-CACHE-APP_JIUR0ORRXXNEITENPMC3_179562"), None);
+        assert_eq!(app.redis_issued_at("V_TOKEN_REDIS-CACHE-AP_JIUR0ORRXXNEITENPMC3_1795620930"), None);
+        // Not Vault's at all.
+        for other in
+            ["dbaas-cache", "dbaas-cache--app", "default", "X_TOKEN_REDIS-CACHE-APP_JIUR0ORRXXNEITENPMC3_1795620930"]
+        {
+            assert_eq!(app.redis_issued_at(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl Resource for RotatedRole {
                     .validator(string_check(check_duration))
                     .description("With `mode = \"static\"`: how often Vault rotates the login's password. Changed in place."),
                 Attribute::new("stale_users", Type::list(Type::String)).computed().description(
-                    "Information: users that look Vault-issued for this role's level (`v-...`, members of its group role) but whose lease is gone (their `VALID UNTIL`, which Vault sets to the lease's expiry, has passed): what is left by a failed revocation. On MySQL: users whose names say Vault issued them for this role (the connection's username template) that no live lease holds. Empty on Redis and for static roles.",
+                    "Information: users that look Vault-issued for this role's level (`v-...`, members of its group role) but whose lease is gone (their `VALID UNTIL`, which Vault sets to the lease's expiry, has passed): what is left by a failed revocation. On MySQL and Redis: users whose names say Vault issued them for this role (MySQL: the connection's username template; Redis: the plugin's own `V_<display>_<ROLE>_<random>_<time>`, recognised only when not cut at 100 characters) that no live lease holds, by issue time; a user issued within 2 s of a live lease is never listed. Empty for static roles.",
                 ),
                 Attribute::bool("cleanup_stale_users")
                     .default(Value::Bool(false))

@@ -451,3 +451,68 @@ fn mysql_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
     );
     ws.destroy();
 }
+
+/// The same failure on Redis: the management user loses `ACL` for a moment, so Vault's
+/// revocation (`ACL DELUSER`) fails, the lease is force-revoked, and the user stays.
+/// `stale_users` lists exactly it; `cleanup_stale_users` deletes exactly it.
+#[test]
+fn redis_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
+    use crate::redis_namespace::{RedisCleanup, namespace_name, redis};
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("rstale");
+    let namespace = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(namespace.clone());
+    let main = |cleanup: bool| {
+        Stack::default().redis("addresses = [\"127.0.0.1:6379\"]").vault(&c.mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_redis_namespace\" \"cache\" {{\n  name = \"{namespace}\"\n}}\nresource \"dbaas_rotated_role\" \"app\" {{\n  database    = dbaas_redis_namespace.cache.id\n  name        = \"app\"\n  default_ttl = \"1h\"\n  cleanup_stale_users = {cleanup}\n}}\n"
+        ))
+    };
+    let ws = Workspace::new(tf, "rstale", &main(false));
+    ws.init();
+    ws.apply();
+    let issue = || vault("GET", &format!("{}/creds/redis-{namespace}-app", c.mount), None);
+    let kept = issue();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let lost = issue();
+    let user_of = |creds: &serde_json::Value| creds["data"]["username"].as_str().expect("issued").to_owned();
+    let (kept_user, lost_user) = (user_of(&kept), user_of(&lost));
+
+    // The management user loses ACL, so the revocation fails; the lease is forced out.
+    let management = format!("dbaas-{namespace}-vault");
+    let rules = redis(&["ACL", "LIST"])
+        .lines()
+        .find(|l| l.starts_with(&format!("user {management} ")))
+        .expect("management user")
+        .to_owned();
+    redis(&["ACL", "SETUSER", &management, "-acl"]);
+    let lease = lost["lease_id"].as_str().expect("a lease").to_owned();
+    let refused = vault("PUT", "sys/leases/revoke", Some(&json!({ "lease_id": lease, "sync": true })));
+    assert!(refused["errors"].is_array(), "the revocation was supposed to fail: {refused}");
+    vault("PUT", &format!("sys/leases/revoke-force/{lease}"), None);
+    let mut restore = vec!["ACL", "SETUSER", management.as_str(), "reset"];
+    restore.extend(rules.split_whitespace().skip(2));
+    redis(&restore);
+    assert!(redis(&["ACL", "USERS"]).lines().any(|u| u == lost_user), "the user should be left behind");
+
+    // Plan lists exactly the user whose lease is gone.
+    ws.apply();
+    let state = ws.show();
+    let listed = state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "dbaas_rotated_role.app")
+        .map(|r| r["values"]["stale_users"].clone())
+        .unwrap_or_default();
+    assert_eq!(listed, json!([lost_user]), "stale_users");
+
+    // Cleaning up deletes it, and only it.
+    ws.write_main(&main(true));
+    ws.apply();
+    ws.assert_plan_empty();
+    let users = redis(&["ACL", "USERS"]);
+    assert!(!users.lines().any(|u| u == lost_user), "stale user not deleted");
+    assert!(users.lines().any(|u| u == kept_user), "a live user was deleted");
+    ws.destroy();
+}
