@@ -158,7 +158,7 @@ fn a_release_installs_from_its_mirror_with_checked_hashes_and_runs() {
     mirrored_workspace(&ws, &mirror);
     let init = ok(&mut tf(&ws, &["init", "-input=false", "-no-color"]));
     assert!(init.contains(&format!("Installed infra/dbaas v{VERSION}")), "{init}");
-    ok(&mut tf(&ws, &["providers", "lock", "-no-color", "-fs-mirror"])
+    ok(tf(&ws, &["providers", "lock", "-no-color", "-fs-mirror"])
         .arg(&mirror)
         .args(["-platform=linux_amd64", "-platform=linux_arm64"]));
     let lock = std::fs::read_to_string(ws.join(".terraform.lock.hcl")).unwrap();
