@@ -82,11 +82,7 @@ fn actions_rotate_now_from_invoke_and_from_a_trigger() {
     let database = c.prefix.clone();
     let namespace = namespace_name(&c);
     let _redis_cleanup = RedisCleanup(namespace.clone());
-    for tf in terraforms() {
-        if !version_at_least(&tf.version, 1, 14) {
-            println!("skipped on Terraform {}: actions need 1.14", tf.version);
-            continue;
-        }
+    for tf in terraforms_since(1, 14, "actions") {
         let ws = Workspace::new(tf, "actions", &stack(&c, &database, &namespace, 1));
         ws.init();
         ws.apply();

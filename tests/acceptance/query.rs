@@ -57,11 +57,7 @@ fn query_lists_what_exists_and_its_generated_config_imports_with_no_change() {
     owner.apply();
     psql("postgres", &format!("CREATE DATABASE \"{by_hand}\""));
 
-    for tf in terraforms() {
-        if !version_at_least(&tf.version, 1, 14) {
-            println!("skipped on Terraform {}: `terraform query` needs 1.14", tf.version);
-            continue;
-        }
+    for tf in terraforms_since(1, 14, "`terraform query`") {
         // What exists: the other stack's database and the hand-made one, the namespace,
         // and the roles of each, none of them in this workspace's state.
         let finder = Workspace::new(tf, "query_find", &stack(&c).main_tf(""));

@@ -221,7 +221,7 @@ fn bad_prefixes_and_rules_are_refused_and_create_nothing() {
 fn without_vault_the_write_only_password_is_used_and_never_stored() {
     require_services();
     // Write-only attributes and ephemeral variables need Terraform 1.11.
-    for tf in terraforms().iter().filter(|t| version_at_least(&t.version, 1, 11)) {
+    for tf in terraforms_since(1, 11, "write-only attributes") {
         let c = Cleanup::new("redisnovault");
         let name = namespace_name(&c);
         let _redis_cleanup = RedisCleanup(name.clone());

@@ -174,7 +174,7 @@ fn redis_roles_stay_inside_the_namespace() {
 fn ephemeral_credentials_work_during_the_run_and_vanish_after() {
     require_services();
     // Ephemeral resources need Terraform 1.10.
-    for tf in terraforms().iter().filter(|t| version_at_least(&t.version, 1, 10)) {
+    for tf in terraforms_since(1, 10, "ephemeral resources") {
         let c = Cleanup::new("pgeph");
         let name = c.prefix.clone();
         let marker = std::env::temp_dir().join(format!("{name}.marker"));

@@ -413,7 +413,7 @@ fn mysql_create_update_import_destroy() {
 fn import_by_identity() {
     require_services();
     // `import { identity = ... }` exists from Terraform 1.12.
-    for tf in terraforms().iter().filter(|t| version_at_least(&t.version, 1, 12)) {
+    for tf in terraforms_since(1, 12, "import by identity") {
         let c = Cleanup::new("pgident");
         let name = c.prefix.clone();
         let ws = Workspace::new(tf, "pgident", &config(&c, &name, "postgresql", ""));

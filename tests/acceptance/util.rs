@@ -34,7 +34,11 @@ pub(crate) fn terraforms() -> &'static [Terraform] {
             all.push(on_path);
         }
         let versions: Vec<_> = all.iter().map(|t| t.version.as_str()).collect();
-        eprintln!("acceptance: running against Terraform {}", versions.join(", "));
+        // Written past the test harness's capture, so every run's output says it.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("acceptance: running against Terraform {}\n", versions.join(", ")).as_bytes(),
+        );
         all
     })
 }
@@ -359,6 +363,26 @@ impl Drop for Cleanup {
             }
         }
     }
+}
+
+/// The Terraform binaries at `major.minor` or later; each older one is named on the test
+/// run's output (not captured), with `feature`, so a skipped run is never silent.
+pub(crate) fn terraforms_since(major: u32, minor: u32, feature: &str) -> Vec<&'static Terraform> {
+    use std::io::Write;
+    terraforms()
+        .iter()
+        .filter(|tf| {
+            let new_enough = version_at_least(&tf.version, major, minor);
+            if !new_enough {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "acceptance: skipped on Terraform {}: {feature} needs {major}.{minor}",
+                    tf.version
+                );
+            }
+            new_enough
+        })
+        .collect()
 }
 
 /// Whether a Terraform version string is at least `major.minor`.
