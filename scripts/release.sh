@@ -12,8 +12,10 @@
 # same folder serves `filesystem_mirror` from disk and `network_mirror` from any static
 # HTTPS server. Earlier versions in the mirror are kept.
 #
-# Cross-compiles arm64 with Debian's gcc-aarch64-linux-gnu (installed when missing, as
-# root) and rustup's aarch64 standard library. Safe to run again.
+# Both binaries are static (musl): they run on any Linux, whatever its libc. The C parts
+# (ring) are compiled with Debian's musl-gcc for amd64 and gcc-aarch64-linux-gnu for arm64
+# (installed when missing, as root); rustup adds the musl standard libraries. Safe to run
+# again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 version=${VERSION:?set VERSION=x.y.z}
@@ -23,18 +25,13 @@ out=$(mkdir -p "${OUT:-$root/dist}" && cd "${OUT:-$root/dist}" && pwd)
 name=terraform-provider-dbaas
 dir="$out/$version"
 mirror="$out/mirror/registry.terraform.io/infra/dbaas"
-declare -A targets=([linux_amd64]=x86_64-unknown-linux-gnu [linux_arm64]=aarch64-unknown-linux-gnu)
+declare -A targets=([linux_amd64]=x86_64-unknown-linux-musl [linux_arm64]=aarch64-unknown-linux-musl)
 
-if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
-  echo "release: installing gcc-aarch64-linux-gnu (the arm64 linker) from Debian"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
-fi
-if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
-  rustup target add aarch64-unknown-linux-gnu
-fi
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+"$root/scripts/setup-cross.sh"
+export CC_x86_64_unknown_linux_musl=musl-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
+export AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
 
 rm -rf "$dir" && mkdir -p "$dir" "$mirror"
 for platform in linux_amd64 linux_arm64; do

@@ -6,6 +6,13 @@ use std::sync::Arc;
 use dbaas::plugin::{logging, serve};
 use dbaas::provider::DbaasProvider;
 
+/// Release builds are static (musl), whose own malloc made a plan of 200 data sources
+/// about 10% slower than glibc's; dlmalloc is as fast here and stays as small (mimalloc
+/// was faster but more than doubled the peak RSS).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> ExitCode {
     if let Err(e) = serve::check_plugin_host() {
         eprintln!("{e}");
@@ -18,7 +25,11 @@ fn main() -> ExitCode {
         let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         tracing::error!(location = %location, "panic: {}", panic_text(info.payload()));
     }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One thread serves every call: the work is waiting on the network, Terraform starts
+    // the provider three or four times per run, and each worker thread cost its stack and
+    // its own malloc arena (a plan's peak RSS fell by about 0.3 MiB). Heavy decoding goes
+    // to the blocking pool (plugin::server), so it never holds up the other calls.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("could not start the async runtime: {e}");

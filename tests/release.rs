@@ -29,11 +29,21 @@ fn ok(cmd: &mut Command) -> String {
     text
 }
 
-/// The ELF machine of the one file in `zip` (0x3e x86-64, 0xb7 aarch64).
+/// An ELF binary's machine (0x3e x86-64, 0xb7 aarch64), and whether it names a dynamic
+/// loader (a PT_INTERP program header): a static binary does not.
+fn elf(bytes: &[u8]) -> (u16, bool) {
+    assert!(bytes.starts_with(b"\x7fELF\x02\x01"), "not a 64-bit little-endian ELF");
+    let word = |at: usize, n: usize| bytes[at..at + n].iter().rev().fold(0u64, |v, b| (v << 8) | u64::from(*b));
+    let (phoff, phentsize, phnum) = (word(0x20, 8) as usize, word(0x36, 2) as usize, word(0x38, 2) as usize);
+    let interp = (0..phnum).any(|i| word(phoff + i * phentsize, 4) == 3);
+    (word(18, 2) as u16, interp)
+}
+
+/// The machine of the one binary in `zip`, which must be static.
 fn elf_machine(zip: &Path) -> u16 {
-    let out = run(Command::new("unzip").arg("-p").arg(zip));
-    assert!(out.stdout.starts_with(b"\x7fELF"), "{} holds no ELF binary", zip.display());
-    u16::from_le_bytes([out.stdout[18], out.stdout[19]])
+    let (machine, dynamic) = elf(&run(Command::new("unzip").arg("-p").arg(zip)).stdout);
+    assert!(!dynamic, "{} is dynamically linked: it needs the runner's libc", zip.display());
+    machine
 }
 
 fn sha256(path: &Path) -> String {
@@ -135,6 +145,9 @@ fn a_release_installs_from_its_mirror_with_checked_hashes_and_runs() {
     assert_eq!(manifest["metadata"]["protocol_versions"], serde_json::json!(["6.0"]));
     assert_eq!(elf_machine(&file("linux_amd64.zip")), 0x3e, "amd64 zip is not x86-64");
     assert_eq!(elf_machine(&file("linux_arm64.zip")), 0xb7, "arm64 zip is not aarch64");
+    // The check can fail: this test binary itself is dynamically linked (glibc).
+    let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    assert!(elf(&own).1, "the ELF reader misses a dynamic binary's loader");
 
     // The network mirror protocol's index, with the zips' hashes.
     let mirror = out.join("mirror");
