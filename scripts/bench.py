@@ -1,19 +1,24 @@
-"""The provider's benchmarks, on a release build, in one run.
+"""The provider's benchmarks, on the binary a release ships (static musl), in one run.
 
-Provider (issue 2):
+Provider (issues 2 and 9):
 1. provider start to handshake line (median of 30 starts);
 2. peak RSS of one provider process (VmHWM, sampled from /proc while Terraform drives it);
-3. `terraform plan` wall time, 200 `dbaas_endpoints` data sources against 200
-   `terraform_data` resources (Terraform's own floor), median of 5 after a warm-up.
-   Targets: ratio <= 1.5, RSS <= 15 MB.
+3. `terraform plan` wall time, 1 and 200 `dbaas_endpoints` data sources against as many
+   `terraform_data` resources (Terraform's own floor), interleaved, medians of 9.
+   Targets (issue 9): RSS <= 6 MiB; ratios <= 1.2 (1) and <= 1.15 (200).
 
-dbaas_shared_database (issue 3), against the local PostgreSQL and OpenBao:
-4. apply, refresh-plan and destroy of 50 databases (with their Vault connections);
-5. the most connections the provider held on PostgreSQL at once, polled from
-   pg_stat_activity by application_name. Targets: refresh-plan within 2x of a plan of 50
-   `terraform_data` in state; connections <= the pool size (4).
+The cost curve of dbaas_shared_database (issue 9), against the local PostgreSQL and OpenBao,
+for N = 10, 50, 200 and 500 databases, each with a dynamic dbaas_rotated_role:
+4. apply, no-change plan and destroy, per database, against bare DDL at the same N in the
+   same run: CREATE DATABASE + 3 CREATE ROLE, and DROP DATABASE (+ the roles), one session;
+5. the most connections one provider process held (pg_stat_activity by application_name);
+6. the connections Vault held through the connections the provider configured, right
+   after a credential was issued from every role, and again once their lifetime is over.
+Targets: apply <= 1.3x the bare DDL per database; destroy <= 1.2x and flat in N; no-change
+plan flat per resource; provider connections <= its pool size at every N.
 
-Prints one report; exits non-zero when a target is missed.
+Prints one report (and bench-curve.png when matplotlib is there); exits non-zero when a
+target is missed.
 """
 import os
 import statistics
@@ -22,14 +27,16 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target/release/terraform-provider-dbaas")
+BINARY = os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/terraform-provider-dbaas")
 TERRAFORM = os.environ.get("TF_ACC_TERRAFORM_PATH", os.path.join(ROOT, ".tools/bin/terraform"))
 COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
 N = 200
-DATABASES = 50
+CURVE = [int(n) for n in os.environ.get("BENCH_CURVE", "10,50,200,500").split(",")]
 POOL_SIZE = 4
+VAULT_MAX_OPEN = 2
 
 
 def client_cert_pem(workdir):
@@ -117,45 +124,95 @@ class PgConnections(threading.Thread):
         self.psql.kill()
 
 
-def shared_databases(tmp):
-    """Apply, refresh-plan and destroy of DATABASES databases, with Vault connections."""
-    prefix = "bench_%d" % os.getpid()
+def psql(sql, database="postgres"):
+    out = subprocess.run(["psql", "-X", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-c", sql],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit("psql failed: %s\n%s" % (sql, out.stderr))
+    return out.stdout.strip()
+
+
+def bare_ddl(prefix, n):
+    """Seconds for n x (CREATE DATABASE + 3 CREATE ROLE), then n x (DROP DATABASE + roles),
+    each batch through one psql session, as a person would run them."""
+    create = "".join('CREATE ROLE "%s_%d_owner"; CREATE ROLE "%s_%d_readwrite"; CREATE ROLE "%s_%d_readonly"; '
+                     'CREATE DATABASE "%s_%d" OWNER "%s_%d_owner";\n' % ((prefix, i) * 5) for i in range(n))
+    drop = "".join('DROP DATABASE "%s_%d"; DROP ROLE "%s_%d_owner", "%s_%d_readwrite", "%s_%d_readonly";\n'
+                   % ((prefix, i) * 4) for i in range(n))
+    timings = []
+    for script in (create, drop):
+        start = time.perf_counter()
+        out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres",
+                              "-d", "postgres"], input=script, capture_output=True, text=True)
+        timings.append(time.perf_counter() - start)
+        if out.returncode != 0:
+            sys.exit("bare DDL failed: %s" % out.stderr)
+    return timings
+
+
+def vault_get(path):
+    out = subprocess.run(["curl", "-sS", "-H", "X-Vault-Token: root", "http://127.0.0.1:8200/v1/" + path],
+                         capture_output=True, text=True)
+    return out.stdout
+
+
+def vault_connections(prefix):
+    return int(psql("SELECT count(*) FROM pg_stat_activity WHERE usename LIKE '%s\\_%%\\_vault'" % prefix) or 0)
+
+
+def cleanup(prefix, mount):
+    subprocess.run(["curl", "-sS", "-X", "PUT", "-H", "X-Vault-Token: root",
+                    "http://127.0.0.1:8200/v1/sys/leases/revoke-force/" + mount], capture_output=True)
+    subprocess.run(["curl", "-sS", "-X", "DELETE", "-H", "X-Vault-Token: root",
+                    "http://127.0.0.1:8200/v1/sys/mounts/" + mount], capture_output=True)
+    pattern = prefix.replace("_", "\\_") + "\\_%"
+    for name in psql("SELECT datname FROM pg_database WHERE datname LIKE '%s'" % pattern).split():
+        psql('DROP DATABASE "%s" WITH (FORCE)' % name)
+    for name in psql("SELECT rolname FROM pg_roles WHERE rolname LIKE '%s' OR rolname IN (SELECT rolname FROM pg_roles r "
+                     "JOIN pg_auth_members m ON m.member = r.oid WHERE m.roleid IN (SELECT oid FROM pg_roles WHERE rolname LIKE '%s'))"
+                     % (pattern, pattern)).split():
+        psql('DROP ROLE IF EXISTS "%s"' % name)
+
+
+def curve_point(tmp, n):
+    """One point of the cost curve: n databases, each with a dynamic role."""
+    prefix = "bench%d_%d" % (n, os.getpid())
     mount = prefix.replace("_", "-")
-    work = os.path.join(tmp, "databases")
+    work = os.path.join(tmp, "curve%d" % n)
     provider = ('terraform {\n  required_providers {\n    dbaas = { source = "infra/dbaas" }\n  }\n}\n'
                 'provider "dbaas" {\n  postgres {\n    host = "127.0.0.1"\n    sslmode = "disable"\n'
                 '    pooler_auth_user = "pgbouncer_auth"\n  }\n'
                 '  vault {\n    address = "http://127.0.0.1:8200"\n    token = "root"\n    database_mount = "%s"\n  }\n}\n' % mount)
     write_workspace(work, provider + "".join(
         'resource "dbaas_shared_database" "d%d" {\n  name = "%s_%d"\n  engine = "postgresql"\n  deletion_policy = "drop"\n}\n'
-        % (i, prefix, i) for i in range(DATABASES)))
-    floor = os.path.join(tmp, "floor50")
-    write_workspace(floor, "".join('resource "terraform_data" "r%d" {\n  input = %d\n}\n' % (i, i) for i in range(DATABASES)))
-    terraform(floor, "init")
-    terraform(floor, "apply", "-auto-approve")
-
+        'resource "dbaas_rotated_role" "r%d" {\n  database = dbaas_shared_database.d%d.id\n  name = "app"\n}\n'
+        % (i, prefix, i, i, i) for i in range(n)))
     terraform(work, "init")
     sampler = PgConnections()
     sampler.start()
+    point = {"n": n}
     try:
-        apply = terraform(work, "apply", "-auto-approve", "-parallelism=10")
-        refresh, floor_plan = interleaved_plans(work, floor)
-        destroy = terraform(work, "destroy", "-auto-approve", "-parallelism=10")
+        point["apply"] = terraform(work, "apply", "-auto-approve", "-parallelism=10")
+        point["plan"] = statistics.median(terraform(work, "plan", "-parallelism=10") for _ in range(3))
+        # A credential from every role, ten at a time, as apps starting together would.
+        roles = ["%s/creds/postgres-%s_%d-app" % (mount, prefix, i) for i in range(n)]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(10) as pool:
+            issued = sum('"username"' in r for r in pool.map(vault_get, roles))
+        point["issue"] = time.perf_counter() - start
+        if issued != n:
+            sys.exit("only %d of %d credentials issued" % (issued, n))
+        point["vault_busy"] = vault_connections(prefix)
+        time.sleep(35)  # the connections' max_connection_lifetime (30 s), and a margin
+        point["vault_idle"] = vault_connections(prefix)
+        point["destroy"] = terraform(work, "destroy", "-auto-approve", "-parallelism=10")
     finally:
         sampler.stop()
-        # Whatever failed above, leave nothing behind: the mount (with its leases) and any
-        # database or role of this run.
-        subprocess.run(["curl", "-sS", "-X", "DELETE", "-H", "X-Vault-Token: root",
-                        "http://127.0.0.1:8200/v1/sys/mounts/" + mount], capture_output=True)
-        psql = ["psql", "-X", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"]
-        pattern = prefix.replace("_", "\\_") + "\\_%"
-        for kind, query, drop in (
-                ("database", "SELECT datname FROM pg_database WHERE datname LIKE '%s'", 'DROP DATABASE "%s" WITH (FORCE)'),
-                ("role", "SELECT rolname FROM pg_roles WHERE rolname LIKE '%s'", 'DROP ROLE "%s"')):
-            names = subprocess.run(psql + [query % pattern], capture_output=True, text=True).stdout.split()
-            for name in names:
-                subprocess.run(psql + [drop % name], capture_output=True)
-    return apply, refresh, destroy, floor_plan, sampler.peak
+        cleanup(prefix, mount)
+    point["provider_connections"] = sampler.peak
+    point["bare_create"], point["bare_drop"] = bare_ddl(prefix + "_bare", n)
+    cleanup(prefix, mount)
+    return point
 
 
 class PeakRss(threading.Thread):
@@ -185,48 +242,87 @@ class PeakRss(threading.Thread):
             time.sleep(0.002)
 
 
+def plan_pair(tmp, n):
+    dbaas = os.path.join(tmp, "dbaas%d" % n)
+    write_workspace(dbaas, 'terraform {\n  required_providers {\n    dbaas = { source = "infra/dbaas" }\n  }\n}\n'
+                    'provider "dbaas" {}\n' + "".join('data "dbaas_endpoints" "e%d" {}\n' % i for i in range(n)))
+    floor = os.path.join(tmp, "floor%d" % n)
+    write_workspace(floor, "".join('resource "terraform_data" "r%d" {\n  input = %d\n}\n' % (i, i) for i in range(n)))
+    terraform(dbaas, "init")
+    terraform(floor, "init")
+    return interleaved_plans(dbaas, floor)
+
+
+def plot(points, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    ns = [p["n"] for p in points]
+    fig, (cost, conns) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label, style in (("apply", "apply (provider)", "o-"), ("bare_create", "CREATE DATABASE + 3 roles (bare)", "o--"),
+                              ("destroy", "destroy (provider)", "s-"), ("bare_drop", "DROP DATABASE + roles (bare)", "s--"),
+                              ("plan", "no-change plan (provider)", "^-")):
+        cost.plot(ns, [1000 * p[key] / p["n"] for p in points], style, label=label)
+    cost.set(xscale="log", xlabel="databases (N)", ylabel="ms per database", title="cost per database")
+    cost.legend(fontsize=8)
+    conns.plot(ns, [p["provider_connections"] for p in points], "o-", label="provider, most at once")
+    conns.plot(ns, [p["vault_busy"] for p in points], "s-", label="Vault, after issuing from every role")
+    conns.plot(ns, [p["vault_idle"] for p in points], "^-", label="Vault, 35 s later")
+    conns.set(xscale="log", xlabel="databases (N)", ylabel="server connections", title="connections held")
+    conns.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
+
+
 def main():
     if not os.path.exists(BINARY):
-        sys.exit("no release build at %s: run `cargo build --release`" % BINARY)
+        sys.exit("no release build at %s: run `make bench`" % BINARY)
     with tempfile.TemporaryDirectory(prefix="dbaas-bench-") as tmp:
         startup = startup_seconds(client_cert_pem(tmp))
-
-        dbaas = os.path.join(tmp, "dbaas")
-        write_workspace(dbaas, 'terraform {\n  required_providers {\n    dbaas = { source = "infra/dbaas" }\n  }\n}\n'
-                        'provider "dbaas" {}\n'
-                        + "".join('data "dbaas_endpoints" "e%d" {}\n' % i for i in range(N)))
-        floor = os.path.join(tmp, "floor")
-        write_workspace(floor, "".join('resource "terraform_data" "r%d" {\n  input = %d\n}\n' % (i, i) for i in range(N)))
-
-        terraform(dbaas, "init")
-        terraform(floor, "init")
         sampler = PeakRss()
         sampler.start()
-        dbaas_plan, floor_plan = interleaved_plans(dbaas, floor)
+        plan200, floor200 = plan_pair(tmp, N)
         sampler.running = False
         sampler.join()
+        plan1, floor1 = plan_pair(tmp, 1)
+        points = [curve_point(tmp, n) for n in CURVE]
 
-        apply, refresh, destroy, floor50, connections = shared_databases(tmp)
-
-    ratio = dbaas_plan / floor_plan
-    refresh_ratio = refresh / floor50
-    rss_mb = sampler.peak_kib / 1024
+    rss_mib = sampler.peak_kib / 1024
     version = subprocess.run([TERRAFORM, "version"], capture_output=True, text=True).stdout.splitlines()[0]
-    print("benchmark (release build, %s, %d cores)" % (version, os.cpu_count()))
+    print("benchmark (static musl release build, %s, %d cores)" % (version, os.cpu_count()))
     print("  provider start to handshake line   %7.1f ms (median of 30)" % (startup * 1000))
-    print("  peak RSS of one provider process   %7.1f MB (max VmHWM over %d processes; target <= 15)"
-          % (rss_mb, len(sampler.processes)))
-    print("  plan, %d dbaas_endpoints          %7.3f s (median of 9, interleaved)" % (N, dbaas_plan))
-    print("  plan, %d terraform_data           %7.3f s (median of 9, interleaved)" % (N, floor_plan))
-    print("  ratio                              %7.2f   (target <= 1.5)" % ratio)
-    print("  apply, %d dbaas_shared_database   %7.2f s (with Vault connections)" % (DATABASES, apply))
-    print("  refresh-plan, %d databases        %7.3f s (median of 9, interleaved)" % (DATABASES, refresh))
-    print("  plan, %d terraform_data in state  %7.3f s (median of 9, interleaved)" % (DATABASES, floor50))
-    print("  refresh ratio                      %7.2f   (target <= 2)" % refresh_ratio)
-    print("  destroy, %d databases             %7.2f s" % (DATABASES, destroy))
-    print("  most connections one provider held %7d   (pool size %d)" % (connections, POOL_SIZE))
-    missed = [name for name, bad in (("ratio", ratio > 1.5), ("rss", rss_mb > 15), ("refresh ratio", refresh_ratio > 2),
-                                     ("connections", connections > POOL_SIZE), ("connections seen", connections == 0)) if bad]
+    print("  peak RSS of one provider process   %7.2f MiB (max VmHWM over %d processes; target <= 6)"
+          % (rss_mib, len(sampler.processes)))
+    print("  plan, 1 dbaas_endpoints / 1 terraform_data       %6.3f / %6.3f s = %4.2f (target <= 1.2)"
+          % (plan1, floor1, plan1 / floor1))
+    print("  plan, %d dbaas_endpoints / %d terraform_data   %6.3f / %6.3f s = %4.2f (target <= 1.15)"
+          % (N, N, plan200, floor200, plan200 / floor200))
+    print("  cost curve, ms per database (each with a dynamic role; -parallelism=10; bare DDL in one psql session):")
+    print("      N   apply   bare  ratio | destroy   bare  ratio | plan/res | issue/cred | provider conns | Vault conns busy, 35 s later")
+    for p in points:
+        n = p["n"]
+        print("  %5d %7.1f %6.1f %6.2f | %7.1f %6.1f %6.2f | %8.2f | %10.2f | %14d | %5d, %d" % (
+            n, 1000 * p["apply"] / n, 1000 * p["bare_create"] / n, p["apply"] / p["bare_create"],
+            1000 * p["destroy"] / n, 1000 * p["bare_drop"] / n, p["destroy"] / p["bare_drop"],
+            1000 * p["plan"] / (2 * n), 1000 * p["issue"] / n, p["provider_connections"], p["vault_busy"], p["vault_idle"]))
+    if plot(points, os.path.join(ROOT, "bench-curve.png")):
+        print("  plot: bench-curve.png")
+    destroy_per_db = [p["destroy"] / p["n"] for p in points]
+    missed = [name for name, bad in (
+        ("rss", rss_mib > 6),
+        ("plan ratio (1)", plan1 / floor1 > 1.2),
+        ("plan ratio (200)", plan200 / floor200 > 1.15),
+        ("apply ratio", any(p["apply"] / p["bare_create"] > 1.3 for p in points)),
+        ("destroy ratio", any(p["destroy"] / p["bare_drop"] > 1.2 for p in points)),
+        ("destroy flat", max(destroy_per_db) > 1.25 * min(destroy_per_db)),
+        ("provider connections", any(p["provider_connections"] > POOL_SIZE for p in points)),
+        ("connections seen", any(p["provider_connections"] == 0 for p in points)),
+        ("Vault connections after their lifetime", any(p["vault_idle"] > 0 for p in points)),
+    ) if bad]
     if missed:
         sys.exit("targets missed: " + ", ".join(missed))
 

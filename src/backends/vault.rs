@@ -150,8 +150,8 @@ pub enum Plugin {
 pub struct SqlPool {
     /// At once.
     pub max_open_connections: u32,
-    /// Idle (Vault reads 0 as `max_open_connections`).
-    pub max_idle_connections: u32,
+    /// Idle; -1 for none (Vault reads 0 as `max_open_connections`).
+    pub max_idle_connections: i64,
     /// The oldest a connection may get, in Vault's duration form (`30s`).
     pub max_connection_lifetime: String,
 }
@@ -160,7 +160,7 @@ impl SqlPool {
     /// Whether a connection as Vault reports it (`data.connection_details`) has these limits.
     pub fn matches(&self, details: &Json) -> bool {
         details["max_open_connections"].as_u64() == Some(u64::from(self.max_open_connections))
-            && details["max_idle_connections"].as_u64() == Some(u64::from(self.max_idle_connections))
+            && details["max_idle_connections"].as_i64() == Some(self.max_idle_connections)
             // Vault answers in Go's form: "5m0s" for "300s".
             && details["max_connection_lifetime"].as_str().and_then(|d| crate::duration::parse_duration(d).ok())
                 == crate::duration::parse_duration(&self.max_connection_lifetime).ok()

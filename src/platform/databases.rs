@@ -56,7 +56,11 @@ fn connection_current(name: &DatabaseName, vault: &VaultConfig, connection: &ser
 fn sql_pool(vault: &VaultConfig) -> SqlPool {
     SqlPool {
         max_open_connections: vault.pool.max_open_connections,
-        max_idle_connections: vault.pool.max_idle_connections.min(vault.pool.max_open_connections),
+        max_idle_connections: match vault.pool.max_idle_connections.min(vault.pool.max_open_connections) {
+            // Vault reads 0 as max_open_connections; -1 reaches database/sql as "none".
+            0 => -1,
+            n => i64::from(n),
+        },
         max_connection_lifetime: format!("{}s", vault.pool.max_connection_lifetime.as_secs()),
     }
 }

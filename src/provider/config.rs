@@ -48,6 +48,8 @@ pub enum SettingKind {
     Port,
     /// A whole number of connections.
     Count,
+    /// A whole number of connections, where 0 means none.
+    CountOrNone,
     /// true/false.
     Flag,
     /// A list of strings (comma-separated in the environment).
@@ -458,10 +460,10 @@ const VAULT: &[Setting] = &[
     Setting {
         name: "max_idle_connections",
         env: &["DBAAS_VAULT_MAX_IDLE_CONNECTIONS"],
-        default: Some("1"),
-        kind: SettingKind::Count,
+        default: Some("0"),
+        kind: SettingKind::CountOrNone,
         sensitive: false,
-        description: "Set on every such connection: how many of them Vault keeps idle per database (at most `max_open_connections`; Vault reads 0 as `max_open_connections`).",
+        description: "Set on every such connection: how many of them Vault keeps idle per database (at most `max_open_connections`). 0, the default, keeps none: each operation opens its own connection and closes it after, so Vault holds connections only while it works, however many databases there are (it costs a connection set-up, a few milliseconds, per credential). Vault itself reads 0 as `max_open_connections`, so the provider writes -1 for it.",
     },
     Setting {
         name: "max_connection_lifetime",
@@ -514,7 +516,7 @@ fn attribute(s: &Setting) -> Attribute {
     let default = s.default.map(|d| format!(" Default: `{d}`.")).unwrap_or_default();
     let mut a = match s.kind {
         SettingKind::Text | SettingKind::Duration => Attribute::string(s.name),
-        SettingKind::Port | SettingKind::Count => Attribute::number(s.name),
+        SettingKind::Port | SettingKind::Count | SettingKind::CountOrNone => Attribute::number(s.name),
         SettingKind::Flag => Attribute::bool(s.name),
         SettingKind::List => Attribute::new(s.name, Type::list(Type::String)),
     }
@@ -525,6 +527,7 @@ fn attribute(s: &Setting) -> Attribute {
     match (s.kind, allowed_values(s)) {
         (SettingKind::Port, _) => a.validator(int_between(1, 65535)),
         (SettingKind::Count, _) => a.validator(int_between(1, 100)),
+        (SettingKind::CountOrNone, _) => a.validator(int_between(0, 100)),
         (SettingKind::Duration, _) => a.validator(string_check(|t| parse_duration(t).map(drop))),
         (_, Some(values)) => a.validator(one_of(values)),
         _ => a,
@@ -638,6 +641,9 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
             .filter(|n| (1..=100).contains(n))
             .is_none()
             .then_some("a whole number from 1 to 100"),
+        SettingKind::CountOrNone => {
+            value.parse::<u32>().ok().filter(|n| *n <= 100).is_none().then_some("a whole number from 0 to 100")
+        }
         SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then_some("true or false"),
         SettingKind::Duration => parse_duration(value).is_err().then_some("a duration such as `60s` or `5m`"),
         _ => None,

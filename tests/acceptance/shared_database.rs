@@ -525,55 +525,82 @@ fn drop_after_apps_used_pgbouncer_counts_only_real_sessions() {
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
 }
 
-/// Vault keeps connections to every database it has a connection for: with the provider's
-/// limits they are few, and they close when nobody asks for credentials.
+/// Vault keeps connections to every database it has a connection for. By default the
+/// provider has it keep none idle, so right after credentials were issued from every
+/// database Vault holds none, however many databases there are; with idle connections
+/// allowed, they are few and close once their lifetime is over.
 #[test]
 fn vault_holds_few_connections_and_lets_them_go() {
     require_services();
     let tf = &terraforms()[0];
     let c = Cleanup::new("vaultpool");
     let names: Vec<String> = (0..5).map(|i| format!("{}d{i}", c.prefix)).collect();
-    let mut main = config(&c, &names[0], "postgresql", "deletion_policy = \"drop\"")
-        .replace("database_mount = \"", "max_connection_lifetime = \"2s\"\n    database_mount = \"");
-    for (i, name) in names.iter().enumerate().skip(1) {
-        main.push_str(&format!(
-            "resource \"dbaas_shared_database\" \"d{i}\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
-        ));
-    }
-    let ws = Workspace::new(tf, "vaultpool", &main);
+    let default_pool = config(&c, &names[0], "postgresql", "deletion_policy = \"drop\"");
+    let with_idle = default_pool.replace(
+        "database_mount = \"",
+        "max_idle_connections = 1\n    max_connection_lifetime = \"2s\"\n    database_mount = \"",
+    );
+    let ws = Workspace::new(tf, "vaultpool", &with_databases(&with_idle, &names));
     ws.init();
     ws.apply();
     ws.assert_plan_empty();
-    for name in &names {
-        let connection = vault("GET", &format!("{}/config/postgres-{name}", c.mount), None);
-        let details = &connection["data"]["connection_details"];
-        assert_eq!(details["max_open_connections"], json!(2), "{connection}");
-        assert_eq!(details["max_idle_connections"], json!(1), "{connection}");
-        // Credentials from every database, several times.
-        for _ in 0..3 {
-            issue_login(
-                &c,
-                &format!("postgres-{name}"),
-                &format!(
-                    "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE \"{name}_readonly\";"
-                ),
-            );
+    let issue_from_every_database = |idle: i64| {
+        for name in &names {
+            let connection = vault("GET", &format!("{}/config/postgres-{name}", c.mount), None);
+            let details = &connection["data"]["connection_details"];
+            assert_eq!(details["max_open_connections"], json!(2), "{connection}");
+            assert_eq!(details["max_idle_connections"], json!(idle), "{connection}");
+            // Credentials from every database, several times.
+            for _ in 0..3 {
+                issue_login(
+                    &c,
+                    &format!("postgres-{name}"),
+                    &format!(
+                        "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE \"{name}_readonly\";"
+                    ),
+                );
+            }
         }
-    }
+    };
+    issue_from_every_database(1);
     let held = || {
         let logins = names.iter().map(|n| format!("'{n}_vault'")).collect::<Vec<_>>().join(", ");
         psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE usename IN ({logins})"))
             .parse::<usize>()
             .unwrap()
     };
-    assert!(held() <= names.len() * 2, "more than max_open_connections per database: {}", held());
+    let kept = held();
+    assert!(kept > 0 && kept <= names.len() * 2, "one idle connection per database was expected, not {kept}");
     // Once their lifetime is over, Vault closes them.
     let started = std::time::Instant::now();
     while held() > 0 {
         assert!(started.elapsed() < std::time::Duration::from_secs(15), "Vault still holds {} connections", held());
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+
+    // The default: nothing kept idle (Vault is given -1, since it reads 0 as "as many as
+    // max_open"). Connections held after issuing are only those still closing.
+    ws.write_main(&with_databases(&default_pool, &names));
+    ws.apply();
+    ws.assert_plan_empty();
+    issue_from_every_database(-1);
+    let started = std::time::Instant::now();
+    while held() > 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "Vault keeps {} connections idle", held());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     ws.destroy();
+}
+
+/// `main` with the story's other databases appended.
+fn with_databases(main: &str, names: &[String]) -> String {
+    let mut main = main.to_owned();
+    for (i, name) in names.iter().enumerate().skip(1) {
+        main.push_str(&format!(
+            "resource \"dbaas_shared_database\" \"d{i}\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+        ));
+    }
+    main
 }
 
 #[test]
