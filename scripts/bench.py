@@ -17,8 +17,8 @@ for N = 10, 50, 200 and 500 databases, each with a dynamic dbaas_rotated_role:
 Targets: apply <= 1.3x the bare DDL per database; destroy <= 1.2x and flat in N; no-change
 plan flat per resource; provider connections <= its pool size at every N.
 
-Prints one report (and bench-curve.png when matplotlib is there); exits non-zero when a
-target is missed.
+Prints one report (and docs/images/cost-curve.png, which the README shows, when matplotlib
+is there); exits non-zero when a target is missed.
 """
 import os
 import statistics
@@ -309,8 +309,8 @@ def main():
             n, 1000 * p["apply"] / n, 1000 * p["bare_create"] / n, p["apply"] / p["bare_create"],
             1000 * p["destroy"] / n, 1000 * p["bare_drop"] / n, p["destroy"] / p["bare_drop"],
             1000 * p["plan"] / (2 * n), 1000 * p["issue"] / n, p["provider_connections"], p["vault_busy"], p["vault_idle"]))
-    if plot(points, os.path.join(ROOT, "bench-curve.png")):
-        print("  plot: bench-curve.png")
+    if plot(points, os.path.join(ROOT, "docs/images/cost-curve.png")):
+        print("  plot: docs/images/cost-curve.png")
     destroy_per_db = [p["destroy"] / p["n"] for p in points]
     missed = [name for name, bad in (
         ("rss", rss_mib > 6),
