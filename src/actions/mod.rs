@@ -11,15 +11,8 @@ use crate::platform::services::Services;
 
 /// The Vault client and database secrets mount, or an error saying Vault is needed.
 fn vault<'a>(services: &'a Services, d: &mut Diagnostics) -> Option<(&'a Vault, String)> {
-    let mount = services.config(d)?.vault.as_ref().map(|v| v.database_mount.clone());
-    let Some(mount) = mount else {
-        d.error(
-            "Vault is not configured",
-            "Rotation is Vault's: add a `vault` block to the provider (or set VAULT_ADDR).",
-        );
-        return None;
-    };
-    Some((services.vault()?, mount))
+    let (vault, config) = services.vault_for("Rotation", d)?;
+    Some((vault, config.database_mount.clone()))
 }
 
 fn rotation_error(d: &mut Diagnostics, attribute: &str, action: &str, e: &RotationError) {

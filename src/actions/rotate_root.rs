@@ -36,12 +36,6 @@ impl RotateRoot {
     }
 }
 
-fn check_target(id: &str) -> Result<(), String> {
-    Target::parse(id).map(drop).ok_or_else(|| {
-        format!("{id:?} is not a `dbaas_shared_database` or `dbaas_redis_namespace` id (`postgresql/<name>`, `mysql/<name>` or `redis/<name>`).")
-    })
-}
-
 #[async_trait]
 impl Action for RotateRoot {
     fn type_name(&self) -> &'static str {
@@ -54,7 +48,7 @@ impl Action for RotateRoot {
             vec![
                 Attribute::string("database")
                     .required()
-                    .validator(string_check(check_target))
+                    .validator(string_check(Target::check_id))
                     .description("The `id` of a `dbaas_shared_database` or `dbaas_redis_namespace`."),
             ],
         )

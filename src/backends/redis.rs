@@ -312,6 +312,15 @@ impl Redis {
         Ok(strings(&reply))
     }
 
+    /// The names of every ACL user on the primary.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the primary cannot be asked.
+    pub async fn user_names(&self) -> Result<Vec<String>, RedisBackendError> {
+        let reply = self.run(0, redis::cmd("ACL").arg("USERS")).await?;
+        Ok(strings(&reply))
+    }
+
     /// Deletes user `name` on every node and disconnects its clients.
     ///
     /// # Errors

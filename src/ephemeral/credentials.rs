@@ -80,12 +80,7 @@ impl EphemeralResource for Credentials {
             );
         };
         let Some(provider) = self.services.config(d).cloned() else { return };
-        let (Some(vault), Some(vc)) = (self.services.vault(), provider.vault.as_ref()) else {
-            return d.error(
-                "Vault is not configured",
-                "dbaas_credentials needs the provider's `vault` block (or VAULT_ADDR and VAULT_TOKEN).",
-            );
-        };
+        let Some((vault, vc)) = self.services.vault_for("dbaas_credentials", d) else { return };
         let role = parsed.vault_role();
         let mount = &vc.database_mount;
         let dynamic = match vault.read_role(mount, &role).await {

@@ -36,12 +36,6 @@ impl RotatedRoles {
     }
 }
 
-fn check_target(id: &str) -> Result<(), String> {
-    Target::parse(id).map(drop).ok_or_else(|| {
-        format!("{id:?} is not a `dbaas_shared_database` or `dbaas_redis_namespace` id (`postgresql/<name>`, `mysql/<name>` or `redis/<name>`).")
-    })
-}
-
 #[async_trait]
 impl ListResource for RotatedRoles {
     fn type_name(&self) -> &'static str {
@@ -54,7 +48,7 @@ impl ListResource for RotatedRoles {
             vec![
                 Attribute::string("database")
                     .required()
-                    .validator(string_check(check_target))
+                    .validator(string_check(Target::check_id))
                     .description("The `id` of a `dbaas_shared_database` or `dbaas_redis_namespace`: `postgresql/<name>`, `mysql/<name>` or `redis/<name>`."),
             ],
         )
@@ -64,20 +58,13 @@ impl ListResource for RotatedRoles {
         let d = &mut response.diagnostics;
         let Some(id) = request.config.attr("database").and_then(Value::as_str) else { return };
         let Some(target) = Target::parse(id) else {
-            if let Err(reason) = check_target(id) {
+            if let Err(reason) = Target::check_id(id) {
                 d.attribute_error(AttributePath::root("database"), "Invalid database id", reason);
             }
             return;
         };
-        let Some(config) = self.services.config(d) else { return };
-        let Some(mount) = config.vault.as_ref().map(|v| v.database_mount.clone()) else {
-            d.error(
-                "Vault is not configured",
-                "Rotated roles live in Vault: add a `vault` block to the provider (or set VAULT_ADDR) to list them.",
-            );
-            return;
-        };
-        let Some(vault) = self.services.vault() else { return };
+        let Some((vault, config)) = self.services.vault_for("Listing dbaas_rotated_role", d) else { return };
+        let mount = config.database_mount.clone();
         let found = match inventory::roles(vault, &mount, &target).await {
             Ok(found) => found,
             Err(e) => return errors::vault(d, "listing roles", &e),

@@ -288,11 +288,13 @@ impl Credentials<'_> {
     /// time as on MySQL (see [`RoleName::redis_issued_at`] for which names are recognised).
     async fn redis_stale_users(&self, redis: &Redis, role: &RoleName) -> Result<Vec<String>, CredentialError> {
         let users: Vec<(String, i64)> = redis
-            .list_users()
+            .user_names()
             .await?
-            .iter()
-            .filter_map(|line| line.strip_prefix("user ")?.split_whitespace().next())
-            .filter_map(|user| Some((user.to_owned(), role.redis_issued_at(user)?)))
+            .into_iter()
+            .filter_map(|user| {
+                let at = role.redis_issued_at(&user)?;
+                Some((user, at))
+            })
             .collect();
         if users.is_empty() {
             return Ok(Vec::new());

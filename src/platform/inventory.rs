@@ -46,11 +46,10 @@ fn manageable<'a>(engine: Engine, names: impl Iterator<Item = &'a String>, prefi
 /// [`RedisBackendError`] when the primary cannot be asked.
 pub async fn namespaces(redis: &Redis, prefix: &str) -> Result<Vec<NamespaceName>, RedisBackendError> {
     let mut found: Vec<NamespaceName> = redis
-        .list_users()
+        .user_names()
         .await?
         .iter()
-        .filter_map(|line| line.strip_prefix("user ")?.split_whitespace().next())
-        .filter_map(NamespaceName::of_user)
+        .filter_map(|user| NamespaceName::of_user(user))
         .filter(|n| n.as_str().starts_with(prefix))
         .collect();
     found.sort();

@@ -250,6 +250,16 @@ pub enum Target {
 }
 
 impl Target {
+    /// Checks a `dbaas_shared_database` or `dbaas_redis_namespace` id, for validators.
+    ///
+    /// # Errors
+    /// The reason, in a sentence, when `id` is neither.
+    pub fn check_id(id: &str) -> Result<(), String> {
+        Target::parse(id).map(drop).ok_or_else(|| {
+            format!("{id:?} is not a `dbaas_shared_database` or `dbaas_redis_namespace` id (`postgresql/<name>`, `mysql/<name>` or `redis/<name>`).")
+        })
+    }
+
     /// Parses a `dbaas_shared_database` or `dbaas_redis_namespace` id.
     pub fn parse(id: &str) -> Option<Target> {
         if id.starts_with("redis/") {

@@ -11,7 +11,7 @@ use crate::backends::postgres::{Postgres, PostgresEndpoint};
 use crate::backends::redis::{Redis, RedisEndpoint};
 use crate::backends::vault::Vault;
 use crate::framework::diagnostics::Diagnostics;
-use crate::platform::settings::{AdminCredentials, ProviderConfig};
+use crate::platform::settings::{AdminCredentials, ProviderConfig, VaultConfig};
 use crate::secret::Secret;
 
 /// What every resource of one provider process shares: the resolved configuration and
@@ -59,6 +59,22 @@ impl Services {
     pub async fn shutdown(&self) {
         if let Some(Some(vault)) = self.vault.get() {
             vault.logout().await;
+        }
+    }
+
+    /// The Vault client and its configuration, or an error saying that `what` needs the
+    /// provider's `vault` block.
+    pub fn vault_for(&self, what: &str, diagnostics: &mut Diagnostics) -> Option<(&Vault, &VaultConfig)> {
+        let config = self.config(diagnostics)?.vault.as_ref();
+        match (self.vault(), config) {
+            (Some(vault), Some(config)) => Some((vault, config)),
+            _ => {
+                diagnostics.error(
+                    "Vault is not configured",
+                    format!("{what} needs the provider's `vault` block (or VAULT_ADDR and VAULT_TOKEN)."),
+                );
+                None
+            }
         }
     }
 

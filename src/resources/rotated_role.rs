@@ -157,7 +157,7 @@ impl Resource for RotatedRole {
                 Attribute::string("id").computed().plan_modifier(use_state_for_unknown()).description("`<database id>/<name>`, also the import id; what `dbaas_credentials.role` takes."),
                 Attribute::string("database")
                     .required()
-                    .validator(string_check(|d| naming::Target::parse(d).map(drop).ok_or_else(|| format!("{d:?} is not a `dbaas_shared_database` or `dbaas_redis_namespace` id (`postgresql/<name>`, `mysql/<name>` or `redis/<name>`)."))))
+                    .validator(string_check(naming::Target::check_id))
                     .plan_modifier(requires_replace())
                     .description("The `id` of a `dbaas_shared_database` or `dbaas_redis_namespace`. Changing it replaces the role."),
                 Attribute::string("name")
@@ -423,13 +423,7 @@ impl RotatedRole {
         config: &'a ProviderConfig,
         d: &mut Diagnostics,
     ) -> Option<Credentials<'a>> {
-        let (Some(vault), Some(vault_config)) = (self.services.vault(), config.vault.as_ref()) else {
-            d.error(
-                "Vault is not configured",
-                "dbaas_rotated_role needs the provider's `vault` block (or VAULT_ADDR and VAULT_TOKEN).",
-            );
-            return None;
-        };
+        let (vault, vault_config) = self.services.vault_for("dbaas_rotated_role", d)?;
         let store = match client {
             Client::Postgres(pg) => Store::Postgres(pg),
             Client::Mysql(my) => Store::Mysql(my),

@@ -376,7 +376,7 @@ pub(crate) fn terraforms_since(major: u32, minor: u32, feature: &str) -> Vec<&'s
             if !new_enough {
                 let _ = writeln!(
                     std::io::stderr(),
-                    "acceptance: skipped on Terraform {}: {feature} needs {major}.{minor}",
+                    "acceptance: skipped on Terraform {} ({feature}: Terraform {major}.{minor} or later)",
                     tf.version
                 );
             }
