@@ -581,13 +581,7 @@ impl Vault {
         {
             return Ok(names.iter().any(|n| n == name));
         }
-        let listed = self.call(Method::GET, &format!("{mount}/config?list=true"), None).await?;
-        let names: Vec<String> = listed
-            .and_then(|j| j["data"]["keys"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|k| k.as_str().map(str::to_owned))
-            .collect();
+        let names = self.list(&format!("{mount}/config")).await?;
         let found = names.iter().any(|n| n == name);
         cache.insert(mount.to_owned(), (std::time::Instant::now(), std::sync::Arc::new(names)));
         Ok(found)
@@ -765,13 +759,7 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses.
     pub async fn list_roles(&self, mount: &str) -> Result<Vec<String>, VaultError> {
-        let listed = self.call(Method::GET, &format!("{mount}/roles?list=true"), None).await?;
-        Ok(listed
-            .and_then(|j| j["data"]["keys"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|k| k.as_str().map(str::to_owned))
-            .collect())
+        self.list(&format!("{mount}/roles")).await
     }
 
     /// Names of the static roles on a database mount.
@@ -779,7 +767,12 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses.
     pub async fn list_static_roles(&self, mount: &str) -> Result<Vec<String>, VaultError> {
-        let listed = self.call(Method::GET, &format!("{mount}/static-roles?list=true"), None).await?;
+        self.list(&format!("{mount}/static-roles")).await
+    }
+
+    /// The keys a LIST of `path` answers (none when the path holds nothing).
+    async fn list(&self, path: &str) -> Result<Vec<String>, VaultError> {
+        let listed = self.call(Method::GET, &format!("{path}?list=true"), None).await?;
         Ok(listed
             .and_then(|j| j["data"]["keys"].as_array().cloned())
             .unwrap_or_default()
@@ -805,13 +798,7 @@ impl Vault {
     /// [`VaultError`] when Vault refuses.
     pub async fn lease_issue_times(&self, mount: &str, role: &str) -> Result<Vec<i64>, VaultError> {
         let prefix = format!("{mount}/creds/{role}");
-        let listed = self.call(Method::GET, &format!("sys/leases/lookup/{prefix}/?list=true"), None).await?;
-        let ids: Vec<String> = listed
-            .and_then(|j| j["data"]["keys"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|k| k.as_str().map(str::to_owned))
-            .collect();
+        let ids = self.list(&format!("sys/leases/lookup/{prefix}/")).await?;
         let mut times = Vec::new();
         for id in ids {
             let lease = self
