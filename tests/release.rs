@@ -51,6 +51,36 @@ fn sha256(path: &Path) -> String {
     text.split_whitespace().next().unwrap().to_owned()
 }
 
+/// Runs the arm64 binary under qemu-user as go-plugin starts a plugin (magic cookie and a
+/// P-521 client certificate from openssl) and reads its handshake line: the runtime, the
+/// certificate generation (ring's aarch64 code) and the socket all work on aarch64.
+fn arm64_binary_starts(work: &Path, zip: &Path) {
+    let dir = work.join("arm64");
+    ok(Command::new("unzip").arg("-q").arg("-o").arg(zip).arg("-d").arg(&dir));
+    let (key, cert) = (dir.join("client.key"), dir.join("client.pem"));
+    ok(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    let mut child = Command::new("qemu-aarch64")
+        .arg(dir.join(format!("{NAME}_v{VERSION}")))
+        .env("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2")
+        .env("PLUGIN_CLIENT_CERT", std::fs::read_to_string(&cert).unwrap())
+        .env("PLUGIN_PROTOCOL_VERSIONS", "6")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("qemu-aarch64 runs (scripts/setup-cross.sh installs qemu-user)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let parts: Vec<&str> = line.trim_end().split('|').collect();
+    assert!(parts.len() == 6 && parts[..3] == ["1", "6", "unix"] && parts[4] == "grpc", "handshake: {line:?}");
+}
+
 /// Terraform's `h1:` hash of a provider zip: the SHA-256 of the lines
 /// `<sha256 hex>  <file name>`, one per file in name order, in base64.
 fn h1(zip: &Path) -> String {
@@ -145,6 +175,7 @@ fn a_release_installs_from_its_mirror_with_checked_hashes_and_runs() {
     assert_eq!(manifest["metadata"]["protocol_versions"], serde_json::json!(["6.0"]));
     assert_eq!(elf_machine(&file("linux_amd64.zip")), 0x3e, "amd64 zip is not x86-64");
     assert_eq!(elf_machine(&file("linux_arm64.zip")), 0xb7, "arm64 zip is not aarch64");
+    arm64_binary_starts(&work, &file("linux_arm64.zip"));
     // The check can fail: this test binary itself is dynamically linked (glibc).
     let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
     assert!(elf(&own).1, "the ELF reader misses a dynamic binary's loader");
