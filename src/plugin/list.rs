@@ -88,7 +88,7 @@ impl ProviderServer {
     }
 }
 
-/// An event carrying only diagnostics: the list as a whole failed.
+/// An event carrying only diagnostics: the list, or one object of it, could not be read.
 fn failed(d: Diagnostics) -> pb::list_resource::Event {
     pb::list_resource::Event { diagnostic: wire::diagnostics(d), ..Default::default() }
 }
@@ -120,6 +120,8 @@ async fn send_results(
     }
 }
 
+/// The event for one object found: its identity and display name and, when Terraform
+/// wants it, the object as an import and a read give it; `None` when it has gone since.
 async fn event(
     resource: &Arc<dyn Resource>,
     schema: &Schema,
