@@ -16,6 +16,16 @@ fn issue(path: &str) -> (String, String, String) {
     )
 }
 
+/// The `stale_users` a role at `address` has in state (null when it is not there).
+fn stale_users(ws: &Workspace, address: &str) -> serde_json::Value {
+    let state = ws.show();
+    state["values"]["root_module"]["resources"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["address"] == address))
+        .map(|r| r["values"]["stale_users"].clone())
+        .unwrap_or_default()
+}
+
 #[test]
 fn postgres_privilege_levels_through_pgbouncer() {
     require_services();
@@ -357,10 +367,7 @@ fn stale_users_are_reported_and_cleaned_up_on_request() {
     psql("postgres", &format!("CREATE ROLE \"{human}\" LOGIN VALID UNTIL '2000-01-01' IN ROLE \"{name}_readwrite\""));
 
     ws.ok(&["apply", "-refresh-only", "-auto-approve", "-no-color", "-input=false"]);
-    let state = ws.show();
-    let roles = state["values"]["root_module"]["resources"].as_array().unwrap();
-    let rw = roles.iter().find(|r| r["address"] == "dbaas_rotated_role.readwrite").unwrap();
-    assert_eq!(rw["values"]["stale_users"], json!([stale]), "{rw}");
+    assert_eq!(stale_users(&ws, "dbaas_rotated_role.readwrite"), json!([stale]), "stale_users");
 
     // Opting in drops them on apply; the other login is not ours and stays.
     ws.write_main(
@@ -425,15 +432,7 @@ fn mysql_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
 
     // Plan lists exactly the user whose lease is gone.
     ws.apply();
-    let state = ws.show();
-    let listed = state["values"]["root_module"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == "dbaas_rotated_role.readonly")
-        .map(|r| r["values"]["stale_users"].clone())
-        .unwrap_or_default();
-    assert_eq!(listed, json!([lost_user]), "stale_users");
+    assert_eq!(stale_users(&ws, "dbaas_rotated_role.readonly"), json!([lost_user]), "stale_users");
 
     // Cleaning up drops it, and only it.
     ws.write_main(&main.replace("default_ttl = \"1h\"", "default_ttl = \"1h\"\n  cleanup_stale_users = true"));
@@ -497,15 +496,7 @@ fn redis_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
 
     // Plan lists exactly the user whose lease is gone.
     ws.apply();
-    let state = ws.show();
-    let listed = state["values"]["root_module"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == "dbaas_rotated_role.app")
-        .map(|r| r["values"]["stale_users"].clone())
-        .unwrap_or_default();
-    assert_eq!(listed, json!([lost_user]), "stale_users");
+    assert_eq!(stale_users(&ws, "dbaas_rotated_role.app"), json!([lost_user]), "stale_users");
 
     // Cleaning up deletes it, and only it.
     ws.write_main(&main(true));
