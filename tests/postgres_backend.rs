@@ -96,3 +96,50 @@ async fn connections_the_server_ended_are_replaced() {
     let extensions = pg.extensions("postgres").await.expect("the next call reconnects");
     assert!(!extensions.contains("plpgsql"));
 }
+
+/// After this process changes the catalog, reading one database back asks the server for
+/// that database and its roles only: an apply creating many databases must not reload
+/// every database and role on a shared server after each one.
+#[tokio::test]
+async fn after_ddl_one_database_is_read_back_alone() {
+    use dbaas::backends::postgres::{Claim, GroupRoles, NewDatabase};
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let pg = admin(2);
+    let name = format!(
+        "catread_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1_000_000
+    );
+    let roles = GroupRoles {
+        owner: format!("{name}_owner"),
+        readwrite: format!("{name}_readwrite"),
+        readonly: format!("{name}_readonly"),
+        management: format!("{name}_vault"),
+    };
+    // A full snapshot first: it lists the server's own databases, and not ours yet.
+    let before = pg.catalog().await.unwrap();
+    assert!(before.databases.contains_key("postgres") && !before.databases.contains_key(&name));
+    pg.ensure_group_roles(&name, &roles, "catread test", Claim::New).await.unwrap();
+    let new = NewDatabase {
+        name: name.clone(),
+        encoding: None,
+        lc_collate: None,
+        lc_ctype: None,
+        template: None,
+        connection_limit: -1,
+        roles: roles.clone(),
+    };
+    pg.create_database(&new).await.unwrap();
+    let read = pg.catalog_of(&[&name], &[&roles.owner, &roles.readonly]).await;
+    let full = pg.catalog().await;
+    pg.drop_database(&name, &roles, &[roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()], true)
+        .await
+        .unwrap();
+    let read = read.unwrap();
+    assert_eq!(read.databases.keys().collect::<Vec<_>>(), vec![&name], "read back more than the one database");
+    assert_eq!(read.databases[&name].owner, roles.owner);
+    assert_eq!(read.roles.len(), 2, "{:?}", read.roles);
+    // The full snapshot taken before the change is not served after it.
+    let full = full.unwrap();
+    assert!(full.databases.contains_key(&name) && full.databases.contains_key("postgres"));
+}

@@ -137,7 +137,14 @@ type SchemaCatalog = Arc<BTreeMap<String, SchemaInfo>>;
 pub struct Mysql {
     endpoint: MysqlEndpoint,
     pool: MySqlPool,
-    catalog: Mutex<Option<(Instant, SchemaCatalog)>>,
+    catalog: Mutex<CatalogCache>,
+}
+
+/// The last full snapshot, and whether this process changed the catalog since.
+#[derive(Default)]
+struct CatalogCache {
+    snapshot: Option<(Instant, SchemaCatalog)>,
+    changed: bool,
 }
 
 /// Quotes an identifier with backticks.
@@ -173,7 +180,7 @@ impl Mysql {
             .acquire_timeout(endpoint.deadline.timeout)
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(options);
-        Mysql { endpoint, pool, catalog: Mutex::new(None) }
+        Mysql { endpoint, pool, catalog: Mutex::new(CatalogCache::default()) }
     }
 
     /// `host:port`.
@@ -226,19 +233,50 @@ impl Mysql {
     /// # Errors
     /// [`MysqlError`] when the server cannot be read.
     pub async fn catalog(&self) -> Result<SchemaCatalog, MysqlError> {
-        let mut cached = self.catalog.lock().await;
-        if let Some((at, c)) = cached.as_ref()
+        let mut cache = self.catalog.lock().await;
+        if let Some((at, c)) = cache.snapshot.as_ref()
             && at.elapsed() < CATALOG_TTL
+            && !cache.changed
         {
             return Ok(c.clone());
         }
+        let catalog = self.read_catalog(None).await?;
+        *cache = CatalogCache { snapshot: Some((Instant::now(), catalog.clone())), changed: false };
+        Ok(catalog)
+    }
+
+    /// What the catalog says of database `name` alone: from the snapshot while it is
+    /// fresh, else read for just this name once this process has changed the catalog (so
+    /// reading back each of many new databases does not reload every schema each time).
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be read.
+    pub async fn catalog_of(&self, name: &str) -> Result<SchemaCatalog, MysqlError> {
+        let changed = {
+            let cache = self.catalog.lock().await;
+            if let Some((at, c)) = cache.snapshot.as_ref()
+                && at.elapsed() < CATALOG_TTL
+                && !cache.changed
+            {
+                return Ok(c.clone());
+            }
+            cache.changed
+        };
+        if changed { self.read_catalog(Some(name)).await } else { self.catalog().await }
+    }
+
+    /// Reads every schema, or only `only`.
+    async fn read_catalog(&self, only: Option<&str>) -> Result<SchemaCatalog, MysqlError> {
         let rows = retry::transient(
             || async {
                 self.limit(
                     sqlx::query(
                         "SELECT CAST(SCHEMA_NAME AS CHAR) AS name, CAST(DEFAULT_CHARACTER_SET_NAME AS CHAR) AS cs, \
-                     CAST(DEFAULT_COLLATION_NAME AS CHAR) AS co FROM information_schema.SCHEMATA",
+                     CAST(DEFAULT_COLLATION_NAME AS CHAR) AS co FROM information_schema.SCHEMATA \
+                     WHERE ? IS NULL OR SCHEMA_NAME = ?",
                     )
+                    .bind(only)
+                    .bind(only)
                     .fetch_all(&self.pool),
                 )
                 .await
@@ -250,13 +288,12 @@ impl Mysql {
             .iter()
             .map(|r| (r.get::<String, _>("name"), SchemaInfo { character_set: r.get("cs"), collation: r.get("co") }))
             .collect();
-        let catalog = Arc::new(catalog);
-        *cached = Some((Instant::now(), catalog.clone()));
-        Ok(catalog)
+        Ok(Arc::new(catalog))
     }
 
+    /// Marks the snapshot as out of date: this process changed the catalog.
     async fn invalidate(&self) {
-        *self.catalog.lock().await = None;
+        self.catalog.lock().await.changed = true;
     }
 
     /// Creates the database.
@@ -522,7 +559,7 @@ impl Mysql {
             return Err(MysqlError::CannotArchive { database: name.to_owned(), what: what.join(", ") });
         }
         self.clear_sessions(name, management, force).await?;
-        let info = self.catalog().await?.get(name).cloned();
+        let info = self.catalog_of(name).await?.get(name).cloned();
         let mut create = format!("CREATE DATABASE {}", quote_identifier(archived_name));
         if let Some(i) = info {
             create.push_str(&format!(

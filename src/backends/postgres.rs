@@ -263,7 +263,14 @@ pub struct Postgres {
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
     released: Notify,
-    catalog: Mutex<Option<(Instant, Arc<Catalog>)>>,
+    catalog: Mutex<CatalogCache>,
+}
+
+/// The last full catalog snapshot, and whether this process changed the catalog since.
+#[derive(Default)]
+struct CatalogCache {
+    snapshot: Option<(Instant, Arc<Catalog>)>,
+    changed: bool,
 }
 
 /// A connection kept open for reuse, still holding its permit.
@@ -298,7 +305,13 @@ impl Postgres {
     /// A client for `endpoint`; nothing connects yet.
     pub fn new(endpoint: PostgresEndpoint) -> Postgres {
         let permits = Arc::new(Semaphore::new(endpoint.max_connections.max(1) as usize));
-        Postgres { endpoint, permits, idle: Mutex::new(Vec::new()), released: Notify::new(), catalog: Mutex::new(None) }
+        Postgres {
+            endpoint,
+            permits,
+            idle: Mutex::new(Vec::new()),
+            released: Notify::new(),
+            catalog: Mutex::new(CatalogCache::default()),
+        }
     }
 
     /// `host:port` of the primary.
@@ -516,15 +529,54 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the server cannot be read.
     pub async fn catalog(&self) -> Result<Arc<Catalog>, PostgresError> {
-        let mut cached = self.catalog.lock().await;
-        if let Some((at, c)) = cached.as_ref()
+        let mut cache = self.catalog.lock().await;
+        if let Some((at, c)) = cache.snapshot.as_ref()
             && at.elapsed() < CATALOG_TTL
+            && !cache.changed
         {
             return Ok(c.clone());
         }
+        let catalog = Arc::new(self.read_catalog(None).await?);
+        *cache = CatalogCache { snapshot: Some((Instant::now(), catalog.clone())), changed: false };
+        Ok(catalog)
+    }
+
+    /// What the catalog says of `databases` and `roles` (the rest is left out): from the
+    /// snapshot while it is fresh, else read for just these names once this process has
+    /// changed the catalog. An apply that creates many databases reads each one back after
+    /// its DDL; reloading every database and role on the server each time made each create
+    /// cost grow with the size of the server.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be read.
+    pub async fn catalog_of(&self, databases: &[&str], roles: &[&str]) -> Result<Arc<Catalog>, PostgresError> {
+        let changed = {
+            let cache = self.catalog.lock().await;
+            if let Some((at, c)) = cache.snapshot.as_ref()
+                && at.elapsed() < CATALOG_TTL
+                && !cache.changed
+            {
+                return Ok(c.clone());
+            }
+            cache.changed
+        };
+        if !changed {
+            return self.catalog().await;
+        }
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+        Ok(Arc::new(self.read_catalog(Some((names(databases), names(roles)))).await?))
+    }
+
+    /// Reads the catalog: all of it, or only the databases and roles named.
+    async fn read_catalog(&self, only: Option<(Vec<String>, Vec<String>)>) -> Result<Catalog, PostgresError> {
+        let (databases, roles) = match only {
+            Some((d, r)) => (Some(d), Some(r)),
+            None => (None, None),
+        };
         let maintenance = self.endpoint.database.clone();
         let rows = self
-            .with(&maintenance, |c| {
+            .with(&maintenance, move |c| {
+                let (databases, roles) = (databases.clone(), roles.clone());
                 Box::pin(async move {
                     sqlx::query(
                         "SELECT 'd' AS kind, d.datname::text AS name, pg_get_userbyid(d.datdba)::text AS owner, d.datconnlimit AS connlimit, \
@@ -533,10 +585,13 @@ impl Postgres {
                                 ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END \
                                       FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
                                       WHERE a.privilege_type = 'CONNECT') AS connect \
-                         FROM pg_database d \
+                         FROM pg_database d WHERE $1::text[] IS NULL OR d.datname = ANY($1) \
                          UNION ALL \
-                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r",
+                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r \
+                         WHERE $2::text[] IS NULL OR r.rolname = ANY($2)",
                     )
+                    .bind(databases)
+                    .bind(roles)
                     .fetch_all(c)
                     .await
                 })
@@ -563,13 +618,12 @@ impl Postgres {
                 );
             }
         }
-        let catalog = Arc::new(catalog);
-        *cached = Some((Instant::now(), catalog.clone()));
         Ok(catalog)
     }
 
+    /// Marks the snapshot as out of date: this process changed the catalog.
     async fn invalidate(&self) {
-        *self.catalog.lock().await = None;
+        self.catalog.lock().await.changed = true;
     }
 
     /// Creates the database, owned by `spec.roles.owner` (which must exist), and nothing

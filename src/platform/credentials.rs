@@ -405,7 +405,7 @@ impl Credentials<'_> {
         if spec.is_static() {
             let login = spec.login();
             let exists = match &self.store {
-                Store::Postgres(pg) => pg.catalog().await?.roles.contains(&login),
+                Store::Postgres(pg) => pg.catalog_of(&[], &[&login]).await?.roles.contains(&login),
                 Store::Mysql(my) => my.login_exists(&login).await?,
                 Store::Redis(ns) => ns.redis.user_exists_anywhere(&login).await?,
             };

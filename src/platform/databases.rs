@@ -242,7 +242,7 @@ impl Databases<'_> {
     pub async fn missing_pooler_auth_user(&self) -> Result<Option<String>, DatabaseError> {
         let Server::Postgres(pg, config) = self.server else { return Ok(None) };
         let Some(user) = &config.pooler_auth_user else { return Ok(None) };
-        Ok((!pg.catalog().await?.roles.contains(user)).then(|| user.clone()))
+        Ok((!pg.catalog_of(&[], &[user]).await?.roles.contains(user)).then(|| user.clone()))
     }
 
     /// Creates the database: group roles (PostgreSQL), database, owner mark, privileges,
@@ -445,9 +445,9 @@ impl Databases<'_> {
         let mut observed = Observed::default();
         match self.server {
             Server::Postgres(pg, _) => {
-                let catalog = pg.catalog().await?;
-                let Some(info) = catalog.databases.get(&name.name) else { return Ok(None) };
                 let roles = name.group_roles();
+                let catalog = pg.catalog_of(&[&name.name], &[&roles.owner, &roles.readwrite, &roles.readonly]).await?;
+                let Some(info) = catalog.databases.get(&name.name) else { return Ok(None) };
                 observed.connection_limit = Some(info.connection_limit);
                 observed.encoding = Some(info.encoding.clone());
                 observed.lc_collate = Some(info.lc_collate.clone());
@@ -463,7 +463,7 @@ impl Databases<'_> {
                 }
             }
             Server::Mysql(my, _) => {
-                let catalog = my.catalog().await?;
+                let catalog = my.catalog_of(&name.name).await?;
                 let Some(info) = catalog.get(&name.name) else { return Ok(None) };
                 observed.character_set = Some(info.character_set.clone());
                 observed.collation = Some(info.collation.clone());
