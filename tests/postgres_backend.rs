@@ -143,3 +143,46 @@ async fn after_ddl_one_database_is_read_back_alone() {
     let full = full.unwrap();
     assert!(full.databases.contains_key(&name) && full.databases.contains_key("postgres"));
 }
+
+/// A password set as the verifier the provider computes logs in with the password itself,
+/// checked where passwords are checked here: PgBouncer's SCRAM against `pg_shadow` (the
+/// local server trusts 127.0.0.1). Another password is refused.
+#[tokio::test]
+async fn a_login_set_by_scram_verifier_accepts_its_password_only() {
+    use dbaas::backends::password;
+    use sqlx::{Connection, Executor};
+    if std::net::TcpStream::connect(("127.0.0.1", 6432)).is_err() {
+        panic!("PgBouncer is not listening on 127.0.0.1:6432: run `make services`");
+    }
+    let login = format!(
+        "scram_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+    );
+    let secret = password::generate();
+    let verifier = password::scram_sha_256_verifier(&secret);
+    let mut admin =
+        sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable").await.unwrap();
+    admin.execute(format!("CREATE ROLE \"{login}\" LOGIN PASSWORD '{}'", verifier.expose()).as_str()).await.unwrap();
+    let stored: String = sqlx::query_scalar("SELECT passwd FROM pg_shadow WHERE usename = $1")
+        .bind(&login)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let through_pooler = |pw: &str| {
+        sqlx::postgres::PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(6432)
+            .username(&login)
+            .password(pw)
+            .database("postgres")
+            .ssl_mode(sqlx::postgres::PgSslMode::Disable)
+    };
+    let right = sqlx::PgConnection::connect_with(&through_pooler(secret.expose())).await;
+    let wrong = sqlx::PgConnection::connect_with(&through_pooler("not-the-password")).await;
+    admin.execute(format!("DROP ROLE \"{login}\"").as_str()).await.unwrap();
+    assert_eq!(stored, verifier.expose(), "the server stored something else than the verifier");
+    let right = right.expect("the password was refused");
+    right.close().await.unwrap();
+    assert!(wrong.is_err(), "another password logged in");
+}

@@ -911,7 +911,9 @@ impl Postgres {
         claim: Claim,
     ) -> Result<bool, PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let (r, password, mark, db) = (roles.clone(), password.clone(), mark.to_owned(), database.to_owned());
+        // Only the verifier reaches the server: no statement log can hold the password.
+        let password = super::password::scram_sha_256_verifier(password);
+        let (r, mark, db) = (roles.clone(), mark.to_owned(), database.to_owned());
         let outcome = self
             .with(&maintenance, move |c| {
                 let (r, password, mark, db) = (r.clone(), password.clone(), mark.clone(), db.clone());
@@ -995,8 +997,9 @@ impl Postgres {
     ) -> Result<(), PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let others: Vec<String> = groups.iter().filter(|g| *g != group).cloned().collect();
-        let (login, group, act_as, password, login_database) =
-            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), password.cloned(), database.to_owned());
+        let password = password.map(super::password::scram_sha_256_verifier);
+        let (login, group, act_as, login_database) =
+            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), database.to_owned());
         self.with(&maintenance, move |c| {
             let (login, group, act_as, password, others, login_database) = (
                 login.clone(),

@@ -87,6 +87,18 @@ impl VaultError {
     }
 }
 
+/// Whether a new connection's own password is rotated by Vault right after it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootRotation {
+    /// Rotate it now: the server was sent the password itself (MySQL, Redis), which a
+    /// statement or command log may have kept.
+    Now,
+    /// No need: the password was made for Vault alone and the server was given only its
+    /// SCRAM verifier (PostgreSQL). Rotating would cost three more server connections
+    /// per database (Vault keeps none idle) and prove nothing the write's check did not.
+    NotNeeded,
+}
+
 /// `POST {mount}/config/:name`: a database connection.
 #[derive(Debug, Serialize)]
 pub struct ConnectionConfig {
@@ -588,8 +600,8 @@ impl Vault {
     }
 
     /// Creates a database connection as this provider does: the engine mounted at `mount`
-    /// if it is not yet, the connection written (Vault checks it can log in), then its own
-    /// password rotated, so that only Vault knows it from then on.
+    /// if it is not yet, the connection written (Vault checks it can log in), then, when
+    /// `rotation` asks for it, its own password rotated, so that only Vault knows it.
     ///
     /// # Errors
     /// [`VaultError`] from whichever step Vault refused.
@@ -598,10 +610,14 @@ impl Vault {
         mount: &str,
         name: &str,
         config: &ConnectionConfig,
+        rotation: RootRotation,
     ) -> Result<(), VaultError> {
         self.ensure_database_mount(mount).await?;
         self.write_connection(mount, name, config).await?;
-        self.rotate_root(mount, name).await
+        match rotation {
+            RootRotation::Now => self.rotate_root(mount, name).await,
+            RootRotation::NotNeeded => Ok(()),
+        }
     }
 
     /// Reads a database connection; `None` when it does not exist.

@@ -19,7 +19,7 @@ use crate::backends::mysql::{Mysql, MysqlError};
 use crate::backends::password;
 use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
 use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
-use crate::backends::vault::{ConnectionConfig, Plugin, SqlPool, Vault, VaultError};
+use crate::backends::vault::{ConnectionConfig, Plugin, RootRotation, SqlPool, Vault, VaultError};
 use crate::platform::naming::{DatabaseName, Engine, MYSQL_USERNAME_TEMPLATE};
 use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
 
@@ -562,13 +562,14 @@ impl Databases<'_> {
         Err(DatabaseError::ConnectionTaken { mount: vc.database_mount.clone(), connection: name.vault_connection() })
     }
 
-    /// Creates (`new`: refusing one that exists unmarked) or resets the management login,
-    /// then the Vault connection using it, and rotates the login's password so only Vault
-    /// knows it.
+    /// Creates (`new`: refusing one that exists unmarked) or resets the management login
+    /// with a fresh password, then the Vault connection using it. Only Vault keeps the
+    /// password: PostgreSQL is sent its SCRAM verifier alone, and on MySQL Vault rotates it
+    /// at once (the server was sent it in plain).
     async fn connect_vault(&self, name: &DatabaseName, new: bool, made: &mut Made) -> Result<(), DatabaseError> {
         let Some((vault, vc)) = self.vault else { return Ok(()) };
         let password = password::generate();
-        let (plugin, login) = match self.server {
+        let (plugin, login, rotation) = match self.server {
             Server::Postgres(pg, config) => {
                 let roles = name.group_roles();
                 let claim = if new { Claim::New } else { Claim::Held };
@@ -587,6 +588,7 @@ impl Databases<'_> {
                 (
                     Plugin::Postgresql { connection_url, password_authentication: "scram-sha-256", pool: sql_pool(vc) },
                     roles.management,
+                    RootRotation::NotNeeded,
                 )
             }
             Server::Mysql(my, config) => {
@@ -600,6 +602,7 @@ impl Databases<'_> {
                 (
                     Plugin::Mysql { connection_url, username_template: MYSQL_USERNAME_TEMPLATE, pool: sql_pool(vc) },
                     login,
+                    RootRotation::Now,
                 )
             }
         };
@@ -611,7 +614,7 @@ impl Databases<'_> {
             verify_connection: true,
         };
         made.connection = true;
-        vault.create_connection(&vc.database_mount, &name.vault_connection(), &body).await?;
+        vault.create_connection(&vc.database_mount, &name.vault_connection(), &body, rotation).await?;
         Ok(())
     }
 }

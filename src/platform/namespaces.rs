@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::backends::password;
 use crate::backends::redis::{AclUser, Redis, RedisBackendError};
-use crate::backends::vault::{ConnectionConfig, Plugin, Vault, VaultError};
+use crate::backends::vault::{ConnectionConfig, Plugin, RootRotation, Vault, VaultError};
 use crate::platform::naming::{self, NamespaceName};
 use crate::platform::redis_acl;
 use crate::platform::settings::{RedisConfig, VaultConfig};
@@ -499,7 +499,7 @@ impl Namespaces<'_> {
             verify_connection: true,
         };
         made.connection = true;
-        vault.create_connection(&vc.database_mount, &name.vault_connection(), &config).await?;
+        vault.create_connection(&vc.database_mount, &name.vault_connection(), &config, RootRotation::Now).await?;
         Ok(())
     }
 }
