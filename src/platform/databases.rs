@@ -126,6 +126,13 @@ impl Made {
     }
 }
 
+/// What [`Databases::provision`] learnt on the way that a read-back would ask again.
+#[derive(Clone, Debug, Default)]
+pub struct Provisioned {
+    /// PostgreSQL: the extensions installed in the new database; `None` when unknown.
+    pub extensions: Option<BTreeSet<String>>,
+}
+
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -252,9 +259,12 @@ impl Databases<'_> {
     ///
     /// # Errors
     /// [`DatabaseError`]; [`DatabaseError::Incomplete`] when removing failed too.
-    pub async fn provision(&self, name: &DatabaseName, spec: &DatabaseSpec) -> Result<(), DatabaseError> {
+    pub async fn provision(&self, name: &DatabaseName, spec: &DatabaseSpec) -> Result<Provisioned, DatabaseError> {
         let mut made = Made::default();
-        let Err(cause) = self.provision_steps(name, spec, &mut made).await else { return Ok(()) };
+        let cause = match self.provision_steps(name, spec, &mut made).await {
+            Ok(provisioned) => return Ok(provisioned),
+            Err(cause) => cause,
+        };
         match self.undo(name, &mut made).await {
             Ok(()) => Err(cause),
             Err(_) => {
@@ -269,7 +279,8 @@ impl Databases<'_> {
         name: &DatabaseName,
         spec: &DatabaseSpec,
         made: &mut Made,
-    ) -> Result<(), DatabaseError> {
+    ) -> Result<Provisioned, DatabaseError> {
+        let mut provisioned = Provisioned::default();
         self.check_connection_free(name).await?;
         match self.server {
             Server::Postgres(pg, _) => {
@@ -305,6 +316,9 @@ impl Databases<'_> {
                     let add: Vec<String> = extensions.iter().cloned().collect();
                     pg.change_extensions(&name.name, &add, &[]).await?;
                 }
+                // Read now, on the connection to the new database that is still open:
+                // read back later, it would mostly take a connection of its own.
+                provisioned.extensions = pg.extensions(&name.name).await.ok();
             }
             Server::Mysql(my, _) => {
                 if self.vault.is_some() && my.login_exists(&name.mysql_management_login()).await? {
@@ -319,7 +333,8 @@ impl Databases<'_> {
                 made.database = true;
             }
         }
-        self.connect_vault(name, true, made).await
+        self.connect_vault(name, true, made).await?;
+        Ok(provisioned)
     }
 
     /// Removes what `made` records, most recent first; what could not be removed stays in

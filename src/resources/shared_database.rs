@@ -38,7 +38,7 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of};
 use crate::framework::value::{Number, Value};
-use crate::platform::databases::{DatabaseError, DatabaseSpec, Databases, Made, Removal, Server};
+use crate::platform::databases::{DatabaseError, DatabaseSpec, Databases, Made, Observed, Removal, Server};
 use crate::platform::naming::{DatabaseName, Engine};
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
@@ -279,8 +279,8 @@ impl Resource for SharedDatabase {
         if d.has_error() {
             return;
         }
-        match self.databases(&client, &config).provision(&model.database, &model.spec).await {
-            Ok(()) => {}
+        let provisioned = match self.databases(&client, &config).provision(&model.database, &model.spec).await {
+            Ok(provisioned) => provisioned,
             Err(DatabaseError::Incomplete { cause, left, named }) => {
                 // What could not be removed goes into state, tainted, with a record of
                 // what it is, so destroy or the next apply removes exactly that.
@@ -291,10 +291,10 @@ impl Resource for SharedDatabase {
                 return;
             }
             Err(e) => return errors::database(d, "creating the database", &model.database, &e),
-        }
+        };
         response.identity = Some(model.identity());
         let mut read = ReadResponse { state: request.plan.clone(), ..Default::default() };
-        self.refresh(&model, &mut read).await;
+        self.refresh_knowing(&model, &mut read, provisioned.extensions).await;
         response.diagnostics.extend(read.diagnostics);
         response.state = read.state;
     }
@@ -425,6 +425,12 @@ impl SharedDatabase {
 
     /// Reads the database back into `response.state`; null when it no longer exists.
     async fn refresh(&self, model: &Model, response: &mut ReadResponse) {
+        self.refresh_knowing(model, response, None).await;
+    }
+
+    /// [`Self::refresh`], with the installed extensions already known (`Some`) from the
+    /// create that just installed them.
+    async fn refresh_knowing(&self, model: &Model, response: &mut ReadResponse, extensions: Option<BTreeSet<String>>) {
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
         let Value::Object(mut state) = response.state.clone() else { return };
@@ -434,7 +440,10 @@ impl SharedDatabase {
         // business). An empty managed set needs no look.
         let with_extensions = model.database.engine == Engine::Postgresql
             && !matches!(state.get("extensions"), Some(Value::Set(s)) if s.is_empty());
-        let observed = match self.databases(&client, &config).inspect(&model.database, with_extensions).await {
+        let known = with_extensions && extensions.is_some();
+        let inspected = self.databases(&client, &config).inspect(&model.database, with_extensions && !known).await;
+        let observed = match inspected {
+            Ok(Some(o)) if known => Observed { extensions, ..o },
             Ok(Some(o)) => o,
             Ok(None) => {
                 response.state = Value::Null;

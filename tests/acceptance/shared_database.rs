@@ -593,6 +593,39 @@ fn vault_holds_few_connections_and_lets_them_go() {
 }
 
 /// `main` with the story's other databases appended.
+/// Each session on the primary is a backend process forked, loaded and torn down: a create
+/// opens as few as it can on the new database. The provider: one (privileges, extensions
+/// installed and read back on it). Vault: one, its check that it can log in; no rotate-root,
+/// which opened three more, since PostgreSQL only ever gets the password's verifier.
+#[test]
+fn a_create_opens_two_sessions_on_the_new_database() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("sessions");
+    let names: Vec<String> = (0..3).map(|i| format!("{}d{i}", c.prefix)).collect();
+    let main = config(&c, &names[0], "postgresql", "deletion_policy = \"drop\"");
+    let ws = Workspace::new(tf, "sessions", &with_databases(&main, &names));
+    ws.init();
+    ws.apply();
+    // pg_stat_database counts a session when it has ended; Vault keeps none idle.
+    let sessions = || {
+        let list = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+        psql("postgres", &format!("SELECT coalesce(sum(sessions), 0) FROM pg_stat_database WHERE datname IN ({list})"))
+            .parse::<usize>()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    let mut seen = sessions();
+    while seen < 2 * names.len() && started.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        seen = sessions();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let seen = sessions();
+    ws.destroy();
+    assert_eq!(seen, 2 * names.len(), "sessions opened on {} new databases", names.len());
+}
+
 fn with_databases(main: &str, names: &[String]) -> String {
     let mut main = main.to_owned();
     for (i, name) in names.iter().enumerate().skip(1) {
