@@ -32,6 +32,28 @@ async fn lock_ddl(tx: &mut PgConnection, database: &str) -> Result<(), sqlx::Err
         .map(drop)
 }
 
+/// Runs `statements` in one round trip (one simple-protocol query; inside the caller's
+/// transaction, if any). Each statement was built by the server's `format()` with `%I` and
+/// `%L`, so PostgreSQL itself quoted every identifier and literal in it.
+async fn execute_all(c: &mut PgConnection, statements: &[String]) -> Result<(), sqlx::Error> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    // A query without arguments goes out as one simple-protocol Query message, which may
+    // hold several statements.
+    c.execute(statements.join(";\n").as_str()).await.map(drop)
+}
+
+/// `DROP ROLE IF EXISTS` for each of `roles`, quoted by the server.
+async fn drop_role_statements(c: &mut PgConnection, roles: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT format('DROP ROLE IF EXISTS %I', r) FROM unnest($1::text[]) WITH ORDINALITY AS t(r, i) ORDER BY i",
+    )
+    .bind(roles)
+    .fetch_all(c)
+    .await
+}
+
 /// How long a catalog snapshot serves reads in one provider process.
 const CATALOG_TTL: Duration = Duration::from_secs(10);
 /// A connection idle longer than this is pinged before it is reused.
@@ -737,24 +759,25 @@ impl Postgres {
                     {
                         return Ok(Err(Some((role.clone(), comment.clone()))));
                     }
-                    let mut created = Vec::new();
-                    for name in &names {
-                        let mut statements = Vec::new();
-                        match existing.get(name) {
-                            None => {
-                                statements.push("SELECT format('CREATE ROLE %I NOLOGIN', $1::text)");
-                                created.push(name.clone());
-                            }
-                            Some(comment) if comment.as_deref() == Some(mark.as_str()) => continue,
-                            Some(_) => {}
-                        }
-                        statements.push("SELECT format('COMMENT ON ROLE %I IS %L', $1::text, $2::text)");
-                        for q in statements {
-                            let s: String =
-                                sqlx::query_scalar(q).bind(name).bind(&mark).fetch_one(&mut *tx).await?;
-                            tx.execute(s.as_str()).await?;
-                        }
-                    }
+                    let created: Vec<String> = names.iter().filter(|n| !existing.contains_key(*n)).cloned().collect();
+                    let unmarked: Vec<String> = names
+                        .iter()
+                        .filter(|n| existing.get(*n).is_none_or(|c| c.as_deref() != Some(mark.as_str())))
+                        .cloned()
+                        .collect();
+                    let statements: Vec<String> = sqlx::query_scalar(
+                        "SELECT s FROM ( \
+                            SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', n) AS s FROM unnest($1::text[]) n \
+                            UNION ALL \
+                            SELECT 2, format('COMMENT ON ROLE %I IS %L', n, $3::text) FROM unnest($2::text[]) n \
+                         ) q ORDER BY step",
+                    )
+                    .bind(&created)
+                    .bind(&unmarked)
+                    .bind(&mark)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    execute_all(&mut tx, &statements).await?;
                     tx.commit().await?;
                     Ok(Ok(created))
                 })
@@ -809,9 +832,7 @@ impl Postgres {
                 .bind(&pooler)
                 .fetch_all(&mut *tx)
                 .await?;
-                for s in statements.into_iter().flatten() {
-                    tx.execute(s.as_str()).await?;
-                }
+                execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
                 tx.commit().await
             })
         })
@@ -950,9 +971,7 @@ impl Postgres {
                     .bind(&mark)
                     .fetch_all(&mut *tx)
                     .await?;
-                    for s in statements {
-                        tx.execute(s.as_str()).await?;
-                    }
+                    execute_all(&mut tx, &statements).await?;
                     tx.commit().await?;
                     Ok(Ok(existing.is_none()))
                 })
@@ -1034,9 +1053,7 @@ impl Postgres {
                 .bind(&others)
                 .fetch_all(&mut *tx)
                 .await?;
-                for s in statements.into_iter().flatten() {
-                    tx.execute(s.as_str()).await?;
-                }
+                execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
                 tx.commit().await
             })
         })
@@ -1237,13 +1254,8 @@ impl Postgres {
                 c.execute(drop_db.as_str()).await?;
                 let mut tx = c.begin().await?;
                 lock_ddl(&mut tx, &db).await?;
-                for role in &roles {
-                    let s: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
-                        .bind(role)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    tx.execute(s.as_str()).await?;
-                }
+                let statements = drop_role_statements(&mut tx, &roles).await?;
+                execute_all(&mut tx, &statements).await?;
                 tx.commit().await
             })
         })
@@ -1264,13 +1276,8 @@ impl Postgres {
             Box::pin(async move {
                 let mut tx = c.begin().await?;
                 lock_ddl(&mut tx, &scope).await?;
-                for role in &names {
-                    let s: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
-                        .bind(role)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    tx.execute(s.as_str()).await?;
-                }
+                let statements = drop_role_statements(&mut tx, &names).await?;
+                execute_all(&mut tx, &statements).await?;
                 tx.commit().await
             })
         })
