@@ -13,8 +13,9 @@
 //! `<name>_readwrite` and `<name>_readonly` group roles get CONNECT, schema USAGE and
 //! default privileges for what the owner role creates, so access comes from membership
 //! and nothing per table can drift. With Vault, a management login `<name>_vault` and a
-//! Vault connection `postgres-<name>` (allowed roles `postgres-<name>-*`) are created
-//! and the login's password rotated, so only Vault knows it.
+//! Vault connection `postgres-<name>` (allowed roles `postgres-<name>-*`) are created.
+//! Only Vault knows the login's password: PostgreSQL is sent only its SCRAM verifier (on
+//! MySQL, Vault rotates it at once).
 //!
 //! Destroy follows `deletion_policy`: `retain` (default) forgets, `archive` renames and
 //! locks, `drop` drops (refusing while clients are connected unless `force_drop`).
