@@ -8,4 +8,5 @@ pub mod pgbouncer;
 pub mod postgres;
 pub mod redis;
 pub mod retry;
+mod snapshot;
 pub mod vault;

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlSslMode};
 use sqlx::{Executor, Row};
@@ -18,6 +18,7 @@ use std::future::Future;
 
 use super::deadline::{Deadline, Interrupted};
 use super::retry;
+use super::snapshot::Snapshot;
 use crate::secret::Secret;
 
 const CATALOG_TTL: Duration = Duration::from_secs(10);
@@ -137,14 +138,7 @@ type SchemaCatalog = Arc<BTreeMap<String, SchemaInfo>>;
 pub struct Mysql {
     endpoint: MysqlEndpoint,
     pool: MySqlPool,
-    catalog: Mutex<CatalogCache>,
-}
-
-/// The last full snapshot, and whether this process changed the catalog since.
-#[derive(Default)]
-struct CatalogCache {
-    snapshot: Option<(Instant, SchemaCatalog)>,
-    changed: bool,
+    catalog: Mutex<Snapshot<SchemaCatalog>>,
 }
 
 /// Quotes an identifier with backticks.
@@ -180,7 +174,7 @@ impl Mysql {
             .acquire_timeout(endpoint.deadline.timeout)
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(options);
-        Mysql { endpoint, pool, catalog: Mutex::new(CatalogCache::default()) }
+        Mysql { endpoint, pool, catalog: Mutex::new(Snapshot::default()) }
     }
 
     /// `host:port`.
@@ -233,15 +227,12 @@ impl Mysql {
     /// # Errors
     /// [`MysqlError`] when the server cannot be read.
     pub async fn catalog(&self) -> Result<SchemaCatalog, MysqlError> {
-        let mut cache = self.catalog.lock().await;
-        if let Some((at, c)) = cache.snapshot.as_ref()
-            && at.elapsed() < CATALOG_TTL
-            && !cache.changed
-        {
-            return Ok(c.clone());
+        let mut snapshot = self.catalog.lock().await;
+        if let Some(catalog) = snapshot.fresh(CATALOG_TTL) {
+            return Ok(catalog);
         }
         let catalog = self.read_catalog(None).await?;
-        *cache = CatalogCache { snapshot: Some((Instant::now(), catalog.clone())), changed: false };
+        snapshot.replace(catalog.clone());
         Ok(catalog)
     }
 
@@ -253,14 +244,11 @@ impl Mysql {
     /// [`MysqlError`] when the server cannot be read.
     pub async fn catalog_of(&self, name: &str) -> Result<SchemaCatalog, MysqlError> {
         let changed = {
-            let cache = self.catalog.lock().await;
-            if let Some((at, c)) = cache.snapshot.as_ref()
-                && at.elapsed() < CATALOG_TTL
-                && !cache.changed
-            {
-                return Ok(c.clone());
+            let snapshot = self.catalog.lock().await;
+            if let Some(catalog) = snapshot.fresh(CATALOG_TTL) {
+                return Ok(catalog);
             }
-            cache.changed
+            snapshot.changed()
         };
         if changed { self.read_catalog(Some(name)).await } else { self.catalog().await }
     }
@@ -293,7 +281,7 @@ impl Mysql {
 
     /// Marks the snapshot as out of date: this process changed the catalog.
     async fn invalidate(&self) {
-        self.catalog.lock().await.changed = true;
+        self.catalog.lock().await.mark_changed();
     }
 
     /// Creates the database.

@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::deadline::{Deadline, Interrupted};
 use super::retry;
+use super::snapshot::Snapshot;
 use crate::secret::Secret;
 
 /// The first advisory lock key of the DDL lock; the second is `hashtext(<database>)`.
@@ -285,14 +286,7 @@ pub struct Postgres {
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
     released: Notify,
-    catalog: Mutex<CatalogCache>,
-}
-
-/// The last full catalog snapshot, and whether this process changed the catalog since.
-#[derive(Default)]
-struct CatalogCache {
-    snapshot: Option<(Instant, Arc<Catalog>)>,
-    changed: bool,
+    catalog: Mutex<Snapshot<Arc<Catalog>>>,
 }
 
 /// A connection kept open for reuse, still holding its permit.
@@ -332,7 +326,7 @@ impl Postgres {
             permits,
             idle: Mutex::new(Vec::new()),
             released: Notify::new(),
-            catalog: Mutex::new(CatalogCache::default()),
+            catalog: Mutex::new(Snapshot::default()),
         }
     }
 
@@ -551,15 +545,12 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the server cannot be read.
     pub async fn catalog(&self) -> Result<Arc<Catalog>, PostgresError> {
-        let mut cache = self.catalog.lock().await;
-        if let Some((at, c)) = cache.snapshot.as_ref()
-            && at.elapsed() < CATALOG_TTL
-            && !cache.changed
-        {
-            return Ok(c.clone());
+        let mut snapshot = self.catalog.lock().await;
+        if let Some(catalog) = snapshot.fresh(CATALOG_TTL) {
+            return Ok(catalog);
         }
         let catalog = Arc::new(self.read_catalog(None).await?);
-        *cache = CatalogCache { snapshot: Some((Instant::now(), catalog.clone())), changed: false };
+        snapshot.replace(catalog.clone());
         Ok(catalog)
     }
 
@@ -573,14 +564,11 @@ impl Postgres {
     /// [`PostgresError`] when the server cannot be read.
     pub async fn catalog_of(&self, databases: &[&str], roles: &[&str]) -> Result<Arc<Catalog>, PostgresError> {
         let changed = {
-            let cache = self.catalog.lock().await;
-            if let Some((at, c)) = cache.snapshot.as_ref()
-                && at.elapsed() < CATALOG_TTL
-                && !cache.changed
-            {
-                return Ok(c.clone());
+            let snapshot = self.catalog.lock().await;
+            if let Some(catalog) = snapshot.fresh(CATALOG_TTL) {
+                return Ok(catalog);
             }
-            cache.changed
+            snapshot.changed()
         };
         if !changed {
             return self.catalog().await;
@@ -645,7 +633,7 @@ impl Postgres {
 
     /// Marks the snapshot as out of date: this process changed the catalog.
     async fn invalidate(&self) {
-        self.catalog.lock().await.changed = true;
+        self.catalog.lock().await.mark_changed();
     }
 
     /// Creates the database, owned by `spec.roles.owner` (which must exist), and nothing
