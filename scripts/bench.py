@@ -11,6 +11,7 @@ The cost curve of dbaas_shared_database (issue 9), against the local PostgreSQL 
 for N = 10, 50, 200 and 500 databases, each with a dynamic dbaas_rotated_role:
 4. apply, no-change plan and destroy, per database, against bare DDL at the same N in the
    same run: CREATE DATABASE + 3 CREATE ROLE, and DROP DATABASE (+ the roles), one session;
+   three runs of each, alternating, reported as medians with the ratios' run-by-run range;
    and Terraform's own time at the same shape (N pairs of terraform_data), which grows with
    the size of the state whatever the provider: ratios compare the provider's net time
    (the run less Terraform's own) with the bare DDL;
@@ -38,6 +39,9 @@ TERRAFORM = os.environ.get("TF_ACC_TERRAFORM_PATH", os.path.join(ROOT, ".tools/b
 COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
 N = 200
 CURVE = [int(n) for n in os.environ.get("BENCH_CURVE", "10,50,200,500").split(",")]
+# Runs per point of the curve. One run's bare CREATE DATABASE swings from 23 to 40 ms per
+# database here, enough to flip a ratio's verdict: each point reports medians.
+CURVE_RUNS = int(os.environ.get("BENCH_CURVE_RUNS", "3"))
 POOL_SIZE = 4
 VAULT_MAX_OPEN = 2
 
@@ -178,7 +182,9 @@ def cleanup(prefix, mount):
 
 
 def curve_point(tmp, n):
-    """One point of the cost curve: n databases, each with a dynamic role."""
+    """One point of the cost curve: n databases, each with a dynamic role, created and
+    destroyed CURVE_RUNS times, alternating with as many runs of the bare DDL and of
+    Terraform's own floor. Each key holds the median of its runs; "runs" keeps them all."""
     prefix = "bench%d_%d" % (n, os.getpid())
     mount = prefix.replace("_", "-")
     work = os.path.join(tmp, "curve%d" % n)
@@ -191,41 +197,52 @@ def curve_point(tmp, n):
         'resource "dbaas_rotated_role" "r%d" {\n  database = dbaas_shared_database.d%d.id\n  name = "app"\n}\n'
         % (i, prefix, i, i, i) for i in range(n)))
     terraform(work, "init")
+    floor = floor_workspace(tmp, n)
     # CREATE DATABASE writes the template (~7 MB) to the WAL. Where the WAL has no recycled
     # segments, each new 16 MB segment is zero-filled and synced first: a lone CREATE
-    # DATABASE then takes ~150 ms here instead of ~25. The bare DDL below runs after a
-    # batch of DROP DATABASE (each a checkpoint, which recycles segments); the provider's
-    # apply gets the same start: a throwaway batch of the same size just before it.
+    # DATABASE then takes ~150 ms here instead of ~25. Every run below, the provider's and
+    # the bare DDL's alike, starts right after a batch of DROP DATABASE (each a checkpoint,
+    # which recycles segments); the first one after a throwaway batch of the same size.
     bare_ddl(prefix + "_warm", n)
     sampler = PgConnections()
     sampler.start()
     point = {"n": n}
+    runs = {key: [] for key in ("apply", "destroy", "bare_create", "bare_drop", "tf_apply", "tf_plan", "tf_destroy")}
     try:
-        point["apply"] = terraform(work, "apply", "-auto-approve", "-parallelism=10")
-        point["plan"] = statistics.median(terraform(work, "plan", "-parallelism=10") for _ in range(3))
-        # A credential from every role, ten at a time, as apps starting together would.
-        roles = ["%s/creds/postgres-%s_%d-app" % (mount, prefix, i) for i in range(n)]
-        start = time.perf_counter()
-        with ThreadPoolExecutor(10) as pool:
-            issued = sum('"username"' in r for r in pool.map(vault_get, roles))
-        point["issue"] = time.perf_counter() - start
-        if issued != n:
-            sys.exit("only %d of %d credentials issued" % (issued, n))
-        point["vault_busy"] = vault_connections(prefix)
-        time.sleep(35)  # the connections' max_connection_lifetime (30 s), and a margin
-        point["vault_idle"] = vault_connections(prefix)
-        point["destroy"] = terraform(work, "destroy", "-auto-approve", "-parallelism=10")
+        for run in range(CURVE_RUNS):
+            runs["apply"].append(terraform(work, "apply", "-auto-approve", "-parallelism=10"))
+            if run == 0:
+                point["plan"] = statistics.median(terraform(work, "plan", "-parallelism=10") for _ in range(3))
+            # A credential from every role, ten at a time, as apps starting together would:
+            # every destroy then revokes as many leases.
+            roles = ["%s/creds/postgres-%s_%d-app" % (mount, prefix, i) for i in range(n)]
+            start = time.perf_counter()
+            with ThreadPoolExecutor(10) as pool:
+                issued = sum('"username"' in r for r in pool.map(vault_get, roles))
+            if run == 0:
+                point["issue"] = time.perf_counter() - start
+            if issued != n:
+                sys.exit("only %d of %d credentials issued" % (issued, n))
+            if run == 0:
+                point["vault_busy"] = vault_connections(prefix)
+                time.sleep(35)  # the connections' max_connection_lifetime (30 s), and a margin
+                point["vault_idle"] = vault_connections(prefix)
+            runs["destroy"].append(terraform(work, "destroy", "-auto-approve", "-parallelism=10"))
+            create, drop = bare_ddl("%s_bare%d" % (prefix, run), n)
+            runs["bare_create"].append(create)
+            runs["bare_drop"].append(drop)
+            for key, seconds in zip(("tf_apply", "tf_plan", "tf_destroy"), terraform_floor(floor)):
+                runs[key].append(seconds)
     finally:
         sampler.stop()
         cleanup(prefix, mount)
     point["provider_connections"] = sampler.peak
-    point["bare_create"], point["bare_drop"] = bare_ddl(prefix + "_bare", n)
-    cleanup(prefix, mount)
-    point["tf_apply"], point["tf_plan"], point["tf_destroy"] = terraform_floor(tmp, n)
+    point["runs"] = runs
+    point.update({key: statistics.median(values) for key, values in runs.items()})
     return point
 
 
-def terraform_floor(tmp, n):
+def floor_workspace(tmp, n):
     """Terraform's own cost at the same shape: n pairs of terraform_data, the second of
     each pair referring to the first, as each role refers to its database. Terraform's
     time per resource grows with the size of the state, whatever the provider."""
@@ -234,6 +251,11 @@ def terraform_floor(tmp, n):
         'resource "terraform_data" "d%d" {\n  input = "%d"\n}\n'
         'resource "terraform_data" "r%d" {\n  input = terraform_data.d%d.id\n}\n' % (i, i, i, i) for i in range(n)))
     terraform(work, "init")
+    return work
+
+
+def terraform_floor(work):
+    """Seconds for apply, no-change plan (median of 3) and destroy of the floor workspace."""
     apply = terraform(work, "apply", "-auto-approve", "-parallelism=10")
     plan = statistics.median(terraform(work, "plan", "-parallelism=10") for _ in range(3))
     destroy = terraform(work, "destroy", "-auto-approve", "-parallelism=10")
@@ -306,8 +328,16 @@ def plot(points, path):
 
 
 def net(point, run, floor, bare):
-    """The provider's own cost (the run less Terraform's own at the same shape) over the bare DDL."""
+    """The provider's own cost (the run less Terraform's own at the same shape) over the bare
+    DDL, from the medians."""
     return (point[run] - point[floor]) / point[bare]
+
+
+def net_range(point, run, floor, bare):
+    """The lowest and highest of the same ratio taken run by run (run i against bare i)."""
+    r = point["runs"]
+    ratios = [(a - f) / b for a, f, b in zip(r[run], r[floor], r[bare])]
+    return min(ratios), max(ratios)
 
 
 def main():
@@ -333,17 +363,22 @@ def main():
           % (plan1, floor1, plan1 / floor1))
     print("  plan, %d dbaas_endpoints / %d terraform_data   %6.3f / %6.3f s = %4.2f (target <= 1.15)"
           % (N, N, plan200, floor200, plan200 / floor200))
-    print("  cost curve, ms per database (each with a dynamic role; -parallelism=10; bare DDL in one psql session).")
+    print("  cost curve, ms per database, medians of %d runs (each database with a dynamic role; -parallelism=10;"
+          % CURVE_RUNS)
+    print("  bare DDL in one psql session); after each ratio, its lowest-highest taken run by run.")
     print("  'run' is the terraform command's wall time; 'tf' is Terraform's own at the same shape (terraform_data);")
     print("  'net' = run - tf, what the provider and the servers behind it add; ratios are net / bare:")
-    print("      N |   apply run     tf    net   bare ratio | destroy run     tf    net   bare ratio "
+    print("      N |   apply run     tf    net   bare ratio (range)    | destroy run     tf    net   bare ratio (range)    "
           "| plan/res run  tf | issue/cred | provider conns | Vault conns busy, 35 s later")
     for p in points:
         n = p["n"]
         ms = lambda key: 1000 * p[key] / n
-        print("  %5d | %11.1f %6.1f %6.1f %6.1f %5.2f | %11.1f %6.1f %6.1f %6.1f %5.2f | %12.2f %4.2f | %10.2f | %14d | %5d, %d" % (
+        print("  %5d | %11.1f %6.1f %6.1f %6.1f %5.2f (%4.2f-%4.2f) | %11.1f %6.1f %6.1f %6.1f %5.2f (%4.2f-%4.2f) "
+              "| %12.2f %4.2f | %10.2f | %14d | %5d, %d" % (
             n, ms("apply"), ms("tf_apply"), ms("apply") - ms("tf_apply"), ms("bare_create"), net(p, "apply", "tf_apply", "bare_create"),
+            *net_range(p, "apply", "tf_apply", "bare_create"),
             ms("destroy"), ms("tf_destroy"), ms("destroy") - ms("tf_destroy"), ms("bare_drop"), net(p, "destroy", "tf_destroy", "bare_drop"),
+            *net_range(p, "destroy", "tf_destroy", "bare_drop"),
             ms("plan") / 2, ms("tf_plan") / 2, ms("issue"), p["provider_connections"], p["vault_busy"], p["vault_idle"]))
     if plot(points, os.path.join(ROOT, "docs/images/cost-curve.png")):
         print("  plot: docs/images/cost-curve.png")
