@@ -595,7 +595,6 @@ fn vault_holds_few_connections_and_lets_them_go() {
     ws.destroy();
 }
 
-/// `main` with the story's other databases appended.
 /// Each session on the primary is a backend process forked, loaded and torn down: a create
 /// opens as few as it can on the new database. The provider: one (privileges, extensions
 /// installed and read back on it). Vault: one, its check that it can log in; no rotate-root,
@@ -629,6 +628,7 @@ fn a_create_opens_two_sessions_on_the_new_database() {
     assert_eq!(seen, 2 * names.len(), "sessions opened on {} new databases", names.len());
 }
 
+/// `main` with the story's other databases appended.
 fn with_databases(main: &str, names: &[String]) -> String {
     let mut main = main.to_owned();
     for (i, name) in names.iter().enumerate().skip(1) {
