@@ -327,16 +327,21 @@ def plot(points, path):
     return True
 
 
-def net(point, run, floor, bare):
+def net_ratios(point, run, floor, bare):
     """The provider's own cost (the run less Terraform's own at the same shape) over the bare
-    DDL, from the medians."""
-    return (point[run] - point[floor]) / point[bare]
+    DDL, run by run: run i against floor i and bare i."""
+    r = point["runs"]
+    return [(a - f) / b for a, f, b in zip(r[run], r[floor], r[bare])]
+
+
+def net(point, run, floor, bare):
+    """The median of the run-by-run ratios."""
+    return statistics.median(net_ratios(point, run, floor, bare))
 
 
 def net_range(point, run, floor, bare):
-    """The lowest and highest of the same ratio taken run by run (run i against bare i)."""
-    r = point["runs"]
-    ratios = [(a - f) / b for a, f, b in zip(r[run], r[floor], r[bare])]
+    """The lowest and highest of the run-by-run ratios."""
+    ratios = net_ratios(point, run, floor, bare)
     return min(ratios), max(ratios)
 
 
@@ -365,7 +370,7 @@ def main():
           % (N, N, plan200, floor200, plan200 / floor200))
     print("  cost curve, ms per database, medians of %d runs (each database with a dynamic role; -parallelism=10;"
           % CURVE_RUNS)
-    print("  bare DDL in one psql session); after each ratio, its lowest-highest taken run by run.")
+    print("  bare DDL in one psql session); each ratio is the median of the runs' own, then their lowest-highest.")
     print("  'run' is the terraform command's wall time; 'tf' is Terraform's own at the same shape (terraform_data);")
     print("  'net' = run - tf, what the provider and the servers behind it add; ratios are net / bare:")
     print("      N |   apply run     tf    net   bare ratio (range)    | destroy run     tf    net   bare ratio (range)    "
