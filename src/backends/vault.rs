@@ -557,10 +557,22 @@ impl Vault {
         }
     }
 
+    /// Whether something is mounted at `mount`, asked of that mount's own entry: the token
+    /// needs `read` on `sys/mounts/<mount>` alone, not on the list of every tenant's
+    /// engines, and the answer does not grow with that list. A token allowed only the whole
+    /// list (the policy 0.1 documented) is still served, from the list.
     async fn is_mounted(&self, mount: &str) -> Result<bool, VaultError> {
-        let mounts = self.call(Method::GET, "sys/mounts", None).await?.unwrap_or_default();
-        let key = format!("{mount}/");
-        Ok(mounts.get(&key).is_some() || mounts["data"].get(&key).is_some())
+        match self.call(Method::GET, &format!("sys/mounts/{mount}"), None).await {
+            Ok(entry) => Ok(entry.is_some()),
+            // "No secret engine mount at <mount>/".
+            Err(VaultError::Api { status: 400, .. }) => Ok(false),
+            Err(VaultError::PermissionDenied { .. }) => {
+                let mounts = self.call(Method::GET, "sys/mounts", None).await?.unwrap_or_default();
+                let key = format!("{mount}/");
+                Ok(mounts.get(&key).is_some() || mounts["data"].get(&key).is_some())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes a database connection (`{mount}/config/{name}`); `config` holds the plugin's fields.

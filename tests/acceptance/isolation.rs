@@ -458,7 +458,9 @@ fn documented_policy(mount: &str) -> String {
             .expect("docs/guides/security.md");
     let start = guide.find("```hcl").expect("the guide has an HCL policy") + "```hcl".len();
     let end = start + guide[start..].find("```").expect("the policy block ends");
-    guide[start..end].replace("database/", &format!("{mount}/"))
+    guide[start..end]
+        .replace("database/", &format!("{mount}/"))
+        .replace("\"sys/mounts/database\"", &format!("\"sys/mounts/{mount}\""))
 }
 
 #[test]
@@ -538,6 +540,42 @@ resource "dbaas_rotated_role" "cache" {{
     assert!(vault("GET", &format!("secret/data/redis/{ns}"), None)["data"].is_null(), "destroy left the KV secret");
     let listed = vault("LIST", &format!("{}/config", c.mount), None);
     assert!(listed["data"]["keys"].as_array().is_none_or(|k| k.is_empty()), "destroy left a connection: {listed}");
+    vault("DELETE", &format!("sys/policies/acl/{}", c.mount), None);
+}
+
+/// 0.1 documented `read` on `sys/mounts`, the list of every engine, to find the database
+/// mount. The provider now asks for its mount's own entry, and tokens holding the old
+/// policy keep working: denied that entry, it reads the list as before.
+#[test]
+fn a_token_holding_the_older_mounts_policy_still_creates() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("isooldpol");
+    let name = c.prefix.clone();
+    vault("POST", &format!("sys/mounts/{}", c.mount), Some(&serde_json::json!({ "type": "database" })));
+    let own_entry = format!("path \"sys/mounts/{}\"", c.mount);
+    let policy = documented_policy(&c.mount);
+    assert!(policy.contains(&own_entry), "the documented policy reads the mount's own entry: {policy}");
+    let older = policy.replace(&own_entry, "path \"sys/mounts\"");
+    vault("PUT", &format!("sys/policies/acl/{}", c.mount), Some(&serde_json::json!({ "policy": older })));
+    let token = vault("POST", "auth/token/create", Some(&serde_json::json!({ "policies": [c.mount], "ttl": "30m" })));
+    let token = token["auth"]["client_token"].as_str().expect("a token").to_owned();
+    let denied = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", &format!("X-Vault-Token: {token}")])
+        .arg(format!("http://127.0.0.1:8200/v1/sys/mounts/{}", c.mount))
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&denied.stdout), "403", "the older policy must not reach the mount's entry");
+
+    let main = database_stack(&c, &name, "postgresql").replace("token          = \"root\"", &format!("token          = \"{token}\""));
+    assert!(main.contains(&token), "the stack uses the token");
+    let ws = Workspace::new(tf, "isooldpol", &main);
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    let connection = vault("GET", &format!("{}/config/postgres-{name}", c.mount), None);
+    assert_eq!(connection["data"]["plugin_name"], "postgresql-database-plugin", "{connection}");
+    ws.destroy();
     vault("DELETE", &format!("sys/policies/acl/{}", c.mount), None);
 }
 
