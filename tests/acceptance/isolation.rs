@@ -567,7 +567,8 @@ fn a_token_holding_the_older_mounts_policy_still_creates() {
         .expect("curl runs");
     assert_eq!(String::from_utf8_lossy(&denied.stdout), "403", "the older policy must not reach the mount's entry");
 
-    let main = database_stack(&c, &name, "postgresql").replace("token          = \"root\"", &format!("token          = \"{token}\""));
+    let main = database_stack(&c, &name, "postgresql")
+        .replace("token          = \"root\"", &format!("token          = \"{token}\""));
     assert!(main.contains(&token), "the stack uses the token");
     let ws = Workspace::new(tf, "isooldpol", &main);
     ws.init();
