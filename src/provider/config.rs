@@ -56,6 +56,9 @@ pub enum SettingKind {
     List,
     /// A duration in Vault's forms (`60s`, `5m`).
     Duration,
+    /// Where a Vault engine or auth method is mounted (`database`, `team-a/db`): API paths
+    /// are built from it.
+    MountPath,
 }
 
 /// The Vault login blocks nested in `vault`, named as in the Vault provider, each with its
@@ -91,7 +94,7 @@ const APPROLE: &[Setting] = &[
         name: "mount",
         env: &["DBAAS_VAULT_APPROLE_MOUNT"],
         default: Some("approle"),
-        kind: SettingKind::Text,
+        kind: SettingKind::MountPath,
         sensitive: false,
         description: "Where the AppRole auth method is mounted.",
     },
@@ -118,7 +121,7 @@ const JWT: &[Setting] = &[
         name: "mount",
         env: &["DBAAS_VAULT_JWT_MOUNT"],
         default: Some("jwt"),
-        kind: SettingKind::Text,
+        kind: SettingKind::MountPath,
         sensitive: false,
         description: "Where the JWT auth method is mounted.",
     },
@@ -145,7 +148,7 @@ const KUBERNETES: &[Setting] = &[
         name: "mount",
         env: &["DBAAS_VAULT_KUBERNETES_MOUNT"],
         default: Some("kubernetes"),
-        kind: SettingKind::Text,
+        kind: SettingKind::MountPath,
         sensitive: false,
         description: "Where the Kubernetes auth method is mounted.",
     },
@@ -437,7 +440,7 @@ const VAULT: &[Setting] = &[
         name: "database_mount",
         env: &["DBAAS_VAULT_DATABASE_MOUNT"],
         default: Some("database"),
-        kind: SettingKind::Text,
+        kind: SettingKind::MountPath,
         sensitive: false,
         description: "Mount of the database secrets engine.",
     },
@@ -445,7 +448,7 @@ const VAULT: &[Setting] = &[
         name: "kv_mount",
         env: &["DBAAS_VAULT_KV_MOUNT"],
         default: Some("secret"),
-        kind: SettingKind::Text,
+        kind: SettingKind::MountPath,
         sensitive: false,
         description: "Mount of the KV v2 engine holding static secrets.",
     },
@@ -515,7 +518,7 @@ fn attribute(s: &Setting) -> Attribute {
     let env = s.env.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(" or ");
     let default = s.default.map(|d| format!(" Default: `{d}`.")).unwrap_or_default();
     let mut a = match s.kind {
-        SettingKind::Text | SettingKind::Duration => Attribute::string(s.name),
+        SettingKind::Text | SettingKind::Duration | SettingKind::MountPath => Attribute::string(s.name),
         SettingKind::Port | SettingKind::Count | SettingKind::CountOrNone => Attribute::number(s.name),
         SettingKind::Flag => Attribute::bool(s.name),
         SettingKind::List => Attribute::new(s.name, Type::list(Type::String)),
@@ -529,9 +532,27 @@ fn attribute(s: &Setting) -> Attribute {
         (SettingKind::Count, _) => a.validator(int_between(1, 100)),
         (SettingKind::CountOrNone, _) => a.validator(int_between(0, 100)),
         (SettingKind::Duration, _) => a.validator(string_check(|t| parse_duration(t).map(drop))),
+        (SettingKind::MountPath, _) => a.validator(string_check(check_mount_path)),
         (_, Some(values)) => a.validator(one_of(values)),
         _ => a,
     }
+}
+
+/// What a mount path may be, for diagnostics.
+const MOUNT_PATH: &str = "a Vault mount path: letters, digits, `-`, `_` and `.`, in segments joined by `/`";
+
+/// A Vault mount path, from an allow-list: the provider builds API paths from it, so `..`,
+/// `?`, `#`, `%` or white space would reach some other path than the mount's. One leading
+/// or trailing `/` is allowed (and dropped), as Vault's own tools allow it.
+fn check_mount_path(text: &str) -> Result<(), String> {
+    let trimmed = text.trim_matches('/');
+    let segment_ok = |seg: &str| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if trimmed.split('/').all(segment_ok) { Ok(()) } else { Err(format!("{text:?} is not {MOUNT_PATH}.")) }
 }
 
 /// The values a text setting may take, when it is one of a few: the one list both the
@@ -646,6 +667,7 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
         }
         SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then_some("true or false"),
         SettingKind::Duration => parse_duration(value).is_err().then_some("a duration such as `60s` or `5m`"),
+        SettingKind::MountPath => check_mount_path(value).is_err().then_some(MOUNT_PATH),
         _ => None,
     };
     if let Some(expected) = problem {
@@ -1037,6 +1059,40 @@ mod tests {
             &mut d,
         );
         assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn mount_paths_come_from_an_allow_list() {
+        for good in ["database", "team-a/db", "kv_v2.prod", "database/", "/approle"] {
+            assert!(check_mount_path(good).is_ok(), "{good}");
+        }
+        for bad in
+            ["", "/", "a//b", "../sys", "db/../../sys", ".", "db?list=true", "db#x", "d b", "db%2F..", "dätabase"]
+        {
+            assert!(check_mount_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mount_paths_from_the_environment_are_checked_like_configuration() {
+        for (var, value) in [
+            ("DBAAS_VAULT_DATABASE_MOUNT", "../sys"),
+            ("DBAAS_VAULT_KV_MOUNT", "secret?list=true"),
+            ("DBAAS_VAULT_APPROLE_MOUNT", "app role"),
+        ] {
+            let pairs: &'static [(&str, &str)] = Box::leak(Box::new([
+                ("VAULT_ADDR", "http://127.0.0.1:8200"),
+                ("DBAAS_VAULT_APPROLE_ROLE_ID", "role"),
+                ("DBAAS_VAULT_APPROLE_SECRET_ID", "secret"),
+                (var, value),
+            ]));
+            let mut d = Diagnostics::default();
+            ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
+            assert!(
+                d.0.iter().any(|x| x.summary == format!("Invalid {var}") && x.detail.contains(value)),
+                "{var}={value}: {d:?}"
+            );
+        }
     }
 
     #[test]

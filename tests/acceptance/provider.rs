@@ -43,3 +43,19 @@ fn providers_schema_lists_every_type() {
         assert_eq!(password["sensitive"], true);
     }
 }
+
+/// The provider builds Vault API paths from its mounts: one that is not a plain mount path
+/// (`../sys`) is refused at validate, on its line, before any request.
+#[test]
+fn a_vault_mount_that_is_not_a_mount_path_is_refused_at_validate() {
+    let tf = &terraforms()[0];
+    let main = fixture(
+        "shared_database.tf",
+        &[("mount", "../sys"), ("name", "unused"), ("engine", "postgresql"), ("settings", "")],
+    );
+    let ws = Workspace::new(tf, "badmount", &main);
+    ws.init();
+    let out = ws.fails(&["validate", "-no-color"]);
+    assert!(out.contains("\"../sys\" is not a Vault mount path"), "{out}");
+    assert!(out.contains("database_mount = \"../sys\""), "not pointed at the attribute: {out}");
+}
