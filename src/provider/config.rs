@@ -542,8 +542,9 @@ fn attribute(s: &Setting) -> Attribute {
 const MOUNT_PATH: &str = "a Vault mount path: letters, digits, `-`, `_` and `.`, in segments joined by `/`";
 
 /// A Vault mount path, from an allow-list: the provider builds API paths from it, so `..`,
-/// `?`, `#`, `%` or white space would reach some other path than the mount's. One leading
-/// or trailing `/` is allowed (and dropped), as Vault's own tools allow it.
+/// `?`, `#`, `%` or white space would reach some other path than the mount's. Leading and
+/// trailing `/` are left out of the check: resolving the setting drops them, as it did
+/// before the check existed.
 fn check_mount_path(text: &str) -> Result<(), String> {
     let trimmed = text.trim_matches('/');
     let segment_ok = |seg: &str| {
