@@ -10,3 +10,14 @@ pub mod redis;
 pub mod retry;
 mod snapshot;
 pub mod vault;
+
+/// `host:port`, with an IPv6 address in brackets (`[::1]:5432`): the form socket addresses,
+/// URLs and Vault's connection strings need.
+///
+/// ```
+/// assert_eq!(dbaas::backends::authority("pg-cluster-rw", 5432), "pg-cluster-rw:5432");
+/// assert_eq!(dbaas::backends::authority("::1", 5432), "[::1]:5432");
+/// ```
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}

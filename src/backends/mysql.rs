@@ -179,7 +179,7 @@ impl Mysql {
 
     /// `host:port`.
     pub fn endpoint(&self) -> String {
-        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+        super::authority(&self.endpoint.host, self.endpoint.port)
     }
 
     fn error(&self, e: sqlx::Error) -> MysqlError {

@@ -76,7 +76,7 @@ impl PgBouncer {
     }
 
     fn address(&self) -> String {
-        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+        super::authority(&self.endpoint.host, self.endpoint.port)
     }
 
     async fn console(&self) -> Result<PgConnection, PgBouncerError> {

@@ -332,7 +332,7 @@ impl Postgres {
 
     /// `host:port` of the primary.
     pub fn endpoint(&self) -> String {
-        format!("{}:{}", self.endpoint.host, self.endpoint.port)
+        super::authority(&self.endpoint.host, self.endpoint.port)
     }
 
     fn options(&self, database: &str) -> PgConnectOptions {

@@ -16,10 +16,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::backends::mysql::{Mysql, MysqlError};
-use crate::backends::password;
 use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
 use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
 use crate::backends::vault::{ConnectionConfig, Plugin, RootRotation, SqlPool, Vault, VaultError};
+use crate::backends::{authority, password};
 use crate::platform::naming::{DatabaseName, Engine, MYSQL_USERNAME_TEMPLATE};
 use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
 
@@ -597,8 +597,10 @@ impl Databases<'_> {
                     }
                 };
                 let connection_url = format!(
-                    "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}",
-                    config.host, config.port, name.name, config.sslmode
+                    "postgresql://{{{{username}}}}:{{{{password}}}}@{}/{}?sslmode={}",
+                    authority(&config.host, config.port),
+                    name.name,
+                    config.sslmode
                 );
                 (
                     Plugin::Postgresql { connection_url, password_authentication: "scram-sha-256", pool: sql_pool(vc) },
@@ -613,7 +615,8 @@ impl Databases<'_> {
                     return Err(e.into());
                 }
                 made.login = new;
-                let connection_url = format!("{{{{username}}}}:{{{{password}}}}@tcp({}:{})/", config.host, config.port);
+                let connection_url =
+                    format!("{{{{username}}}}:{{{{password}}}}@tcp({})/", authority(&config.host, config.port));
                 (
                     Plugin::Mysql { connection_url, username_template: MYSQL_USERNAME_TEMPLATE, pool: sql_pool(vc) },
                     login,

@@ -59,6 +59,8 @@ pub enum SettingKind {
     /// Where a Vault engine or auth method is mounted (`database`, `team-a/db`): API paths
     /// are built from it.
     MountPath,
+    /// A host name or IP address: connection URLs are built from it.
+    Host,
 }
 
 /// The Vault login blocks nested in `vault`, named as in the Vault provider, each with its
@@ -167,7 +169,7 @@ const POSTGRES: &[Setting] = &[
         name: "host",
         env: &["DBAAS_POSTGRES_HOST"],
         default: None,
-        kind: SettingKind::Text,
+        kind: SettingKind::Host,
         sensitive: false,
         description: "The primary (e.g. `pg-cluster-rw.dbaas.svc.cluster.local`): the provider runs DDL here, and migrations should too.",
     },
@@ -183,7 +185,7 @@ const POSTGRES: &[Setting] = &[
         name: "pooled_host",
         env: &["DBAAS_POSTGRES_POOLED_HOST"],
         default: None,
-        kind: SettingKind::Text,
+        kind: SettingKind::Host,
         sensitive: false,
         description: "PgBouncer (transaction pooling): the host apps are given. Defaults to `host`.",
     },
@@ -290,7 +292,7 @@ const MYSQL: &[Setting] = &[
         name: "host",
         env: &["DBAAS_MYSQL_HOST"],
         default: None,
-        kind: SettingKind::Text,
+        kind: SettingKind::Host,
         sensitive: false,
         description: "The cluster's read-write endpoint (MySQL Router or primary).",
     },
@@ -518,7 +520,9 @@ fn attribute(s: &Setting) -> Attribute {
     let env = s.env.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(" or ");
     let default = s.default.map(|d| format!(" Default: `{d}`.")).unwrap_or_default();
     let mut a = match s.kind {
-        SettingKind::Text | SettingKind::Duration | SettingKind::MountPath => Attribute::string(s.name),
+        SettingKind::Text | SettingKind::Duration | SettingKind::MountPath | SettingKind::Host => {
+            Attribute::string(s.name)
+        }
         SettingKind::Port | SettingKind::Count | SettingKind::CountOrNone => Attribute::number(s.name),
         SettingKind::Flag => Attribute::bool(s.name),
         SettingKind::List => Attribute::new(s.name, Type::list(Type::String)),
@@ -533,6 +537,7 @@ fn attribute(s: &Setting) -> Attribute {
         (SettingKind::CountOrNone, _) => a.validator(int_between(0, 100)),
         (SettingKind::Duration, _) => a.validator(string_check(|t| parse_duration(t).map(drop))),
         (SettingKind::MountPath, _) => a.validator(string_check(check_mount_path)),
+        (SettingKind::Host, _) => a.validator(string_check(check_host)),
         (_, Some(values)) => a.validator(one_of(values)),
         _ => a,
     }
@@ -554,6 +559,29 @@ fn check_mount_path(text: &str) -> Result<(), String> {
             && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
     if trimmed.split('/').all(segment_ok) { Ok(()) } else { Err(format!("{text:?} is not {MOUNT_PATH}.")) }
+}
+
+/// What a host may be, for diagnostics.
+const HOST: &str =
+    "a host name (letters, digits, `-` and `_` in labels joined by `.`) or an IP address, with no port, user or path";
+
+/// A host, from an allow-list: a name or an IP address. Connection URLs for Vault and for
+/// apps are built from it, so `host:5432/postgres?` or `user@host` would point them at
+/// another database or server than the one named; and the denied-hosts check must see the
+/// name itself.
+fn check_host(text: &str) -> Result<(), String> {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    };
+    if text.parse::<std::net::IpAddr>().is_ok() || (name.len() <= 253 && name.split('.').all(label_ok)) {
+        Ok(())
+    } else {
+        Err(format!("{text:?} is not {HOST}."))
+    }
 }
 
 /// The values a text setting may take, when it is one of a few: the one list both the
@@ -669,6 +697,7 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
         SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then_some("true or false"),
         SettingKind::Duration => parse_duration(value).is_err().then_some("a duration such as `60s` or `5m`"),
         SettingKind::MountPath => check_mount_path(value).is_err().then_some(MOUNT_PATH),
+        SettingKind::Host => check_host(value).is_err().then_some(HOST),
         _ => None,
     };
     if let Some(expected) = problem {
@@ -1087,6 +1116,54 @@ mod tests {
                 ("DBAAS_VAULT_APPROLE_SECRET_ID", "secret"),
                 (var, value),
             ]));
+            let mut d = Diagnostics::default();
+            ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
+            assert!(
+                d.0.iter().any(|x| x.summary == format!("Invalid {var}") && x.detail.contains(value)),
+                "{var}={value}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hosts_come_from_an_allow_list() {
+        for good in [
+            "pg-cluster-rw.dbaas.svc.cluster.local",
+            "pg-cluster-rw.dbaas.svc.cluster.local.",
+            "127.0.0.1",
+            "::1",
+            "db_1.internal",
+            "localhost",
+        ] {
+            assert!(check_host(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "pg:5432",
+            "pg:5432/postgres?",
+            "user@pg",
+            "pg/other",
+            "http://pg",
+            "[::1]",
+            "pg..local",
+            "-pg",
+            "pg host",
+            "pg%2F",
+        ] {
+            assert!(check_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts_from_the_environment_are_checked_like_configuration() {
+        for (var, value) in [
+            ("DBAAS_POSTGRES_HOST", "pg:5432/postgres?"),
+            ("DBAAS_POSTGRES_POOLED_HOST", "user@pgbouncer"),
+            ("DBAAS_MYSQL_HOST", "my/sql"),
+        ] {
+            let pairs: &'static [(&str, &str)] =
+                Box::leak(Box::new([(var, value), ("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_MYSQL_HOST", "my")]));
             let mut d = Diagnostics::default();
             ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
             assert!(

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::backends::authority;
 use crate::backends::mysql::Mysql;
 use crate::backends::pgbouncer::PgBouncer;
 use crate::backends::postgres::Postgres;
@@ -552,8 +553,10 @@ fn derived_attributes(database: &DatabaseName, config: &ProviderConfig) -> Vec<(
                 (
                     "connection_uri",
                     Value::string(format!(
-                        "postgresql://{}:{}/{}?sslmode={}",
-                        pg.pooled_host, pg.pooled_port, database.name, pg.sslmode
+                        "postgresql://{}/{}?sslmode={}",
+                        authority(&pg.pooled_host, pg.pooled_port),
+                        database.name,
+                        pg.sslmode
                     )),
                 ),
                 ("owner_role", Value::string(roles.owner)),
@@ -567,7 +570,7 @@ fn derived_attributes(database: &DatabaseName, config: &ProviderConfig) -> Vec<(
             ("port", port(my.port)),
             ("admin_host", Value::string(&my.host)),
             ("admin_port", port(my.port)),
-            ("connection_uri", Value::string(format!("mysql://{}:{}/{}", my.host, my.port, database.name))),
+            ("connection_uri", Value::string(format!("mysql://{}/{}", authority(&my.host, my.port), database.name))),
             ("owner_role", Value::Null),
             ("readwrite_role", Value::Null),
             ("readonly_role", Value::Null),

@@ -59,3 +59,22 @@ fn a_vault_mount_that_is_not_a_mount_path_is_refused_at_validate() {
     assert!(out.contains("\"../sys\" is not a Vault mount path"), "{out}");
     assert!(out.contains("database_mount = \"../sys\""), "not pointed at the attribute: {out}");
 }
+
+/// Vault's connection URL and the apps' `connection_uri` are built from the hosts: one that
+/// carries a port and a path (`127.0.0.1:5432/postgres?`) would point them at another
+/// database. It is refused at validate, on its line.
+#[test]
+fn a_host_that_is_not_a_host_name_is_refused_at_validate() {
+    let tf = &terraforms()[0];
+    let main = fixture(
+        "shared_database.tf",
+        &[("mount", "database"), ("name", "unused"), ("engine", "postgresql"), ("settings", "")],
+    )
+    .replace("host             = \"127.0.0.1\"", "host             = \"127.0.0.1:5432/postgres?\"");
+    assert!(main.contains("127.0.0.1:5432/postgres?"), "the fixture's host line changed: {main}");
+    let ws = Workspace::new(tf, "badhost", &main);
+    ws.init();
+    let out = ws.fails(&["validate", "-no-color"]);
+    assert!(out.contains("\"127.0.0.1:5432/postgres?\" is not a host name"), "{out}");
+    assert!(out.contains("host             = \"127.0.0.1:5432/postgres?\""), "not pointed at the attribute: {out}");
+}
