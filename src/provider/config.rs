@@ -976,6 +976,18 @@ mod tests {
         Value::object([(name, Value::object(attrs))])
     }
 
+    /// Resolves an empty provider block against `env` and `var=value` (which comes first,
+    /// so it wins over a `var` in `env`); the value must be refused, naming `var` and it.
+    fn assert_env_refused(env: &[(&'static str, &'static str)], var: &'static str, value: &'static str) {
+        let pairs: &'static [(&str, &str)] = Box::leak([&[(var, value)], env].concat().into_boxed_slice());
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
+        assert!(
+            d.0.iter().any(|x| x.summary == format!("Invalid {var}") && x.detail.contains(value)),
+            "{var}={value}: {d:?}"
+        );
+    }
+
     #[test]
     fn everything_can_come_from_the_environment() {
         let env = env_of(&[
@@ -1068,14 +1080,7 @@ mod tests {
             ("DBAAS_POSTGRES_SSLMODE", "VERIFY-FULL"),
             ("DBAAS_MYSQL_TLS", "require"),
         ] {
-            let pairs: &'static [(&str, &str)] =
-                Box::leak(Box::new([("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_MYSQL_HOST", "my"), (var, value)]));
-            let mut d = Diagnostics::default();
-            ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
-            assert!(
-                d.0.iter().any(|x| x.summary == format!("Invalid {var}") && x.detail.contains(value)),
-                "{var}={value}: {d:?}"
-            );
+            assert_env_refused(&[("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_MYSQL_HOST", "my")], var, value);
         }
         let mut d = Diagnostics::default();
         ProviderConfig::resolve(
@@ -1110,18 +1115,8 @@ mod tests {
             ("DBAAS_VAULT_KV_MOUNT", "secret?list=true"),
             ("DBAAS_VAULT_APPROLE_MOUNT", "app role"),
         ] {
-            let pairs: &'static [(&str, &str)] = Box::leak(Box::new([
-                ("VAULT_ADDR", "http://127.0.0.1:8200"),
-                ("DBAAS_VAULT_APPROLE_ROLE_ID", "role"),
-                ("DBAAS_VAULT_APPROLE_SECRET_ID", "secret"),
-                (var, value),
-            ]));
-            let mut d = Diagnostics::default();
-            ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
-            assert!(
-                d.0.iter().any(|x| x.summary == format!("Invalid {var}") && x.detail.contains(value)),
-                "{var}={value}: {d:?}"
-            );
+            let login = [("DBAAS_VAULT_APPROLE_ROLE_ID", "role"), ("DBAAS_VAULT_APPROLE_SECRET_ID", "secret")];
+            assert_env_refused(&[("VAULT_ADDR", "http://127.0.0.1:8200"), login[0], login[1]], var, value);
         }
     }
 
@@ -1162,14 +1157,7 @@ mod tests {
             ("DBAAS_POSTGRES_POOLED_HOST", "user@pgbouncer"),
             ("DBAAS_MYSQL_HOST", "my/sql"),
         ] {
-            let pairs: &'static [(&str, &str)] =
-                Box::leak(Box::new([(var, value), ("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_MYSQL_HOST", "my")]));
-            let mut d = Diagnostics::default();
-            ProviderConfig::resolve(&Value::object([]), &env_of(pairs), &mut d);
-            assert!(
-                d.0.iter().any(|x| x.summary == format!("Invalid {var}") && x.detail.contains(value)),
-                "{var}={value}: {d:?}"
-            );
+            assert_env_refused(&[("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_MYSQL_HOST", "my")], var, value);
         }
     }
 
