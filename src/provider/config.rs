@@ -361,7 +361,7 @@ const REDIS: &[Setting] = &[
         default: None,
         kind: SettingKind::List,
         sensitive: false,
-        description: "`host:port` of every node (primary first, then replicas): ACLs are not replicated, so the provider applies them to each. Comma-separated in the environment.",
+        description: "`host:port` of every node (primary first, then replicas; an IPv6 address in brackets, `[::1]:6379`): ACLs are not replicated, so the provider applies them to each. Comma-separated in the environment.",
     },
     Setting {
         name: "username",
@@ -584,6 +584,34 @@ fn check_host(text: &str) -> Result<(), String> {
     }
 }
 
+/// A Redis node's address: `host`, `host:port`, `[v6]` or `[v6]:port`, the host passing
+/// [`check_host`] and the port from 1 to 65535. Read leniently, `redis-0:63799x` became
+/// port 6379 and an unbracketed IPv6 address lost its last group to the port.
+fn check_address(text: &str) -> Result<(), String> {
+    let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|p| p > 0);
+    let ok = if let Some(rest) = text.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, tail)) => {
+                v6.parse::<std::net::Ipv6Addr>().is_ok()
+                    && (tail.is_empty() || tail.strip_prefix(':').is_some_and(port_ok))
+            }
+            None => false,
+        }
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => check_host(host).is_ok() && port_ok(port),
+            None => check_host(text).is_ok(),
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{text:?} is not a Redis address: `host:port`, with {HOST} as the host (an IPv6 address in brackets)."
+        ))
+    }
+}
+
 /// The values a text setting may take, when it is one of a few: the one list both the
 /// attribute's validator and the environment check use, so a typo in the environment
 /// (`verify_full` for `verify-full`) cannot quietly downgrade TLS.
@@ -773,6 +801,15 @@ impl ProviderConfig {
                     Source::Config(p) => Source::Config(p.index(i)),
                     other => other.clone(),
                 };
+                if let Err(reason) = check_address(a) {
+                    match &source {
+                        Source::Config(path) => {
+                            diagnostics.attribute_error(path.clone(), "Invalid Redis address", reason);
+                        }
+                        Source::Env(var) => diagnostics.error(format!("Invalid {var}"), format!("{var}: {reason}")),
+                        Source::Default => diagnostics.error("Invalid Redis address", reason),
+                    }
+                }
                 hosts.push((host_of(a), source));
             }
             out.redis = Some(RedisConfig {
@@ -1159,6 +1196,44 @@ mod tests {
         ] {
             assert_env_refused(&[("DBAAS_POSTGRES_HOST", "pg"), ("DBAAS_MYSQL_HOST", "my")], var, value);
         }
+    }
+
+    #[test]
+    fn redis_addresses_come_from_an_allow_list() {
+        for good in
+            ["redis-0:6379", "redis-0", "redis.cache.svc.cluster.local:6380", "10.0.0.5:6379", "[::1]:6379", "[::1]"]
+        {
+            assert!(check_address(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "redis-0:63799x",
+            "redis-0:0",
+            "redis-0:",
+            "::1:6379",
+            "[::1]6379",
+            "[redis]:6379",
+            "user@redis:6379",
+            "redis:6379/1",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+        let config =
+            block("redis", vec![("addresses", Value::List(vec![Value::string("ok:6379"), Value::string("r:6379x")]))]);
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(&config, &env_of(&[]), &mut d);
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("redis").attribute("addresses").index(1)));
+        let mut d = Diagnostics::default();
+        ProviderConfig::resolve(
+            &Value::object([]),
+            &env_of(&[("DBAAS_REDIS_ADDRESSES", "redis-0:6379, redis-1:63790x")]),
+            &mut d,
+        );
+        assert!(
+            d.0.iter().any(|x| x.summary == "Invalid DBAAS_REDIS_ADDRESSES" && x.detail.contains("\"redis-1:63790x\"")),
+            "{d:?}"
+        );
     }
 
     #[test]
