@@ -61,6 +61,8 @@ pub enum SettingKind {
     MountPath,
     /// A host name or IP address: connection URLs are built from it.
     Host,
+    /// A service's base URL (`https://vault.platform.svc:8200`): API paths are appended.
+    BaseUrl,
 }
 
 /// The Vault login blocks nested in `vault`, named as in the Vault provider, each with its
@@ -418,7 +420,7 @@ const VAULT: &[Setting] = &[
         name: "address",
         env: &["VAULT_ADDR"],
         default: None,
-        kind: SettingKind::Text,
+        kind: SettingKind::BaseUrl,
         sensitive: false,
         description: "Vault's address, e.g. `https://vault.platform.svc:8200`.",
     },
@@ -520,9 +522,11 @@ fn attribute(s: &Setting) -> Attribute {
     let env = s.env.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(" or ");
     let default = s.default.map(|d| format!(" Default: `{d}`.")).unwrap_or_default();
     let mut a = match s.kind {
-        SettingKind::Text | SettingKind::Duration | SettingKind::MountPath | SettingKind::Host => {
-            Attribute::string(s.name)
-        }
+        SettingKind::Text
+        | SettingKind::Duration
+        | SettingKind::MountPath
+        | SettingKind::Host
+        | SettingKind::BaseUrl => Attribute::string(s.name),
         SettingKind::Port | SettingKind::Count | SettingKind::CountOrNone => Attribute::number(s.name),
         SettingKind::Flag => Attribute::bool(s.name),
         SettingKind::List => Attribute::new(s.name, Type::list(Type::String)),
@@ -538,6 +542,7 @@ fn attribute(s: &Setting) -> Attribute {
         (SettingKind::Duration, _) => a.validator(string_check(|t| parse_duration(t).map(drop))),
         (SettingKind::MountPath, _) => a.validator(string_check(check_mount_path)),
         (SettingKind::Host, _) => a.validator(string_check(check_host)),
+        (SettingKind::BaseUrl, _) => a.validator(string_check(check_base_url)),
         (_, Some(values)) => a.validator(one_of(values)),
         _ => a,
     }
@@ -582,6 +587,24 @@ fn check_host(text: &str) -> Result<(), String> {
     } else {
         Err(format!("{text:?} is not {HOST}."))
     }
+}
+
+/// What a base URL may be, for diagnostics.
+const BASE_URL: &str = "an http or https URL with a host and, at most, a port and a path: no user, query or fragment";
+
+/// A base URL that API paths are appended to, from an allow-list: a user part would put
+/// credentials where logs and error messages show the address, and a query or fragment
+/// would swallow every path appended after it.
+fn check_base_url(text: &str) -> Result<(), String> {
+    let ok = reqwest::Url::parse(text).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some_and(|h| !h.is_empty())
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none()
+    });
+    if ok { Ok(()) } else { Err(format!("{text:?} is not {BASE_URL}.")) }
 }
 
 /// A Redis node's address: `host`, `host:port`, `[v6]` or `[v6]:port`, the host passing
@@ -726,6 +749,7 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
         SettingKind::Duration => parse_duration(value).is_err().then_some("a duration such as `60s` or `5m`"),
         SettingKind::MountPath => check_mount_path(value).is_err().then_some(MOUNT_PATH),
         SettingKind::Host => check_host(value).is_err().then_some(HOST),
+        SettingKind::BaseUrl => check_base_url(value).is_err().then_some(BASE_URL),
         _ => None,
     };
     if let Some(expected) = problem {
@@ -1234,6 +1258,27 @@ mod tests {
             d.0.iter().any(|x| x.summary == "Invalid DBAAS_REDIS_ADDRESSES" && x.detail.contains("\"redis-1:63790x\"")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn vault_addresses_come_from_an_allow_list() {
+        for good in
+            ["http://127.0.0.1:8200", "https://vault.platform.svc:8200/", "https://[::1]:8200", "https://vault/prefix"]
+        {
+            assert!(check_base_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "vault:8200",
+            "ftp://vault",
+            "https://user:pw@vault",
+            "https://vault?x=1",
+            "https://vault#v1",
+            "http://",
+        ] {
+            assert!(check_base_url(bad).is_err(), "{bad}");
+        }
+        assert_env_refused(&[], "VAULT_ADDR", "https://vault:8200?ns=a");
     }
 
     #[test]
