@@ -1037,6 +1037,16 @@ mod tests {
         Value::object([(name, Value::object(attrs))])
     }
 
+    /// `check` passes every one of `good` and refuses every one of `bad`.
+    fn assert_allow_list(check: fn(&str) -> Result<(), String>, good: &[&str], bad: &[&str]) {
+        for value in good {
+            assert!(check(value).is_ok(), "{value} was refused");
+        }
+        for value in bad {
+            assert!(check(value).is_err(), "{value} passed");
+        }
+    }
+
     /// Resolves an empty provider block against `env` and `var=value` (which comes first,
     /// so it wins over a `var` in `env`); the value must be refused, naming `var` and it.
     fn assert_env_refused(env: &[(&'static str, &'static str)], var: &'static str, value: &'static str) {
@@ -1159,14 +1169,11 @@ mod tests {
 
     #[test]
     fn mount_paths_come_from_an_allow_list() {
-        for good in ["database", "team-a/db", "kv_v2.prod", "database/", "/approle"] {
-            assert!(check_mount_path(good).is_ok(), "{good}");
-        }
-        for bad in
-            ["", "/", "a//b", "../sys", "db/../../sys", ".", "db?list=true", "db#x", "d b", "db%2F..", "dätabase"]
-        {
-            assert!(check_mount_path(bad).is_err(), "{bad}");
-        }
+        assert_allow_list(
+            check_mount_path,
+            &["database", "team-a/db", "kv_v2.prod", "database/", "/approle"],
+            &["", "/", "a//b", "../sys", "db/../../sys", ".", "db?list=true", "db#x", "d b", "db%2F..", "dätabase"],
+        );
     }
 
     #[test]
@@ -1183,32 +1190,31 @@ mod tests {
 
     #[test]
     fn hosts_come_from_an_allow_list() {
-        for good in [
-            "pg-cluster-rw.dbaas.svc.cluster.local",
-            "pg-cluster-rw.dbaas.svc.cluster.local.",
-            "127.0.0.1",
-            "::1",
-            "db_1.internal",
-            "localhost",
-        ] {
-            assert!(check_host(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            ".",
-            "pg:5432",
-            "pg:5432/postgres?",
-            "user@pg",
-            "pg/other",
-            "http://pg",
-            "[::1]",
-            "pg..local",
-            "-pg",
-            "pg host",
-            "pg%2F",
-        ] {
-            assert!(check_host(bad).is_err(), "{bad}");
-        }
+        assert_allow_list(
+            check_host,
+            &[
+                "pg-cluster-rw.dbaas.svc.cluster.local",
+                "pg-cluster-rw.dbaas.svc.cluster.local.",
+                "127.0.0.1",
+                "::1",
+                "db_1.internal",
+                "localhost",
+            ],
+            &[
+                "",
+                ".",
+                "pg:5432",
+                "pg:5432/postgres?",
+                "user@pg",
+                "pg/other",
+                "http://pg",
+                "[::1]",
+                "pg..local",
+                "-pg",
+                "pg host",
+                "pg%2F",
+            ],
+        );
     }
 
     #[test]
@@ -1224,24 +1230,21 @@ mod tests {
 
     #[test]
     fn redis_addresses_come_from_an_allow_list() {
-        for good in
-            ["redis-0:6379", "redis-0", "redis.cache.svc.cluster.local:6380", "10.0.0.5:6379", "[::1]:6379", "[::1]"]
-        {
-            assert!(check_address(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "redis-0:63799x",
-            "redis-0:0",
-            "redis-0:",
-            "::1:6379",
-            "[::1]6379",
-            "[redis]:6379",
-            "user@redis:6379",
-            "redis:6379/1",
-        ] {
-            assert!(check_address(bad).is_err(), "{bad}");
-        }
+        assert_allow_list(
+            check_address,
+            &["redis-0:6379", "redis-0", "redis.cache.svc.cluster.local:6380", "10.0.0.5:6379", "[::1]:6379", "[::1]"],
+            &[
+                "",
+                "redis-0:63799x",
+                "redis-0:0",
+                "redis-0:",
+                "::1:6379",
+                "[::1]6379",
+                "[redis]:6379",
+                "user@redis:6379",
+                "redis:6379/1",
+            ],
+        );
         let config =
             block("redis", vec![("addresses", Value::List(vec![Value::string("ok:6379"), Value::string("r:6379x")]))]);
         let mut d = Diagnostics::default();
@@ -1262,22 +1265,24 @@ mod tests {
 
     #[test]
     fn vault_addresses_come_from_an_allow_list() {
-        for good in
-            ["http://127.0.0.1:8200", "https://vault.platform.svc:8200/", "https://[::1]:8200", "https://vault/prefix"]
-        {
-            assert!(check_base_url(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "vault:8200",
-            "ftp://vault",
-            "https://user:pw@vault",
-            "https://vault?x=1",
-            "https://vault#v1",
-            "http://",
-        ] {
-            assert!(check_base_url(bad).is_err(), "{bad}");
-        }
+        assert_allow_list(
+            check_base_url,
+            &[
+                "http://127.0.0.1:8200",
+                "https://vault.platform.svc:8200/",
+                "https://[::1]:8200",
+                "https://vault/prefix",
+            ],
+            &[
+                "",
+                "vault:8200",
+                "ftp://vault",
+                "https://user:pw@vault",
+                "https://vault?x=1",
+                "https://vault#v1",
+                "http://",
+            ],
+        );
         assert_env_refused(&[], "VAULT_ADDR", "https://vault:8200?ns=a");
     }
 
