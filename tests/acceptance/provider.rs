@@ -48,14 +48,7 @@ fn providers_schema_lists_every_type() {
 /// (`../sys`) is refused at validate, on its line, before any request.
 #[test]
 fn a_vault_mount_that_is_not_a_mount_path_is_refused_at_validate() {
-    let tf = &terraforms()[0];
-    let main = fixture(
-        "shared_database.tf",
-        &[("mount", "../sys"), ("name", "unused"), ("engine", "postgresql"), ("settings", "")],
-    );
-    let ws = Workspace::new(tf, "badmount", &main);
-    ws.init();
-    let out = ws.fails(&["validate", "-no-color"]);
+    let out = validate_refuses("badmount", &database_stack("../sys"));
     assert!(out.contains("\"../sys\" is not a Vault mount path"), "{out}");
     assert!(out.contains("database_mount = \"../sys\""), "not pointed at the attribute: {out}");
 }
@@ -65,16 +58,22 @@ fn a_vault_mount_that_is_not_a_mount_path_is_refused_at_validate() {
 /// database. It is refused at validate, on its line.
 #[test]
 fn a_host_that_is_not_a_host_name_is_refused_at_validate() {
-    let tf = &terraforms()[0];
-    let main = fixture(
-        "shared_database.tf",
-        &[("mount", "database"), ("name", "unused"), ("engine", "postgresql"), ("settings", "")],
-    )
-    .replace("host             = \"127.0.0.1\"", "host             = \"127.0.0.1:5432/postgres?\"");
+    let main = database_stack("database")
+        .replace("host             = \"127.0.0.1\"", "host             = \"127.0.0.1:5432/postgres?\"");
     assert!(main.contains("127.0.0.1:5432/postgres?"), "the fixture's host line changed: {main}");
-    let ws = Workspace::new(tf, "badhost", &main);
-    ws.init();
-    let out = ws.fails(&["validate", "-no-color"]);
+    let out = validate_refuses("badhost", &main);
     assert!(out.contains("\"127.0.0.1:5432/postgres?\" is not a host name"), "{out}");
     assert!(out.contains("host             = \"127.0.0.1:5432/postgres?\""), "not pointed at the attribute: {out}");
+}
+
+/// The shared-database fixture with Vault's database mount at `mount`.
+fn database_stack(mount: &str) -> String {
+    fixture("shared_database.tf", &[("mount", mount), ("name", "unused"), ("engine", "postgresql"), ("settings", "")])
+}
+
+/// `terraform validate` on `main` (on the first Terraform), which must fail; its output.
+fn validate_refuses(test: &str, main: &str) -> String {
+    let ws = Workspace::new(&terraforms()[0], test, main);
+    ws.init();
+    ws.fails(&["validate", "-no-color"])
 }
