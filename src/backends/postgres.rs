@@ -549,7 +549,7 @@ impl Postgres {
         if let Some(catalog) = snapshot.fresh(CATALOG_TTL) {
             return Ok(catalog);
         }
-        let catalog = Arc::new(self.read_catalog(None).await?);
+        let catalog = Arc::new(self.read_catalog(None, None).await?);
         snapshot.replace(catalog.clone());
         Ok(catalog)
     }
@@ -574,15 +574,15 @@ impl Postgres {
             return self.catalog().await;
         }
         let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
-        Ok(Arc::new(self.read_catalog(Some((names(databases), names(roles)))).await?))
+        Ok(Arc::new(self.read_catalog(Some(names(databases)), Some(names(roles))).await?))
     }
 
-    /// Reads the catalog: all of it, or only the databases and roles named.
-    async fn read_catalog(&self, only: Option<(Vec<String>, Vec<String>)>) -> Result<Catalog, PostgresError> {
-        let (databases, roles) = match only {
-            Some((d, r)) => (Some(d), Some(r)),
-            None => (None, None),
-        };
+    /// Reads the catalog: every database and role, or (`Some`) only those named.
+    async fn read_catalog(
+        &self,
+        databases: Option<Vec<String>>,
+        roles: Option<Vec<String>>,
+    ) -> Result<Catalog, PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let rows = self
             .with(&maintenance, move |c| {
