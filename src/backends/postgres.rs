@@ -45,6 +45,40 @@ async fn execute_all(c: &mut PgConnection, statements: &[String]) -> Result<(), 
     c.execute(statements.join(";\n").as_str()).await.map(drop)
 }
 
+/// PostgreSQL 15 and older: the schema [`ISSUER_SCHEMA`] in the connection's database,
+/// owned by the admin, with the issuer's functions owned by [`ISSUER_ROLE`]. Anyone may call
+/// them (each refuses every caller but the database's management login), so they need no
+/// grant to a login that may not exist yet. `Some(owner)` when the schema is someone else's,
+/// and nothing was done.
+async fn install_issuer(tx: &mut PgConnection) -> Result<Option<String>, sqlx::Error> {
+    let create: String = sqlx::query_scalar("SELECT format('CREATE SCHEMA IF NOT EXISTS %I', $1::text)")
+        .bind(ISSUER_SCHEMA)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.execute(create.as_str()).await?;
+    let (owner, admin): (String, String) = sqlx::query_as(
+        "SELECT pg_get_userbyid(nspowner)::text, current_user::text FROM pg_namespace WHERE nspname = $1",
+    )
+    .bind(ISSUER_SCHEMA)
+    .fetch_one(&mut *tx)
+    .await?;
+    if owner != admin {
+        return Ok(Some(owner));
+    }
+    tx.execute(ISSUER_FUNCTIONS).await?;
+    let statements: Vec<String> = sqlx::query_scalar(
+        "SELECT format('GRANT USAGE ON SCHEMA %I TO PUBLIC', $1::text) \
+         UNION ALL SELECT format('ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure, $2::text) \
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1",
+    )
+    .bind(ISSUER_SCHEMA)
+    .bind(ISSUER_ROLE)
+    .fetch_all(&mut *tx)
+    .await?;
+    execute_all(tx, &statements).await?;
+    Ok(None)
+}
+
 /// `DROP ROLE IF EXISTS` for each of `roles`, quoted by the server.
 async fn drop_role_statements(c: &mut PgConnection, roles: &[String]) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
@@ -54,6 +88,90 @@ async fn drop_role_statements(c: &mut PgConnection, roles: &[String]) -> Result<
     .fetch_all(c)
     .await
 }
+
+/// The first server version whose `CREATEROLE` reaches only roles the login holds ADMIN on:
+/// from it on, the server itself keeps a management login to its own database's roles.
+pub const SCOPED_CREATEROLE_SINCE: u32 = 160_000;
+/// PostgreSQL 15 and older: the NOLOGIN role that owns the functions through which a
+/// management login (which has no `CREATEROLE` there) issues, drops and rotates logins. Its
+/// `-` keeps it apart from every name the provider derives (`<database>_<suffix>`).
+pub const ISSUER_ROLE: &str = "dbaas-issuer";
+/// The schema, in each database, holding those functions; owned by the provider's admin.
+pub const ISSUER_SCHEMA: &str = "dbaas_vault";
+/// The comment on a static role's login, after which comes the database: only logins
+/// carrying it may have their password set through [`ISSUER_SCHEMA`].
+pub const STATIC_LOGIN_MARK: &str = "static login of database ";
+
+/// The issuer's functions. Each checks that its caller is this database's management login
+/// (`<database>_vault`) and touches only this database's group roles and the logins marked
+/// as issued or static for it, whatever arguments it is given. Constant text: the database
+/// comes from `current_database()`, never from the provider.
+const ISSUER_FUNCTIONS: &str = r#"
+CREATE OR REPLACE FUNCTION dbaas_vault.check_caller() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF session_user::text <> current_database()::text || '_vault' THEN
+    RAISE EXCEPTION 'only % may call this', current_database()::text || '_vault' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+END $fn$;
+
+CREATE OR REPLACE FUNCTION dbaas_vault.create_user(username text, password text, valid_until text, level text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE grp text := current_database()::text || '_' || level;
+BEGIN
+  PERFORM dbaas_vault.check_caller();
+  IF level NOT IN ('owner', 'readwrite', 'readonly') THEN
+    RAISE EXCEPTION 'level % is not owner, readwrite or readonly', level USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  EXECUTE format('CREATE ROLE %I WITH LOGIN PASSWORD %L VALID UNTIL %L IN ROLE %I', username, password, valid_until, grp);
+  EXECUTE format('COMMENT ON ROLE %I IS %L', username, 'issued by Vault for database ' || current_database()::text);
+  -- A security-definer function may not set `role`, even as a default: an owner-level
+  -- user sets it on itself next, through its management login (see create_user's callers).
+  IF level = 'owner' THEN
+    EXECUTE format('GRANT %I TO %I', username, session_user);
+  END IF;
+END $fn$;
+
+CREATE OR REPLACE FUNCTION dbaas_vault.drop_user(username text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  heir text := current_database()::text || '_owner';
+  groups text[] := ARRAY[current_database()::text || '_owner', current_database()::text || '_readwrite', current_database()::text || '_readonly'];
+  target pg_roles%ROWTYPE;
+BEGIN
+  PERFORM dbaas_vault.check_caller();
+  SELECT * INTO target FROM pg_roles WHERE rolname = username;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  -- Issued through here; or issued before, by Vault's own CREATE ROLE: a v- login whose
+  -- every membership is one of this database's group roles.
+  IF shobj_description(target.oid, 'pg_authid') IS DISTINCT FROM 'issued by Vault for database ' || current_database()::text
+     AND NOT (username LIKE 'v-%' AND target.rolcanlogin AND NOT target.rolcreaterole AND NOT target.rolcreatedb
+              AND EXISTS (SELECT FROM pg_auth_members WHERE member = target.oid)
+              AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                              WHERE m.member = target.oid AND g.rolname <> ALL (groups))) THEN
+    RAISE EXCEPTION 'role % was not issued for database %', username, current_database() USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- REASSIGN and DROP OWNED need the privileges of both roles, for this call only.
+  EXECUTE format('GRANT %I, %I TO %I', username, heir, current_user);
+  EXECUTE format('REASSIGN OWNED BY %I TO %I', username, heir);
+  EXECUTE format('DROP OWNED BY %I', username);
+  EXECUTE format('REVOKE %I FROM %I', heir, current_user);
+  EXECUTE format('DROP ROLE %I', username);
+END $fn$;
+
+CREATE OR REPLACE FUNCTION dbaas_vault.set_password(username text, password text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM dbaas_vault.check_caller();
+  IF shobj_description((SELECT oid FROM pg_roles WHERE rolname = username), 'pg_authid')
+     IS DISTINCT FROM 'static login of database ' || current_database()::text THEN
+    RAISE EXCEPTION 'role % is not a static login of database %', username, current_database() USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  EXECUTE format('ALTER ROLE %I WITH PASSWORD %L', username, password);
+END $fn$;
+"#;
 
 /// How long a catalog snapshot serves reads in one provider process.
 const CATALOG_TTL: Duration = Duration::from_secs(10);
@@ -97,6 +215,19 @@ pub enum PostgresError {
         role: String,
         /// Its comment, if any.
         comment: Option<String>,
+    },
+    /// The issuer's schema exists in the database, owned by someone else (a tenant who
+    /// made it first): the functions that must be out of the tenant's reach cannot go there.
+    #[error(
+        "schema {schema:?} in database {database:?} belongs to {owner:?}, not to the provider's admin; drop or rename it, then apply again"
+    )]
+    ForeignSchema {
+        /// The schema.
+        schema: &'static str,
+        /// The database.
+        database: String,
+        /// Its owner.
+        owner: String,
     },
     /// No answer within the deadline.
     #[error("PostgreSQL at {endpoint} timed out: no answer within {}s", .waited.as_secs())]
@@ -287,6 +418,8 @@ pub struct Postgres {
     idle: Mutex<Vec<Idle>>,
     released: Notify,
     catalog: Mutex<Snapshot<Arc<Catalog>>>,
+    version: tokio::sync::OnceCell<u32>,
+    issuer_role: tokio::sync::OnceCell<()>,
 }
 
 /// A connection kept open for reuse, still holding its permit.
@@ -327,7 +460,40 @@ impl Postgres {
             idle: Mutex::new(Vec::new()),
             released: Notify::new(),
             catalog: Mutex::new(Snapshot::default()),
+            version: tokio::sync::OnceCell::new(),
+            issuer_role: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// `server_version_num` (150004 for 15.4), asked once per process.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be asked.
+    pub async fn server_version(&self) -> Result<u32, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let version = self
+            .version
+            .get_or_try_init(|| async {
+                let n: i32 = self
+                    .with(&maintenance, |c| {
+                        Box::pin(async move {
+                            sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(c).await
+                        })
+                    })
+                    .await?;
+                Ok::<u32, PostgresError>(u32::try_from(n).unwrap_or(0))
+            })
+            .await?;
+        Ok(*version)
+    }
+
+    /// Whether management logins need the issuer's functions ([`ISSUER_SCHEMA`]) here: the
+    /// server is older than [`SCOPED_CREATEROLE_SINCE`], where `CREATEROLE` reaches every role.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be asked.
+    pub async fn needs_issuer(&self) -> Result<bool, PostgresError> {
+        Ok(self.server_version().await? < SCOPED_CREATEROLE_SINCE)
     }
 
     /// `host:port` of the primary.
@@ -346,6 +512,11 @@ impl Postgres {
             // Admin statements are one-off DDL: no prepared-statement cache to go stale.
             .statement_cache_capacity(0)
             .options([
+                // Tenants own schemas in their databases (`public`): a function or operator
+                // they define there must never resolve in the provider's sessions, which
+                // run as the platform's admin. Only the system catalog is searched, and
+                // temporary objects last. (No spaces: the options string is not escaped.)
+                ("search_path", "pg_catalog,pg_temp".to_owned()),
                 ("statement_timeout", format!("{}ms", self.endpoint.deadline.timeout.as_millis())),
                 ("lock_timeout", format!("{}ms", self.endpoint.lock_timeout.as_millis())),
                 // A provider cut off mid-transaction (a partition, a killed process) must
@@ -781,19 +952,30 @@ impl Postgres {
     /// Grants the group roles what they need, in the database and on it: CONNECT, schema
     /// USAGE, privileges on existing tables and sequences, and default privileges for
     /// objects the owner role creates later. PUBLIC loses CONNECT and CREATE; the pooler's
-    /// auth user, when it exists, keeps CONNECT. Idempotent.
+    /// auth user, when it exists, keeps CONNECT. Before PostgreSQL 16, also the issuer's
+    /// functions ([`ISSUER_SCHEMA`]) through which the management login works there.
+    /// Idempotent.
     ///
     /// # Errors
+    /// [`PostgresError::ForeignSchema`] when someone else made the issuer's schema first;
     /// [`PostgresError`] for any refusal.
     pub async fn ensure_privileges(&self, database: &str, roles: &GroupRoles) -> Result<(), PostgresError> {
+        let issuer = self.needs_issuer().await?;
+        if issuer {
+            self.ensure_issuer_role().await?;
+        }
         let roles = roles.clone();
         let db = database.to_owned();
         let pooler = self.endpoint.pooler_auth_user.clone();
-        self.with(database, move |c| {
+        let foreign = self
+            .with(database, move |c| {
             let (roles, db, pooler) = (roles.clone(), db.clone(), pooler.clone());
             Box::pin(async move {
                 let mut tx = c.begin().await?;
                 lock_ddl(&mut tx, &db).await?;
+                if issuer && let Some(owner) = install_issuer(&mut tx).await? {
+                    return Ok(Some(owner));
+                }
                 let statements: Vec<Option<String>> = sqlx::query_scalar(
                     "SELECT unnest(ARRAY[ \
                         format('REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text), \
@@ -821,10 +1003,17 @@ impl Postgres {
                 .fetch_all(&mut *tx)
                 .await?;
                 execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
-                tx.commit().await
+                tx.commit().await?;
+                Ok(None)
             })
         })
-        .await
+        .await?;
+        match foreign {
+            None => Ok(()),
+            Some(owner) => {
+                Err(PostgresError::ForeignSchema { schema: ISSUER_SCHEMA, database: database.to_owned(), owner })
+            }
+        }
     }
 
     /// Sets the connection limit (`-1`: none).
@@ -884,10 +1073,18 @@ impl Postgres {
             let (add, remove) = (add.clone(), remove.clone());
             Box::pin(async move {
                 for e in &add {
-                    let s: String = sqlx::query_scalar("SELECT format('CREATE EXTENSION IF NOT EXISTS %I', $1::text)")
-                        .bind(e)
-                        .fetch_one(&mut *c)
-                        .await?;
+                    // The session's search path is the system catalog alone, where no
+                    // extension belongs: it goes to `public`, as with the server's default
+                    // path, unless its control file names its own schema.
+                    let s: String = sqlx::query_scalar(
+                        "SELECT format('CREATE EXTENSION IF NOT EXISTS %I', $1::text) \
+                           || CASE WHEN EXISTS (SELECT FROM pg_available_extension_versions \
+                                                 WHERE name = $1 AND schema IS NOT NULL) \
+                                   THEN '' ELSE ' SCHEMA public' END",
+                    )
+                    .bind(e)
+                    .fetch_one(&mut *c)
+                    .await?;
                     c.execute(s.as_str()).await?;
                 }
                 for e in &remove {
@@ -904,8 +1101,12 @@ impl Postgres {
         .await
     }
 
-    /// Creates (or resets the password of) the management login Vault uses: LOGIN
-    /// CREATEROLE, marked with `mark`, with ADMIN OPTION on the database's group roles.
+    /// Creates (or resets the password of) the management login Vault uses: LOGIN, marked
+    /// with `mark`, with ADMIN OPTION on the database's group roles, and the system catalog
+    /// as its only search path (Vault's sessions run in the tenant's database, where the
+    /// tenant owns `public`). `CREATEROLE` from PostgreSQL 16 on, where it reaches only the
+    /// roles the login holds ADMIN on; before 16 it would reach every role on the server,
+    /// so the login gets none and goes through [`Postgres::ensure_issuer`]'s functions.
     /// Returns whether it created the login. With [`Claim::New`], an existing login
     /// without the mark is [`PostgresError::NotOurs`] and is left as it is.
     ///
@@ -922,6 +1123,7 @@ impl Postgres {
         let maintenance = self.endpoint.database.clone();
         // Only the verifier reaches the server: no statement log can hold the password.
         let password = super::password::scram_sha_256_verifier(password);
+        let createrole = if self.needs_issuer().await? { "NOCREATEROLE" } else { "CREATEROLE" };
         let (r, mark, db) = (roles.clone(), mark.to_owned(), database.to_owned());
         let outcome = self
             .with(&maintenance, move |c| {
@@ -944,9 +1146,10 @@ impl Postgres {
                     let statements: Vec<String> = sqlx::query_scalar(
                         "SELECT unnest(ARRAY[ \
                             CASE WHEN $6 \
-                                 THEN format('ALTER ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) \
-                                 ELSE format('CREATE ROLE %I WITH LOGIN CREATEROLE PASSWORD %L', $1::text, $5::text) END, \
+                                 THEN format('ALTER ROLE %I WITH LOGIN %s PASSWORD %L', $1::text, $8::text, $5::text) \
+                                 ELSE format('CREATE ROLE %I WITH LOGIN %s PASSWORD %L', $1::text, $8::text, $5::text) END, \
                             format('COMMENT ON ROLE %I IS %L', $1::text, $7::text), \
+                            format('ALTER ROLE %I SET search_path TO pg_catalog, pg_temp', $1::text), \
                             format('GRANT %I, %I, %I TO %I WITH ADMIN OPTION', $2::text, $3::text, $4::text, $1::text) \
                         ])",
                     )
@@ -957,6 +1160,7 @@ impl Postgres {
                     .bind(password.expose())
                     .bind(existing.is_some())
                     .bind(&mark)
+                    .bind(createrole)
                     .fetch_all(&mut *tx)
                     .await?;
                     execute_all(&mut tx, &statements).await?;
@@ -967,6 +1171,62 @@ impl Postgres {
             .await?;
         self.invalidate().await;
         outcome.map_err(|comment| PostgresError::NotOurs { role: roles.management.clone(), comment })
+    }
+
+    /// Whether the management login is as [`Postgres::ensure_management_login`] makes it on
+    /// this server: `CREATEROLE` exactly from PostgreSQL 16 on, and the pinned search path.
+    /// One made by an older version of the provider is not, and an update puts it right.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn management_login_current(&self, login: &str) -> Result<bool, PostgresError> {
+        let createrole = !self.needs_issuer().await?;
+        let maintenance = self.endpoint.database.clone();
+        let login = login.to_owned();
+        let current: Option<bool> = self
+            .with(&maintenance, move |c| {
+                let login = login.clone();
+                Box::pin(async move {
+                    sqlx::query_scalar(
+                        "SELECT r.rolcanlogin AND r.rolcreaterole = $2 AND EXISTS (SELECT FROM pg_db_role_setting s \
+                           WHERE s.setrole = r.oid AND s.setdatabase = 0 \
+                             AND 'search_path=pg_catalog, pg_temp' = ANY (s.setconfig)) \
+                         FROM pg_roles r WHERE r.rolname = $1",
+                    )
+                    .bind(login)
+                    .bind(createrole)
+                    .fetch_optional(c)
+                    .await
+                })
+            })
+            .await?;
+        Ok(current.unwrap_or(false))
+    }
+
+    /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE, made
+    /// once per server), asked once per process.
+    async fn ensure_issuer_role(&self) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        self.issuer_role
+            .get_or_try_init(|| {
+                self.with(&maintenance, |c| {
+                    Box::pin(async move {
+                        let mut tx = c.begin().await?;
+                        lock_ddl(&mut tx, ISSUER_ROLE).await?;
+                        let statement: Option<String> = sqlx::query_scalar(
+                            "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                                         THEN format('CREATE ROLE %I NOLOGIN CREATEROLE', $1::text) END",
+                        )
+                        .bind(ISSUER_ROLE)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        execute_all(&mut tx, &statement.into_iter().collect::<Vec<_>>()).await?;
+                        tx.commit().await
+                    })
+                })
+            })
+            .await
+            .map(drop)
     }
 
     /// Creates missing group roles and (re)grants their privileges: what an update does to
@@ -985,11 +1245,20 @@ impl Postgres {
         self.ensure_privileges(database, roles).await
     }
 
-    /// Creates or puts right a login for a static role: LOGIN, member of `group` and of no
-    /// other of `groups` (the database's group roles), and `SET role` to `act_as` when
-    /// given (so what it creates belongs to that group role), else no such setting. The
-    /// password is set only with `password`: an existing login keeps the one Vault
-    /// rotated.
+    /// Creates or puts right a login for a static role at privilege level `level`: LOGIN,
+    /// member of the level's group role and of no other of `roles`' groups, and for `owner`
+    /// `SET role` to the owner group (so what it creates belongs to the group), else no such
+    /// setting. The password is set only with `password`: an existing login keeps the one
+    /// Vault rotated.
+    ///
+    /// The login is marked [`STATIC_LOGIN_MARK`] with its database: before PostgreSQL 16
+    /// that mark is what lets the management login's issuer set its password.
+    ///
+    /// From PostgreSQL 16 on, changing another role's password needs the ADMIN option on
+    /// it, which the server grants no one else: the database's management login (when it
+    /// exists) gets ADMIN on the login, without its privileges (no INHERIT, no SET), so
+    /// Vault can rotate it and the management login still reaches only its own database's
+    /// logins.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
@@ -998,23 +1267,27 @@ impl Postgres {
         database: &str,
         login: &str,
         password: Option<&Secret>,
-        group: &str,
-        groups: &[String],
-        act_as: Option<&str>,
+        roles: &GroupRoles,
+        level: &str,
     ) -> Result<(), PostgresError> {
+        let group = roles.for_level(level);
+        let groups = [&roles.owner, &roles.readwrite, &roles.readonly];
+        let act_as = (level == "owner").then_some(roles.owner.as_str());
+        let rotator = roles.management.as_str();
         let maintenance = self.endpoint.database.clone();
-        let others: Vec<String> = groups.iter().filter(|g| *g != group).cloned().collect();
+        let others: Vec<String> = groups.iter().filter(|g| **g != group).map(|g| (*g).clone()).collect();
         let password = password.map(super::password::scram_sha_256_verifier);
-        let (login, group, act_as, login_database) =
-            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), database.to_owned());
+        let (login, group, act_as, login_database, rotator) =
+            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), database.to_owned(), rotator.to_owned());
         self.with(&maintenance, move |c| {
-            let (login, group, act_as, password, others, login_database) = (
+            let (login, group, act_as, password, others, login_database, rotator) = (
                 login.clone(),
                 group.clone(),
                 act_as.clone(),
                 password.clone(),
                 others.clone(),
                 login_database.clone(),
+                rotator.clone(),
             );
             Box::pin(async move {
                 let mut tx = c.begin().await?;
@@ -1027,8 +1300,12 @@ impl Postgres {
                              THEN format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) \
                              ELSE format('ALTER ROLE %I WITH LOGIN', $1::text) END, \
                         format('GRANT %I TO %I', $2::text, $1::text), \
+                        format('COMMENT ON ROLE %I IS %L', $1::text, $7::text || $8::text), \
                         CASE WHEN $3::text IS NOT NULL THEN format('ALTER ROLE %I SET role = %L', $1::text, $3::text) \
-                             ELSE format('ALTER ROLE %I RESET role', $1::text) END \
+                             ELSE format('ALTER ROLE %I RESET role', $1::text) END, \
+                        CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                              AND EXISTS (SELECT FROM pg_roles WHERE rolname = $6) \
+                             THEN format('GRANT %I TO %I WITH ADMIN TRUE, INHERIT FALSE, SET FALSE', $1::text, $6::text) END \
                     ]) UNION ALL \
                     SELECT format('REVOKE %I FROM %I', g.rolname, $1::text) FROM pg_auth_members m \
                       JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member \
@@ -1039,6 +1316,9 @@ impl Postgres {
                 .bind(&act_as)
                 .bind(password.as_ref().map(Secret::expose))
                 .bind(&others)
+                .bind(&rotator)
+                .bind(STATIC_LOGIN_MARK)
+                .bind(&login_database)
                 .fetch_all(&mut *tx)
                 .await?;
                 execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;

@@ -204,6 +204,8 @@ pub struct StaticRole {
     pub username: String,
     /// Seconds.
     pub rotation_period: u64,
+    /// What Vault runs to set a new password; empty: the plugin's own `ALTER ROLE`.
+    pub rotation_statements: Vec<String>,
 }
 
 fn expose<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {

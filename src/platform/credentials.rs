@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use crate::backends::mysql::{self, Mysql, MysqlError};
 use crate::backends::password;
-use crate::backends::postgres::{Postgres, PostgresError};
+use crate::backends::postgres::{ISSUER_SCHEMA, Postgres, PostgresError};
 use crate::backends::redis::{Redis, RedisBackendError};
 use crate::backends::vault::{DynamicRole, StaticRole, Vault, VaultError};
 use crate::platform::namespaces::{NamespaceError, Namespaces};
@@ -202,7 +202,9 @@ impl Credentials<'_> {
                 self.ensure_static_login(spec, throwaway.as_ref()).await?;
                 let name = spec.role.vault_role();
                 let existed = self.vault.read_static_role(self.mount, &name).await?.is_some();
-                let body = StaticRole { db_name: connection, username: spec.login(), rotation_period };
+                let rotation_statements = self.rotation_statements().await?;
+                let body =
+                    StaticRole { db_name: connection, username: spec.login(), rotation_period, rotation_statements };
                 self.vault.write_static_role(self.mount, &name, &body).await?;
                 // Creating a static role rotates at once; an existing one must be told.
                 if missing && existed {
@@ -236,7 +238,10 @@ impl Credentials<'_> {
         }
         let statements_match = if spec.is_static() {
             let login = role["username"].as_str().map_or_else(|| spec.login(), str::to_owned);
-            self.static_login_matches(spec, &login).await?
+            let rotation = self.rotation_statements().await?;
+            let written = role["rotation_statements"].as_array().cloned().unwrap_or_default();
+            written == rotation.into_iter().map(Json::from).collect::<Vec<_>>()
+                && self.static_login_matches(spec, &login).await?
         } else {
             let statements = self.statements(&spec.role, &spec.privileges).await?;
             role["creation_statements"] == Json::from(statements.creation)
@@ -437,10 +442,7 @@ impl Credentials<'_> {
         let login = spec.login();
         match (&self.store, &spec.role.target) {
             (Store::Postgres(pg), Target::Database(db)) => {
-                let roles = db.group_roles();
-                let act_as = (spec.privileges == "owner").then_some(roles.owner.as_str());
-                let groups = [roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
-                pg.ensure_login(&db.name, &login, password, roles.for_level(&spec.privileges), &groups, act_as).await?;
+                pg.ensure_login(&db.name, &login, password, &db.group_roles(), &spec.privileges).await?;
             }
             (Store::Mysql(my), Target::Database(db)) => {
                 my.ensure_login(&db.name, &login, password, mysql_grants(&spec.privileges)).await?;
@@ -554,9 +556,22 @@ impl Credentials<'_> {
                 // The redis plugin reads creation_statements[0] as a JSON array of rules.
                 Statements { creation: vec![Json::from(rules).to_string()], revocation: Vec::new() }
             }
-            (_, Target::Database(db)) => sql_statements(db, privileges),
+            (Store::Postgres(pg), Target::Database(db)) => sql_statements(db, privileges, pg.needs_issuer().await?),
+            (_, Target::Database(db)) => sql_statements(db, privileges, false),
             _ => unreachable!("the store is chosen by the target"),
         })
+    }
+
+    /// What Vault runs to rotate a static login's password: through the issuer before
+    /// PostgreSQL 16 (the management login may not alter roles there), else the plugin's
+    /// own statement.
+    async fn rotation_statements(&self) -> Result<Vec<String>, CredentialError> {
+        if let Store::Postgres(pg) = &self.store
+            && pg.needs_issuer().await?
+        {
+            return Ok(vec![format!("SELECT {ISSUER_SCHEMA}.set_password('{{{{name}}}}', '{{{{password}}}}');")]);
+        }
+        Ok(Vec::new())
     }
 }
 
@@ -566,8 +581,29 @@ struct Statements {
     revocation: Vec<String>,
 }
 
-fn sql_statements(db: &DatabaseName, privileges: &str) -> Statements {
+/// `issuer`: PostgreSQL before 16, where the management login has no `CREATEROLE` and
+/// issues and drops users through the functions in [`ISSUER_SCHEMA`].
+fn sql_statements(db: &DatabaseName, privileges: &str, issuer: bool) -> Statements {
     match db.engine {
+        Engine::Postgresql if issuer => {
+            let level = match privileges {
+                "readonly" => "readonly",
+                "owner" => "owner",
+                _ => "readwrite",
+            };
+            let mut creation = vec![format!(
+                "SELECT {ISSUER_SCHEMA}.create_user('{{{{name}}}}', '{{{{password}}}}', '{{{{expiration}}}}', '{level}');"
+            )];
+            if level == "owner" {
+                // A role may set its own defaults; the issuer made the management login a
+                // member of this user for that, since it may not set `role` itself.
+                creation.push("SET LOCAL ROLE \"{{name}}\";".to_owned());
+                creation
+                    .push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&db.group_roles().owner)));
+                creation.push("RESET ROLE;".to_owned());
+            }
+            Statements { creation, revocation: vec![format!("SELECT {ISSUER_SCHEMA}.drop_user('{{{{name}}}}');")] }
+        }
         Engine::Postgresql => {
             let roles = db.group_roles();
             let group = roles.for_level(privileges);
@@ -583,13 +619,17 @@ fn sql_statements(db: &DatabaseName, privileges: &str) -> Statements {
                 creation,
                 // One block, so a user already gone (dropped as stale, say) does not make
                 // the revocation fail. The management login created the user but is no
-                // member of it; REASSIGN and DROP OWNED need that membership.
+                // member of it; REASSIGN and DROP OWNED need that membership. It runs in
+                // the tenant's database, whose `public` the tenant owns: the search path
+                // is pinned to the system catalog first, so no tenant function or
+                // operator can stand in for the ones called here.
                 revocation: vec![format!(
-                    "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{{{{name}}}}') THEN \
-                     EXECUTE format('GRANT %I TO CURRENT_USER', '{{{{name}}}}'); \
-                     EXECUTE format('REASSIGN OWNED BY %I TO %I', '{{{{name}}}}', {owner}); \
-                     EXECUTE format('DROP OWNED BY %I', '{{{{name}}}}'); \
-                     EXECUTE format('DROP ROLE %I', '{{{{name}}}}'); \
+                    "DO $$ BEGIN PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true); \
+                     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) '{{{{name}}}}') THEN \
+                     EXECUTE pg_catalog.format('GRANT %I TO CURRENT_USER', '{{{{name}}}}'); \
+                     EXECUTE pg_catalog.format('REASSIGN OWNED BY %I TO %I', '{{{{name}}}}', {owner}); \
+                     EXECUTE pg_catalog.format('DROP OWNED BY %I', '{{{{name}}}}'); \
+                     EXECUTE pg_catalog.format('DROP ROLE %I', '{{{{name}}}}'); \
                      END IF; END $$;",
                     owner = pg_literal(&roles.owner)
                 )],

@@ -440,15 +440,32 @@ impl Databases<'_> {
             }
         }
         if let Some((vault, vc)) = self.vault
-            && !vault
-                .read_connection(&vc.database_mount, &name.vault_connection())
-                .await?
-                .is_some_and(|c| connection_current(name, vc, &c))
+            && !self.vault_connection_current(name, vault, vc).await?
         {
             let mut made = Made::default();
             self.connect_vault(name, false, &mut made).await?;
         }
         Ok(())
+    }
+
+    /// Whether the Vault connection and the management login behind it are as the provider
+    /// writes them now. One without the configured pool limits (0.1 set none), or a login
+    /// an older version made (with `CREATEROLE` on PostgreSQL 15, or without the pinned
+    /// search path), counts as missing: apply writes both again.
+    async fn vault_connection_current(
+        &self,
+        name: &DatabaseName,
+        vault: &Vault,
+        vc: &VaultConfig,
+    ) -> Result<bool, DatabaseError> {
+        let connection = vault.read_connection(&vc.database_mount, &name.vault_connection()).await?;
+        if !connection.is_some_and(|c| connection_current(name, vc, &c)) {
+            return Ok(false);
+        }
+        Ok(match self.server {
+            Server::Postgres(pg, _) => pg.management_login_current(&name.group_roles().management).await?,
+            Server::Mysql(..) => true,
+        })
     }
 
     /// Reads the database; `None` when it does not exist. Extensions are read only when
@@ -485,12 +502,7 @@ impl Databases<'_> {
             }
         }
         if let Some((vault, vc)) = self.vault {
-            // A connection without the configured pool limits (0.1 set none) counts as
-            // missing: apply writes it again.
-            observed.vault_connection = vault
-                .read_connection(&vc.database_mount, &name.vault_connection())
-                .await?
-                .is_some_and(|c| connection_current(name, vc, &c));
+            observed.vault_connection = self.vault_connection_current(name, vault, vc).await?;
         }
         Ok(Some(observed))
     }
@@ -596,6 +608,7 @@ impl Databases<'_> {
                         return Err(e.into());
                     }
                 };
+
                 let connection_url = format!(
                     "postgresql://{{{{username}}}}:{{{{password}}}}@{}/{}?sslmode={}",
                     authority(&config.host, config.port),

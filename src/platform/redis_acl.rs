@@ -12,6 +12,10 @@ use super::naming::REDIS_RESERVED_PREFIX;
 use crate::backends::redis::escape_glob;
 
 /// Connection and transaction commands that name no key and reach no other client's data.
+/// Client-side caching (`CLIENT TRACKING`, `CACHING`, `GETREDIR`, `TRACKINGINFO`) is not
+/// among them: in broadcast mode (`BCAST PREFIX <any>`) Redis sends the tracking client
+/// the name of every key written under any prefix, other namespaces' included, and no ACL
+/// rule can tell that mode from the default one.
 pub const KEYLESS_COMMANDS: &[&str] = &[
     "auth",
     "hello",
@@ -28,10 +32,6 @@ pub const KEYLESS_COMMANDS: &[&str] = &[
     "client|id",
     "client|info",
     "client|reply",
-    "client|tracking",
-    "client|trackinginfo",
-    "client|caching",
-    "client|getredir",
     "command|count",
     "command|docs",
     "command|info",

