@@ -96,6 +96,10 @@ pub fn database(d: &mut Diagnostics, action: &str, name: &DatabaseName, e: &Data
             "PgBouncer's admin console failed",
             format!("While {action}: {e}. Check `postgres.pooler_admin_user` and its password (a login in PgBouncer's `admin_users`), or remove them to count PgBouncer's idle connections as clients."),
         ),
+        DatabaseError::Credentials(e) => d.error(
+            "Could not move the database's roles onto the issuer",
+            format!("While {action}: {e}. Nothing was narrowed: the management login keeps what it had until the next apply succeeds."),
+        ),
         DatabaseError::ConnectionTaken { .. } => d.attribute_error(
             AttributePath::root("name"),
             "Vault connection already exists",

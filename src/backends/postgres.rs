@@ -1330,6 +1330,31 @@ impl Postgres {
         Ok(())
     }
 
+    /// Marks `login` as a static login of `database` ([`STATIC_LOGIN_MARK`]), as
+    /// [`Postgres::ensure_login`] does, changing nothing else.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn mark_static_login(&self, database: &str, login: &str) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (login, database) = (login.to_owned(), database.to_owned());
+        self.with(&maintenance, move |c| {
+            let (login, database) = (login.clone(), database.clone());
+            Box::pin(async move {
+                let statement: Option<String> = sqlx::query_scalar(
+                    "SELECT format('COMMENT ON ROLE %I IS %L', rolname, $2::text || $3::text) FROM pg_roles WHERE rolname = $1",
+                )
+                .bind(&login)
+                .bind(STATIC_LOGIN_MARK)
+                .bind(&database)
+                .fetch_optional(&mut *c)
+                .await?;
+                execute_all(c, &statement.into_iter().collect::<Vec<_>>()).await
+            })
+        })
+        .await
+    }
+
     /// Whether a role named `name` exists (read now, not from the snapshot).
     ///
     /// # Errors

@@ -569,10 +569,81 @@ impl Credentials<'_> {
         if let Store::Postgres(pg) = &self.store
             && pg.needs_issuer().await?
         {
-            return Ok(vec![format!("SELECT {ISSUER_SCHEMA}.set_password('{{{{name}}}}', '{{{{password}}}}');")]);
+            return Ok(vec![issuer_rotation_statement()]);
         }
         Ok(Vec::new())
     }
+}
+
+/// PostgreSQL before 16, before the management login of `db` loses `CREATEROLE`: moves the
+/// provider's roles on its connection that still carry the previous release's statements
+/// (`CREATE ROLE` run by the login itself) onto the issuer's functions, and marks their static
+/// logins, so each keeps issuing and rotating the moment the login is narrowed, not only once
+/// Terraform reaches the role later in the same apply. Roles written by hand are left as they
+/// are. A token that may not list static roles (the policy of earlier releases) moves only
+/// the dynamic ones.
+///
+/// # Errors
+/// [`CredentialError`] when Vault or PostgreSQL refuses.
+pub async fn move_to_issuer(
+    vault: &Vault,
+    mount: &str,
+    pg: &Postgres,
+    db: &DatabaseName,
+) -> Result<(), CredentialError> {
+    let connection = db.vault_connection();
+    let ours = |name: &String| name.starts_with(&format!("{connection}-"));
+    for name in vault.list_roles(mount).await?.into_iter().filter(ours) {
+        let Some(role) = vault.read_role(mount, &name).await? else { continue };
+        let written = &role["creation_statements"];
+        let Some(level) = ["readonly", "readwrite", "owner"]
+            .into_iter()
+            .find(|level| *written == Json::from(sql_statements(db, level, false).creation))
+        else {
+            continue;
+        };
+        if role["db_name"].as_str() != Some(connection.as_str()) {
+            continue;
+        }
+        let statements = sql_statements(db, level, true);
+        let body = DynamicRole {
+            db_name: connection.clone(),
+            creation_statements: statements.creation,
+            revocation_statements: statements.revocation,
+            default_ttl: role["default_ttl"].as_u64().unwrap_or_default(),
+            max_ttl: role["max_ttl"].as_u64().unwrap_or_default(),
+        };
+        vault.write_role(mount, &name, &body).await?;
+    }
+    let static_roles = match vault.list_static_roles(mount).await {
+        Ok(names) => names,
+        Err(VaultError::PermissionDenied { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    for name in static_roles.into_iter().filter(ours) {
+        let Some(role) = vault.read_static_role(mount, &name).await? else { continue };
+        let (Some(login), Some(period)) = (role["username"].as_str(), role["rotation_period"].as_u64()) else {
+            continue;
+        };
+        let unset = role["rotation_statements"].as_array().is_none_or(Vec::is_empty);
+        if role["db_name"].as_str() != Some(connection.as_str()) || !unset {
+            continue;
+        }
+        pg.mark_static_login(&db.name, login).await?;
+        let body = StaticRole {
+            db_name: connection.clone(),
+            username: login.to_owned(),
+            rotation_period: period,
+            rotation_statements: vec![issuer_rotation_statement()],
+        };
+        vault.write_static_role(mount, &name, &body).await?;
+    }
+    Ok(())
+}
+
+/// What Vault runs, through the issuer, to set a static login's password.
+fn issuer_rotation_statement() -> String {
+    format!("SELECT {ISSUER_SCHEMA}.set_password('{{{{name}}}}', '{{{{password}}}}');")
 }
 
 /// What Vault runs to create and to drop a user of a role.

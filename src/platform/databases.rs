@@ -20,6 +20,7 @@ use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
 use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
 use crate::backends::vault::{ConnectionConfig, Plugin, RootRotation, SqlPool, Vault, VaultError};
 use crate::backends::{authority, password};
+use crate::platform::credentials::{self, CredentialError};
 use crate::platform::naming::{DatabaseName, Engine, MYSQL_USERNAME_TEMPLATE};
 use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
 
@@ -146,6 +147,9 @@ pub enum DatabaseError {
     /// Vault refused or could not be reached.
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// Moving the connection's roles onto the issuer failed.
+    #[error(transparent)]
+    Credentials(#[from] Box<CredentialError>),
     /// PgBouncer's admin console refused or could not be reached.
     #[error(transparent)]
     Pooler(#[from] PgBouncerError),
@@ -442,6 +446,12 @@ impl Databases<'_> {
         if let Some((vault, vc)) = self.vault
             && !self.vault_connection_current(name, vault, vc).await?
         {
+            if let Server::Postgres(pg, _) = self.server
+                && pg.needs_issuer().await?
+            {
+                // The login may be about to lose CREATEROLE: its roles move first.
+                credentials::move_to_issuer(vault, &vc.database_mount, pg, name).await.map_err(Box::new)?;
+            }
             let mut made = Made::default();
             self.connect_vault(name, false, &mut made).await?;
         }

@@ -314,3 +314,104 @@ fn a_management_login_does_only_its_databases_work_on_postgres_18() {
 fn a_management_login_does_only_its_databases_work_on_postgres_15() {
     a_management_login_does_only_its_databases_work(5432, "mgmtreach15");
 }
+
+/// A PostgreSQL 15 database as the previous release left it: its management login with
+/// `CREATEROLE` and no pinned search path, no issuer functions, its Vault roles writing
+/// `CREATE ROLE` and dropping with an unpinned block, its static login unmarked, and a user
+/// issued under those statements still live. The first plan after upgrading updates in
+/// place (nothing replaced), one apply narrows the login, the next plan is empty, and the
+/// user issued before is still revoked cleanly.
+#[test]
+fn a_postgres_15_database_from_the_previous_release_is_narrowed_in_place() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("upgrade15");
+    let name = c.prefix.clone();
+    let mount = c.mount.clone();
+    let main = stack_on(
+        &c,
+        5432,
+        &(database(&name, "deletion_policy = \"drop\"")
+            + &role("readwrite", "rw", "privileges = \"readwrite\"")
+            + &role("static", "st", "mode = \"static\"\n  rotation_period = \"1h\"")),
+    );
+    let ws = Workspace::new(tf, "upgrade15", &main);
+    ws.init();
+    ws.apply();
+
+    // The previous release's shape, on the server and in Vault.
+    let management = format!("{name}_vault");
+    psql("postgres", &format!("ALTER ROLE \"{management}\" CREATEROLE; ALTER ROLE \"{management}\" RESET search_path"));
+    psql(&name, "DROP SCHEMA dbaas_vault CASCADE");
+    psql("postgres", &format!("COMMENT ON ROLE \"{name}_st\" IS NULL"));
+    let legacy_creation = format!(
+        "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE \"{name}_readwrite\";"
+    );
+    let legacy_revocation = format!(
+        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{{{{name}}}}') THEN \
+         EXECUTE format('GRANT %I TO CURRENT_USER', '{{{{name}}}}'); \
+         EXECUTE format('REASSIGN OWNED BY %I TO %I', '{{{{name}}}}', '{name}_owner'); \
+         EXECUTE format('DROP OWNED BY %I', '{{{{name}}}}'); \
+         EXECUTE format('DROP ROLE %I', '{{{{name}}}}'); \
+         END IF; END $$;"
+    );
+    let rw_role = format!("{mount}/roles/postgres-{name}-rw");
+    let mut written = vault("GET", &rw_role, None)["data"].clone();
+    written["creation_statements"] = json!([legacy_creation]);
+    written["revocation_statements"] = json!([legacy_revocation]);
+    vault("POST", &rw_role, Some(&written));
+    let st_role = format!("{mount}/static-roles/postgres-{name}-st");
+    vault(
+        "POST",
+        &st_role,
+        Some(
+            &json!({"db_name": format!("postgres-{name}"), "username": format!("{name}_st"), "rotation_period": 3600, "rotation_statements": []}),
+        ),
+    );
+    let (before_user, _, before_lease) = issue(&format!("{mount}/creds/postgres-{name}-rw"));
+
+    // Plan: updates in place only.
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.contains("0 to add") && plan.contains("0 to destroy") && plan.contains("to change"), "{plan}");
+    assert!(!plan.contains("must be replaced"), "{plan}");
+
+    // The database's update alone (as in the seconds before Terraform reaches its roles)
+    // narrows the login; its roles already issue and rotate through the issuer.
+    ws.ok(&["apply", "-auto-approve", "-input=false", "-no-color", "-target=dbaas_shared_database.db"]);
+    assert_eq!(psql("postgres", &format!("SELECT rolcreaterole FROM pg_roles WHERE rolname = '{management}'")), "f");
+    let (between, between_pw, _) = issue(&format!("{mount}/creds/postgres-{name}-rw"));
+    psql_pooled(&between, &between_pw, &name, "SELECT 1").unwrap();
+    vault("POST", &format!("{mount}/rotate-role/postgres-{name}-st"), Some(&json!({})));
+    let st_between = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    psql_pooled(&format!("{name}_st"), &st_between, &name, "SELECT 1").unwrap();
+
+    ws.apply();
+    ws.assert_plan_empty();
+
+    // The login is narrowed, the roles go through the issuer, and everything still works.
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!(
+                "SELECT rolcreaterole::text || ' ' || (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting \
+                 WHERE setrole = r.oid AND setdatabase = 0) FROM pg_roles r WHERE rolname = '{management}'"
+            )
+        ),
+        "false search_path=pg_catalog, pg_temp"
+    );
+    let creation = vault("GET", &rw_role, None)["data"]["creation_statements"].to_string();
+    assert!(creation.contains("dbaas_vault.create_user"), "{creation}");
+    let (after_user, after_pw, _) = issue(&format!("{mount}/creds/postgres-{name}-rw"));
+    psql_pooled(&after_user, &after_pw, &name, "SELECT 1").unwrap();
+    let st_before = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    vault("POST", &format!("{mount}/rotate-role/postgres-{name}-st"), Some(&json!({})));
+    let st_after = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    assert_ne!(st_before, st_after, "static rotation stopped working");
+    psql_pooled(&format!("{name}_st"), &st_after, &name, "SELECT 1").unwrap();
+
+    // The user issued before the upgrade is still revoked, and its lease with it.
+    vault("PUT", "sys/leases/revoke", Some(&json!({"lease_id": before_lease, "sync": true})));
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{before_user}'")), "0");
+    ws.destroy();
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{after_user}'")), "0");
+}
