@@ -415,3 +415,74 @@ fn a_postgres_15_database_from_the_previous_release_is_narrowed_in_place() {
     ws.destroy();
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{after_user}'")), "0");
 }
+
+/// What an app's credential at each level tries beyond its level, and the server refuses.
+fn beyond(level: &str, mine: &str, other: &str) -> Vec<(String, String)> {
+    let mut attempts = vec![
+        ("join another tenant's owner group".to_owned(), format!("GRANT \"{other}_owner\" TO CURRENT_USER")),
+        ("join its own owner group".to_owned(), format!("GRANT \"{mine}_owner\" TO CURRENT_USER")),
+        ("take a predefined role".to_owned(), "GRANT pg_read_server_files TO CURRENT_USER".to_owned()),
+        ("read a server file".to_owned(), "SELECT pg_read_file('/etc/hostname')".to_owned()),
+        ("copy from a server file".to_owned(), "COPY trades FROM '/etc/hostname'".to_owned()),
+        ("run a server program".to_owned(), "COPY (SELECT 1) TO PROGRAM 'true'".to_owned()),
+        ("become another tenant's owner".to_owned(), format!("SET ROLE \"{other}_owner\"")),
+        ("make a role".to_owned(), "CREATE ROLE tfacc_beyond_level".to_owned()),
+        ("change another tenant's group".to_owned(), format!("ALTER ROLE \"{other}_readonly\" LOGIN")),
+    ];
+    if level != "owner" {
+        attempts.push(("become its own owner group".to_owned(), format!("SET ROLE \"{mine}_owner\"")));
+        attempts.push(("create a table".to_owned(), "CREATE TABLE beyond (id int)".to_owned()));
+    }
+    if level == "readonly" {
+        attempts.push(("write a row".to_owned(), "INSERT INTO trades VALUES (9)".to_owned()));
+    }
+    attempts
+}
+
+fn app_credentials_get_exactly_their_level(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (mine, other) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let resources = format!(
+        "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{mine}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
+         resource \"dbaas_shared_database\" \"other\" {{\n  name = \"{other}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n"
+    ) + &role("owner", "own", "privileges = \"owner\"")
+        + &role("readwrite", "rw", "privileges = \"readwrite\"")
+        + &role("readonly", "ro", "privileges = \"readonly\"");
+    let ws = Workspace::new(tf, label, &stack_on(&c, port, &resources));
+    ws.init();
+    ws.apply();
+    psql_on(port, &other, "CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('theirs')");
+    let mount = &c.mount;
+    let (owner, owner_pw, _) = issue(&format!("{mount}/creds/postgres-{mine}-own"));
+    psql_as(port, &owner, &owner_pw, &mine, "CREATE TABLE trades (id int); INSERT INTO trades VALUES (1)").unwrap();
+    for (level, short) in [("owner", "own"), ("readwrite", "rw"), ("readonly", "ro")] {
+        let (user, password, _) = issue(&format!("{mount}/creds/postgres-{mine}-{short}"));
+        assert_eq!(psql_as(port, &user, &password, &mine, "SELECT count(*) FROM trades").unwrap(), "1", "{level}");
+        let refused = psql_as(port, &user, &password, &other, "SELECT * FROM secrets");
+        assert!(refused.is_err(), "{level} reached another tenant's database on :{port}: {refused:?}");
+        for (attempt, sql) in beyond(level, &mine, &other) {
+            let answer = psql_as(port, &user, &password, &mine, &sql);
+            assert!(answer.is_err(), "{level} could {attempt} on :{port} ({sql}): {answer:?}");
+        }
+    }
+    let roles = psql_on(port, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'tfacc_beyond_level'");
+    assert_eq!(roles, "0");
+    ws.destroy();
+}
+
+#[test]
+fn app_credentials_get_exactly_their_level_on_postgres_15() {
+    app_credentials_get_exactly_their_level(5432, "applevel15");
+}
+
+#[test]
+fn app_credentials_get_exactly_their_level_on_postgres_17() {
+    app_credentials_get_exactly_their_level(PG17, "applevel17");
+}
+
+#[test]
+fn app_credentials_get_exactly_their_level_on_postgres_18() {
+    app_credentials_get_exactly_their_level(PG18, "applevel18");
+}
