@@ -410,6 +410,23 @@ impl GroupRoles {
     }
 }
 
+/// What the provider needs to know of the server it manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerFacts {
+    /// `server_version_num`.
+    pub version: u32,
+    /// Whether the admin login is a superuser.
+    pub superuser: bool,
+}
+
+impl ServerFacts {
+    /// Whether the server itself keeps one team's admin login from another's roles and
+    /// databases: PostgreSQL 16 or later, and an admin that is not a superuser.
+    pub fn separates_teams(&self) -> bool {
+        self.version >= SCOPED_CREATEROLE_SINCE && !self.superuser
+    }
+}
+
 /// The admin's view of the cluster. Connections open on first use and are capped at
 /// `max_connections` across every database of the server.
 pub struct Postgres {
@@ -418,7 +435,7 @@ pub struct Postgres {
     idle: Mutex<Vec<Idle>>,
     released: Notify,
     catalog: Mutex<Snapshot<Arc<Catalog>>>,
-    version: tokio::sync::OnceCell<u32>,
+    facts: tokio::sync::OnceCell<ServerFacts>,
     issuer_role: tokio::sync::OnceCell<()>,
 }
 
@@ -460,9 +477,40 @@ impl Postgres {
             idle: Mutex::new(Vec::new()),
             released: Notify::new(),
             catalog: Mutex::new(Snapshot::default()),
-            version: tokio::sync::OnceCell::new(),
+            facts: tokio::sync::OnceCell::new(),
             issuer_role: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The server's version and whether the admin login is a superuser, asked once per
+    /// process.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be asked.
+    pub async fn server_facts(&self) -> Result<ServerFacts, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let facts = self
+            .facts
+            .get_or_try_init(|| async {
+                let (version, superuser): (i32, bool) = self
+                    .with(&maintenance, |c| {
+                        Box::pin(async move {
+                            sqlx::query_as(
+                                "SELECT current_setting('server_version_num')::int, \
+                                        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+                            )
+                            .fetch_one(c)
+                            .await
+                        })
+                    })
+                    .await?;
+                Ok::<ServerFacts, PostgresError>(ServerFacts {
+                    version: u32::try_from(version).unwrap_or(0),
+                    superuser,
+                })
+            })
+            .await?;
+        Ok(*facts)
     }
 
     /// `server_version_num` (150004 for 15.4), asked once per process.
@@ -470,21 +518,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the server cannot be asked.
     pub async fn server_version(&self) -> Result<u32, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
-        let version = self
-            .version
-            .get_or_try_init(|| async {
-                let n: i32 = self
-                    .with(&maintenance, |c| {
-                        Box::pin(async move {
-                            sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(c).await
-                        })
-                    })
-                    .await?;
-                Ok::<u32, PostgresError>(u32::try_from(n).unwrap_or(0))
-            })
-            .await?;
-        Ok(*version)
+        Ok(self.server_facts().await?.version)
     }
 
     /// Whether management logins need the issuer's functions ([`ISSUER_SCHEMA`]) here: the
@@ -924,16 +958,23 @@ impl Postgres {
                         .filter(|n| existing.get(*n).is_none_or(|c| c.as_deref() != Some(mark.as_str())))
                         .cloned()
                         .collect();
+                    // A team's own admin login (16+, no superuser) must be able to act as
+                    // the owner group: to create the database owned by it and to grant in it.
                     let statements: Vec<String> = sqlx::query_scalar(
                         "SELECT s FROM ( \
                             SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', n) AS s FROM unnest($1::text[]) n \
                             UNION ALL \
                             SELECT 2, format('COMMENT ON ROLE %I IS %L', n, $3::text) FROM unnest($2::text[]) n \
+                            UNION ALL \
+                            SELECT 3, format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', $4::text) \
+                             WHERE current_setting('server_version_num')::int >= 160000 \
+                               AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
                          ) q ORDER BY step",
                     )
                     .bind(&created)
                     .bind(&unmarked)
                     .bind(&mark)
+                    .bind(&names[0])
                     .fetch_all(&mut *tx)
                     .await?;
                     execute_all(&mut tx, &statements).await?;
@@ -1143,14 +1184,17 @@ impl Postgres {
                     {
                         return Ok(Err(comment.clone()));
                     }
-                    let statements: Vec<String> = sqlx::query_scalar(
+                    let statements: Vec<Option<String>> = sqlx::query_scalar(
                         "SELECT unnest(ARRAY[ \
                             CASE WHEN $6 \
                                  THEN format('ALTER ROLE %I WITH LOGIN %s PASSWORD %L', $1::text, $8::text, $5::text) \
                                  ELSE format('CREATE ROLE %I WITH LOGIN %s PASSWORD %L', $1::text, $8::text, $5::text) END, \
                             format('COMMENT ON ROLE %I IS %L', $1::text, $7::text), \
                             format('ALTER ROLE %I SET search_path TO pg_catalog, pg_temp', $1::text), \
-                            format('GRANT %I, %I, %I TO %I WITH ADMIN OPTION', $2::text, $3::text, $4::text, $1::text) \
+                            format('GRANT %I, %I, %I TO %I WITH ADMIN OPTION', $2::text, $3::text, $4::text, $1::text), \
+                            CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                                  AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                                 THEN format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', $1::text) END \
                         ])",
                     )
                     .bind(&r.management)
@@ -1163,7 +1207,7 @@ impl Postgres {
                     .bind(createrole)
                     .fetch_all(&mut *tx)
                     .await?;
-                    execute_all(&mut tx, &statements).await?;
+                    execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
                     tx.commit().await?;
                     Ok(Ok(existing.is_none()))
                 })
@@ -1422,30 +1466,44 @@ impl Postgres {
         .await
     }
 
-    /// Drops a login after handing whatever it owns in `database` to `heir`.
+    /// Drops a login after handing whatever it owns in `database` to the owner group.
+    ///
+    /// `REASSIGN OWNED` and `DROP OWNED` need the privileges of the login. A superuser has
+    /// them; a team's own admin login (PostgreSQL 16+, `CREATEROLE` without superuser) has
+    /// them for the logins it made, but not for users Vault issued through the management
+    /// login, which alone holds ADMIN on those: for them the admin acts as the management
+    /// login (`SET LOCAL ROLE`, which the admin may for a role it created with
+    /// `createrole_self_grant = 'set, inherit'`), as Vault's own revocation does.
     ///
     /// # Errors
     /// [`PostgresError`] for any refusal.
-    pub async fn drop_login(&self, database: &str, login: &str, heir: &str) -> Result<(), PostgresError> {
-        let (login, heir) = (login.to_owned(), heir.to_owned());
+    pub async fn drop_login(&self, database: &str, login: &str, roles: &GroupRoles) -> Result<(), PostgresError> {
+        let (login, heir, management) = (login.to_owned(), roles.owner.clone(), roles.management.clone());
         self.with(database, move |c| {
-            let (login, heir) = (login.clone(), heir.clone());
+            let (login, heir, management) = (login.clone(), heir.clone(), management.clone());
             Box::pin(async move {
-                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)").bind(&login).fetch_one(&mut *c).await?;
-                if !exists {
-                    return Ok(());
-                }
+                let mut tx = c.begin().await?;
                 let statements: Vec<String> = sqlx::query_scalar(
-                    "SELECT unnest(ARRAY[format('REASSIGN OWNED BY %I TO %I', $1::text, $2::text), format('DROP OWNED BY %I', $1::text), format('DROP ROLE %I', $1::text)])",
+                    "WITH target AS (SELECT rolname FROM pg_roles WHERE rolname = $1), \
+                          act AS (SELECT NOT pg_has_role($1, 'USAGE') \
+                                         AND EXISTS (SELECT FROM pg_roles WHERE rolname = $3) \
+                                         AND CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                                                  THEN pg_has_role($3, 'SET') ELSE false END AS via_management) \
+                     SELECT s FROM target, act, LATERAL unnest(ARRAY[ \
+                         CASE WHEN via_management THEN format('SET LOCAL ROLE %I', $3::text) END, \
+                         CASE WHEN via_management THEN format('GRANT %I TO %I', $1::text, $3::text) END, \
+                         format('REASSIGN OWNED BY %I TO %I', $1::text, $2::text), \
+                         format('DROP OWNED BY %I', $1::text), \
+                         format('DROP ROLE %I', $1::text) \
+                     ]) WITH ORDINALITY AS t(s, i) WHERE s IS NOT NULL ORDER BY i",
                 )
                 .bind(&login)
                 .bind(&heir)
-                .fetch_all(&mut *c)
+                .bind(&management)
+                .fetch_all(&mut *tx)
                 .await?;
-                for s in statements {
-                    c.execute(s.as_str()).await?;
-                }
-                Ok(())
+                execute_all(&mut tx, &statements).await?;
+                tx.commit().await
             })
         })
         .await?;

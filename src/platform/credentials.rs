@@ -340,9 +340,9 @@ impl Credentials<'_> {
         let stale = self.stale_users(spec).await?;
         match (&self.store, &spec.role.target) {
             (Store::Postgres(pg), Target::Database(db)) => {
-                let owner = db.group_roles().owner;
+                let roles = db.group_roles();
                 for user in &stale {
-                    pg.drop_login(&db.name, user, &owner).await?;
+                    pg.drop_login(&db.name, user, &roles).await?;
                 }
             }
             (Store::Mysql(my), _) => {
@@ -459,9 +459,7 @@ impl Credentials<'_> {
     async fn drop_static_login(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
         let login = spec.login();
         match (&self.store, &spec.role.target) {
-            (Store::Postgres(pg), Target::Database(db)) => {
-                pg.drop_login(&db.name, &login, &db.group_roles().owner).await?
-            }
+            (Store::Postgres(pg), Target::Database(db)) => pg.drop_login(&db.name, &login, &db.group_roles()).await?,
             (Store::Mysql(my), _) => my.drop_login(&login).await?,
             (Store::Redis(ns), _) => ns.redis.delete_user(&login).await?,
             _ => unreachable!("the store is chosen by the target"),

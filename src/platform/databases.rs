@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backends::mysql::{Mysql, MysqlError};
 use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
-use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError};
+use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError, ServerFacts};
 use crate::backends::vault::{ConnectionConfig, Plugin, RootRotation, SqlPool, Vault, VaultError};
 use crate::backends::{authority, password};
 use crate::platform::credentials::{self, CredentialError};
@@ -254,6 +254,16 @@ impl Databases<'_> {
         let Server::Postgres(pg, config) = self.server else { return Ok(None) };
         let Some(user) = &config.pooler_auth_user else { return Ok(None) };
         Ok((!pg.catalog_of(&[], &[user]).await?.roles.contains(user)).then(|| user.clone()))
+    }
+
+    /// PostgreSQL: what the server says of the admin login (see
+    /// [`ServerFacts::separates_teams`]); `None` on MySQL.
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the server cannot be asked.
+    pub async fn server_facts(&self) -> Result<Option<ServerFacts>, DatabaseError> {
+        let Server::Postgres(pg, _) = self.server else { return Ok(None) };
+        Ok(Some(pg.server_facts().await?))
     }
 
     /// Creates the database: group roles (PostgreSQL), database, owner mark, privileges,

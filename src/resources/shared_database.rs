@@ -263,6 +263,19 @@ impl Resource for SharedDatabase {
             if let Err(e) = databases.preflight(&model.database).await {
                 errors::database_at_plan(&mut response.diagnostics, &model.database, &e);
             }
+            if let Ok(Some(facts)) = databases.server_facts().await
+                && !facts.separates_teams()
+            {
+                let why = if facts.superuser {
+                    "The provider's PostgreSQL admin login is a superuser: it, and whoever holds it, reaches every team's databases and roles."
+                } else {
+                    "This PostgreSQL is older than 16, where CREATEROLE reaches every role on the server: an admin login holding it reaches every team's roles."
+                };
+                response.diagnostics.warning(
+                    "Teams' admin logins are not kept apart by PostgreSQL here",
+                    format!("{why} Stacks stay apart through their Vault policies and this provider's checks, not through the server. On PostgreSQL 16 or later, give each team its own login with CREATEDB CREATEROLE and no superuser: the server then refuses one team's login everything another team's login made. (Apps' credentials and Vault's management logins are kept to their own database by the server either way.)"),
+                );
+            }
             if let Ok(Some(user)) = databases.missing_pooler_auth_user().await {
                 response.diagnostics.warning(
                     "PgBouncer's auth_user does not exist",

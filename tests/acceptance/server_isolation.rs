@@ -85,6 +85,9 @@ fn no_tenant_code_runs_and_every_path_works(port: u16, label: &str) {
     };
     let ws = Workspace::new(tf, label, &base("deletion_policy = \"archive\"", ""));
     ws.init();
+    // The admin here is a superuser: plan says the server does not keep teams apart.
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.contains("Warning: Teams' admin logins are not kept apart by PostgreSQL here"), "{plan}");
     ws.apply();
     ws.assert_plan_empty();
 
@@ -485,4 +488,128 @@ fn app_credentials_get_exactly_their_level_on_postgres_17() {
 #[test]
 fn app_credentials_get_exactly_their_level_on_postgres_18() {
     app_credentials_get_exactly_their_level(PG18, "applevel18");
+}
+
+/// A team's own admin login as a platform on PostgreSQL 16+ would hand it out: no
+/// superuser, just `CREATEDB CREATEROLE`. Named under the story's prefix.
+fn team_admin(port: u16, c: &Cleanup, team: &str) -> (String, String) {
+    let (login, password) = (format!("{}_{team}_admin", c.prefix), format!("pw-{team}-{}", std::process::id()));
+    psql_on(port, "postgres", &format!("CREATE ROLE \"{login}\" LOGIN CREATEDB CREATEROLE PASSWORD '{password}'"));
+    (login, password)
+}
+
+fn per_team_admin_logins_are_kept_apart_by_the_server(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (admin_a, password_a) = team_admin(port, &c, "a");
+    let (admin_b, password_b) = team_admin(port, &c, "b");
+    let name = format!("{}_db", c.prefix);
+    let mount = c.mount.clone();
+    let stack = |settings: &str, rw_settings: &str| {
+        Stack::default().postgres_direct_as(port, &admin_a, &password_a).vault(&mount, "token = \"root\"").main_tf(
+            &(database(&name, settings)
+                + &role("owner", "own", "privileges = \"owner\"")
+                + &role("readwrite", "rw", &format!("privileges = \"readwrite\"\n  {rw_settings}"))
+                + &role("static", "st", "mode = \"static\"\n  privileges = \"owner\"")
+                + &format!(
+                    "resource \"dbaas_shared_database\" \"dropped\" {{\n  name = \"{name}_x\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+                )
+                + "action \"dbaas_rotate_credentials\" \"st\" {\n  config {\n    role = dbaas_rotated_role.static.id\n  }\n}\n"
+                + "action \"dbaas_rotate_root\" \"db\" {\n  config {\n    database = dbaas_shared_database.db.id\n  }\n}\n"),
+        )
+    };
+    let ws = Workspace::new(tf, label, &stack("deletion_policy = \"archive\"\n  extensions = [\"citext\"]", ""));
+    ws.init();
+    // Such a login is what the server can keep apart: plan says nothing of it.
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(!plan.contains("not kept apart"), "{plan}");
+    ws.apply();
+    ws.assert_plan_empty();
+
+    // Team A's stack works end to end with its own admin login.
+    let (owner, owner_pw, owner_lease) = issue(&format!("{mount}/creds/postgres-{name}-own"));
+    psql_as(port, &owner, &owner_pw, &name, "CREATE TABLE trades (id int); INSERT INTO trades VALUES (1)").unwrap();
+    let (rw, rw_pw, _) = issue(&format!("{mount}/creds/postgres-{name}-rw"));
+    psql_as(port, &rw, &rw_pw, &name, "INSERT INTO trades VALUES (2)").unwrap();
+    let st_before = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    vault("POST", &format!("{mount}/rotate-role/postgres-{name}-st"), Some(&json!({})));
+    let st_after = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    assert_ne!(st_before, st_after);
+    psql_as(port, &format!("{name}_st"), &st_after, &name, "INSERT INTO trades VALUES (3)").unwrap();
+    vault("PUT", "sys/leases/revoke", Some(&json!({"lease_id": owner_lease, "sync": true})));
+    assert_eq!(psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{owner}'")), "0");
+    let (stale, _, _) = issue(&format!("{mount}/creds/postgres-{name}-rw"));
+    psql_on(port, "postgres", &format!("ALTER ROLE \"{stale}\" VALID UNTIL '2000-01-01'"));
+    ws.write_main(&stack("deletion_policy = \"archive\"\n  extensions = [\"citext\"]", "cleanup_stale_users = true"));
+    let out = ws.apply();
+    assert!(out.contains("Stale users dropped"), "{out}");
+    assert_eq!(psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{stale}'")), "0");
+
+    // Actions and list resources, as team A's admin.
+    let before = issue(&format!("{mount}/static-creds/postgres-{name}-st")).1;
+    ws.ok(&["apply", "-auto-approve", "-no-color", "-invoke=action.dbaas_rotate_credentials.st"]);
+    assert_ne!(issue(&format!("{mount}/static-creds/postgres-{name}-st")).1, before, "rotate_credentials");
+    let hash =
+        || psql_on(port, "postgres", &format!("SELECT rolpassword FROM pg_authid WHERE rolname = '{name}_vault'"));
+    let root_before = hash();
+    ws.ok(&["apply", "-auto-approve", "-no-color", "-invoke=action.dbaas_rotate_root.db"]);
+    assert_ne!(hash(), root_before, "rotate_root");
+    assert!(vault("GET", &format!("{mount}/creds/postgres-{name}-rw"), None)["data"]["username"].is_string());
+    std::fs::write(
+        ws.dir.join("find.tfquery.hcl"),
+        format!(
+            "list \"dbaas_rotated_role\" \"roles\" {{\n  provider = dbaas\n  config {{\n    database = \"postgresql/{name}\"\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let found = ws.ok(&["query", "-no-color"]);
+    assert_eq!(found.lines().filter(|l| l.starts_with("list.dbaas_rotated_role.roles ")).count(), 3, "{found}");
+    std::fs::remove_file(ws.dir.join("find.tfquery.hcl")).unwrap();
+    ws.assert_plan_empty();
+
+    // Team B's admin login reaches none of it: the server refuses every attempt.
+    let as_b = |database: &str, sql: &str| psql_as(port, &admin_b, &password_b, database, sql);
+    let attempts = [
+        ("postgres", format!("GRANT \"{name}_owner\" TO \"{admin_b}\"")),
+        ("postgres", format!("GRANT \"{name}_readonly\" TO \"{admin_b}\"")),
+        ("postgres", format!("ALTER ROLE \"{name}_st\" PASSWORD 'stolen'")),
+        ("postgres", format!("ALTER ROLE \"{name}_vault\" PASSWORD 'stolen'")),
+        ("postgres", format!("ALTER ROLE \"{name}_readonly\" RENAME TO \"{name}_gone\"")),
+        ("postgres", format!("DROP ROLE \"{name}_st\"")),
+        ("postgres", format!("ALTER DATABASE \"{name}\" RENAME TO \"{name}_gone\"")),
+        ("postgres", format!("ALTER DATABASE \"{name}\" OWNER TO \"{admin_b}\"")),
+        ("postgres", format!("DROP DATABASE \"{name}\"")),
+        (name.as_str(), "SELECT count(*) FROM trades".to_owned()),
+        ("postgres", format!("SET ROLE \"{name}_owner\"")),
+    ];
+    for (database, sql) in &attempts {
+        let answer = as_b(database, sql);
+        assert!(answer.is_err(), "team B's admin could run {sql:?} on :{port}: {answer:?}");
+    }
+    assert_eq!(psql_on(port, &name, "SELECT count(*) FROM trades"), "3");
+
+    // Archive one database and drop the other, still as team A's admin.
+    ws.destroy();
+    let dropped = format!("SELECT count(*) FROM pg_database WHERE datname = '{name}_x'");
+    assert_eq!(psql_on(port, "postgres", &dropped), "0", "the dropped database is still there");
+    let archived = psql_on(
+        port,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}\\_\\_archived\\_%'",
+            name.replace('_', "\\_")
+        ),
+    );
+    assert_eq!(archived, "1", "the database was not archived");
+}
+
+#[test]
+fn per_team_admin_logins_are_kept_apart_by_the_server_on_postgres_17() {
+    per_team_admin_logins_are_kept_apart_by_the_server(PG17, "teamadmin17");
+}
+
+#[test]
+fn per_team_admin_logins_are_kept_apart_by_the_server_on_postgres_18() {
+    per_team_admin_logins_are_kept_apart_by_the_server(PG18, "teamadmin18");
 }

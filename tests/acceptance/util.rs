@@ -443,6 +443,14 @@ impl Stack {
         self
     }
 
+    /// As [`Stack::postgres_direct`], with the admin login `username`.
+    pub(crate) fn postgres_direct_as(mut self, port: u16, username: &str, password: &str) -> Stack {
+        self.blocks.push(format!(
+            "  postgres {{\n    host        = \"127.0.0.1\"\n    port        = {port}\n    pooled_port = {port}\n    sslmode     = \"disable\"\n    username    = \"{username}\"\n    password    = \"{password}\"\n  }}"
+        ));
+        self
+    }
+
     /// The local MariaDB.
     pub(crate) fn mysql(mut self) -> Stack {
         self.blocks.push("  mysql {\n    host = \"127.0.0.1\"\n    tls  = \"disabled\"\n  }".to_owned());
