@@ -613,3 +613,68 @@ fn per_team_admin_logins_are_kept_apart_by_the_server_on_postgres_17() {
 fn per_team_admin_logins_are_kept_apart_by_the_server_on_postgres_18() {
     per_team_admin_logins_are_kept_apart_by_the_server(PG18, "teamadmin18");
 }
+
+/// MySQL: an owner-level credential plants a logging function, a view calling it, a trigger
+/// and a procedure. The provider's MySQL statements name no tenant object (grants, users,
+/// `RENAME TABLE` and `DROP DATABASE` run no view, trigger or routine), and this holds them
+/// to it: after creating every role kind, a static rotation, revocations, a refused archive
+/// and a settings change, the tripwire is empty.
+#[test]
+fn no_tenant_code_runs_in_the_providers_mysql_sessions() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("mytenant");
+    let name: String = c.prefix.chars().take(24).collect::<String>().trim_end_matches('_').to_owned();
+    let c = Cleanup { prefix: name.clone(), mount: c.mount.clone() };
+    let mount = c.mount.clone();
+    let main = |policy: &str| {
+        Stack::default().mysql().vault(&mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"mysql\"\n  force_drop = true\n  deletion_policy = \"{policy}\"\n}}\n{}{}{}",
+            role("owner", "own", "privileges = \"owner\""),
+            role("readwrite", "rw", "privileges = \"readwrite\""),
+            role("static", "st", "mode = \"static\"\n  rotation_period = \"1h\""),
+        ))
+    };
+    let ws = Workspace::new(tf, "mytenant", &main("archive"));
+    ws.init();
+    ws.apply();
+    let (owner, owner_pw, owner_lease) = issue(&format!("{mount}/creds/mysql-{name}-own"));
+    let plant = [
+        format!("USE `{name}`;"),
+        "CREATE TABLE tripwire (who VARCHAR(200), what VARCHAR(50));".to_owned(),
+        "CREATE TABLE trades (id INT); INSERT INTO trades VALUES (1);".to_owned(),
+        "DELIMITER //".to_owned(),
+        "CREATE FUNCTION trip() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO tripwire VALUES (CURRENT_USER(), 'view'); RETURN 1; END //".to_owned(),
+        "DELIMITER ;".to_owned(),
+        "CREATE VIEW trades_v AS SELECT id, trip() AS t FROM trades;".to_owned(),
+        "CREATE TRIGGER trades_t BEFORE UPDATE ON trades FOR EACH ROW INSERT INTO tripwire VALUES (CURRENT_USER(), 'trigger');".to_owned(),
+        "CREATE PROCEDURE tripped() INSERT INTO tripwire VALUES (CURRENT_USER(), 'procedure');".to_owned(),
+    ]
+    .join("\n");
+    mysql_as(&owner, &owner_pw, &plant).unwrap();
+    // The traps work: reading the view as the tenant lands in the tripwire.
+    mysql_as(&owner, &owner_pw, &format!("SELECT SUM(t) FROM `{name}`.trades_v")).unwrap();
+    let tripped = || mysql(&format!("SELECT COUNT(*) FROM `{name}`.tripwire"));
+    assert_eq!(tripped(), "1", "the trap does not work, so this story proves nothing");
+    mysql(&format!("DELETE FROM `{name}`.tripwire"));
+
+    let st_before = issue(&format!("{mount}/static-creds/mysql-{name}-st")).1;
+    vault("POST", &format!("{mount}/rotate-role/mysql-{name}-st"), Some(&json!({})));
+    assert_ne!(issue(&format!("{mount}/static-creds/mysql-{name}-st")).1, st_before);
+    vault("PUT", "sys/leases/revoke", Some(&json!({"lease_id": owner_lease, "sync": true})));
+    issue(&format!("{mount}/creds/mysql-{name}-rw"));
+    ws.ok(&["apply", "-refresh-only", "-auto-approve", "-no-color", "-input=false"]);
+    // Archiving refuses a database holding views, routines or triggers: destroy stops there.
+    let out = ws.fails(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(out.contains("trigger") || out.contains("view"), "{out}");
+    assert_eq!(
+        tripped(),
+        "0",
+        "tenant code ran in the provider's or Vault's MySQL sessions: {}",
+        mysql(&format!("SELECT * FROM `{name}`.tripwire"))
+    );
+    ws.write_main(&main("drop"));
+    ws.apply();
+    assert_eq!(tripped(), "0", "tenant code ran while changing the database's settings");
+    ws.destroy();
+}
