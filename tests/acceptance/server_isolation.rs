@@ -678,3 +678,67 @@ fn no_tenant_code_runs_in_the_providers_mysql_sessions() {
     assert_eq!(tripped(), "0", "tenant code ran while changing the database's settings");
     ws.destroy();
 }
+
+/// MySQL: owner, readwrite and readonly credentials try what is beyond their level. The
+/// server refuses each, or (`LOAD_FILE`, which answers NULL without the FILE privilege)
+/// gives nothing.
+#[test]
+fn mysql_app_credentials_get_exactly_their_level() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("mylevel");
+    let base: String = c.prefix.chars().take(22).collect::<String>().trim_end_matches('_').to_owned();
+    let c = Cleanup { prefix: base.clone(), mount: c.mount.clone() };
+    let (mine, other) = (format!("{base}_a"), format!("{base}_b"));
+    let db = |label: &str, name: &str| {
+        format!(
+            "resource \"dbaas_shared_database\" \"{label}\" {{\n  name = \"{name}\"\n  engine = \"mysql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n"
+        )
+    };
+    let resources = db("db", &mine)
+        + &db("other", &other)
+        + &role("owner", "own", "privileges = \"owner\"")
+        + &role("readwrite", "rw", "privileges = \"readwrite\"")
+        + &role("readonly", "ro", "privileges = \"readonly\"")
+        + "resource \"dbaas_rotated_role\" \"other_st\" {\n  database = dbaas_shared_database.other.id\n  name = \"st\"\n  mode = \"static\"\n}\n";
+    let ws = Workspace::new(
+        tf,
+        "mylevel",
+        &Stack::default().mysql().vault(&c.mount, "token = \"root\"").main_tf(&resources),
+    );
+    ws.init();
+    ws.apply();
+    mysql(&format!("CREATE TABLE `{other}`.secrets (v TEXT); INSERT INTO `{other}`.secrets VALUES ('theirs')"));
+    mysql(&format!("CREATE TABLE `{mine}`.trades (id INT); INSERT INTO `{mine}`.trades VALUES (1)"));
+    let mount = &c.mount;
+    for (level, short) in [("owner", "own"), ("readwrite", "rw"), ("readonly", "ro")] {
+        let (user, password, _) = issue(&format!("{mount}/creds/mysql-{mine}-{short}"));
+        assert_eq!(mysql_as(&user, &password, &format!("SELECT COUNT(*) FROM `{mine}`.trades")).unwrap(), "1");
+        let mut attempts = vec![
+            ("read another tenant's table", format!("SELECT * FROM `{other}`.secrets")),
+            ("grant itself another tenant's database", format!("GRANT SELECT ON `{other}`.* TO CURRENT_USER")),
+            ("create a user", "CREATE USER 'tfacc_beyond'@'%' IDENTIFIED BY 'x'".to_owned()),
+            ("set another login's password", format!("SET PASSWORD FOR '{other}_st'@'%' = PASSWORD('stolen')")),
+            ("read the account table", "SELECT COUNT(*) FROM mysql.user".to_owned()),
+            ("load a server file into a table", format!("LOAD DATA INFILE '/etc/hostname' INTO TABLE `{mine}`.trades")),
+            (
+                "write a server file",
+                format!("SELECT id FROM `{mine}`.trades INTO OUTFILE '/tmp/tfacc-beyond-{}'", std::process::id()),
+            ),
+        ];
+        if level != "owner" {
+            attempts.push(("create a table", format!("CREATE TABLE `{mine}`.beyond (id INT)")));
+        }
+        if level == "readonly" {
+            attempts.push(("write a row", format!("INSERT INTO `{mine}`.trades VALUES (9)")));
+        }
+        for (attempt, sql) in attempts {
+            let answer = mysql_as(&user, &password, &sql);
+            assert!(answer.is_err(), "{level} could {attempt} ({sql}): {answer:?}");
+        }
+        let file = mysql_as(&user, &password, "SELECT LOAD_FILE('/etc/hostname') IS NULL").unwrap();
+        assert_eq!(file, "1", "{level} read a server file with LOAD_FILE");
+    }
+    assert_eq!(mysql("SELECT COUNT(*) FROM mysql.user WHERE User = 'tfacc_beyond'"), "0");
+    ws.destroy();
+}
