@@ -1081,18 +1081,14 @@ impl Postgres {
         Ok(())
     }
 
-    /// Extensions installed in `database` (plpgsql, always there, left out).
+    /// Every extension installed in `database`, `plpgsql` (there from the start) included.
     ///
     /// # Errors
     /// [`PostgresError`] when the database cannot be read.
     pub async fn extensions(&self, database: &str) -> Result<BTreeSet<String>, PostgresError> {
         let names: Vec<String> = self
             .with(database, |c| {
-                Box::pin(async move {
-                    sqlx::query_scalar("SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql'")
-                        .fetch_all(c)
-                        .await
-                })
+                Box::pin(async move { sqlx::query_scalar("SELECT extname::text FROM pg_extension").fetch_all(c).await })
             })
             .await?;
         Ok(names.into_iter().collect())

@@ -66,6 +66,10 @@ fn sql_pool(vault: &VaultConfig) -> SqlPool {
     }
 }
 
+/// Extensions every new PostgreSQL database has from its template: listed or not in
+/// `extensions`, they are neither shown as unmanaged drift nor ever dropped.
+pub const DEFAULT_EXTENSIONS: &[&str] = &["plpgsql"];
+
 /// How long PostgreSQL may list the pooler's closed connections.
 const POOLER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -442,8 +446,11 @@ impl Databases<'_> {
                     let add: Vec<String> = wanted.difference(&installed).cloned().collect();
                     // Only extensions this resource managed are ever dropped.
                     let managed = prior.extensions.clone().unwrap_or_default();
-                    let remove: Vec<String> =
-                        managed.difference(wanted).filter(|e| installed.contains(*e)).cloned().collect();
+                    let remove: Vec<String> = managed
+                        .difference(wanted)
+                        .filter(|e| installed.contains(*e) && !DEFAULT_EXTENSIONS.contains(&e.as_str()))
+                        .cloned()
+                        .collect();
                     pg.change_extensions(&name.name, &add, &remove).await?;
                 }
             }

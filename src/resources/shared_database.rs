@@ -40,7 +40,9 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of};
 use crate::framework::value::{Number, Value};
-use crate::platform::databases::{DatabaseError, DatabaseSpec, Databases, Made, Observed, Removal, Server};
+use crate::platform::databases::{
+    DEFAULT_EXTENSIONS, DatabaseError, DatabaseSpec, Databases, Made, Observed, Removal, Server,
+};
 use crate::platform::naming::{DatabaseName, Engine};
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
@@ -479,7 +481,7 @@ impl SharedDatabase {
                 if let Some(installed) = observed.extensions {
                     let shown: BTreeSet<String> = match &model.spec.extensions {
                         Some(managed) => managed.intersection(&installed).cloned().collect(),
-                        None => installed,
+                        None => installed.into_iter().filter(|e| !DEFAULT_EXTENSIONS.contains(&e.as_str())).collect(),
                     };
                     state.insert("extensions".into(), Value::Set(shown.into_iter().map(Value::string).collect()));
                 }

@@ -654,3 +654,32 @@ fn plan_warns_when_pgbouncers_auth_user_does_not_exist() {
     let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
     assert!(plan.contains("PgBouncer's auth_user does not exist") && plan.contains("cnpg_pooler_pgbouncer"), "{plan}");
 }
+
+/// `plpgsql` is in every database from its template. Listed in `extensions`, it used to
+/// make the apply fail with "inconsistent result" and taint the resource, so every later
+/// apply dropped and recreated the database. Now it applies, plans empty, is never
+/// replaced, and taking it out of the list drops nothing.
+#[test]
+fn default_extensions_in_the_list_plan_empty_and_are_never_dropped() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("plpgsql");
+    let name = c.prefix.clone();
+    let main = |listed: &str| {
+        config(&c, &name, "postgresql", &format!("deletion_policy = \"drop\"\n  extensions = [{listed}]"))
+    };
+    let ws = Workspace::new(tf, "plpgsql", &main("\"plpgsql\", \"citext\""));
+    ws.init();
+    ws.apply();
+    ws.assert_plan_empty();
+    let oid = || psql("postgres", &format!("SELECT oid FROM pg_database WHERE datname = '{name}'"));
+    let first = oid();
+    psql(&name, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)");
+    ws.write_main(&main("\"citext\""));
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_eq!(oid(), first, "the database was replaced");
+    assert_eq!(psql(&name, "SELECT count(*) FROM kept"), "1");
+    assert_eq!(psql(&name, "SELECT count(*) FROM pg_extension WHERE extname = 'plpgsql'"), "1", "plpgsql was dropped");
+    ws.destroy();
+}
