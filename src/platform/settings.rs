@@ -55,10 +55,34 @@ pub struct PostgresConfig {
     pub pooler_auth_user: Option<String>,
     /// A PgBouncer admin login and its password, for its console.
     pub pooler_admin: Option<(String, Option<Secret>)>,
+    /// Templates databases may be made from, beside `template0` and `template1`.
+    pub templates: Vec<String>,
     /// The bound on one operation, connect and retries included.
     pub timeout: Duration,
     /// Session `lock_timeout`.
     pub lock_timeout: Duration,
+}
+
+/// The templates every PostgreSQL server has, which any database may be made from.
+pub const BUILT_IN_TEMPLATES: &[&str] = &["template0", "template1"];
+
+impl PostgresConfig {
+    /// Checks a database's `template` against the allow-list: [`BUILT_IN_TEMPLATES`] and
+    /// the platform's [`PostgresConfig::templates`].
+    ///
+    /// # Errors
+    /// Why the template is refused, in a sentence.
+    pub fn check_template(&self, template: &str) -> Result<(), String> {
+        if BUILT_IN_TEMPLATES.contains(&template) || self.templates.iter().any(|t| t == template) {
+            return Ok(());
+        }
+        let allowed: Vec<String> =
+            BUILT_IN_TEMPLATES.iter().map(|t| (*t).to_owned()).chain(self.templates.iter().cloned()).collect();
+        Err(format!(
+            "{template:?} is not a template the platform offers. A template is copied whole into the new database, so naming another stack's database would copy its data. Allowed: {}. A platform adds its own templates with the provider's `postgres.templates` (or DBAAS_POSTGRES_TEMPLATES).",
+            allowed.join(", ")
+        ))
+    }
 }
 
 /// `mysql { ... }`, resolved.

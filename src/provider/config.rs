@@ -272,6 +272,14 @@ const POSTGRES: &[Setting] = &[
         description: "Password of `pooler_admin_user`.",
     },
     Setting {
+        name: "templates",
+        env: &["DBAAS_POSTGRES_TEMPLATES"],
+        default: None,
+        kind: SettingKind::List,
+        sensitive: false,
+        description: "Template databases a `dbaas_shared_database` may name in `template`, beside `template0` and `template1` (which are always allowed): the platform's own templates, say one with PostGIS. Any other database is refused at plan: a template is copied whole, so naming another stack's database would copy its data. Comma-separated in the environment.",
+    },
+    Setting {
         name: "timeout",
         env: &["DBAAS_POSTGRES_TIMEOUT"],
         default: Some("60s"),
@@ -797,6 +805,7 @@ impl ProviderConfig {
                     .text(POSTGRES, "pooler_admin_user", diagnostics)
                     .filter(|u| !u.is_empty())
                     .map(|user| (user, r.text(POSTGRES, "pooler_admin_password", diagnostics).map(Secret::new))),
+                templates: r.get(POSTGRES, "templates", diagnostics).map(|t| t.text).unwrap_or_default(),
                 timeout: r.duration(POSTGRES, "timeout", diagnostics),
                 lock_timeout: r.duration(POSTGRES, "lock_timeout", diagnostics),
             });

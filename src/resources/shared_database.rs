@@ -117,6 +117,15 @@ impl Model {
         }
     }
 
+    /// The template against the platform's allow-list: checked when a database is made
+    /// from it (at plan and again at apply), never for one that exists already.
+    fn check_template(&self, config: &ProviderConfig, d: &mut Diagnostics) {
+        let (Some(template), Some(postgres)) = (&self.spec.template, &config.postgres) else { return };
+        if let Err(reason) = postgres.check_template(template) {
+            d.attribute_error(AttributePath::root("template"), "Template not allowed", reason);
+        }
+    }
+
     fn identity(&self) -> Value {
         Value::object([
             ("engine", Value::string(self.database.engine.as_str())),
@@ -238,6 +247,9 @@ impl Resource for SharedDatabase {
         let Some(model) = Model::from_value(&response.plan) else { return };
         model.check(&mut response.diagnostics);
         let Some(config) = self.services.config(&mut response.diagnostics) else { return };
+        if request.state.is_null() || request.state.attr("template") != response.plan.attr("template") {
+            model.check_template(config, &mut response.diagnostics);
+        }
         let Value::Object(plan) = &mut response.plan else { return };
         // Endpoints and names follow from the provider configuration: known at plan time.
         for (k, v) in derived_attributes(&model.database, config) {
@@ -292,6 +304,7 @@ impl Resource for SharedDatabase {
         let d = &mut response.diagnostics;
         model.check(d);
         let Some(config) = self.services.config(d).cloned() else { return };
+        model.check_template(&config, d);
         let Some(client) = self.client(model.database.engine, d).await else { return };
         if d.has_error() {
             return;

@@ -683,3 +683,51 @@ fn default_extensions_in_the_list_plan_empty_and_are_never_dropped() {
     assert_eq!(psql(&name, "SELECT count(*) FROM pg_extension WHERE extname = 'plpgsql'"), "1", "plpgsql was dropped");
     ws.destroy();
 }
+
+/// A template database the story made, made an ordinary database again when the story
+/// ends (however it ends), so its cleanup can drop it.
+struct TemplateDatabase(String);
+
+impl Drop for TemplateDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"])
+            .arg(format!("ALTER DATABASE \"{}\" IS_TEMPLATE false", self.0))
+            .output();
+    }
+}
+
+/// A template is copied whole into the new database: naming another stack's database
+/// copied its rows (and the new stack's roles were granted on them). Only `template0`,
+/// `template1` and the templates the platform names in `postgres.templates` are allowed,
+/// refused at plan on the attribute, before anything is made.
+#[test]
+fn a_template_must_be_one_the_platform_offers() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("template");
+    let (theirs, mine) = (format!("{}_theirs", c.prefix), format!("{}_mine", c.prefix));
+    let template = TemplateDatabase(format!("{}_tpl", c.prefix));
+    psql("postgres", &format!("CREATE DATABASE \"{theirs}\""));
+    psql(&theirs, "CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('theirs')");
+    psql("postgres", &format!("CREATE DATABASE \"{}\" IS_TEMPLATE true", template.0));
+    let stack = |templates: &str, from: &str| {
+        Stack::default().postgres(5432, templates).vault(&c.mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{mine}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  template = \"{from}\"\n}}\n"
+        ))
+    };
+    let ws = Workspace::new(tf, "template", &stack("", &theirs));
+    ws.init();
+    let out = ws.fails(&["plan", "-no-color", "-input=false"]);
+    assert!(out.contains("Template not allowed") && out.contains("postgres.templates"), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{mine}'")), "0");
+
+    // The platform's own template, once it names it, and template0 always.
+    ws.write_main(&stack(&format!("templates = [\"{}\"]", template.0), &template.0));
+    ws.apply();
+    ws.assert_plan_empty();
+    ws.write_main(&stack("", "template0"));
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.contains("must be replaced"), "{plan}");
+    ws.destroy();
+}
