@@ -484,6 +484,8 @@ fn a_full_story_runs_with_the_documented_smallest_vault_policy() {
     let tf = &terraforms()[0];
     let c = Cleanup::new("isopolicy");
     let name = c.prefix.clone();
+    // The same name on MySQL, cut to MySQL's limit.
+    let my: String = name.chars().take(26).collect::<String>().trim_end_matches('_').to_owned();
     let ns = namespace_name(&c);
     let _redis_cleanup = RedisCleanup(ns.clone());
     // The platform mounts the engine; the token only uses it.
@@ -509,6 +511,10 @@ provider "dbaas" {{
     sslmode          = "disable"
     pooler_auth_user = "pgbouncer_auth"
   }}
+  mysql {{
+    host = "127.0.0.1"
+    tls  = "disabled"
+  }}
   redis {{
     addresses = ["127.0.0.1:6379"]
   }}
@@ -518,6 +524,20 @@ provider "dbaas" {{
     database_mount = "{mount}"
     kv_mount       = "secret"
   }}
+}}
+resource "dbaas_shared_database" "my" {{
+  name            = "{my}"
+  engine          = "mysql"
+  deletion_policy = "drop"
+}}
+resource "dbaas_rotated_role" "my" {{
+  database = dbaas_shared_database.my.id
+  name     = "app"
+}}
+resource "dbaas_rotated_role" "pool" {{
+  database = dbaas_shared_database.db.id
+  name     = "pool"
+  mode     = "static"
 }}
 resource "dbaas_shared_database" "db" {{
   name            = "{name}"
@@ -549,6 +569,13 @@ resource "dbaas_rotated_role" "cache" {{
     let creds = vault("GET", &format!("{}/creds/postgres-{name}-app", c.mount), None);
     let (user, password) = (creds["data"]["username"].as_str().unwrap(), creds["data"]["password"].as_str().unwrap());
     assert_eq!(psql_pooled(user, password, &name, "SELECT 1").unwrap(), "1");
+    // With credentials issued on MySQL and Redis, a plan looks up their leases (stale
+    // users): the policy must allow that too.
+    for path in [format!("creds/mysql-{my}-app"), format!("creds/redis-{ns}-app")] {
+        let issued = vault("GET", &format!("{}/{path}", c.mount), None);
+        assert!(issued["data"]["username"].is_string(), "{path}: {issued}");
+    }
+    ws.assert_plan_empty();
     ws.destroy();
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
     assert!(!redis_users().iter().any(|u| u.contains(&ns)), "destroy left a Redis user");
