@@ -156,6 +156,10 @@ pub fn vault(d: &mut Diagnostics, action: &str, e: &VaultError) {
             format!("While {action}: {e}. Check the provider's vault block (address) and that Vault is up."),
         ),
         VaultError::PermissionDenied { .. } => d.error("Vault permission denied", format!("While {action}: {e}.")),
+        VaultError::TokenRejected { .. } => d.error(
+            "Vault token expired or revoked",
+            format!("While {action}: {e}. Check `vault.token` (or VAULT_TOKEN), or the login block the token comes from."),
+        ),
         VaultError::TimedOut { .. } => timed_out(d, action, e, "vault", "VAULT_CLIENT_TIMEOUT"),
         VaultError::Login { .. } => d.error(
             "Vault login failed",

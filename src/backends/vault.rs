@@ -34,6 +34,14 @@ pub enum VaultError {
         /// The API path.
         path: String,
     },
+    /// Vault refused the token itself: expired, revoked, or never valid.
+    #[error(
+        "Vault refused {path}: the token is expired, revoked or not valid (it may not even look itself up); log in again or give the provider a current token"
+    )]
+    TokenRejected {
+        /// The API path.
+        path: String,
+    },
     /// Vault answered with an error.
     #[error("Vault {method} {path} failed with HTTP {status}: {message}")]
     Api {
@@ -424,6 +432,16 @@ impl Vault {
         }
         let text = response.text().await.unwrap_or_default();
         if status == StatusCode::FORBIDDEN {
+            // Vault answers an expired or revoked token as it answers a missing policy. A
+            // valid token may always look itself up: if even that is refused, it is the token.
+            let own = "auth/token/lookup-self";
+            if path != own
+                && let Some(token) = token
+                && let Err(VaultError::PermissionDenied { .. }) =
+                    Box::pin(self.send(Method::GET, own, None, Some(token))).await
+            {
+                return Err(VaultError::TokenRejected { path: path.to_owned() });
+            }
             return Err(VaultError::PermissionDenied { path: path.to_owned() });
         }
         if !status.is_success() {

@@ -547,7 +547,7 @@ fn attribute(s: &Setting) -> Attribute {
         (SettingKind::Port, _) => a.validator(int_between(1, 65535)),
         (SettingKind::Count, _) => a.validator(int_between(1, 100)),
         (SettingKind::CountOrNone, _) => a.validator(int_between(0, 100)),
-        (SettingKind::Duration, _) => a.validator(string_check(|t| parse_duration(t).map(drop))),
+        (SettingKind::Duration, _) => a.validator(string_check(check_setting_duration)),
         (SettingKind::MountPath, _) => a.validator(string_check(check_mount_path)),
         (SettingKind::Host, _) => a.validator(string_check(check_host)),
         (SettingKind::BaseUrl, _) => a.validator(string_check(check_base_url)),
@@ -754,7 +754,9 @@ fn check_env_value(setting: &Setting, resolved: &Resolved, diagnostics: &mut Dia
             value.parse::<u32>().ok().filter(|n| *n <= 100).is_none().then_some("a whole number from 0 to 100")
         }
         SettingKind::Flag => (!matches!(value, "true" | "false" | "1" | "0")).then_some("true or false"),
-        SettingKind::Duration => parse_duration(value).is_err().then_some("a duration such as `60s` or `5m`"),
+        SettingKind::Duration => {
+            check_setting_duration(value).is_err().then_some("a duration such as `60s` or `5m`, at most `596h`")
+        }
         SettingKind::MountPath => check_mount_path(value).is_err().then_some(MOUNT_PATH),
         SettingKind::Host => check_host(value).is_err().then_some(HOST),
         SettingKind::BaseUrl => check_base_url(value).is_err().then_some(BASE_URL),
@@ -976,6 +978,22 @@ fn denied_hosts(config: &Value, env: &dyn Fn(&str) -> Option<String>, unknown: &
             None => vec![LEGACY_POSTGRES_HOST.to_owned()],
         },
     }
+}
+
+/// The longest duration setting: PostgreSQL takes `timeout` and `lock_timeout` as
+/// `statement_timeout` and `lock_timeout` in milliseconds, which stop at 2^31 - 1 (just over
+/// 596 hours); past that the server refused the session, and the error said it could not
+/// connect. Every other timeout and lifetime stays under the same bound.
+const LONGEST_SETTING_DURATION: u64 = (i32::MAX as u64) / 1000;
+
+fn check_setting_duration(text: &str) -> Result<(), String> {
+    let seconds = parse_duration(text)?;
+    if seconds > LONGEST_SETTING_DURATION {
+        return Err(format!(
+            "{text:?} is longer than PostgreSQL accepts for a timeout ({LONGEST_SETTING_DURATION} s, about 596h)."
+        ));
+    }
+    Ok(())
 }
 
 fn normalise_host(host: &str) -> String {

@@ -119,6 +119,7 @@ impl Model {
         {
             d.attribute_error(AttributePath::root("name"), "Invalid static role name", reason);
         }
+        check_lifetimes(self.static_mode, &self.rotation_period, &self.default_ttl, &self.max_ttl, d);
     }
 
     fn spec(&self) -> CredentialSpec {
@@ -223,8 +224,10 @@ impl Resource for RotatedRole {
     }
 
     async fn validate_config(&self, config: &Value, d: &mut Diagnostics) {
-        if let Some(model) = Model::from_value(config) {
-            model.check(d);
+        match Model::from_value(config) {
+            Some(model) => model.check(d),
+            // The database is not known yet: the durations can be checked already.
+            None => check_durations(config, d),
         }
     }
 
@@ -483,6 +486,51 @@ fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)>
         ("database_name", database),
     ]
 }
+
+/// [`check_lifetimes`] from a configuration whose database is not known yet (at validate):
+/// the durations alone, once each is known.
+fn check_durations(v: &Value, d: &mut Diagnostics) {
+    let text = |n: &str, default: &str| match v.attr(n) {
+        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(Value::Null) => Some(default.to_owned()),
+        Some(_) => None,
+    };
+    if let (Some(mode), Some(rotation_period), Some(default_ttl), Some(max_ttl)) =
+        (text("mode", "dynamic"), text("rotation_period", "24h"), text("default_ttl", "24h"), text("max_ttl", "24h"))
+    {
+        check_lifetimes(mode == "static", &rotation_period, &default_ttl, &max_ttl, d);
+    }
+}
+
+/// The durations against what Vault accepts: a static rotation period of at least
+/// [`SHORTEST_ROTATION_PERIOD`], and a dynamic role's `default_ttl` no longer than its
+/// `max_ttl` (Vault would quietly cut it). Malformed ones are the validators' to report.
+fn check_lifetimes(static_mode: bool, rotation_period: &str, default_ttl: &str, max_ttl: &str, d: &mut Diagnostics) {
+    let seconds = |t: &str| parse_duration(t).ok();
+    if static_mode
+        && let Some(period) = seconds(rotation_period)
+        && period < SHORTEST_ROTATION_PERIOD
+    {
+        d.attribute_error(
+            AttributePath::root("rotation_period"),
+            "Rotation period too short",
+            format!("{rotation_period:?} is shorter than Vault allows: a static role's password is rotated at most every {SHORTEST_ROTATION_PERIOD} seconds (`5s`)."),
+        );
+    }
+    if !static_mode
+        && let (Some(default), Some(max)) = (seconds(default_ttl), seconds(max_ttl))
+        && default > max
+    {
+        d.attribute_error(
+            AttributePath::root("default_ttl"),
+            "default_ttl longer than max_ttl",
+            format!("`default_ttl` ({default_ttl}) is longer than `max_ttl` ({max_ttl}): Vault would silently cut every credential to `max_ttl`. Shorten `default_ttl` or lengthen `max_ttl`."),
+        );
+    }
+}
+
+/// Vault's shortest static-role rotation period, in seconds.
+const SHORTEST_ROTATION_PERIOD: u64 = 5;
 
 fn check_role_name(name: &str) -> Result<(), String> {
     // The target does not matter for the characters of the name.

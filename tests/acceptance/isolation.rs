@@ -750,3 +750,26 @@ fn a_database_never_takes_over_roles_logins_or_connections_it_did_not_make() {
     let kept = vault("GET", &format!("{}/config/{connection}", c.mount), None);
     assert_eq!(kept["data"]["connection_details"]["username"], "postgres", "the connection is untouched: {kept}");
 }
+
+/// Vault answers a revoked or expired token with the same "permission denied" as a missing
+/// policy; the provider tells them apart (a valid token may always look itself up), so the
+/// error names the token, not the policies.
+#[test]
+fn a_revoked_token_is_named_as_the_cause() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("isotoken");
+    let name = c.prefix.clone();
+    let token = vault("POST", "auth/token/create", Some(&serde_json::json!({ "policies": ["default"], "ttl": "10m" })));
+    let token = token["auth"]["client_token"].as_str().expect("a token").to_owned();
+    vault("POST", "auth/token/revoke", Some(&serde_json::json!({ "token": token })));
+    let main = Stack::default().postgres(5432, "").vault(&c.mount, &format!("token = \"{token}\"")).main_tf(&format!(
+        "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+    ));
+    let ws = Workspace::new(tf, "isotoken", &main);
+    ws.init();
+    let out = flat(&ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]));
+    assert!(out.contains("Vault token expired or revoked") && out.contains("vault.token"), "{out}");
+    assert!(!out.contains("check the token's policies"), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+}

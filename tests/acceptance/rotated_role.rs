@@ -507,3 +507,38 @@ fn redis_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
     assert!(users.lines().any(|u| u == kept_user), "a live user was deleted");
     ws.destroy();
 }
+
+/// Values the servers would refuse or quietly change later are refused at validate, on the
+/// attribute: a static rotation period under Vault's 5 s, a `default_ttl` past `max_ttl`,
+/// a PostgreSQL timeout past what the server takes. Vault's own minimum is accepted.
+#[test]
+fn values_the_servers_would_refuse_are_refused_at_validate() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("ranges");
+    let name = c.prefix.clone();
+    let main = |postgres_extra: &str, role: &str| {
+        Stack::default().postgres(5432, postgres_extra).vault(&c.mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n\
+             resource \"dbaas_rotated_role\" \"r\" {{\n  database = dbaas_shared_database.db.id\n  name = \"r\"\n  {role}\n}}\n"
+        ))
+    };
+    let ws = Workspace::new(tf, "ranges", &main("", "mode = \"static\"\n  rotation_period = \"1s\""));
+    ws.init();
+    let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let out = flat(ws.fails(&["validate", "-no-color"]));
+    assert!(out.contains("Rotation period too short") && out.contains("rotation_period"), "{out}");
+    ws.write_main(&main("", "default_ttl = \"48h\"\n  max_ttl = \"1h\""));
+    let out = flat(ws.fails(&["validate", "-no-color"]));
+    assert!(out.contains("default_ttl longer than max_ttl") && out.contains("default_ttl = \"48h\""), "{out}");
+    ws.write_main(&main("lock_timeout = \"999999h\"", ""));
+    let out = flat(ws.fails(&["validate", "-no-color"]));
+    assert!(out.contains("lock_timeout") && out.contains("596h"), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+
+    // Vault's shortest period is fine.
+    ws.write_main(&main("", "mode = \"static\"\n  rotation_period = \"5s\""));
+    ws.apply();
+    ws.assert_plan_empty();
+    ws.destroy();
+}
