@@ -23,10 +23,9 @@ pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
             "Database already exists",
             format!("A database named {name:?} already exists on the PostgreSQL cluster and is not in this state. To manage it, import it: `terraform import <address> postgresql/{name}` (or an `import` block)."),
         ),
-        PostgresError::InUse { database, sessions } => d.error(
-            "Database in use",
-            format!("While {action}: {sessions} client(s) are connected to {database:?}. Stop them, or set `force_drop = true` to disconnect them first."),
-        ),
+        PostgresError::InUse { database, sessions, idle_from_pooler } => {
+            database_in_use(d, database, *sessions, *idle_from_pooler);
+        }
         PostgresError::TimedOut { .. } => timed_out(d, action, e, "postgres", "DBAAS_POSTGRES_TIMEOUT"),
         PostgresError::Stopped => stopped(d, action),
         PostgresError::NotOurs { role, comment } => d.attribute_error(
@@ -66,10 +65,7 @@ pub fn mysql(d: &mut Diagnostics, action: &str, e: &MysqlError) {
             "Database already exists",
             format!("A database named {name:?} already exists on the MySQL cluster and is not in this state. To manage it, import it: `terraform import <address> mysql/{name}` (or an `import` block)."),
         ),
-        MysqlError::InUse { database, sessions } => d.error(
-            "Database in use",
-            format!("While {action}: {sessions} client(s) are connected to {database:?}. Stop them, or set `force_drop = true` to disconnect them first."),
-        ),
+        MysqlError::InUse { database, sessions } => database_in_use(d, database, *sessions, 0),
         MysqlError::CannotArchive { .. } => d.attribute_error(
             AttributePath::root("deletion_policy"),
             "Cannot archive this database",
@@ -84,6 +80,23 @@ pub fn mysql(d: &mut Diagnostics, action: &str, e: &MysqlError) {
         ),
         other => d.error("MySQL refused the change", format!("While {action}: {other}")),
     }
+}
+
+/// A destroy stopped because clients are connected: what they are, and the commands that
+/// finish it. `idle_from_pooler` of them are idle sessions from PgBouncer's address.
+pub fn database_in_use(d: &mut Diagnostics, database: &str, sessions: i64, idle_from_pooler: i64) {
+    let pooler = if idle_from_pooler > 0 {
+        format!(
+            " {idle_from_pooler} of them are idle and come from PgBouncer's address: its own server connections, which it keeps open after the apps that used them have gone. Set the provider's `postgres.pooler_admin_user` (and `pooler_admin_password`; a login in PgBouncer's `admin_users`) and the provider closes them itself before dropping, or wait for PgBouncer's `server_idle_timeout`."
+        )
+    } else {
+        String::new()
+    };
+    d.attribute_error(
+        AttributePath::root("force_drop"),
+        "Database in use",
+        format!("{sessions} client(s) are connected to {database:?}, so it was left as it is.{pooler} To disconnect every client instead, set `force_drop = true` and run `terraform apply -target=<this resource's address>` (which only records the setting; a plain `terraform apply` would recreate what this destroy already removed), then destroy again."),
+    );
 }
 
 /// Adds a diagnostic for a failed database operation on `name` while doing `action`.

@@ -43,6 +43,7 @@ fn postgres(host_port: u16, deadline: Deadline, lock_timeout: Duration) -> Postg
         database: "postgres".into(),
         max_connections: 2,
         pooler_auth_user: None,
+        pooler_host: None,
         deadline,
         lock_timeout,
     })

@@ -19,6 +19,7 @@ fn admin(max_connections: u32) -> Postgres {
         database: "postgres".into(),
         max_connections,
         pooler_auth_user: None,
+        pooler_host: None,
         deadline: Default::default(),
         lock_timeout: std::time::Duration::from_secs(300),
     })

@@ -206,6 +206,9 @@ pub enum PostgresError {
         database: String,
         /// How many.
         sessions: i64,
+        /// How many of them are idle sessions from PgBouncer's address: its own server
+        /// connections, kept after the apps that used them left.
+        idle_from_pooler: i64,
     },
     /// A role exists that this provider did not make for this database: its comment is
     /// not the owner mark.
@@ -330,6 +333,9 @@ pub struct PostgresEndpoint {
     /// PgBouncer's `auth_user`: it must be able to connect to every database to look up
     /// logins, and databases here revoke CONNECT from PUBLIC.
     pub pooler_auth_user: Option<String>,
+    /// PgBouncer's host: idle sessions from its addresses are named as its own server
+    /// connections when they keep a database from being dropped.
+    pub pooler_host: Option<String>,
     /// The bound on one operation (also each statement's `statement_timeout`), and the
     /// stop signal.
     pub deadline: Deadline,
@@ -1536,6 +1542,54 @@ impl Postgres {
         .await
     }
 
+    /// [`PostgresError::InUse`] for `sessions` clients on `database`, with how many of them
+    /// are idle and come from PgBouncer's addresses (its server connections, which it keeps
+    /// after the apps leave). The count is a hint for the message: when it cannot be had,
+    /// it is 0.
+    async fn in_use(&self, database: &str, roles: &GroupRoles, sessions: i64) -> PostgresError {
+        let idle_from_pooler = self.idle_from_pooler(database, roles).await.unwrap_or(0);
+        PostgresError::InUse { database: database.to_owned(), sessions, idle_from_pooler }
+    }
+
+    /// Idle sessions on `database` from PgBouncer's addresses (its host resolved now),
+    /// other than the provider's, Vault's and PgBouncer's `auth_query` one: PgBouncer's own
+    /// server connections, as far as the server can tell.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be asked.
+    pub async fn idle_from_pooler(&self, database: &str, roles: &GroupRoles) -> Result<i64, PostgresError> {
+        let Some(host) = self.endpoint.pooler_host.clone() else { return Ok(0) };
+        // A hint for a message: a name that does not resolve in time gives none.
+        let lookup = tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host.as_str(), 0)));
+        let addresses: Vec<String> = match lookup.await {
+            Ok(Ok(found)) => found.map(|a| a.ip().to_string()).collect(),
+            _ => return Ok(0),
+        };
+        let maintenance = self.endpoint.database.clone();
+        let (db, management, pooler) =
+            (database.to_owned(), roles.management.clone(), self.endpoint.pooler_auth_user.clone());
+        self.with(&maintenance, move |c| {
+            let (db, management, pooler, addresses) =
+                (db.clone(), management.clone(), pooler.clone(), addresses.clone());
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+                     AND state = 'idle' AND host(client_addr) = ANY($5) \
+                     AND usename IS DISTINCT FROM $2 AND usename IS DISTINCT FROM $4 \
+                     AND coalesce(application_name, '') NOT LIKE $3 || '/%'",
+                )
+                .bind(db)
+                .bind(management)
+                .bind(APPLICATION_NAME)
+                .bind(pooler)
+                .bind(addresses)
+                .fetch_one(c)
+                .await
+            })
+        })
+        .await
+    }
+
     /// Ends sessions on `database`: all of them, or (`all == false`) only the management
     /// login's, which Vault may keep open a moment after its connection is deleted, and
     /// PgBouncer's `auth_query` connection, which it opens again when needed.
@@ -1580,7 +1634,7 @@ impl Postgres {
         if !force {
             let sessions = self.sessions(database, roles).await?;
             if sessions > 0 {
-                return Err(PostgresError::InUse { database: database.to_owned(), sessions });
+                return Err(self.in_use(database, roles, sessions).await);
             }
         }
         // Our own idle connections and Vault's would block the drop.
@@ -1667,7 +1721,7 @@ impl Postgres {
         .await?;
         let sessions = self.sessions(database, &roles).await?;
         if sessions > 0 && !force {
-            return Err(PostgresError::InUse { database: database.to_owned(), sessions });
+            return Err(self.in_use(database, &roles, sessions).await);
         }
         // Renaming needs every session gone, ours and Vault's included.
         self.terminate_sessions(database, &roles, true).await?;

@@ -563,6 +563,16 @@ impl Databases<'_> {
         })
     }
 
+    /// How many of the clients on a PostgreSQL database are idle sessions from PgBouncer's
+    /// address (its own server connections), for the message that names them; 0 when its
+    /// console is configured (they were closed already), on MySQL, or when unknown.
+    pub async fn idle_from_pooler(&self, name: &DatabaseName) -> i64 {
+        match (self.server, self.pooler) {
+            (Server::Postgres(pg, _), None) => pg.idle_from_pooler(&name.name, &name.group_roles()).await.unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// Archives or drops the database: the Vault connection goes first (its leases revoked,
     /// so no issued user is left), then the database. Archiving keeps the data (and, on
     /// PostgreSQL, the group roles) under `archived_name`.

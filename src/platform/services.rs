@@ -141,6 +141,7 @@ impl Services {
                     database: pg.database.clone(),
                     max_connections: pg.max_connections,
                     pooler_auth_user: pg.pooler_auth_user.clone(),
+                    pooler_host: Some(pg.pooled_host.clone()),
                     deadline: self.deadline(pg.timeout),
                     lock_timeout: pg.lock_timeout,
                 }))

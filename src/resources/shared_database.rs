@@ -377,11 +377,8 @@ impl Resource for SharedDatabase {
             match databases.sessions(name).await {
                 Ok(0) => {}
                 Ok(n) => {
-                    return d.attribute_error(
-                        AttributePath::root("force_drop"),
-                        "Database in use",
-                        format!("{n} client(s) are connected to {:?}, so it was left as it is. Stop them, or set `force_drop = true` (and apply) to disconnect them.", name.name),
-                    );
+                    let idle_from_pooler = databases.idle_from_pooler(name).await;
+                    return errors::database_in_use(d, &name.name, n, idle_from_pooler);
                 }
                 Err(e) => return errors::database(d, "counting connected clients", name, &e),
             }

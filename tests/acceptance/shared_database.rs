@@ -731,3 +731,38 @@ fn a_template_must_be_one_the_platform_offers() {
     assert!(plan.contains("must be replaced"), "{plan}");
     ws.destroy();
 }
+
+/// Without `pooler_admin_user`, a destroy right after an app used the database through
+/// PgBouncer finds PgBouncer's idle server connection. The message says that is what the
+/// client is, names the setting that lets the provider close it, and gives the command
+/// that finishes the destroy; following it (`force_drop`, `apply -target`, destroy) ends
+/// with everything gone and nothing recreated.
+#[test]
+fn a_destroy_blocked_by_pgbouncers_idle_connection_says_so() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("pgbidle");
+    let name = c.prefix.clone();
+    let mut main = config(&c, &name, "postgresql", "deletion_policy = \"drop\"");
+    main.push_str("resource \"dbaas_rotated_role\" \"app\" {\n  database = dbaas_shared_database.this.id\n  name     = \"app\"\n}\n");
+    let ws = Workspace::new(tf, "pgbidle", &main);
+    ws.init();
+    ws.apply();
+    let (user, password) = issue_login(&c, &format!("postgres-{name}"), ISSUED_READWRITE);
+    psql_pooled(&user, &password, &name, "SELECT 1").expect("the app logs in through PgBouncer");
+    let kept = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND usename = '{user}'");
+    assert_ne!(psql("postgres", &kept), "0", "PgBouncer kept no server connection, so this story proves nothing");
+
+    let out = ws.fails(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("Database in use") && flat.contains("come from PgBouncer's address"), "{out}");
+    assert!(flat.contains("postgres.pooler_admin_user") && flat.contains("terraform apply -target="), "{out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
+
+    // As the message says: force_drop, recorded with a targeted apply, then destroy.
+    ws.write_main(&main.replace("deletion_policy = \"drop\"", "deletion_policy = \"drop\"\n  force_drop = true"));
+    let out = ws.ok(&["apply", "-auto-approve", "-no-color", "-input=false", "-target=dbaas_shared_database.this"]);
+    assert!(out.contains("0 added") && out.contains("0 destroyed"), "{out}");
+    ws.destroy();
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+}
