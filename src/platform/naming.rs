@@ -71,7 +71,7 @@ const POSTGRES_MAX_NAME: usize = 63 - ARCHIVE_SUFFIX_LEN;
 /// MySQL user names are at most 32 characters, and the management login adds `_vault`.
 const MYSQL_MAX_NAME: usize = 32 - "_vault".len();
 /// The suffixes of a PostgreSQL database's group roles and management login.
-const ROLE_SUFFIXES: &[&str] = &["owner", "readwrite", "readonly", "vault"];
+pub const ROLE_SUFFIXES: &[&str] = &["owner", "readwrite", "readonly", "vault"];
 /// Every ACL user a namespace makes starts with this.
 const REDIS_USER_PREFIX: &str = "dbaas-";
 /// Redis static logins put this between namespace and role: namespace names cannot hold it.
@@ -311,6 +311,11 @@ impl RoleName {
         Ok(RoleName { target, name: name.to_owned() })
     }
 
+    /// How static logins are named, for the docs: `(PostgreSQL and MySQL, Redis)`.
+    pub fn static_login_patterns() -> (String, String) {
+        ("<database>_<name>".to_owned(), format!("{REDIS_USER_PREFIX}<namespace>{REDIS_STATIC_SEPARATOR}<name>"))
+    }
+
     /// Checks that the role may have a static login: on a PostgreSQL or MySQL database its
     /// name may not end like a group role (`_owner`, `_readwrite`, `_readonly`, `_vault`),
     /// since the login `<db>_<name>` would then be another database's group role.
@@ -424,6 +429,19 @@ fn check_role_name(name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_documented_static_login_patterns_are_the_logins_made() {
+        let (sql, redis) = RoleName::static_login_patterns();
+        let role = |id: &str| RoleName::new(Target::parse(id).unwrap(), "app").unwrap();
+        let fill = |pattern: &str, target: &str| {
+            pattern.replace("<database>", target).replace("<namespace>", target).replace("<name>", "app")
+        };
+        assert_eq!(role("postgresql/trading").static_login(), fill(&sql, "trading"));
+        assert_eq!(role("mysql/trading").static_login(), fill(&sql, "trading"));
+        assert_eq!(role("redis/cache").static_login(), fill(&redis, "cache"));
+    }
+
     use super::*;
 
     fn pg(name: &str) -> DatabaseName {

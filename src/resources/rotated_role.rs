@@ -165,12 +165,18 @@ impl Resource for RotatedRole {
                     .required()
                     .validator(string_check(check_role_name))
                     .plan_modifier(requires_replace())
-                    .description("Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`. Changing it replaces the role."),
+                    .description(format!(
+                        "Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`. A static role on a PostgreSQL or MySQL database may not be named {} or end in one of them after `_` (its login `<database>_<name>` would be another database's group role or management login). Changing it replaces the role.",
+                        naming::ROLE_SUFFIXES.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                    )),
                 Attribute::string("mode")
                     .default(Value::string("dynamic"))
                     .validator(one_of(&["dynamic", "static"]))
                     .plan_modifier(requires_replace())
-                    .description("`dynamic`: Vault creates a user per request, revoked when its lease ends. `static`: the provider creates one login (`<database>_<name>`; `dbaas-<namespace>-<name>` on Redis) and Vault rotates its password every `rotation_period`, for apps that cannot re-read credentials and poolers that need a fixed user name. Changing it replaces the role."),
+                    .description({
+                        let (sql_login, redis_login) = RoleName::static_login_patterns();
+                        format!("`dynamic`: Vault creates a user per request, revoked when its lease ends. `static`: the provider creates one login (`{sql_login}`; `{redis_login}` on Redis) and Vault rotates its password every `rotation_period`, for apps that cannot re-read credentials and poolers that need a fixed user name. Changing it replaces the role.")
+                    }),
                 Attribute::string("privileges")
                     .default(Value::string("readwrite"))
                     .validator(one_of(&["readonly", "readwrite", "owner"]))
@@ -224,6 +230,16 @@ impl Resource for RotatedRole {
     }
 
     async fn validate_config(&self, config: &Value, d: &mut Diagnostics) {
+        // Vault has no rotation for a dynamic role: a period set there would be ignored.
+        let is_static = config.attr("mode").and_then(Value::as_str) == Some("static");
+        let mode_known = config.attr("mode").is_none_or(|m| m.is_null() || m.as_str().is_some());
+        if mode_known && !is_static && config.attr("rotation_period").is_some_and(|v| !v.is_null()) {
+            d.attribute_error(
+                AttributePath::root("rotation_period"),
+                "rotation_period needs a static role",
+                "`rotation_period` applies to `mode = \"static\"` only: a dynamic role's users are dropped when their lease ends (`default_ttl`, `max_ttl`), and Vault never rotates them. Remove it, or set `mode = \"static\"`.",
+            );
+        }
         match Model::from_value(config) {
             Some(model) => model.check(d),
             // The database is not known yet: the durations can be checked already.

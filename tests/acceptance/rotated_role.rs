@@ -531,6 +531,9 @@ fn values_the_servers_would_refuse_are_refused_at_validate() {
     ws.write_main(&main("", "default_ttl = \"48h\"\n  max_ttl = \"1h\""));
     let out = flat(ws.fails(&["validate", "-no-color"]));
     assert!(out.contains("default_ttl longer than max_ttl") && out.contains("default_ttl = \"48h\""), "{out}");
+    ws.write_main(&main("", "rotation_period = \"1h\""));
+    let out = flat(ws.fails(&["validate", "-no-color"]));
+    assert!(out.contains("rotation_period needs a static role"), "{out}");
     ws.write_main(&main("lock_timeout = \"999999h\"", ""));
     let out = flat(ws.fails(&["validate", "-no-color"]));
     assert!(out.contains("lock_timeout") && out.contains("596h"), "{out}");
