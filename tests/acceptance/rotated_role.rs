@@ -198,7 +198,7 @@ ephemeral "dbaas_credentials" "migrate" {{
 # Uses the credentials during the run: logs in through PgBouncer and records who it was.
 resource "terraform_data" "migration" {{
   provisioner "local-exec" {{
-    command = "psql -X -At -h ${{ephemeral.dbaas_credentials.migrate.host}} -p ${{ephemeral.dbaas_credentials.migrate.port}} -U \"$PGUSER\" -d ${{ephemeral.dbaas_credentials.migrate.database}} -c 'SELECT current_user' > {marker} && printf '%s\\n' \"$PGPASSWORD\" >> {marker}"
+    command = "psql -X -At -h ${{ephemeral.dbaas_credentials.migrate.host}} -p ${{ephemeral.dbaas_credentials.migrate.port}} -U \"$PGUSER\" -d ${{ephemeral.dbaas_credentials.migrate.database}} -c 'SELECT current_user' > {marker} && printf '%s\\n' \"$PGPASSWORD\" >> {marker} && echo ${{ephemeral.dbaas_credentials.migrate.direct_host}}:${{ephemeral.dbaas_credentials.migrate.direct_port}} >> {marker}"
     environment = {{
       PGUSER     = ephemeral.dbaas_credentials.migrate.username
       PGPASSWORD = ephemeral.dbaas_credentials.migrate.password
@@ -223,6 +223,8 @@ resource "terraform_data" "migration" {{
         let (user, password) =
             (lines.next().unwrap_or_default().to_owned(), lines.next().unwrap_or_default().to_owned());
         assert!(password.len() >= 16, "no password recorded: {recorded:?}");
+        // Migrations get the primary itself beside PgBouncer's endpoint.
+        assert_eq!(lines.next(), Some("127.0.0.1:5432"), "direct endpoint: {recorded:?}");
         assert!(user.starts_with("v-"), "logged in as {user:?}");
         // And it is gone after the run: Close revoked the lease.
         assert_eq!(
