@@ -8,7 +8,7 @@ terraform {
 }
 
 variable "name" {
-  description = "Names the database and the namespace (lowercase letters, digits, `_`)."
+  description = "Names the database and the namespace (a lowercase letter, then lowercase letters, digits and `_`)."
   type        = string
   default     = "demo"
 }
@@ -54,7 +54,7 @@ resource "dbaas_rotated_role" "app" {
 }
 
 resource "dbaas_redis_namespace" "cache" {
-  name = replace(var.name, "_", "-")
+  name = var.name # `_` is allowed in namespace names too
 }
 
 output "postgres" { value = data.dbaas_endpoints.this.postgres }

@@ -149,7 +149,7 @@ impl Resource for RedisNamespace {
                 computed("username", "The ACL user: `dbaas-<name>`."),
                 computed("host", "The primary's host."),
                 Attribute::number("port").computed().description("The primary's port."),
-                computed("password_path", "Where the password lives in Vault KV (`<kv mount>/data/redis/<name>`); null without Vault."),
+                computed("password_path", "Where the password lives in Vault KV, as an API path (`<kv mount>/data/redis/<name>`, for `GET /v1/<password_path>`); the `vault kv get` CLI takes it without `data/` (`vault kv get <kv mount>/redis/<name>`). Null without Vault."),
                 computed("vault_connection", "Name of the namespace's Vault connection (null without Vault), for `dbaas_rotated_role`."),
                 computed("acl_commands", "The user's command rules as Redis reports them (Redis normalises them), to notice rules changed outside Terraform."),
             ],
