@@ -1401,6 +1401,29 @@ impl Postgres {
         .await
     }
 
+    /// Whether `login` exists and is marked as a static login of `database`
+    /// ([`STATIC_LOGIN_MARK`]; only an admin can set a role's comment). Read now.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn is_static_login_of(&self, database: &str, login: &str) -> Result<bool, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (login, mark) = (login.to_owned(), format!("{STATIC_LOGIN_MARK}{database}"));
+        self.with(&maintenance, move |c| {
+            let (login, mark) = (login.clone(), mark.clone());
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1 AND shobj_description(oid, 'pg_authid') = $2)",
+                )
+                .bind(login)
+                .bind(mark)
+                .fetch_one(c)
+                .await
+            })
+        })
+        .await
+    }
+
     /// Whether a role named `name` exists (read now, not from the snapshot).
     ///
     /// # Errors

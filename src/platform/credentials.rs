@@ -158,9 +158,9 @@ impl Credentials<'_> {
     /// # Errors
     /// [`CredentialError`]; [`CredentialError::Incomplete`] when the login stays behind.
     pub async fn provision(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
-        self.check_new(spec).await?;
+        let readopting = self.check_new(spec).await?;
         let Err(cause) = self.write(spec).await else { return Ok(()) };
-        if !spec.is_static() {
+        if !spec.is_static() || readopting {
             return Err(cause);
         }
         match self.drop_static_login(spec).await {
@@ -399,7 +399,11 @@ impl Credentials<'_> {
         Ok(Target::parse(&format!("{engine}/{database}")).and_then(|t| RoleName::new(t, name).ok()))
     }
 
-    async fn check_new(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+    /// Refuses what a new role would take from someone else. `Ok(true)`: the static login
+    /// exists and is marked as this database's static login, with no Vault static role left
+    /// for it (Vault lost its data, say): the role takes it back, and keeps it if writing
+    /// fails.
+    async fn check_new(&self, spec: &CredentialSpec) -> Result<bool, CredentialError> {
         let (mount, name) = (self.mount, spec.role.vault_role());
         if self.vault.read_role(mount, &name).await?.is_some() {
             return Err(CredentialError::Taken { object: format!("Vault role {mount}/roles/{name}") });
@@ -415,10 +419,15 @@ impl Credentials<'_> {
                 Store::Redis(ns) => ns.redis.user_exists_anywhere(&login).await?,
             };
             if exists {
+                if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target)
+                    && pg.is_static_login_of(&db.name, &login).await?
+                {
+                    return Ok(true);
+                }
                 return Err(CredentialError::Taken { object: format!("login {login:?}") });
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Whether the static login exists (read now: after a Redis restart it may not).

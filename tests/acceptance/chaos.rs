@@ -569,3 +569,48 @@ fn redis_over_tls_with_a_private_ca() {
     assert!(!cli(&["ACL", "USERS"]).contains(&namespace), "users left");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Vault restored from an older backup: its data is gone, the servers are untouched. Plan
+/// shows what Vault lost, one apply puts it back (a static role takes back its own login,
+/// which carries the provider's static-login mark, and Vault rotates it), and the next plan
+/// is empty. Before, the static role never converged: create said the login existed and to
+/// import it, and import said there was nothing to import.
+#[test]
+fn vault_restored_empty_converges_in_one_apply() {
+    require_services();
+    let tf = &terraforms()[0];
+    let own = OwnVault::start();
+    let c = Cleanup::new("vaultlost");
+    let name = c.prefix.clone();
+    let main = Stack::default().postgres(5432, "").vault_at(&own.address(), "database", "token = \"root\"").main_tf(
+        &format!(
+            "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
+             resource \"dbaas_rotated_role\" \"app\" {{\n  database = dbaas_shared_database.db.id\n  name = \"app\"\n}}\n\
+             resource \"dbaas_rotated_role\" \"pool\" {{\n  database = dbaas_shared_database.db.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n"
+        ),
+    );
+    let ws = Workspace::new(tf, "vaultlost", &main);
+    ws.init();
+    ws.apply();
+    let login = format!("{name}_pool");
+    let before = own.call("GET", &format!("database/static-creds/postgres-{name}-pool"), None);
+    assert_eq!(before["data"]["username"], login.as_str(), "{before}");
+
+    own.restart_empty();
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.contains("dbaas_rotated_role.pool will be created") && !plan.contains("must be replaced"), "{plan}");
+    ws.apply();
+    ws.assert_plan_empty();
+
+    // The static login is the same one, with a password only the new Vault knows.
+    let after = own.call("GET", &format!("database/static-creds/postgres-{name}-pool"), None);
+    let password = after["data"]["password"].as_str().unwrap_or_else(|| panic!("no static credentials: {after}"));
+    assert_eq!(after["data"]["username"], login.as_str());
+    psql_pooled(&login, password, &name, "SELECT 1").expect("the static login works with the new password");
+    let issued = own.call("GET", &format!("database/creds/postgres-{name}-app"), None);
+    let user = issued["data"]["username"].as_str().unwrap_or_else(|| panic!("nothing issued: {issued}")).to_owned();
+    psql_pooled(&user, issued["data"]["password"].as_str().unwrap(), &name, "SELECT 1").unwrap();
+    ws.destroy();
+    let left = format!("SELECT count(*) FROM pg_roles WHERE rolname IN ('{login}', '{user}')");
+    assert_eq!(psql("postgres", &left), "0", "a login outlived the destroy");
+}

@@ -570,3 +570,74 @@ impl Drop for OwnRedis {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A real OpenBao dev server of the test's own, on a free port, root token `root`, keeping
+/// everything in memory; the test may restart it empty, as a Vault restored from a backup
+/// that lacks everything written since.
+pub(crate) struct OwnVault {
+    pub(crate) port: u16,
+    child: std::sync::Mutex<std::process::Child>,
+}
+
+impl OwnVault {
+    pub(crate) fn start() -> OwnVault {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+        let child = std::sync::Mutex::new(Self::launch(port));
+        OwnVault { port, child }
+    }
+
+    fn launch(port: u16) -> std::process::Child {
+        let bao = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/bao");
+        let child = Command::new(&bao)
+            .args(["server", "-dev", "-dev-root-token-id=root", &format!("-dev-listen-address=127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}: run `make tools`", bao.display()));
+        let started = std::time::Instant::now();
+        loop {
+            let health = Command::new("curl")
+                .args(["-fsS", &format!("http://127.0.0.1:{port}/v1/sys/health")])
+                .output()
+                .expect("curl runs");
+            if health.status.success() {
+                return child;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "OpenBao on {port} did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it and starts it again with nothing in it.
+    pub(crate) fn restart_empty(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        *child = Self::launch(self.port);
+    }
+
+    /// Calls its HTTP API as root.
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Json>) -> Json {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-X", method, "-H", "X-Vault-Token: root", &format!("{}/v1/{path}", self.address())]);
+        if let Some(b) = body {
+            cmd.args(["-H", "Content-Type: application/json", "-d", &b.to_string()]);
+        }
+        let out = cmd.output().expect("curl runs");
+        serde_json::from_slice(&out.stdout).unwrap_or(Json::Null)
+    }
+}
+
+impl Drop for OwnVault {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
