@@ -586,9 +586,11 @@ impl OwnVault {
         OwnVault { port, child }
     }
 
+    // The child is handed to the caller, which waits for it on restart and on drop.
+    #[allow(clippy::zombie_processes)]
     fn launch(port: u16) -> std::process::Child {
         let bao = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/bao");
-        let child = Command::new(&bao)
+        let mut child = Command::new(&bao)
             .args(["server", "-dev", "-dev-root-token-id=root", &format!("-dev-listen-address=127.0.0.1:{port}")])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -603,7 +605,11 @@ impl OwnVault {
             if health.status.success() {
                 return child;
             }
-            assert!(started.elapsed() < std::time::Duration::from_secs(20), "OpenBao on {port} did not start");
+            if started.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("OpenBao on {port} did not start");
+            }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
