@@ -14,6 +14,7 @@ pub mod ephemeral;
 pub mod errors;
 pub mod framework;
 pub mod list_resources;
+pub mod operation;
 pub mod platform;
 pub mod plugin;
 pub mod provider;

@@ -30,7 +30,7 @@ fn black_hole() -> u16 {
 }
 
 fn deadline(timeout: Duration) -> Deadline {
-    Deadline { timeout, stop: CancellationToken::new() }
+    Deadline { timeout, stop: CancellationToken::new(), service: "test" }
 }
 
 fn postgres(host_port: u16, deadline: Deadline, lock_timeout: Duration) -> Postgres {
@@ -177,8 +177,11 @@ async fn stop_ends_a_wait_on_a_real_lock_at_once() {
     require_postgres();
     let locked = LockedDatabase::new("stop");
     let stop = CancellationToken::new();
-    let pg =
-        postgres(5432, Deadline { timeout: Duration::from_secs(120), stop: stop.clone() }, Duration::from_secs(300));
+    let pg = postgres(
+        5432,
+        Deadline { timeout: Duration::from_secs(120), stop: stop.clone(), service: "test" },
+        Duration::from_secs(300),
+    );
     let stopper = stop.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -298,7 +301,7 @@ async fn every_backend_times_out_against_a_black_hole_and_says_so() {
 async fn stop_ends_calls_to_a_black_hole_at_once() {
     let hole = black_hole();
     let stop = CancellationToken::new();
-    let long = Deadline { timeout: Duration::from_secs(120), stop: stop.clone() };
+    let long = Deadline { timeout: Duration::from_secs(120), stop: stop.clone(), service: "test" };
     let vault = Vault::new(&format!("http://127.0.0.1:{hole}"), None, None, long.clone());
     let redis = Redis::new(RedisEndpoint {
         addresses: vec![format!("127.0.0.1:{hole}")],
@@ -321,4 +324,40 @@ async fn stop_ends_calls_to_a_black_hole_at_once() {
     let mut probe = TcpStream::connect(("127.0.0.1", hole)).expect("it accepts");
     probe.set_read_timeout(Some(Duration::from_millis(100))).expect("settable");
     assert!(probe.read(&mut [0u8; 1]).is_err(), "the black hole answered");
+}
+
+/// One create against a black hole: its first step times out, and undoing what that step
+/// may have made does not wait again in the same operation. The whole create fails within
+/// twice the bound (before: once per step and once more per step of undoing), and what may
+/// be left comes back as `Incomplete`, for state.
+#[tokio::test]
+async fn a_create_against_a_black_hole_waits_for_it_once() {
+    use dbaas::platform::databases::{DatabaseError, DatabaseSpec, Databases, Server};
+    use dbaas::platform::naming::{DatabaseName, Engine};
+    use dbaas::platform::settings::{AdminCredentials, PostgresConfig};
+    let hole = black_hole();
+    let bound = Duration::from_secs(1);
+    let pg = postgres(hole, Deadline { service: "postgres", ..deadline(bound) }, Duration::from_secs(300));
+    let config = PostgresConfig {
+        host: "127.0.0.1".into(),
+        port: hole,
+        pooled_host: "127.0.0.1".into(),
+        pooled_port: hole,
+        admin: AdminCredentials::Given { username: "postgres".into(), password: None },
+        sslmode: "disable".into(),
+        database: "postgres".into(),
+        max_connections: 2,
+        pooler_auth_user: None,
+        pooler_admin: None,
+        templates: Vec::new(),
+        timeout: bound,
+        lock_timeout: Duration::from_secs(300),
+    };
+    let databases = Databases { server: Server::Postgres(&pg, &config), vault: None, pooler: None };
+    let name = DatabaseName::new(Engine::Postgresql, "tfacc_deadline_once").unwrap();
+    let started = Instant::now();
+    let e = dbaas::operation::scope(databases.provision(&name, &DatabaseSpec::default())).await.expect_err("no answer");
+    let waited = started.elapsed();
+    assert!(matches!(e, DatabaseError::Incomplete { .. }), "{e:?}");
+    assert!(waited >= bound && waited < bound * 2, "waited {waited:?}");
 }

@@ -14,11 +14,15 @@ pub struct Deadline {
     pub timeout: Duration,
     /// Cancelled when Terraform asks the provider to stop (Ctrl-C).
     pub stop: CancellationToken,
+    /// The service it bounds (`postgres`, `vault`, ...): once a call to it has timed out
+    /// in a Terraform request, its other calls in that request fail at once
+    /// ([`crate::operation`]).
+    pub service: &'static str,
 }
 
 impl Default for Deadline {
     fn default() -> Deadline {
-        Deadline { timeout: Duration::from_secs(60), stop: CancellationToken::new() }
+        Deadline { timeout: Duration::from_secs(60), stop: CancellationToken::new(), service: "service" }
     }
 }
 
@@ -39,11 +43,18 @@ impl Deadline {
     /// # Errors
     /// [`Interrupted`] when it did not finish.
     pub async fn run<T>(&self, operation: impl Future<Output = T>) -> Result<T, Interrupted> {
-        tokio::select! {
+        if crate::operation::timed_out(self.service) {
+            return Err(Interrupted::TimedOut(self.timeout));
+        }
+        let result = tokio::select! {
             biased;
             () = self.stop.cancelled() => Err(Interrupted::Stopped),
             result = tokio::time::timeout(self.timeout, operation) => result.map_err(|_| Interrupted::TimedOut(self.timeout)),
+        };
+        if let Err(Interrupted::TimedOut(_)) = result {
+            crate::operation::record_time_out(self.service);
         }
+        result
     }
 }
 
@@ -53,17 +64,32 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_operation_that_never_answers_times_out() {
-        let deadline = Deadline { timeout: Duration::from_secs(5), stop: CancellationToken::new() };
+        let deadline = Deadline { timeout: Duration::from_secs(5), ..Deadline::default() };
         let result = deadline.run(std::future::pending::<()>()).await;
         assert_eq!(result, Err(Interrupted::TimedOut(Duration::from_secs(5))));
     }
 
     #[tokio::test]
     async fn stop_ends_an_operation_at_once() {
-        let deadline = Deadline { timeout: Duration::from_secs(3600), stop: CancellationToken::new() };
+        let deadline = Deadline { timeout: Duration::from_secs(3600), ..Deadline::default() };
         let stop = deadline.stop.clone();
         tokio::spawn(async move { stop.cancel() });
         assert_eq!(deadline.run(std::future::pending::<()>()).await, Err(Interrupted::Stopped));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_time_out_the_same_service_fails_at_once_in_that_operation() {
+        let deadline = Deadline { timeout: Duration::from_secs(5), service: "postgres", ..Deadline::default() };
+        let other = Deadline { timeout: Duration::from_secs(5), service: "vault", ..Deadline::default() };
+        crate::operation::scope(async {
+            assert!(deadline.run(std::future::pending::<()>()).await.is_err());
+            let started = tokio::time::Instant::now();
+            assert_eq!(deadline.run(async { 7 }).await, Err(Interrupted::TimedOut(Duration::from_secs(5))));
+            assert_eq!(started.elapsed(), Duration::ZERO, "it waited again");
+            assert_eq!(other.run(async { 7 }).await, Ok(7), "another service is not affected");
+        })
+        .await;
+        assert_eq!(deadline.run(async { 7 }).await, Ok(7), "the next operation starts afresh");
     }
 
     #[tokio::test]

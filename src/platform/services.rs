@@ -38,8 +38,8 @@ impl Services {
     }
 
     /// The deadline of one operation with a service whose `timeout` is `timeout`.
-    fn deadline(&self, timeout: std::time::Duration) -> Deadline {
-        Deadline { timeout, stop: self.stop.get().cloned().unwrap_or_default() }
+    fn deadline(&self, service: &'static str, timeout: std::time::Duration) -> Deadline {
+        Deadline { timeout, stop: self.stop.get().cloned().unwrap_or_default(), service }
     }
 
     /// The configuration, or an error diagnostic when Terraform has not configured the
@@ -88,7 +88,7 @@ impl Services {
                     v.token.clone(),
                     v.login.clone(),
                     v.namespace.clone(),
-                    self.deadline(v.timeout),
+                    self.deadline("vault", v.timeout),
                 ))
             })
             .as_ref()
@@ -142,7 +142,7 @@ impl Services {
                     max_connections: pg.max_connections,
                     pooler_auth_user: pg.pooler_auth_user.clone(),
                     pooler_host: Some(pg.pooled_host.clone()),
-                    deadline: self.deadline(pg.timeout),
+                    deadline: self.deadline("postgres", pg.timeout),
                     lock_timeout: pg.lock_timeout,
                 }))
             })
@@ -162,7 +162,7 @@ impl Services {
                     username,
                     password,
                     sslmode: pg.sslmode.clone(),
-                    deadline: self.deadline(pg.timeout),
+                    deadline: self.deadline("pgbouncer", pg.timeout),
                 })))
             })
             .clone()
@@ -203,7 +203,7 @@ impl Services {
                 addresses: r.addresses.clone(),
                 username: r.username.clone(),
                 password: r.password.clone(),
-                deadline: self.deadline(r.timeout),
+                deadline: self.deadline("redis", r.timeout),
                 tls,
             }))
         });
@@ -231,7 +231,7 @@ impl Services {
                     password,
                     tls: my.tls.clone(),
                     max_connections: my.max_connections,
-                    deadline: self.deadline(my.timeout),
+                    deadline: self.deadline("mysql", my.timeout),
                 }))
             })
             .await;

@@ -144,7 +144,9 @@ async fn off_serving_threads<T: Send + 'static>(
 pub(super) async fn isolated<T: Send + 'static>(
     work: impl Future<Output = T> + Send + 'static,
 ) -> Result<T, Diagnostics> {
-    match tokio::spawn(work).await {
+    // Each request is one operation: a service that timed out once in it is not waited
+    // for again (see `crate::operation`).
+    match tokio::spawn(crate::operation::scope(work)).await {
         Ok(v) => Ok(v),
         Err(e) => {
             let message = if e.is_panic() { panic_message(e.into_panic()) } else { "the task was cancelled".into() };

@@ -614,3 +614,40 @@ fn vault_restored_empty_converges_in_one_apply() {
     let left = format!("SELECT count(*) FROM pg_roles WHERE rolname IN ('{login}', '{user}')");
     assert_eq!(psql("postgres", &left), "0", "a login outlived the destroy");
 }
+
+/// PostgreSQL replaced by a black hole, with `timeout = "2s"`: the apply fails, saying it
+/// timed out, within twice the timeout beyond its plans' own checks (Terraform plans once
+/// more inside `apply`, in a provider process of its own). Each operation waits for a dead
+/// server once: the first time-out ends its other calls to it, and what may be left is kept
+/// in state (`tests/deadlines.rs` bounds one create exactly).
+#[test]
+fn a_black_holed_postgres_fails_an_apply_within_twice_its_timeout() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("blackhole");
+    let name = c.prefix.clone();
+    let timeout = Duration::from_secs(2);
+    let main = |port: u16| {
+        Stack::default().postgres(port, "timeout = \"2s\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"this\" {{\n  name            = \"{name}\"\n  engine          = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+        ))
+    };
+    let ws = Workspace::new(tf, "blackhole", &main(black_hole()));
+    ws.init();
+    let started = Instant::now();
+    ws.ok(&["plan", "-no-color", "-input=false"]);
+    let plan_took = started.elapsed();
+
+    let started = Instant::now();
+    let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let took = started.elapsed();
+    assert!(out.contains("timed out") && out.contains("postgres.timeout"), "{out}");
+    assert!(took < 2 * plan_took + 2 * timeout, "the apply took {took:?} (a plan alone {plan_took:?}):\n{out}");
+    assert!(out.contains("Database left half made"), "what may be left is not named:\n{out}");
+
+    // What may have been made is in state; with the server back, destroy removes it.
+    ws.write_main(&main(5432));
+    ws.destroy();
+    let left = format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{}%'", name.replace('_', "\\_"));
+    assert_eq!(psql("postgres", &left), "0");
+}

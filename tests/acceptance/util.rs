@@ -647,3 +647,17 @@ impl Drop for OwnVault {
         }
     }
 }
+
+/// A port that accepts connections and never says a word, as a black-holed service does;
+/// its sockets stay open for the rest of the run.
+pub(crate) fn black_hole() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("bound").port();
+    std::thread::spawn(move || {
+        let mut held: Vec<std::net::TcpStream> = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
