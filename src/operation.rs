@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 tokio::task_local! {
-    static TIMED_OUT: Mutex<BTreeSet<&'static str>>;
+    static TIMED_OUT: Mutex<BTreeSet<String>>;
 }
 
 /// Runs `work` as one operation.
@@ -21,16 +21,17 @@ pub async fn scope<F: Future>(work: F) -> F::Output {
     TIMED_OUT.scope(Mutex::new(BTreeSet::new()), work).await
 }
 
-/// Whether a call to `service` has already timed out in this operation.
-pub fn timed_out(service: &'static str) -> bool {
+/// Whether a call to `service` (a service, or one node of it) has already timed out in
+/// this operation.
+pub fn timed_out(service: &str) -> bool {
     TIMED_OUT.try_with(|seen| seen.lock().is_ok_and(|seen| seen.contains(service))).unwrap_or(false)
 }
 
 /// Records that a call to `service` timed out in this operation.
-pub fn record_time_out(service: &'static str) {
+pub fn record_time_out(service: &str) {
     let _ = TIMED_OUT.try_with(|seen| {
         if let Ok(mut seen) = seen.lock() {
-            seen.insert(service);
+            seen.insert(service.to_owned());
         }
     });
 }

@@ -43,7 +43,20 @@ impl Deadline {
     /// # Errors
     /// [`Interrupted`] when it did not finish.
     pub async fn run<T>(&self, operation: impl Future<Output = T>) -> Result<T, Interrupted> {
-        if crate::operation::timed_out(self.service) {
+        self.run_on(self.service, operation).await
+    }
+
+    /// [`Deadline::run`] for one node of a service with several (Redis): a node that timed
+    /// out does not make its healthy peers fail in the same operation.
+    ///
+    /// # Errors
+    /// [`Interrupted`] when it did not finish.
+    pub async fn run_for_node<T>(&self, node: &str, operation: impl Future<Output = T>) -> Result<T, Interrupted> {
+        self.run_on(&format!("{}:{node}", self.service), operation).await
+    }
+
+    async fn run_on<T>(&self, service: &str, operation: impl Future<Output = T>) -> Result<T, Interrupted> {
+        if crate::operation::timed_out(service) {
             return Err(Interrupted::TimedOut(self.timeout));
         }
         let result = tokio::select! {
@@ -52,7 +65,7 @@ impl Deadline {
             result = tokio::time::timeout(self.timeout, operation) => result.map_err(|_| Interrupted::TimedOut(self.timeout)),
         };
         if let Err(Interrupted::TimedOut(_)) = result {
-            crate::operation::record_time_out(self.service);
+            crate::operation::record_time_out(service);
         }
         result
     }
@@ -90,6 +103,17 @@ mod tests {
         })
         .await;
         assert_eq!(deadline.run(async { 7 }).await, Ok(7), "the next operation starts afresh");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_that_timed_out_does_not_fail_its_peers() {
+        let deadline = Deadline { timeout: Duration::from_secs(5), service: "redis", ..Deadline::default() };
+        crate::operation::scope(async {
+            assert!(deadline.run_for_node("replica:6379", std::future::pending::<()>()).await.is_err());
+            assert!(deadline.run_for_node("replica:6379", async { 7 }).await.is_err());
+            assert_eq!(deadline.run_for_node("primary:6379", async { 7 }).await, Ok(7));
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -221,7 +221,7 @@ impl Redis {
                 RedisBackendError::Command { address: address.clone(), source }
             })
         };
-        match self.endpoint.deadline.run(attempt).await {
+        match self.endpoint.deadline.run_for_node(address, attempt).await {
             Ok(result) => result,
             Err(Interrupted::TimedOut(waited)) => {
                 // The connection may be stuck mid-reply: the next call opens a new one.
