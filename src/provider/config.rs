@@ -205,7 +205,7 @@ const POSTGRES: &[Setting] = &[
         default: Some("postgres"),
         kind: SettingKind::Text,
         sensitive: false,
-        description: "Admin login for DDL (unless `admin_credentials_kv_path` is set).",
+        description: "Admin login for DDL (unless `admin_credentials_kv_path` is set). On PostgreSQL 16 or later it need not be a superuser: a team's own login with `CREATEDB CREATEROLE` works, and the server then keeps each team's databases and roles from the others' logins (see the security guide). Plan warns when it is a superuser or the server is older than 16.",
     },
     Setting {
         name: "password",
