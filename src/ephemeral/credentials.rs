@@ -62,10 +62,10 @@ impl EphemeralResource for Credentials {
                 computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
                 Attribute::number("port").computed().description("Its port."),
                 computed(
-                    "direct_host",
+                    "admin_host",
                     "The server itself, not its pooler: where migrations and other DDL connect (PostgreSQL's primary; on MySQL and Redis the same as `host`).",
                 ),
-                Attribute::number("direct_port").computed().description("Its port."),
+                Attribute::number("admin_port").computed().description("Its port."),
                 computed("database", "The database (null for Redis)."),
                 computed("lease_id", "The Vault lease, revoked when the run ends."),
                 Attribute::number("lease_duration").computed().description("Seconds the lease lasts."),
@@ -123,7 +123,7 @@ impl EphemeralResource for Credentials {
             }
         };
         let (host, port, database) = crate::resources::rotated_role::endpoint_of(&parsed, &provider);
-        let (direct_host, direct_port) = crate::resources::rotated_role::direct_endpoint_of(&parsed, &provider);
+        let (admin_host, admin_port) = crate::resources::rotated_role::admin_endpoint_of(&parsed, &provider);
         let expires = SystemTime::now() + Duration::from_secs(creds.lease_duration);
         response.result = Value::object([
             ("role", Value::string(&role_id)),
@@ -131,8 +131,8 @@ impl EphemeralResource for Credentials {
             ("password", Value::string(creds.password.expose())),
             ("host", host),
             ("port", port),
-            ("direct_host", direct_host),
-            ("direct_port", direct_port),
+            ("admin_host", admin_host),
+            ("admin_port", admin_port),
             ("database", database),
             ("lease_id", Value::string(&creds.lease_id)),
             ("lease_duration", Value::Number(Number::Int(i64::try_from(creds.lease_duration).unwrap_or(i64::MAX)))),

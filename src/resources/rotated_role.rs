@@ -78,7 +78,7 @@ pub fn endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value, V
 
 /// Where a role's target is reached without a pooler (host, port): PostgreSQL's primary,
 /// where DDL and migrations go; MySQL and Redis have no pooler, so the endpoint apps use.
-pub fn direct_endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value) {
+pub fn admin_endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value) {
     let port = |p: u16| Value::Number(Number::Int(i64::from(p)));
     match &role.target {
         Target::Database(d) if d.engine == Engine::Postgresql => {

@@ -198,7 +198,7 @@ ephemeral "dbaas_credentials" "migrate" {{
 # Uses the credentials during the run: logs in through PgBouncer and records who it was.
 resource "terraform_data" "migration" {{
   provisioner "local-exec" {{
-    command = "psql -X -At -h ${{ephemeral.dbaas_credentials.migrate.host}} -p ${{ephemeral.dbaas_credentials.migrate.port}} -U \"$PGUSER\" -d ${{ephemeral.dbaas_credentials.migrate.database}} -c 'SELECT current_user' > {marker} && printf '%s\\n' \"$PGPASSWORD\" >> {marker} && echo ${{ephemeral.dbaas_credentials.migrate.direct_host}}:${{ephemeral.dbaas_credentials.migrate.direct_port}} >> {marker}"
+    command = "psql -X -At -h ${{ephemeral.dbaas_credentials.migrate.host}} -p ${{ephemeral.dbaas_credentials.migrate.port}} -U \"$PGUSER\" -d ${{ephemeral.dbaas_credentials.migrate.database}} -c 'SELECT current_user' > {marker} && printf '%s\\n' \"$PGPASSWORD\" >> {marker} && echo ${{ephemeral.dbaas_credentials.migrate.admin_host}}:${{ephemeral.dbaas_credentials.migrate.admin_port}} >> {marker}"
     environment = {{
       PGUSER     = ephemeral.dbaas_credentials.migrate.username
       PGPASSWORD = ephemeral.dbaas_credentials.migrate.password

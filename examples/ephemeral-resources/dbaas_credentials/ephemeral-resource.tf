@@ -14,14 +14,14 @@ ephemeral "dbaas_credentials" "migrate" {
   role = dbaas_rotated_role.migrate.id
 }
 
-# Migrations are DDL: they go to the primary itself (direct_host), not through PgBouncer
+# Migrations are DDL: they go to the primary itself (admin_host), not through PgBouncer
 # (host), whose transaction pooling breaks session state that migration tools rely on.
 resource "terraform_data" "migrations" {
   provisioner "local-exec" {
     command = "./migrate.sh"
     environment = {
-      PGHOST     = ephemeral.dbaas_credentials.migrate.direct_host
-      PGPORT     = ephemeral.dbaas_credentials.migrate.direct_port
+      PGHOST     = ephemeral.dbaas_credentials.migrate.admin_host
+      PGPORT     = ephemeral.dbaas_credentials.migrate.admin_port
       PGDATABASE = ephemeral.dbaas_credentials.migrate.database
       PGUSER     = ephemeral.dbaas_credentials.migrate.username
       PGPASSWORD = ephemeral.dbaas_credentials.migrate.password
