@@ -343,6 +343,8 @@ async fn a_create_against_a_black_hole_waits_for_it_once() {
         port: hole,
         pooled_host: "127.0.0.1".into(),
         pooled_port: hole,
+        read: None,
+        pooled_read: None,
         admin: AdminCredentials::Given { username: "postgres".into(), password: None },
         sslmode: "disable".into(),
         database: "postgres".into(),

@@ -49,6 +49,13 @@ impl DataSource for Endpoints {
                         number("port", "PgBouncer's port."),
                         text("admin_host", "The primary: for migrations and DDL."),
                         number("admin_port", "The primary's port."),
+                        text("read_host", "The replicas, for reads (the `-ro` service); null when not configured."),
+                        number("read_port", "Their port."),
+                        text(
+                            "pooled_read_host",
+                            "A read-only PgBouncer in front of the replicas; null when there is none.",
+                        ),
+                        number("pooled_read_port", "Its port."),
                         text("sslmode", "libpq `sslmode` to use."),
                     ],
                 )
@@ -59,6 +66,11 @@ impl DataSource for Endpoints {
                     vec![
                         text("host", "Read-write endpoint."),
                         number("port", "Its port."),
+                        text(
+                            "read_host",
+                            "Read-only endpoint (MySQL Router's read-only port); null when not configured.",
+                        ),
+                        number("read_port", "Its port."),
                         text("tls", "TLS mode to use."),
                     ],
                 )
@@ -108,6 +120,16 @@ impl DataSource for Endpoints {
     }
 }
 
+/// An optional endpoint's host, or null.
+fn host_of(endpoint: &Option<(String, u16)>) -> Value {
+    endpoint.as_ref().map_or(Value::Null, |(h, _)| Value::string(h))
+}
+
+/// An optional endpoint's port, or null.
+fn port_of(endpoint: &Option<(String, u16)>) -> Value {
+    endpoint.as_ref().map_or(Value::Null, |(_, p)| Value::int(i64::from(*p)))
+}
+
 fn catalog(c: &ProviderConfig) -> Value {
     let postgres = c.postgres.as_ref().map_or(Value::Null, |p| {
         Value::object([
@@ -115,6 +137,10 @@ fn catalog(c: &ProviderConfig) -> Value {
             ("port", Value::int(i64::from(p.pooled_port))),
             ("admin_host", Value::string(&p.host)),
             ("admin_port", Value::int(i64::from(p.port))),
+            ("read_host", host_of(&p.read)),
+            ("read_port", port_of(&p.read)),
+            ("pooled_read_host", host_of(&p.pooled_read)),
+            ("pooled_read_port", port_of(&p.pooled_read)),
             ("sslmode", Value::string(&p.sslmode)),
         ])
     });
@@ -122,6 +148,8 @@ fn catalog(c: &ProviderConfig) -> Value {
         Value::object([
             ("host", Value::string(&m.host)),
             ("port", Value::int(i64::from(m.port))),
+            ("read_host", host_of(&m.read)),
+            ("read_port", port_of(&m.read)),
             ("tls", Value::string(&m.tls)),
         ])
     });

@@ -66,6 +66,11 @@ impl EphemeralResource for Credentials {
                     "The server itself, not its pooler: where migrations and other DDL connect (PostgreSQL's primary; on MySQL and Redis the same as `host`).",
                 ),
                 Attribute::number("admin_port").computed().description("Its port."),
+                computed(
+                    "read_host",
+                    "Where to read from replicas, as on `dbaas_shared_database` (null when the platform configures none).",
+                ),
+                Attribute::number("read_port").computed().description("Its port."),
                 computed("database", "The database (null for Redis)."),
                 computed("lease_id", "The Vault lease, revoked when the run ends."),
                 Attribute::number("lease_duration").computed().description("Seconds the lease lasts."),
@@ -124,6 +129,7 @@ impl EphemeralResource for Credentials {
         };
         let (host, port, database) = crate::resources::rotated_role::endpoint_of(&parsed, &provider);
         let (admin_host, admin_port) = crate::resources::rotated_role::admin_endpoint_of(&parsed, &provider);
+        let (read_host, read_port) = crate::resources::rotated_role::read_endpoint_of(&parsed, &provider);
         let expires = SystemTime::now() + Duration::from_secs(creds.lease_duration);
         response.result = Value::object([
             ("role", Value::string(&role_id)),
@@ -133,6 +139,8 @@ impl EphemeralResource for Credentials {
             ("port", port),
             ("admin_host", admin_host),
             ("admin_port", admin_port),
+            ("read_host", read_host),
+            ("read_port", read_port),
             ("database", database),
             ("lease_id", Value::string(&creds.lease_id)),
             ("lease_duration", Value::Number(Number::Int(i64::try_from(creds.lease_duration).unwrap_or(i64::MAX)))),

@@ -43,6 +43,10 @@ pub struct PostgresConfig {
     pub pooled_host: String,
     /// PgBouncer's port.
     pub pooled_port: u16,
+    /// The replicas (`-ro`), for reads: host and port; `None` when not configured.
+    pub read: Option<(String, u16)>,
+    /// A read-only PgBouncer in front of them: host and port; `None` when not configured.
+    pub pooled_read: Option<(String, u16)>,
     /// How to log in for DDL.
     pub admin: AdminCredentials,
     /// libpq sslmode.
@@ -67,6 +71,12 @@ pub struct PostgresConfig {
 pub const BUILT_IN_TEMPLATES: &[&str] = &["template0", "template1"];
 
 impl PostgresConfig {
+    /// Where apps read from replicas: the read-only PgBouncer when there is one, else the
+    /// replicas themselves; `None` when neither is configured.
+    pub fn app_read_endpoint(&self) -> Option<&(String, u16)> {
+        self.pooled_read.as_ref().or(self.read.as_ref())
+    }
+
     /// Checks a database's `template` against the allow-list: [`BUILT_IN_TEMPLATES`] and
     /// the platform's [`PostgresConfig::templates`].
     ///
@@ -90,6 +100,8 @@ impl PostgresConfig {
 pub struct MysqlConfig {
     /// Read-write endpoint.
     pub host: String,
+    /// Read-only endpoint (host, port); `None` when not configured.
+    pub read: Option<(String, u16)>,
     /// Its port.
     pub port: u16,
     /// How to log in.

@@ -200,6 +200,38 @@ const POSTGRES: &[Setting] = &[
         description: "PgBouncer's port.",
     },
     Setting {
+        name: "read_host",
+        env: &["DBAAS_POSTGRES_READ_HOST"],
+        default: None,
+        kind: SettingKind::Host,
+        sensitive: false,
+        description: "The replicas, for reads (CloudNativePG's `-ro` service, or `-r` for any instance): given to apps beside the read-write endpoint. Unset: no read endpoint (null).",
+    },
+    Setting {
+        name: "read_port",
+        env: &["DBAAS_POSTGRES_READ_PORT"],
+        default: None,
+        kind: SettingKind::Port,
+        sensitive: false,
+        description: "Port of `read_host`. Defaults to `port`.",
+    },
+    Setting {
+        name: "pooled_read_host",
+        env: &["DBAAS_POSTGRES_POOLED_READ_HOST"],
+        default: None,
+        kind: SettingKind::Host,
+        sensitive: false,
+        description: "A read-only PgBouncer in front of the replicas, when the platform runs one: apps are given it instead of `read_host`.",
+    },
+    Setting {
+        name: "pooled_read_port",
+        env: &["DBAAS_POSTGRES_POOLED_READ_PORT"],
+        default: None,
+        kind: SettingKind::Port,
+        sensitive: false,
+        description: "Port of `pooled_read_host`. Defaults to `pooled_port`.",
+    },
+    Setting {
         name: "username",
         env: &["DBAAS_POSTGRES_USERNAME"],
         default: Some("postgres"),
@@ -313,6 +345,22 @@ const MYSQL: &[Setting] = &[
         kind: SettingKind::Port,
         sensitive: false,
         description: "Its port.",
+    },
+    Setting {
+        name: "read_host",
+        env: &["DBAAS_MYSQL_READ_HOST"],
+        default: None,
+        kind: SettingKind::Host,
+        sensitive: false,
+        description: "The cluster's read-only endpoint (MySQL Router's read-only port is on `host`; set this only when it is elsewhere). Defaults to `host` when `read_port` is set.",
+    },
+    Setting {
+        name: "read_port",
+        env: &["DBAAS_MYSQL_READ_PORT"],
+        default: None,
+        kind: SettingKind::Port,
+        sensitive: false,
+        description: "The read-only port (MySQL Router's, 6447 by default). Unset, with no `read_host`: no read endpoint (null).",
     },
     Setting {
         name: "username",
@@ -793,7 +841,24 @@ impl ProviderConfig {
             if let Some(p) = &pooled {
                 hosts.push((p.text.first().cloned().unwrap_or_default(), p.source.clone()));
             }
+            // Hosts apps are given are checked against denied_hosts like the others.
+            let mut optional_host = |r: &mut BlockReader, name: &str, d: &mut Diagnostics| {
+                let found = r.get(POSTGRES, name, d)?;
+                let host = found.text.first().cloned()?;
+                hosts.push((host.clone(), found.source));
+                Some(host)
+            };
+            let read_host = optional_host(&mut r, "read_host", diagnostics);
+            let pooled_read_host = optional_host(&mut r, "pooled_read_host", diagnostics);
+            let port_or = |r: &mut BlockReader, name: &str, fallback: &str, d: &mut Diagnostics| {
+                let set = r.get(POSTGRES, name, d).is_some();
+                r.number(POSTGRES, if set { name } else { fallback }, d) as u16
+            };
+            let read_port = port_or(&mut r, "read_port", "port", diagnostics);
+            let pooled_read_port = port_or(&mut r, "pooled_read_port", "pooled_port", diagnostics);
             out.postgres = Some(PostgresConfig {
+                read: read_host.map(|h| (h, read_port)),
+                pooled_read: pooled_read_host.map(|h| (h, pooled_read_port)),
                 pooled_host: pooled.and_then(|p| p.text.into_iter().next()).unwrap_or_else(|| host_text.clone()),
                 host: host_text,
                 port: r.number(POSTGRES, "port", diagnostics) as u16,
@@ -818,7 +883,19 @@ impl ProviderConfig {
         if let Some(host) = r.get(MYSQL, "host", diagnostics) {
             let host_text = host.text.first().cloned().unwrap_or_default();
             hosts.push((host_text.clone(), host.source));
+            let read_host = r.get(MYSQL, "read_host", diagnostics).and_then(|found| {
+                let host = found.text.first().cloned()?;
+                hosts.push((host.clone(), found.source));
+                Some(host)
+            });
+            let read_port = r.get(MYSQL, "read_port", diagnostics).and_then(|p| p.text.first()?.parse::<u16>().ok());
+            let port = r.number(MYSQL, "port", diagnostics) as u16;
+            let read = match (read_host, read_port) {
+                (None, None) => None,
+                (h, p) => Some((h.unwrap_or_else(|| host_text.clone()), p.unwrap_or(port))),
+            };
             out.mysql = Some(MysqlConfig {
+                read,
                 host: host_text,
                 port: r.number(MYSQL, "port", diagnostics) as u16,
                 admin: admin_credentials(&mut r, MYSQL, diagnostics),

@@ -91,6 +91,19 @@ pub fn admin_endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Va
     }
 }
 
+/// Where apps read from replicas (host, port), null when the platform configures none:
+/// PostgreSQL's read-only PgBouncer or replicas, MySQL's read-only endpoint; Redis has none.
+pub fn read_endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value) {
+    let endpoint = match &role.target {
+        Target::Database(d) if d.engine == Engine::Postgresql => {
+            config.postgres.as_ref().and_then(|p| p.app_read_endpoint().cloned())
+        }
+        Target::Database(_) => config.mysql.as_ref().and_then(|m| m.read.clone()),
+        Target::Namespace(_) => None,
+    };
+    endpoint.map_or((Value::Null, Value::Null), |(h, p)| (Value::string(h), Value::Number(Number::Int(i64::from(p)))))
+}
+
 /// A role's configuration, plan or state.
 #[derive(Clone, Debug)]
 struct Model {

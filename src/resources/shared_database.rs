@@ -192,6 +192,8 @@ impl Resource for SharedDatabase {
                 Attribute::number("port").computed().description("Port apps connect to."),
                 computed("admin_host", "The primary, for migrations and DDL."),
                 Attribute::number("admin_port").computed().description("The primary's port."),
+                computed("read_host", "Where apps read from replicas: the read-only PgBouncer or the replicas (`postgres.pooled_read_host`, `read_host`), MySQL's read-only endpoint; null when the platform configures none. `readonly` credentials work there (roles are cluster-wide)."),
+                Attribute::number("read_port").computed().description("Its port; null with `read_host`."),
                 computed("connection_uri", "Connection URI for apps, without credentials."),
                 computed("owner_role", "PostgreSQL group role owning the database and its objects."),
                 computed("readwrite_role", "PostgreSQL group role that reads and writes tables."),
@@ -575,6 +577,8 @@ fn derived_attributes(database: &DatabaseName, config: &ProviderConfig) -> Vec<(
                 ("port", port(pg.pooled_port)),
                 ("admin_host", Value::string(&pg.host)),
                 ("admin_port", port(pg.port)),
+                ("read_host", pg.app_read_endpoint().map_or(Value::Null, |(h, _)| Value::string(h))),
+                ("read_port", pg.app_read_endpoint().map_or(Value::Null, |(_, p)| port(*p))),
                 (
                     "connection_uri",
                     Value::string(format!(
@@ -595,6 +599,8 @@ fn derived_attributes(database: &DatabaseName, config: &ProviderConfig) -> Vec<(
             ("port", port(my.port)),
             ("admin_host", Value::string(&my.host)),
             ("admin_port", port(my.port)),
+            ("read_host", my.read.as_ref().map_or(Value::Null, |(h, _)| Value::string(h))),
+            ("read_port", my.read.as_ref().map_or(Value::Null, |(_, p)| port(*p))),
             ("connection_uri", Value::string(format!("mysql://{}/{}", authority(&my.host, my.port), database.name))),
             ("owner_role", Value::Null),
             ("readwrite_role", Value::Null),

@@ -10,6 +10,7 @@ mod isolation;
 mod provider;
 mod query;
 mod redis_namespace;
+mod replicas;
 mod rotated_role;
 mod server_isolation;
 mod shared_database;
