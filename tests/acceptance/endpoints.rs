@@ -31,6 +31,8 @@ fn catalog_from_config_and_environment() {
             json!({
                 "host": "pgbouncer.dbaas.svc.cluster.local", "port": 6432,
                 "admin_host": "pg-cluster-rw.dbaas.svc.cluster.local", "admin_port": 5432,
+                // No replicas named: no read endpoints.
+                "read_host": null, "read_port": null, "pooled_read_host": null, "pooled_read_port": null,
                 "sslmode": "disable"
             })
         );
@@ -67,6 +69,7 @@ fn hosts_that_do_not_answer_do_not_matter_to_plan() {
         ws.init();
         ws.ok(&["validate", "-no-color"]);
         let plan = ws.ok(&["plan", "-input=false", "-no-color"]);
-        assert!(plan.contains("admin_port = 1"), "{plan}");
+        let flat = plan.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("admin_port = 1"), "{plan}");
     }
 }
