@@ -850,19 +850,21 @@ impl ProviderConfig {
             };
             let read_host = optional_host(&mut r, "read_host", diagnostics);
             let pooled_read_host = optional_host(&mut r, "pooled_read_host", diagnostics);
-            let port_or = |r: &mut BlockReader, name: &str, fallback: &str, d: &mut Diagnostics| {
-                let set = r.get(POSTGRES, name, d).is_some();
-                r.number(POSTGRES, if set { name } else { fallback }, d) as u16
+            // Each setting is read once: a bad environment value gets one diagnostic.
+            let port = r.number(POSTGRES, "port", diagnostics) as u16;
+            let pooled_port = r.number(POSTGRES, "pooled_port", diagnostics) as u16;
+            let port_or = |r: &mut BlockReader, name: &str, fallback: u16, d: &mut Diagnostics| {
+                r.get(POSTGRES, name, d).and_then(|p| p.text.first()?.parse::<u16>().ok()).unwrap_or(fallback)
             };
-            let read_port = port_or(&mut r, "read_port", "port", diagnostics);
-            let pooled_read_port = port_or(&mut r, "pooled_read_port", "pooled_port", diagnostics);
+            let read_port = port_or(&mut r, "read_port", port, diagnostics);
+            let pooled_read_port = port_or(&mut r, "pooled_read_port", pooled_port, diagnostics);
             out.postgres = Some(PostgresConfig {
                 read: read_host.map(|h| (h, read_port)),
                 pooled_read: pooled_read_host.map(|h| (h, pooled_read_port)),
                 pooled_host: pooled.and_then(|p| p.text.into_iter().next()).unwrap_or_else(|| host_text.clone()),
                 host: host_text,
-                port: r.number(POSTGRES, "port", diagnostics) as u16,
-                pooled_port: r.number(POSTGRES, "pooled_port", diagnostics) as u16,
+                port,
+                pooled_port,
                 admin: admin_credentials(&mut r, POSTGRES, diagnostics),
                 sslmode: r.text(POSTGRES, "sslmode", diagnostics).unwrap_or_default(),
                 database: r.text(POSTGRES, "database", diagnostics).unwrap_or_default(),
@@ -897,7 +899,7 @@ impl ProviderConfig {
             out.mysql = Some(MysqlConfig {
                 read,
                 host: host_text,
-                port: r.number(MYSQL, "port", diagnostics) as u16,
+                port,
                 admin: admin_credentials(&mut r, MYSQL, diagnostics),
                 tls: r.text(MYSQL, "tls", diagnostics).unwrap_or_default(),
                 max_connections: r.number(MYSQL, "max_connections", diagnostics),
