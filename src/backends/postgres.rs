@@ -1543,21 +1543,35 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the server cannot be asked.
     pub async fn sessions(&self, database: &str, roles: &GroupRoles) -> Result<i64, PostgresError> {
+        self.count_sessions(database, roles, None).await
+    }
+
+    /// Sessions on `database` other than the provider's, Vault's and PgBouncer's
+    /// `auth_query` one; with `idle_from`, only idle ones from those addresses.
+    async fn count_sessions(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        idle_from: Option<Vec<String>>,
+    ) -> Result<i64, PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let (db, management) = (database.to_owned(), roles.management.clone());
         let pooler = self.endpoint.pooler_auth_user.clone();
         self.with(&maintenance, move |c| {
-            let (db, management, pooler) = (db.clone(), management.clone(), pooler.clone());
+            let (db, management, pooler, idle_from) =
+                (db.clone(), management.clone(), pooler.clone(), idle_from.clone());
             Box::pin(async move {
                 sqlx::query_scalar(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
                      AND usename IS DISTINCT FROM $2 AND usename IS DISTINCT FROM $4 \
-                     AND coalesce(application_name, '') NOT LIKE $3 || '/%'",
+                     AND coalesce(application_name, '') NOT LIKE $3 || '/%' \
+                     AND ($5::text[] IS NULL OR (state = 'idle' AND host(client_addr) = ANY($5)))",
                 )
                 .bind(db)
                 .bind(management)
                 .bind(APPLICATION_NAME)
                 .bind(pooler)
+                .bind(idle_from)
                 .fetch_one(c)
                 .await
             })
@@ -1588,29 +1602,7 @@ impl Postgres {
             Ok(Ok(found)) => found.map(|a| a.ip().to_string()).collect(),
             _ => return Ok(0),
         };
-        let maintenance = self.endpoint.database.clone();
-        let (db, management, pooler) =
-            (database.to_owned(), roles.management.clone(), self.endpoint.pooler_auth_user.clone());
-        self.with(&maintenance, move |c| {
-            let (db, management, pooler, addresses) =
-                (db.clone(), management.clone(), pooler.clone(), addresses.clone());
-            Box::pin(async move {
-                sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
-                     AND state = 'idle' AND host(client_addr) = ANY($5) \
-                     AND usename IS DISTINCT FROM $2 AND usename IS DISTINCT FROM $4 \
-                     AND coalesce(application_name, '') NOT LIKE $3 || '/%'",
-                )
-                .bind(db)
-                .bind(management)
-                .bind(APPLICATION_NAME)
-                .bind(pooler)
-                .bind(addresses)
-                .fetch_one(c)
-                .await
-            })
-        })
-        .await
+        self.count_sessions(database, roles, Some(addresses)).await
     }
 
     /// Ends sessions on `database`: all of them, or (`all == false`) only the management
