@@ -258,16 +258,7 @@ impl Resource for RotatedRole {
     }
 
     async fn validate_config(&self, config: &Value, d: &mut Diagnostics) {
-        // Vault has no rotation for a dynamic role: a period set there would be ignored.
-        let is_static = config.attr("mode").and_then(Value::as_str) == Some("static");
-        let mode_known = config.attr("mode").is_none_or(|m| m.is_null() || m.as_str().is_some());
-        if mode_known && !is_static && config.attr("rotation_period").is_some_and(|v| !v.is_null()) {
-            d.attribute_error(
-                AttributePath::root("rotation_period"),
-                "rotation_period needs a static role",
-                "`rotation_period` applies to `mode = \"static\"` only: a dynamic role's users are dropped when their lease ends (`default_ttl`, `max_ttl`), and Vault never rotates them. Remove it, or set `mode = \"static\"`.",
-            );
-        }
+        check_rotation_period_set(config, d);
         match Model::from_value(config) {
             Some(model) => model.check(d),
             // The database is not known yet: the durations can be checked already.
@@ -278,6 +269,7 @@ impl Resource for RotatedRole {
     async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
         // Null when destroying: nothing to check.
         let Some(model) = Model::from_value(&response.plan) else { return };
+        check_rotation_period_set(&request.config, &mut response.diagnostics);
         model.check(&mut response.diagnostics);
         let Some(config) = self.services.config(&mut response.diagnostics) else { return };
         let prior_stale = request.state.attr("stale_users").cloned().unwrap_or(Value::Null);
@@ -306,6 +298,7 @@ impl Resource for RotatedRole {
     async fn create(&self, _ctx: &Context, request: CreateRequest, response: &mut ApplyResponse) {
         let Some(model) = Model::from_value(&request.plan) else { return };
         let d = &mut response.diagnostics;
+        check_rotation_period_set(&request.config, d);
         model.check(d);
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(client) = self.client(&model.role.target, d).await else { return };
@@ -378,6 +371,7 @@ impl Resource for RotatedRole {
     async fn update(&self, _ctx: &Context, request: UpdateRequest, response: &mut ApplyResponse) {
         let Some(model) = Model::from_value(&request.plan) else { return };
         let d = &mut response.diagnostics;
+        check_rotation_period_set(&request.config, d);
         model.check(d);
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(client) = self.client(&model.role.target, d).await else { return };
@@ -529,6 +523,22 @@ fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)>
         ("port", port),
         ("database_name", database),
     ]
+}
+
+/// A `rotation_period` written in the configuration of a dynamic role: Vault has no rotation
+/// for one, so it would be ignored. Read from the configuration (the plan fills in the
+/// default), at validate, plan and apply.
+fn check_rotation_period_set(config: &Value, d: &mut Diagnostics) {
+    // Vault has no rotation for a dynamic role: a period set there would be ignored.
+    let is_static = config.attr("mode").and_then(Value::as_str) == Some("static");
+    let mode_known = config.attr("mode").is_none_or(|m| m.is_null() || m.as_str().is_some());
+    if mode_known && !is_static && config.attr("rotation_period").is_some_and(|v| !v.is_null()) {
+        d.attribute_error(
+        AttributePath::root("rotation_period"),
+        "rotation_period needs a static role",
+        "`rotation_period` applies to `mode = \"static\"` only: a dynamic role's users are dropped when their lease ends (`default_ttl`, `max_ttl`), and Vault never rotates them. Remove it, or set `mode = \"static\"`.",
+        );
+    }
 }
 
 /// [`check_lifetimes`] from a configuration whose database is not known yet (at validate):
