@@ -305,8 +305,13 @@ pub(crate) fn mysql(sql: &str) -> String {
 
 /// Calls the local OpenBao's HTTP API as root.
 pub(crate) fn vault(method: &str, path: &str, body: Option<&Json>) -> Json {
+    vault_at("http://127.0.0.1:8200", method, path, body)
+}
+
+/// Calls the HTTP API of the OpenBao at `address` as root.
+pub(crate) fn vault_at(address: &str, method: &str, path: &str, body: Option<&Json>) -> Json {
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-X", method, "-H", "X-Vault-Token: root", &format!("http://127.0.0.1:8200/v1/{path}")]);
+    cmd.args(["-sS", "-X", method, "-H", "X-Vault-Token: root", &format!("{address}/v1/{path}")]);
     if let Some(b) = body {
         cmd.args(["-H", "Content-Type: application/json", "-d", &b.to_string()]);
     }
@@ -629,13 +634,7 @@ impl OwnVault {
 
     /// Calls its HTTP API as root.
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Json>) -> Json {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-X", method, "-H", "X-Vault-Token: root", &format!("{}/v1/{path}", self.address())]);
-        if let Some(b) = body {
-            cmd.args(["-H", "Content-Type: application/json", "-d", &b.to_string()]);
-        }
-        let out = cmd.output().expect("curl runs");
-        serde_json::from_slice(&out.stdout).unwrap_or(Json::Null)
+        vault_at(&self.address(), method, path, body)
     }
 }
 
