@@ -1762,3 +1762,16 @@ impl Postgres {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_issuers_functions_check_the_mark_static_logins_get() {
+        // set_password compares a login's comment with this text in SQL; ensure_login and
+        // mark_static_login write it from the constant.
+        assert!(ISSUER_FUNCTIONS.contains(&format!("'{STATIC_LOGIN_MARK}' || current_database()")));
+        assert!(ISSUER_FUNCTIONS.contains(&format!("CREATE OR REPLACE FUNCTION {ISSUER_SCHEMA}.set_password(")));
+    }
+}
