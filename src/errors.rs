@@ -6,6 +6,7 @@ use crate::backends::postgres::PostgresError;
 use crate::backends::redis::RedisBackendError;
 use crate::backends::vault::VaultError;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
+use crate::platform::claims::Claim;
 use crate::platform::credentials::CredentialError;
 use crate::platform::databases::DatabaseError;
 use crate::platform::namespaces::{NamespaceError, NamespaceSpec};
@@ -113,6 +114,7 @@ pub fn database(d: &mut Diagnostics, action: &str, name: &DatabaseName, e: &Data
             "Could not move the database's roles onto the issuer",
             format!("While {action}: {e}. Nothing was narrowed: the management login keeps what it had until the next apply succeeds."),
         ),
+        DatabaseError::Claimed(claim) => claimed(d, action, &format!("database {:?}", name.name), claim),
         DatabaseError::ConnectionTaken { .. } => d.attribute_error(
             AttributePath::root("name"),
             "Vault connection already exists",
@@ -126,6 +128,30 @@ pub fn database(d: &mut Diagnostics, action: &str, name: &DatabaseName, e: &Data
             );
         }
     }
+}
+
+/// An object another Terraform state claims: this one may not change or destroy it.
+pub fn claimed(d: &mut Diagnostics, action: &str, what: &str, claim: &Claim) {
+    d.attribute_error(
+        AttributePath::root("take_over_claim"),
+        "Claimed by another Terraform state",
+        format!(
+            "While {action}: {what} is claimed by another Terraform state since {} (claim {}), so nothing was changed. If it was imported here by mistake, remove it from this state with `terraform state rm <address>` (nothing on the servers changes). If this state should manage it from now on, set `take_over_claim = \"{}\"` on this resource and apply: the other state then gets an error at plan until it removes it.",
+            claim.since, claim.id, claim.id
+        ),
+    );
+}
+
+/// At refresh: the object's claim is no longer this state's (another state took it over).
+pub fn claim_lost(d: &mut Diagnostics, what: &str, held: &str, claim: &Claim) {
+    d.attribute_error(
+        AttributePath::root("claim"),
+        "Claimed by another Terraform state",
+        format!(
+            "{what} is claimed by another Terraform state since {} (claim {}); this state's claim {held} was taken over, so this state may no longer change or destroy it. Remove it from this state with `terraform state rm <address>` (nothing on the servers changes). To take it back later, import it again with `take_over_claim = \"{}\"` set.",
+            claim.since, claim.id, claim.id
+        ),
+    );
 }
 
 /// For the plan's early look at the servers: a name that apply would refuse is a warning

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dbaas::backends::deadline::Deadline;
 use dbaas::backends::mysql::{Mysql, MysqlEndpoint, MysqlError};
-use dbaas::backends::postgres::{Claim, GroupRoles, Postgres, PostgresEndpoint, PostgresError};
+use dbaas::backends::postgres::{Existing, GroupRoles, Postgres, PostgresEndpoint, PostgresError};
 use dbaas::backends::redis::{Redis, RedisBackendError, RedisEndpoint};
 use dbaas::backends::vault::{Vault, VaultError};
 use dbaas::secret::Secret;
@@ -226,9 +226,9 @@ async fn a_hung_stack_holding_one_databases_lock_blocks_no_other_database() {
     let pg = postgres(5432, deadline(Duration::from_secs(20)), Duration::from_millis(500));
 
     let started = Instant::now();
-    let made = pg.ensure_group_roles(&free, &roles(&free), "tfdl", Claim::New).await;
+    let made = pg.ensure_group_roles(&free, &roles(&free), "tfdl", Existing::MustBeMarked).await;
     let took = started.elapsed();
-    let blocked = pg.ensure_group_roles(&held, &roles(&held), "tfdl", Claim::New).await;
+    let blocked = pg.ensure_group_roles(&held, &roles(&held), "tfdl", Existing::MustBeMarked).await;
     let _ = holder.kill();
     let _ = holder.wait();
     psql(
@@ -358,7 +358,13 @@ async fn a_create_against_a_black_hole_waits_for_it_once() {
     let databases = Databases { server: Server::Postgres(&pg, &config), vault: None, pooler: None };
     let name = DatabaseName::new(Engine::Postgresql, "tfacc_deadline_once").unwrap();
     let started = Instant::now();
-    let e = dbaas::operation::scope(databases.provision(&name, &DatabaseSpec::default())).await.expect_err("no answer");
+    let e = dbaas::operation::scope(databases.provision(
+        &name,
+        &DatabaseSpec::default(),
+        &dbaas::platform::claims::Claim::new(),
+    ))
+    .await
+    .expect_err("no answer");
     let waited = started.elapsed();
     assert!(matches!(e, DatabaseError::Incomplete { .. }), "{e:?}");
     assert!(waited >= bound && waited < bound * 2, "waited {waited:?}");

@@ -104,7 +104,7 @@ async fn connections_the_server_ended_are_replaced() {
 /// every database and role on a shared server after each one.
 #[tokio::test]
 async fn after_ddl_one_database_is_read_back_alone() {
-    use dbaas::backends::postgres::{Claim, GroupRoles, NewDatabase};
+    use dbaas::backends::postgres::{Existing, GroupRoles, NewDatabase};
     let _alone = ONE_AT_A_TIME.lock().await;
     let pg = admin(2);
     let name = format!(
@@ -121,7 +121,7 @@ async fn after_ddl_one_database_is_read_back_alone() {
     // A full snapshot first: it lists the server's own databases, and not ours yet.
     let before = pg.catalog().await.unwrap();
     assert!(before.databases.contains_key("postgres") && !before.databases.contains_key(&name));
-    pg.ensure_group_roles(&name, &roles, "catread test", Claim::New).await.unwrap();
+    pg.ensure_group_roles(&name, &roles, "catread test", Existing::MustBeMarked).await.unwrap();
     let new = NewDatabase {
         name: name.clone(),
         encoding: None,

@@ -22,6 +22,10 @@ use super::snapshot::Snapshot;
 use crate::secret::Secret;
 
 const CATALOG_TTL: Duration = Duration::from_secs(10);
+/// The provider's own schema: its name holds a `-`, which no database a stack names can.
+const REGISTRY_SCHEMA: &str = "`dbaas-provider`";
+/// Which state claims each database (MySQL databases carry no comment to hold it).
+const REGISTRY: &str = "`dbaas-provider`.`claims`";
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +143,7 @@ pub struct Mysql {
     endpoint: MysqlEndpoint,
     pool: MySqlPool,
     catalog: Mutex<Snapshot<SchemaCatalog>>,
+    registry_ready: std::sync::atomic::AtomicBool,
 }
 
 /// Quotes an identifier with backticks.
@@ -174,7 +179,7 @@ impl Mysql {
             .acquire_timeout(endpoint.deadline.timeout)
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(options);
-        Mysql { endpoint, pool, catalog: Mutex::new(Snapshot::default()) }
+        Mysql { endpoint, pool, catalog: Mutex::new(Snapshot::default()), registry_ready: Default::default() }
     }
 
     /// `host:port`.
@@ -413,6 +418,65 @@ impl Mysql {
                 .fetch_all(&self.pool),
         )
         .await
+    }
+
+    /// The provider's record of `database` in its registry table (the claim of the state
+    /// managing it); `None` when there is none.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn registry_record(&self, database: &str) -> Result<Option<String>, MysqlError> {
+        self.ensure_registry().await?;
+        self.limit(
+            sqlx::query_scalar(&format!("SELECT CAST(record AS CHAR) FROM {REGISTRY} WHERE db = ?"))
+                .bind(database)
+                .fetch_optional(&self.pool),
+        )
+        .await
+    }
+
+    /// Sets (`Some`) or removes (`None`) the registry record of `database` if it still is
+    /// `expected`; false when it changed in between. Each case is one statement the server
+    /// runs atomically: an insert that the primary key refuses for a second writer, or an
+    /// update or delete that matches only the expected record.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server refuses.
+    pub async fn swap_registry_record(
+        &self,
+        database: &str,
+        expected: Option<&str>,
+        record: Option<&str>,
+    ) -> Result<bool, MysqlError> {
+        self.ensure_registry().await?;
+        let (sql, binds) = match (expected, record) {
+            (None, None) => return Ok(true),
+            (None, Some(new)) => {
+                (format!("INSERT IGNORE INTO {REGISTRY} (db, record) VALUES (?, ?)"), [database, new, ""])
+            }
+            (Some(old), Some(new)) => {
+                (format!("UPDATE {REGISTRY} SET record = ? WHERE db = ? AND record = ?"), [new, database, old])
+            }
+            (Some(old), None) => (format!("DELETE FROM {REGISTRY} WHERE db = ? AND record = ?"), [database, old, ""]),
+        };
+        let arguments = sql.matches('?').count();
+        let query = binds.iter().take(arguments).fold(sqlx::query(&sql), |q, b| q.bind(*b));
+        let done = self.limit(query.execute(&self.pool)).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Creates the registry's schema and table if missing: once per process.
+    async fn ensure_registry(&self) -> Result<(), MysqlError> {
+        if self.registry_ready.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        self.execute(&format!("CREATE DATABASE IF NOT EXISTS {REGISTRY_SCHEMA}")).await?;
+        self.execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {REGISTRY} (db VARCHAR(64) NOT NULL PRIMARY KEY, record VARCHAR(255) NOT NULL)"
+        ))
+        .await?;
+        self.registry_ready.store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// Whether an account named `login` exists, on any host.

@@ -250,12 +250,12 @@ pub enum PostgresError {
 
 /// How a call treats objects that already exist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claim {
+pub enum Existing {
     /// Creating: an existing object must already carry the owner mark, or it is someone
     /// else's and the call changes nothing.
-    New,
+    MustBeMarked,
     /// The object is in state: it is ours, and gets the mark if it lacks it.
-    Held,
+    Ours,
 }
 
 impl PostgresError {
@@ -913,9 +913,73 @@ impl Postgres {
         Ok(())
     }
 
+    /// The database's comment; `None` when it has none (or the database does not exist).
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn database_comment(&self, database: &str) -> Result<Option<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let db = database.to_owned();
+        self.with(&maintenance, move |c| {
+            let db = db.clone();
+            Box::pin(async move {
+                sqlx::query_scalar("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1")
+                    .bind(&db)
+                    .fetch_optional(&mut *c)
+                    .await
+                    .map(Option::flatten)
+            })
+        })
+        .await
+    }
+
+    /// Sets the database's comment to `comment` if it still is `expected`, under the DDL
+    /// lock of the database (compare-and-swap); false when it changed in between.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn swap_database_comment(
+        &self,
+        database: &str,
+        expected: Option<&str>,
+        comment: &str,
+    ) -> Result<bool, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (db, expected, comment) = (database.to_owned(), expected.map(str::to_owned), comment.to_owned());
+        let swapped = self
+            .with(&maintenance, move |c| {
+                let (db, expected, comment) = (db.clone(), expected.clone(), comment.clone());
+                Box::pin(async move {
+                    let mut tx = c.begin().await?;
+                    lock_ddl(&mut tx, &db).await?;
+                    let now: Option<Option<String>> = sqlx::query_scalar(
+                        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+                    )
+                    .bind(&db)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if now.flatten() != expected {
+                        return Ok(false);
+                    }
+                    let s: String =
+                        sqlx::query_scalar("SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)")
+                            .bind(&db)
+                            .bind(&comment)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    tx.execute(s.as_str()).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        self.invalidate().await;
+        Ok(swapped)
+    }
+
     /// Creates the missing group roles (owner, readwrite, readonly) of `database`, each
     /// NOLOGIN and marked with `mark`, under the DDL lock; returns those it created. With
-    /// [`Claim::New`], an existing database is [`PostgresError::AlreadyExists`] and a role
+    /// [`Existing::MustBeMarked`], an existing database is [`PostgresError::AlreadyExists`] and a role
     /// that exists without the mark is [`PostgresError::NotOurs`], and nothing is created:
     /// checked and created under one lock, so two stacks cannot both claim a name.
     ///
@@ -926,7 +990,7 @@ impl Postgres {
         database: &str,
         roles: &GroupRoles,
         mark: &str,
-        claim: Claim,
+        if_exists: Existing,
     ) -> Result<Vec<String>, PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
@@ -937,7 +1001,7 @@ impl Postgres {
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
                     lock_ddl(&mut tx, &db).await?;
-                    if claim == Claim::New
+                    if if_exists == Existing::MustBeMarked
                         && sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
                             .bind(&db)
                             .fetch_one(&mut *tx)
@@ -952,7 +1016,7 @@ impl Postgres {
                     .fetch_all(&mut *tx)
                     .await?;
                     let existing: BTreeMap<String, Option<String>> = existing.into_iter().collect();
-                    if claim == Claim::New
+                    if if_exists == Existing::MustBeMarked
                         && let Some((role, comment)) =
                             existing.iter().find(|(_, comment)| comment.as_deref() != Some(mark.as_str()))
                     {
@@ -1150,7 +1214,7 @@ impl Postgres {
     /// tenant owns `public`). `CREATEROLE` from PostgreSQL 16 on, where it reaches only the
     /// roles the login holds ADMIN on; before 16 it would reach every role on the server,
     /// so the login gets none and goes through [`Postgres::ensure_issuer`]'s functions.
-    /// Returns whether it created the login. With [`Claim::New`], an existing login
+    /// Returns whether it created the login. With [`Existing::MustBeMarked`], an existing login
     /// without the mark is [`PostgresError::NotOurs`] and is left as it is.
     ///
     /// # Errors
@@ -1161,7 +1225,7 @@ impl Postgres {
         roles: &GroupRoles,
         password: &Secret,
         mark: &str,
-        claim: Claim,
+        if_exists: Existing,
     ) -> Result<bool, PostgresError> {
         let maintenance = self.endpoint.database.clone();
         // Only the verifier reaches the server: no statement log can hold the password.
@@ -1180,7 +1244,7 @@ impl Postgres {
                     .bind(&r.management)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if claim == Claim::New
+                    if if_exists == Existing::MustBeMarked
                         && let Some(comment) = &existing
                         && comment.as_deref() != Some(mark.as_str())
                     {
@@ -1287,7 +1351,7 @@ impl Postgres {
         roles: &GroupRoles,
         mark: &str,
     ) -> Result<(), PostgresError> {
-        self.ensure_group_roles(database, roles, mark, Claim::Held).await?;
+        self.ensure_group_roles(database, roles, mark, Existing::Ours).await?;
         self.ensure_privileges(database, roles).await
     }
 

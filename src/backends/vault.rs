@@ -473,6 +473,40 @@ impl Vault {
         Ok(data.and_then(|d| serde_json::from_value(d["data"]["data"].clone()).ok()))
     }
 
+    /// A KV v2 secret's string field `field` and the secret's current version (what a
+    /// check-and-set write compares against); `(None, 0)` when there is no secret.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault is unreachable or refuses.
+    pub async fn kv_field_versioned(
+        &self,
+        mount: &str,
+        path: &str,
+        field: &str,
+    ) -> Result<(Option<String>, u64), VaultError> {
+        if let Some(reply) = self.call(Method::GET, &format!("{mount}/data/{path}"), None).await?
+            && let Some(version) = reply["data"]["metadata"]["version"].as_u64()
+        {
+            return Ok((reply["data"]["data"][field].as_str().map(str::to_owned), version));
+        }
+        // No data: no secret, or its latest version was deleted (the version still counts).
+        let metadata = self.call(Method::GET, &format!("{mount}/metadata/{path}"), None).await?;
+        Ok((None, metadata.and_then(|m| m["data"]["current_version"].as_u64()).unwrap_or(0)))
+    }
+
+    /// Writes a KV v2 secret if its current version still is `version` (check-and-set);
+    /// false when another writer came first.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn kv_write_if(&self, mount: &str, path: &str, data: &Json, version: u64) -> Result<bool, VaultError> {
+        let body = json!({ "options": { "cas": version }, "data": data });
+        match self.call(Method::POST, &format!("{mount}/data/{path}"), Some(&body)).await {
+            Err(VaultError::Api { status: 400, message, .. }) if message.contains("check-and-set") => Ok(false),
+            other => other.map(|_| true),
+        }
+    }
+
     /// Reads `username` and `password` from a KV v2 secret.
     ///
     /// # Errors

@@ -49,6 +49,23 @@ impl PlanModifier for UseStateForUnknown {
     }
 }
 
+/// Keeps the prior state's value once it is set; while the prior value is null (a new,
+/// imported or upgraded resource) plans "known after apply", so the next apply sets it.
+pub fn use_state_once_set() -> UseStateOnceSet {
+    UseStateOnceSet
+}
+
+/// See [`use_state_once_set`].
+pub struct UseStateOnceSet;
+
+impl PlanModifier for UseStateOnceSet {
+    fn modify(&self, request: &PlanModifierRequest<'_>, response: &mut PlanModifierResponse) {
+        if request.config.is_null() {
+            response.plan = if request.state.is_null() { Value::unknown() } else { request.state.clone() };
+        }
+    }
+}
+
 /// Asks for replacement when the planned value differs from the prior state's.
 pub fn requires_replace() -> RequiresReplace {
     RequiresReplace

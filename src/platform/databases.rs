@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::backends::mysql::{Mysql, MysqlError};
 use crate::backends::pgbouncer::{PgBouncer, PgBouncerError};
-use crate::backends::postgres::{Claim, NewDatabase, Postgres, PostgresError, ServerFacts};
+use crate::backends::postgres::{Existing, NewDatabase, Postgres, PostgresError, ServerFacts};
 use crate::backends::vault::{ConnectionConfig, Plugin, RootRotation, SqlPool, Vault, VaultError};
 use crate::backends::{authority, password};
+use crate::platform::claims::{self, Claim, ClaimError, MysqlDatabaseClaim, PostgresDatabaseClaim, Standing};
 use crate::platform::credentials::{self, CredentialError};
 use crate::platform::naming::{DatabaseName, Engine, MYSQL_USERNAME_TEMPLATE};
 use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
@@ -157,6 +158,9 @@ pub enum DatabaseError {
     /// PgBouncer's admin console refused or could not be reached.
     #[error(transparent)]
     Pooler(#[from] PgBouncerError),
+    /// Another Terraform state claims the database.
+    #[error("the database is claimed by another Terraform state since {} (claim {})", .0.since, .0.id)]
+    Claimed(Claim),
     /// The database's Vault connection exists, made by someone else.
     #[error("the Vault connection {mount}/config/{connection} already exists")]
     ConnectionTaken {
@@ -211,6 +215,17 @@ pub struct Observed {
     pub collation: Option<String>,
     /// Whether the Vault connection exists (false without Vault).
     pub vault_connection: bool,
+    /// The claim on the database; `None` when unclaimed.
+    pub claim: Option<Claim>,
+}
+
+impl<E: Into<DatabaseError> + std::error::Error> From<ClaimError<E>> for DatabaseError {
+    fn from(e: ClaimError<E>) -> DatabaseError {
+        match e {
+            ClaimError::Store(e) => e.into(),
+            ClaimError::Theirs(claim) => DatabaseError::Claimed(claim),
+        }
+    }
 }
 
 /// The database operations over the clients of one provider process.
@@ -277,9 +292,14 @@ impl Databases<'_> {
     ///
     /// # Errors
     /// [`DatabaseError`]; [`DatabaseError::Incomplete`] when removing failed too.
-    pub async fn provision(&self, name: &DatabaseName, spec: &DatabaseSpec) -> Result<Provisioned, DatabaseError> {
+    pub async fn provision(
+        &self,
+        name: &DatabaseName,
+        spec: &DatabaseSpec,
+        claim: &Claim,
+    ) -> Result<Provisioned, DatabaseError> {
         let mut made = Made::default();
-        let cause = match self.provision_steps(name, spec, &mut made).await {
+        let cause = match self.provision_steps(name, spec, claim, &mut made).await {
             Ok(provisioned) => return Ok(provisioned),
             Err(cause) => cause,
         };
@@ -296,6 +316,7 @@ impl Databases<'_> {
         &self,
         name: &DatabaseName,
         spec: &DatabaseSpec,
+        claim: &Claim,
         made: &mut Made,
     ) -> Result<Provisioned, DatabaseError> {
         let mut provisioned = Provisioned::default();
@@ -305,7 +326,8 @@ impl Databases<'_> {
                 let roles = name.group_roles();
                 // A step that got no answer may have been carried out: what it asked for
                 // counts as made, and undoing it drops only what exists.
-                made.roles = match pg.ensure_group_roles(&name.name, &roles, &name.mark(), Claim::New).await {
+                made.roles = match pg.ensure_group_roles(&name.name, &roles, &name.mark(), Existing::MustBeMarked).await
+                {
                     Ok(created) => created,
                     Err(e) => {
                         if e.outcome_unknown() {
@@ -328,7 +350,7 @@ impl Databases<'_> {
                     return Err(e.into());
                 }
                 made.database = true;
-                pg.mark_database(&name.name, &name.mark()).await?;
+                pg.mark_database(&name.name, &PostgresDatabaseClaim { pg, name }.comment(Some(claim))).await?;
                 pg.ensure_privileges(&name.name, &roles).await?;
                 if let Some(extensions) = &spec.extensions {
                     let add: Vec<String> = extensions.iter().cloned().collect();
@@ -349,6 +371,7 @@ impl Databases<'_> {
                     return Err(e.into());
                 }
                 made.database = true;
+                claims::stamp_new(&MysqlDatabaseClaim { my, name }, claim).await?;
             }
         }
         self.connect_vault(name, true, made).await?;
@@ -420,22 +443,26 @@ impl Databases<'_> {
         }
     }
 
-    /// Puts back what an update finds missing (group roles, privileges, owner marks, the
-    /// Vault connection) and applies changed settings.
+    /// Takes the claim first (see [`claims::take`]: the state's own, an unclaimed
+    /// database's, or the one `take_over` names), then puts back what an update finds
+    /// missing (group roles, privileges, owner marks, the Vault connection) and applies
+    /// changed settings. Returns the claim now on the database.
     ///
     /// # Errors
-    /// [`DatabaseError`].
+    /// [`DatabaseError::Claimed`] before anything changes; [`DatabaseError`].
     pub async fn reconcile(
         &self,
         name: &DatabaseName,
         plan: &DatabaseSpec,
         prior: &DatabaseSpec,
-    ) -> Result<(), DatabaseError> {
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Claim, DatabaseError> {
+        let claim = self.take_claim(name, held, take_over).await?;
         match self.server {
             Server::Postgres(pg, _) => {
                 let roles = name.group_roles();
                 pg.create_group_roles_and_privileges(&name.name, &roles, &name.mark()).await?;
-                pg.mark_database(&name.name, &name.mark()).await?;
                 if plan.connection_limit != prior.connection_limit
                     && let Some(limit) = plan.connection_limit
                 {
@@ -472,6 +499,52 @@ impl Databases<'_> {
             let mut made = Made::default();
             self.connect_vault(name, false, &mut made).await?;
         }
+        Ok(claim)
+    }
+
+    /// Takes the database's claim for the state holding `held` (see [`claims::take`]).
+    ///
+    /// # Errors
+    /// [`DatabaseError::Claimed`] when another state holds it; [`DatabaseError`].
+    pub async fn take_claim(
+        &self,
+        name: &DatabaseName,
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Claim, DatabaseError> {
+        Ok(match self.server {
+            Server::Postgres(pg, _) => claims::take(&PostgresDatabaseClaim { pg, name }, held, take_over).await?,
+            Server::Mysql(my, _) => claims::take(&MysqlDatabaseClaim { my, name }, held, take_over).await?,
+        })
+    }
+
+    /// How the database's claim stands for the state holding `held`, whose configuration
+    /// says `take_over`.
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the claim cannot be read.
+    pub async fn claim_standing(
+        &self,
+        name: &DatabaseName,
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Standing, DatabaseError> {
+        let found = match self.server {
+            Server::Postgres(pg, _) => claims::ClaimStore::read(&PostgresDatabaseClaim { pg, name }).await?,
+            Server::Mysql(my, _) => claims::ClaimStore::read(&MysqlDatabaseClaim { my, name }).await?,
+        };
+        Ok(claims::standing(found.claim.as_ref(), held, take_over))
+    }
+
+    /// Gives up the state's claim (`retain`: the database stays for any state to import).
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the claim cannot be written.
+    pub async fn release_claim(&self, name: &DatabaseName, held: &str) -> Result<(), DatabaseError> {
+        match self.server {
+            Server::Postgres(pg, _) => claims::release(&PostgresDatabaseClaim { pg, name }, held).await?,
+            Server::Mysql(my, _) => claims::release(&MysqlDatabaseClaim { my, name }, held).await?,
+        }
         Ok(())
     }
 
@@ -507,6 +580,8 @@ impl Databases<'_> {
                 let roles = name.group_roles();
                 let catalog = pg.catalog_of(&[&name.name], &[&roles.owner, &roles.readwrite, &roles.readonly]).await?;
                 let Some(info) = catalog.databases.get(&name.name) else { return Ok(None) };
+                observed.claim =
+                    info.comment.as_deref().filter(|c| c.starts_with(&name.mark())).and_then(Claim::from_text);
                 observed.connection_limit = Some(info.connection_limit);
                 observed.encoding = Some(info.encoding.clone());
                 observed.lc_collate = Some(info.lc_collate.clone());
@@ -526,6 +601,7 @@ impl Databases<'_> {
                 let Some(info) = catalog.get(&name.name) else { return Ok(None) };
                 observed.character_set = Some(info.character_set.clone());
                 observed.collation = Some(info.collation.clone());
+                observed.claim = claims::ClaimStore::read(&MysqlDatabaseClaim { my, name }).await?.claim;
             }
         }
         if let Some((vault, vc)) = self.vault {
@@ -575,17 +651,21 @@ impl Databases<'_> {
 
     /// Archives or drops the database: the Vault connection goes first (its leases revoked,
     /// so no issued user is left), then the database. Archiving keeps the data (and, on
-    /// PostgreSQL, the group roles) under `archived_name`.
+    /// PostgreSQL, the group roles) under `archived_name`. A database another state claims
+    /// is refused before anything changes.
     ///
     /// # Errors
-    /// [`DatabaseError`]; connected clients are `InUse` unless `force`.
+    /// [`DatabaseError::Claimed`]; [`DatabaseError`]; connected clients are `InUse` unless
+    /// `force`.
     pub async fn decommission(
         &self,
         name: &DatabaseName,
+        held: Option<&str>,
         removal: Removal,
         archived_name: &str,
         force: bool,
     ) -> Result<(), DatabaseError> {
+        self.refuse_theirs(name, held).await?;
         if let Some((vault, vc)) = self.vault {
             vault.remove_connection(&vc.database_mount, &name.vault_connection()).await?;
         }
@@ -605,7 +685,22 @@ impl Databases<'_> {
                 my.drop_database(&name.name, &name.mysql_management_login(), force).await?;
             }
         }
+        // The registry row is keyed by name: gone with the database (or its old name).
+        if let (Server::Mysql(my, _), Some(held)) = (self.server, held) {
+            claims::release(&MysqlDatabaseClaim { my, name }, held).await?;
+        }
         Ok(())
+    }
+
+    /// Refuses a database another state claims.
+    ///
+    /// # Errors
+    /// [`DatabaseError::Claimed`]; [`DatabaseError`] when the claim cannot be read.
+    pub async fn refuse_theirs(&self, name: &DatabaseName, held: Option<&str>) -> Result<(), DatabaseError> {
+        match self.claim_standing(name, held, None).await? {
+            Standing::Theirs(claim) => Err(DatabaseError::Claimed(claim)),
+            _ => Ok(()),
+        }
     }
 
     /// Refuses a Vault connection of this name unless it is the provider's for this same
@@ -636,15 +731,15 @@ impl Databases<'_> {
         let (plugin, login, rotation) = match self.server {
             Server::Postgres(pg, config) => {
                 let roles = name.group_roles();
-                let claim = if new { Claim::New } else { Claim::Held };
-                made.login = match pg.ensure_management_login(&name.name, &roles, &password, &name.mark(), claim).await
-                {
-                    Ok(created) => created,
-                    Err(e) => {
-                        made.login |= new && e.outcome_unknown();
-                        return Err(e.into());
-                    }
-                };
+                let existing = if new { Existing::MustBeMarked } else { Existing::Ours };
+                made.login =
+                    match pg.ensure_management_login(&name.name, &roles, &password, &name.mark(), existing).await {
+                        Ok(created) => created,
+                        Err(e) => {
+                            made.login |= new && e.outcome_unknown();
+                            return Err(e.into());
+                        }
+                    };
 
                 let connection_url = format!(
                     "postgresql://{{{{username}}}}:{{{{password}}}}@{}/{}?sslmode={}",

@@ -7,6 +7,7 @@
 //! call one operation, and map the typed error it returns to diagnostics
 //! (`crate::errors`).
 
+pub mod claims;
 pub mod credentials;
 pub mod databases;
 pub mod inventory;

@@ -81,6 +81,8 @@ const MANAGEMENT_SUFFIX: &str = "-vault";
 /// Key prefix reserved for the provider's own keys (its namespace lock); no namespace may
 /// overlap it, so no tenant can reach them.
 pub const REDIS_RESERVED_PREFIX: &str = "__dbaas_provider:";
+/// Where claims on namespaces and roles are kept in the KV mount.
+const CLAIMS_KV_PREFIX: &str = "dbaas/claims";
 /// Owner marks start with this.
 const MARK_PREFIX: &str = "managed by terraform-provider-dbaas: ";
 
@@ -232,6 +234,11 @@ impl NamespaceName {
     pub fn mark(&self) -> String {
         format!("{MARK_PREFIX}{}", self.id())
     }
+
+    /// The KV path of the namespace's claim: `dbaas/claims/redis/<name>`.
+    pub fn claim_path(&self) -> String {
+        format!("{CLAIMS_KV_PREFIX}/{}", self.id())
+    }
 }
 
 /// Whether an ACL user name is one the provider makes for some namespace (its user, its
@@ -355,6 +362,11 @@ impl RoleName {
     /// The Vault role: `<connection>-<name>`.
     pub fn vault_role(&self) -> String {
         format!("{}-{}", self.target.vault_connection(), self.name)
+    }
+
+    /// The KV path of the role's claim: `dbaas/claims/<mount>/<vault role>`.
+    pub fn claim_path(&self, mount: &str) -> String {
+        format!("{CLAIMS_KV_PREFIX}/{mount}/{}", self.vault_role())
     }
 
     /// How the names of MySQL users Vault issues for this role start: `v`, then the first

@@ -40,12 +40,14 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of};
 use crate::framework::value::{Number, Value};
+use crate::platform::claims::Claim;
 use crate::platform::databases::{
     DEFAULT_EXTENSIONS, DatabaseError, DatabaseSpec, Databases, Made, Observed, Removal, Server,
 };
 use crate::platform::naming::{DatabaseName, Engine};
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::resources::claim;
 
 /// The `dbaas_shared_database` resource.
 pub struct SharedDatabase {
@@ -75,6 +77,10 @@ struct Model {
     spec: DatabaseSpec,
     deletion_policy: DeletionPolicy,
     force_drop: bool,
+    /// The claim this state holds; `None` before the first apply after import or upgrade.
+    claim: Option<String>,
+    /// The claim the configuration names to take over.
+    take_over: Option<String>,
 }
 
 impl Model {
@@ -107,7 +113,14 @@ impl Model {
                 _ => DeletionPolicy::Retain,
             },
             force_drop: matches!(v.attr("force_drop"), Some(Value::Bool(true))),
+            claim: claim::held(v),
+            take_over: claim::take_over(v),
         })
+    }
+
+    /// How the database is named in messages.
+    fn what(&self) -> String {
+        format!("database {:?}", self.database.name)
     }
 
     /// The one check of the model, at validate, plan and apply.
@@ -199,8 +212,23 @@ impl Resource for SharedDatabase {
                 computed("readwrite_role", "PostgreSQL group role that reads and writes tables."),
                 computed("readonly_role", "PostgreSQL group role that reads tables."),
                 computed("vault_connection", "Name of this database's Vault connection (null without Vault), for `dbaas_rotated_role`."),
-            ],
+            ]
+            .into_iter()
+            .chain(claim::attributes("the database"))
+            .collect(),
         )
+        .with_version(1)
+    }
+
+    async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
+        match version {
+            // 0.1 and 0.2 took no claims: `claim` stays null, and the next apply takes it.
+            0 => Some(prior),
+            _ => {
+                d.error("Unsupported state version", format!("dbaas_shared_database has no schema version {version}."));
+                None
+            }
+        }
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -270,6 +298,24 @@ impl Resource for SharedDatabase {
                 plan.insert((*attr).into(), Value::Null);
             }
         }
+        // An imported or upgraded database takes its claim at the next apply: one another
+        // state holds is refused now, unless the configuration names it.
+        if !request.state.is_null()
+            && claim::held(&request.state).is_none()
+            && !response.diagnostics.has_error()
+            && let Some(client) = self.client(model.database.engine, &mut Diagnostics::default()).await
+        {
+            match self
+                .databases(&client, config)
+                .claim_standing(&model.database, None, model.take_over.as_deref())
+                .await
+            {
+                Ok(standing) => claim::check_at_plan(&mut response.diagnostics, &model.what(), &standing),
+                Err(e) => {
+                    errors::database(&mut response.diagnostics, "reading the database's claim", &model.database, &e)
+                }
+            }
+        }
         // A name someone else holds shows at plan; apply refuses it before making anything.
         if request.state.is_null()
             && !response.diagnostics.has_error()
@@ -311,7 +357,8 @@ impl Resource for SharedDatabase {
         if d.has_error() {
             return;
         }
-        let provisioned = match self.databases(&client, &config).provision(&model.database, &model.spec).await {
+        let claim = Claim::new();
+        let provisioned = match self.databases(&client, &config).provision(&model.database, &model.spec, &claim).await {
             Ok(provisioned) => provisioned,
             Err(DatabaseError::Incomplete { cause, left, named }) => {
                 // What could not be removed goes into state, tainted, with a record of
@@ -325,7 +372,7 @@ impl Resource for SharedDatabase {
             Err(e) => return errors::database(d, "creating the database", &model.database, &e),
         };
         response.identity = Some(model.identity());
-        let mut read = ReadResponse { state: request.plan.clone(), ..Default::default() };
+        let mut read = ReadResponse { state: with_claim(&request.plan, &claim), ..Default::default() };
         self.refresh_knowing(&model, &mut read, provisioned.extensions).await;
         response.diagnostics.extend(read.diagnostics);
         response.state = read.state;
@@ -344,11 +391,16 @@ impl Resource for SharedDatabase {
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(client) = self.client(plan.database.engine, d).await else { return };
-        if let Err(e) = self.databases(&client, &config).reconcile(&plan.database, &plan.spec, &prior.spec).await {
-            return errors::database(d, "updating the database", &plan.database, &e);
-        }
+        let reconciled = self
+            .databases(&client, &config)
+            .reconcile(&plan.database, &plan.spec, &prior.spec, prior.claim.as_deref(), plan.take_over.as_deref())
+            .await;
+        let claim = match reconciled {
+            Ok(claim) => claim,
+            Err(e) => return errors::database(d, "updating the database", &plan.database, &e),
+        };
         response.identity = Some(plan.identity());
-        let mut read = ReadResponse { state: request.plan.clone(), ..Default::default() };
+        let mut read = ReadResponse { state: with_claim(&request.plan, &claim), ..Default::default() };
         self.refresh(&plan, &mut read).await;
         response.diagnostics.extend(read.diagnostics);
         response.state = read.state;
@@ -369,12 +421,27 @@ impl Resource for SharedDatabase {
             return;
         }
         let removal = match model.deletion_policy {
-            DeletionPolicy::Retain => return retained(&model, &config, d),
+            DeletionPolicy::Retain => {
+                // The database stays for any state to import, without a claim to take over.
+                if let Some(held) = &model.claim
+                    && let Some(client) = self.client(name.engine, d).await
+                    && let Err(e) = self.databases(&client, &config).release_claim(name, held).await
+                {
+                    d.warning(
+                        "Claim not released",
+                        format!("Database {:?} still carries this state's claim {held}: {e}. A state importing it will need `take_over_claim = \"{held}\"`.", name.name),
+                    );
+                }
+                return retained(&model, &config, d);
+            }
             DeletionPolicy::Archive => Removal::Archive,
             DeletionPolicy::Drop => Removal::Drop,
         };
         let Some(client) = self.client(name.engine, d).await else { return };
         let databases = self.databases(&client, &config);
+        if let Err(e) = databases.refuse_theirs(name, model.claim.as_deref()).await {
+            return errors::database(d, "removing the database", name, &e);
+        }
         if !model.force_drop {
             match databases.sessions(name).await {
                 Ok(0) => {}
@@ -386,7 +453,9 @@ impl Resource for SharedDatabase {
             }
         }
         let archived_name = name.archived(&archive_stamp());
-        if let Err(e) = databases.decommission(name, removal, &archived_name, model.force_drop).await {
+        if let Err(e) =
+            databases.decommission(name, model.claim.as_deref(), removal, &archived_name, model.force_drop).await
+        {
             return errors::database(d, "removing the database", name, &e);
         }
         if removal == Removal::Archive {
@@ -526,8 +595,19 @@ impl SharedDatabase {
             state.insert("vault_connection".into(), Value::Null);
         }
         state.insert("id".into(), Value::string(model.database.id()));
-        response.state = Value::Object(state);
+        let mut state = Value::Object(state);
+        claim::refresh(d, &model.what(), &mut state, observed.claim.as_ref());
+        response.state = state;
     }
+}
+
+/// `value` with `claim` set.
+fn with_claim(value: &Value, claim: &Claim) -> Value {
+    let mut value = value.clone();
+    if let Value::Object(object) = &mut value {
+        object.insert("claim".into(), Value::string(&claim.id));
+    }
+    value
 }
 
 /// The state of a create that failed half-way: what the plan knew, every unknown null.

@@ -3,6 +3,7 @@
 
 mod actions;
 mod chaos;
+mod claims;
 mod drift;
 mod endpoints;
 mod examples;

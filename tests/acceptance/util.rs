@@ -351,6 +351,16 @@ impl Drop for Cleanup {
         let mariadb = |statement: String| {
             let _ = mysql_as("root", "", &statement);
         };
+        // The provider's claims on this test's objects: MySQL's registry rows, Vault KV.
+        mariadb(format!("DELETE FROM `dbaas-provider`.`claims` WHERE db LIKE '{like}'"));
+        for kind in ["redis", &self.mount] {
+            let listed = vault("LIST", &format!("secret/metadata/dbaas/claims/{kind}"), None);
+            for key in listed["data"]["keys"].as_array().into_iter().flatten().filter_map(|k| k.as_str()) {
+                if key.starts_with(&self.prefix) || kind == self.mount {
+                    let _ = vault("DELETE", &format!("secret/metadata/dbaas/claims/{kind}/{key}"), None);
+                }
+            }
+        }
         // Databases first: a role cannot be dropped while a database grants it anything.
         for port in POSTGRES_PORTS {
             let port = port.to_string();
