@@ -253,6 +253,7 @@ pub fn namespace(d: &mut Diagnostics, action: &str, spec: &NamespaceSpec, e: &Na
             format!("The provider has no `vault` block, so it has nowhere to keep a generated password for {user:?}. Add a `vault` block (or set VAULT_ADDR and VAULT_TOKEN), or set `password_wo` (Terraform 1.11+) and change `password_wo_version`."),
         ),
         NamespaceError::LockTimedOut(_) => d.error("Namespace lock timed out", format!("While {action}: {e}. Try again when the other apply has finished.")),
+        NamespaceError::Claimed(claim) => claimed(d, action, &format!("namespace {:?}", spec.name.as_str()), claim),
         NamespaceError::NotOurs { .. } => d.error("Namespace belongs to something else", format!("While {action}: {e}. Nothing was changed.")),
         NamespaceError::Incomplete { .. } => d.error("Namespace left half made", format!("While {action}: {e}. Remove them by hand, or import the namespace.")),
     }
@@ -292,6 +293,7 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
         CredentialError::Namespace(e) => {
             d.error("Cannot read the namespace", format!("While {action}: reading the key prefix of the namespace: {e}"))
         }
+        CredentialError::Claimed(claim) => claimed(d, action, &format!("Vault role {:?}", role.vault_role()), claim),
         CredentialError::Taken { object } => d.attribute_error(
             AttributePath::root("name"),
             "Role already exists",

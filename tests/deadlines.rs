@@ -352,6 +352,7 @@ async fn a_create_against_a_black_hole_waits_for_it_once() {
         pooler_auth_user: None,
         pooler_admin: None,
         templates: Vec::new(),
+        extensions: Vec::new(),
         timeout: bound,
         lock_timeout: Duration::from_secs(300),
     };

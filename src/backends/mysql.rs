@@ -479,6 +479,49 @@ impl Mysql {
         Ok(())
     }
 
+    /// Every account (user, host) holding database-level privileges on `database`. MySQL
+    /// keeps them after `DROP DATABASE`, and they apply again to a new database of the name.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn accounts_granted_on(&self, database: &str) -> Result<Vec<(String, String)>, MysqlError> {
+        // A grant may have been written with `_` escaped, as `GRANT` patterns allow.
+        let escaped = database.replace('_', "\\_");
+        self.limit(
+            sqlx::query_as(
+                "SELECT DISTINCT CAST(User AS CHAR), CAST(Host AS CHAR) FROM mysql.db WHERE Db = ? OR Db = ? ORDER BY 1, 2",
+            )
+            .bind(database)
+            .bind(escaped)
+            .fetch_all(&self.pool),
+        )
+        .await
+    }
+
+    /// Drops the account `user@host`.
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn drop_account(&self, user: &str, host: &str) -> Result<(), MysqlError> {
+        let account = format!("{}@{}", self.quote_literal(user).await?, self.quote_literal(host).await?);
+        self.execute(&format!("DROP USER IF EXISTS {account}")).await
+    }
+
+    /// Takes every privilege on `database` from `user@host` (the account stays).
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn revoke_database(&self, user: &str, host: &str, database: &str) -> Result<(), MysqlError> {
+        let account = format!("{}@{}", self.quote_literal(user).await?, self.quote_literal(host).await?);
+        let on = format!("{}.*", quote_identifier(database));
+        self.execute(&format!("REVOKE ALL PRIVILEGES ON {on} FROM {account}")).await?;
+        // GRANT OPTION is revoked on its own, and only where it was given (else MySQL refuses).
+        if self.accounts_granted_on(database).await?.iter().any(|(u, h)| u == user && h == host) {
+            self.execute(&format!("REVOKE GRANT OPTION ON {on} FROM {account}")).await?;
+        }
+        Ok(())
+    }
+
     /// Whether an account named `login` exists, on any host.
     ///
     /// # Errors

@@ -442,6 +442,7 @@ pub struct Postgres {
     released: Notify,
     catalog: Mutex<Snapshot<Arc<Catalog>>>,
     facts: tokio::sync::OnceCell<ServerFacts>,
+    trusted: tokio::sync::OnceCell<BTreeSet<String>>,
     issuer_role: tokio::sync::OnceCell<()>,
 }
 
@@ -484,6 +485,7 @@ impl Postgres {
             released: Notify::new(),
             catalog: Mutex::new(Snapshot::default()),
             facts: tokio::sync::OnceCell::new(),
+            trusted: tokio::sync::OnceCell::new(),
             issuer_role: tokio::sync::OnceCell::new(),
         }
     }
@@ -517,6 +519,33 @@ impl Postgres {
             })
             .await?;
         Ok(*facts)
+    }
+
+    /// The extensions the server marks `trusted` (any database owner may create them, and
+    /// they reach nothing beyond the database), asked once per process.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the server cannot be asked.
+    pub async fn trusted_extensions(&self) -> Result<BTreeSet<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let trusted = self
+            .trusted
+            .get_or_try_init(|| async {
+                let names: Vec<String> = self
+                    .with(&maintenance, |c| {
+                        Box::pin(async move {
+                            sqlx::query_scalar(
+                                "SELECT DISTINCT name::text FROM pg_catalog.pg_available_extension_versions WHERE trusted",
+                            )
+                            .fetch_all(c)
+                            .await
+                        })
+                    })
+                    .await?;
+                Ok::<_, PostgresError>(names.into_iter().collect())
+            })
+            .await?;
+        Ok(trusted.clone())
     }
 
     /// `server_version_num` (150004 for 15.4), asked once per process.

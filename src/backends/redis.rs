@@ -303,6 +303,40 @@ impl Redis {
         self.run(0, redis::cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token)).await.map(drop)
     }
 
+    /// The string at `key` on the primary; `None` when there is none.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the primary cannot be asked.
+    pub async fn get_string(&self, key: &str) -> Result<Option<String>, RedisBackendError> {
+        let reply = self.run(0, redis::cmd("GET").arg(key)).await?;
+        Ok((!matches!(reply, Reply::Nil)).then(|| text(&reply)))
+    }
+
+    /// Sets (`Some`) or deletes (`None`) the string at `key` on the primary if it still is
+    /// `expected` (`None`: absent), in one script the server runs atomically; false when it
+    /// changed in between.
+    ///
+    /// # Errors
+    /// [`RedisBackendError`] when the primary refuses.
+    pub async fn swap_string(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<bool, RedisBackendError> {
+        // An empty argument stands for "absent": the values swapped here are never empty.
+        const SWAP: &str = "local now = redis.call('GET', KEYS[1]) \
+            if (now == false and ARGV[1] == '') or now == ARGV[1] then \
+              if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end \
+              return 1 \
+            end \
+            return 0";
+        let reply = self
+            .run(0, redis::cmd("EVAL").arg(SWAP).arg(1).arg(key).arg(expected.unwrap_or("")).arg(value.unwrap_or("")))
+            .await?;
+        Ok(matches!(reply, Reply::Int(1)))
+    }
+
     /// Every ACL user on the primary, as `ACL LIST` lines.
     ///
     /// # Errors

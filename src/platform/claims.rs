@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::backends::mysql::{Mysql, MysqlError};
 use crate::backends::postgres::{Postgres, PostgresError};
+use crate::backends::redis::{Redis, RedisBackendError};
 use crate::backends::vault::{Vault, VaultError};
 use crate::platform::naming::DatabaseName;
 
@@ -289,6 +290,31 @@ impl ClaimStore for VaultClaim<'_> {
             }
             None => self.vault.kv_delete(self.kv_mount, &self.path).await.map(|()| true),
         }
+    }
+}
+
+/// A claim kept on the Redis primary, under the provider's own prefix: for namespaces
+/// without Vault. Redis keeps nothing on disk, so a restart loses it, as it loses the ACL
+/// users; the owner's next apply writes both back.
+pub struct RedisClaim<'a> {
+    /// Redis.
+    pub redis: &'a Redis,
+    /// The key ([`crate::platform::naming`] makes it).
+    pub key: String,
+}
+
+#[async_trait]
+impl ClaimStore for RedisClaim<'_> {
+    type Error = RedisBackendError;
+
+    async fn read(&self) -> Result<Held, RedisBackendError> {
+        let text = self.redis.get_string(&self.key).await?;
+        Ok(Held { claim: text.as_deref().and_then(Claim::from_text), version: text })
+    }
+
+    async fn swap(&self, expected: &Held, claim: Option<&Claim>) -> Result<bool, RedisBackendError> {
+        let text = claim.map(Claim::to_text);
+        self.redis.swap_string(&self.key, expected.version.as_deref(), text.as_deref()).await
     }
 }
 

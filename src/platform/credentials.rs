@@ -13,6 +13,7 @@ use crate::backends::password;
 use crate::backends::postgres::{ISSUER_SCHEMA, Postgres, PostgresError};
 use crate::backends::redis::{Redis, RedisBackendError};
 use crate::backends::vault::{DynamicRole, StaticRole, Vault, VaultError};
+use crate::platform::claims::{self, Claim, ClaimError, ClaimStore, Standing, VaultClaim};
 use crate::platform::namespaces::{NamespaceError, Namespaces};
 use crate::platform::naming::{DatabaseName, Engine, NamespaceName, RoleName, Target};
 use crate::platform::redis_acl;
@@ -115,6 +116,18 @@ pub enum CredentialError {
         /// What is left on the servers.
         left: Vec<String>,
     },
+    /// Another Terraform state claims the role.
+    #[error("the role is claimed by another Terraform state since {} (claim {})", .0.since, .0.id)]
+    Claimed(Claim),
+}
+
+impl From<ClaimError<VaultError>> for CredentialError {
+    fn from(e: ClaimError<VaultError>) -> CredentialError {
+        match e {
+            ClaimError::Store(e) => e.into(),
+            ClaimError::Theirs(claim) => CredentialError::Claimed(claim),
+        }
+    }
 }
 
 /// Where the users live.
@@ -138,6 +151,8 @@ pub struct Observed {
     pub rotation_period: Option<u64>,
     /// Whether its statements are the ones the provider writes for the privilege level.
     pub statements_match: bool,
+    /// The claim on the role; `None` when unclaimed.
+    pub claim: Option<Claim>,
 }
 
 /// The credential operations for one target.
@@ -148,6 +163,8 @@ pub struct Credentials<'a> {
     pub vault: &'a Vault,
     /// The database secrets engine mount.
     pub mount: &'a str,
+    /// The KV v2 mount, where the roles' claims are kept.
+    pub kv_mount: &'a str,
 }
 
 impl Credentials<'_> {
@@ -157,9 +174,13 @@ impl Credentials<'_> {
     ///
     /// # Errors
     /// [`CredentialError`]; [`CredentialError::Incomplete`] when the login stays behind.
-    pub async fn provision(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+    pub async fn provision(&self, spec: &CredentialSpec, claim: &Claim) -> Result<(), CredentialError> {
         let readopting = self.check_new(spec).await?;
-        let Err(cause) = self.write(spec).await else { return Ok(()) };
+        let mut written = self.write(spec).await;
+        if written.is_ok() {
+            written = claims::stamp_new(&self.claim_store(&spec.role), claim).await.map_err(CredentialError::from);
+        }
+        let Err(cause) = written else { return Ok(()) };
         if !spec.is_static() || readopting {
             return Err(cause);
         }
@@ -251,7 +272,42 @@ impl Credentials<'_> {
             max_ttl: role["max_ttl"].as_u64(),
             rotation_period: role["rotation_period"].as_u64(),
             statements_match,
+            claim: self.claim_store(&spec.role).read().await?.claim,
         }))
+    }
+
+    /// Where the role's claim is kept: Vault KV, `dbaas/claims/<mount>/<vault role>`.
+    fn claim_store(&self, role: &RoleName) -> VaultClaim<'_> {
+        VaultClaim { vault: self.vault, kv_mount: self.kv_mount, path: role.claim_path(self.mount) }
+    }
+
+    /// Takes the role's claim for the state holding `held` (see [`claims::take`]): before
+    /// an update changes anything.
+    ///
+    /// # Errors
+    /// [`CredentialError::Claimed`] when another state holds it; [`CredentialError`].
+    pub async fn take_claim(
+        &self,
+        role: &RoleName,
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Claim, CredentialError> {
+        Ok(claims::take(&self.claim_store(role), held, take_over).await?)
+    }
+
+    /// How the role's claim stands for the state holding `held`, whose configuration says
+    /// `take_over`.
+    ///
+    /// # Errors
+    /// [`CredentialError`] when the claim cannot be read.
+    pub async fn claim_standing(
+        &self,
+        role: &RoleName,
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Standing, CredentialError> {
+        let found = self.claim_store(role).read().await?;
+        Ok(claims::standing(found.claim.as_ref(), held, take_over))
     }
 
     /// Removes the role: every user issued for a dynamic role first, synchronously; a
@@ -259,14 +315,20 @@ impl Credentials<'_> {
     ///
     /// # Errors
     /// [`CredentialError`].
-    pub async fn decommission(&self, spec: &CredentialSpec) -> Result<(), CredentialError> {
+    pub async fn decommission(&self, spec: &CredentialSpec, held: Option<&str>) -> Result<(), CredentialError> {
+        let store = self.claim_store(&spec.role);
+        claims::check(&store, held).await?;
         let name = spec.role.vault_role();
         if spec.is_static() {
             self.vault.delete_static_role(self.mount, &name).await?;
-            return self.drop_static_login(spec).await;
+            self.drop_static_login(spec).await?;
+        } else {
+            self.vault.revoke_role_leases(self.mount, &name).await?;
+            self.vault.delete_role(self.mount, &name).await?;
         }
-        self.vault.revoke_role_leases(self.mount, &name).await?;
-        self.vault.delete_role(self.mount, &name).await?;
+        if let Some(held) = held {
+            claims::release(&store, held).await?;
+        }
         Ok(())
     }
 

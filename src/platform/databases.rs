@@ -275,6 +275,21 @@ impl Databases<'_> {
         Ok((!pg.catalog_of(&[], &[user]).await?.roles.contains(user)).then(|| user.clone()))
     }
 
+    /// PostgreSQL: refuses extensions `adding` that neither the server marks `trusted` nor
+    /// the platform allows (see [`PostgresConfig::check_extensions`]); `Ok(None)` when all
+    /// are allowed or on MySQL, `Ok(Some(reason))` when not.
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the server cannot be asked.
+    pub async fn refused_extensions(&self, adding: &BTreeSet<String>) -> Result<Option<String>, DatabaseError> {
+        let Server::Postgres(pg, config) = self.server else { return Ok(None) };
+        if adding.is_empty() {
+            return Ok(None);
+        }
+        let trusted = pg.trusted_extensions().await?;
+        Ok(config.check_extensions(adding, &trusted, DEFAULT_EXTENSIONS).err())
+    }
+
     /// PostgreSQL: what the server says of the admin login (see
     /// [`ServerFacts::separates_teams`]); `None` on MySQL.
     ///
@@ -683,6 +698,17 @@ impl Databases<'_> {
             }
             (Server::Mysql(my, _), Removal::Drop) => {
                 my.drop_database(&name.name, &name.mysql_management_login(), force).await?;
+            }
+        }
+        // MySQL keeps privileges on a dropped database's name, and a new database of that
+        // name would get them: accounts this database's connection made go, others lose them.
+        if let Server::Mysql(my, _) = self.server {
+            for (user, host) in my.accounts_granted_on(&name.name).await? {
+                if name.made_mysql_account(&user) {
+                    my.drop_account(&user, &host).await?;
+                } else {
+                    my.revoke_database(&user, &host, &name.name).await?;
+                }
             }
         }
         // The registry row is keyed by name: gone with the database (or its old name).

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::backends::password;
 use crate::backends::redis::{AclUser, Redis, RedisBackendError};
 use crate::backends::vault::{ConnectionConfig, Plugin, RootRotation, Vault, VaultError};
+use crate::platform::claims::{self, Claim, ClaimError, ClaimStore, Held, RedisClaim, Standing, VaultClaim};
 use crate::platform::naming::{self, NamespaceName};
 use crate::platform::redis_acl;
 use crate::platform::settings::{RedisConfig, VaultConfig};
@@ -128,6 +129,43 @@ pub enum NamespaceError {
     /// No password is known to create a user with.
     #[error("no password for the ACL user {0}")]
     NoPassword(String),
+    /// Another Terraform state claims the namespace.
+    #[error("the namespace is claimed by another Terraform state since {} (claim {})", .0.since, .0.id)]
+    Claimed(Claim),
+}
+
+impl From<ClaimError<NamespaceError>> for NamespaceError {
+    fn from(e: ClaimError<NamespaceError>) -> NamespaceError {
+        match e {
+            ClaimError::Store(e) => e,
+            ClaimError::Theirs(claim) => NamespaceError::Claimed(claim),
+        }
+    }
+}
+
+/// Where a namespace's claim is kept: Vault KV, or without Vault the Redis primary.
+enum NamespaceClaim<'a> {
+    Vault(VaultClaim<'a>),
+    Redis(RedisClaim<'a>),
+}
+
+#[async_trait::async_trait]
+impl ClaimStore for NamespaceClaim<'_> {
+    type Error = NamespaceError;
+
+    async fn read(&self) -> Result<Held, NamespaceError> {
+        Ok(match self {
+            NamespaceClaim::Vault(store) => store.read().await?,
+            NamespaceClaim::Redis(store) => store.read().await?,
+        })
+    }
+
+    async fn swap(&self, expected: &Held, claim: Option<&Claim>) -> Result<bool, NamespaceError> {
+        Ok(match self {
+            NamespaceClaim::Vault(store) => store.swap(expected, claim).await?,
+            NamespaceClaim::Redis(store) => store.swap(expected, claim).await?,
+        })
+    }
 }
 
 /// What a namespace looks like on the servers.
@@ -144,6 +182,8 @@ pub struct Observed {
     /// Whether the ACL user Vault's connection logs in as exists on every node with
     /// exactly its rules (false without Vault): a restart loses it, a person may widen it.
     pub management_user_ok: bool,
+    /// The claim on the namespace; `None` when unclaimed.
+    pub claim: Option<Claim>,
 }
 
 /// The namespace operations, over the clients of one provider process.
@@ -164,11 +204,19 @@ impl Namespaces<'_> {
     ///
     /// # Errors
     /// [`NamespaceError`].
-    pub async fn provision(&self, spec: &NamespaceSpec, given: Option<Secret>) -> Result<(), NamespaceError> {
+    pub async fn provision(
+        &self,
+        spec: &NamespaceSpec,
+        given: Option<Secret>,
+        claim: &Claim,
+    ) -> Result<(), NamespaceError> {
         check(spec)?;
         let lock = self.lock().await?;
         let mut made = Made::default();
         let mut result = self.provision_locked(spec, given, &mut made).await;
+        if result.is_ok() {
+            result = claims::stamp_new(&self.claim_store(&spec.name), claim).await;
+        }
         if let Err(cause) = result {
             result = match self.undo(spec, &made).await {
                 Ok(()) => Err(cause),
@@ -262,10 +310,13 @@ impl Namespaces<'_> {
         spec: &NamespaceSpec,
         prior_prefix: Option<&str>,
         given: Option<Secret>,
-    ) -> Result<(), NamespaceError> {
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Claim, NamespaceError> {
         check(spec)?;
+        let claim = claims::take(&self.claim_store(&spec.name), held, take_over).await?;
         if prior_prefix == Some(spec.key_prefix.as_str()) {
-            return self.repair_unlocked(spec, given).await;
+            return self.repair_unlocked(spec, given).await.map(|()| claim);
         }
         // A new prefix is checked and set under the lock, so a concurrent apply cannot
         // take an overlapping one between the check and the change.
@@ -276,7 +327,32 @@ impl Namespaces<'_> {
         }
         let released = self.redis.unlock(LOCK_KEY, &lock).await;
         result?;
-        released.map_err(NamespaceError::from)
+        released.map_err(NamespaceError::from).map(|()| claim)
+    }
+
+    /// Where the namespace's claim is kept.
+    fn claim_store<'s>(&'s self, name: &NamespaceName) -> NamespaceClaim<'s> {
+        match self.vault {
+            Some((vault, vc)) => {
+                NamespaceClaim::Vault(VaultClaim { vault, kv_mount: &vc.kv_mount, path: name.claim_path() })
+            }
+            None => NamespaceClaim::Redis(RedisClaim { redis: self.redis, key: name.claim_key() }),
+        }
+    }
+
+    /// How the namespace's claim stands for the state holding `held`, whose configuration
+    /// says `take_over`.
+    ///
+    /// # Errors
+    /// [`NamespaceError`] when the claim cannot be read.
+    pub async fn claim_standing(
+        &self,
+        name: &NamespaceName,
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Standing, NamespaceError> {
+        let found = self.claim_store(name).read().await?;
+        Ok(claims::standing(found.claim.as_ref(), held, take_over))
     }
 
     async fn repair_unlocked(&self, spec: &NamespaceSpec, given: Option<Secret>) -> Result<(), NamespaceError> {
@@ -310,7 +386,8 @@ impl Namespaces<'_> {
     /// [`NamespaceError`] when a service cannot be asked or the KV secret is another's.
     pub async fn inspect(&self, name: &NamespaceName) -> Result<Observed, NamespaceError> {
         let user = self.redis.get_user(0, &name.user()).await?;
-        let mut observed = Observed { user: user.clone(), ..Observed::default() };
+        let claim = self.claim_store(name).read().await?.claim;
+        let mut observed = Observed { user: user.clone(), claim, ..Observed::default() };
         for (i, address) in self.redis.addresses().iter().enumerate() {
             let astray = match (&user, i) {
                 (None, _) => true,
@@ -359,7 +436,9 @@ impl Namespaces<'_> {
     ///
     /// # Errors
     /// [`NamespaceError`]; what was removed before the failure stays removed.
-    pub async fn decommission(&self, name: &NamespaceName) -> Result<(), NamespaceError> {
+    pub async fn decommission(&self, name: &NamespaceName, held: Option<&str>) -> Result<(), NamespaceError> {
+        let store = self.claim_store(name);
+        claims::check(&store, held).await?;
         if let Some((vault, vc)) = self.vault {
             self.claimed(name).await?;
             if vault.connection_exists(&vc.database_mount, &name.vault_connection()).await? {
@@ -370,6 +449,9 @@ impl Namespaces<'_> {
         self.redis.delete_user(&name.user()).await?;
         if let Some((vault, vc)) = self.vault {
             vault.kv_delete(&vc.kv_mount, &name.kv_path()).await?;
+        }
+        if let Some(held) = held {
+            claims::release(&store, held).await?;
         }
         Ok(())
     }

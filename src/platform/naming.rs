@@ -137,6 +137,21 @@ impl DatabaseName {
         format!("{}_vault", self.name)
     }
 
+    /// Whether the MySQL account `user` is one the provider or this database's Vault
+    /// connection made: its management login or a static login (`<name>_...`), or a user
+    /// Vault issued ([`MYSQL_USERNAME_TEMPLATE`]'s shape). Asked only of accounts holding
+    /// privileges on this database.
+    pub fn made_mysql_account(&self, user: &str) -> bool {
+        let issued = user.len() == 29 && {
+            let parts: Vec<&str> = user.splitn(3, '_').collect();
+            matches!(parts.as_slice(), [hash, time, random]
+                if hash.len() == 9 && hash.starts_with('v') && hash[1..].bytes().all(|b| b.is_ascii_hexdigit())
+                    && time.len() == 10 && time.bytes().all(|b| b.is_ascii_digit())
+                    && random.len() == 8 && random.bytes().all(|b| b.is_ascii_alphanumeric()))
+        };
+        issued || user.strip_prefix(&format!("{}_", self.name)).is_some_and(|rest| !rest.is_empty())
+    }
+
     /// `<name>__archived_<stamp>`.
     pub fn archived(&self, stamp: &str) -> String {
         format!("{}__archived_{stamp}", self.name)
@@ -233,6 +248,12 @@ impl NamespaceName {
     /// The owner mark, kept in the KV secret's `custom_metadata`.
     pub fn mark(&self) -> String {
         format!("{MARK_PREFIX}{}", self.id())
+    }
+
+    /// The key of the namespace's claim on the primary when there is no Vault:
+    /// `__dbaas_provider:claim:<name>`, under the prefix no namespace may overlap.
+    pub fn claim_key(&self) -> String {
+        format!("{REDIS_RESERVED_PREFIX}claim:{}", self.0)
     }
 
     /// The KV path of the namespace's claim: `dbaas/claims/redis/<name>`.
@@ -441,6 +462,18 @@ fn check_role_name(name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mysql_accounts_the_provider_made_are_told_from_others() {
+        let db = DatabaseName::new(Engine::Mysql, "shop").unwrap();
+        assert!(db.made_mysql_account("shop_vault"));
+        assert!(db.made_mysql_account("shop_pool"));
+        assert!(db.made_mysql_account("v1a2b3c4d_1764000000_Ab3dEf7h"), "Vault's username template");
+        assert!(!db.made_mysql_account("shop"));
+        assert!(!db.made_mysql_account("shopping"));
+        assert!(!db.made_mysql_account("v1a2b3c4d_1764000000_Ab3dEf7"), "one character short");
+        assert!(!db.made_mysql_account("vzzzzzzzz_1764000000_Ab3dEf7h"));
+    }
 
     #[test]
     fn the_documented_static_login_patterns_are_the_logins_made() {

@@ -1,6 +1,7 @@
 //! The provider configuration as the platform uses it: resolved from the provider block
 //! and the environment (by `crate::provider::config`), checked, with no unknowns left.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::secret::Secret;
@@ -61,6 +62,8 @@ pub struct PostgresConfig {
     pub pooler_admin: Option<(String, Option<Secret>)>,
     /// Templates databases may be made from, beside `template0` and `template1`.
     pub templates: Vec<String>,
+    /// Extensions databases may install beyond those the server marks `trusted`.
+    pub extensions: Vec<String>,
     /// The bound on one operation, connect and retries included.
     pub timeout: Duration,
     /// Session `lock_timeout`.
@@ -91,6 +94,34 @@ impl PostgresConfig {
         Err(format!(
             "{template:?} is not a template the platform offers. A template is copied whole into the new database, so naming another stack's database would copy its data. Allowed: {}. A platform adds its own templates with the provider's `postgres.templates` (or DBAAS_POSTGRES_TEMPLATES).",
             allowed.join(", ")
+        ))
+    }
+
+    /// Checks the extensions a database would add against the allow-list: those the server
+    /// marks `trusted`, the platform's [`PostgresConfig::extensions`], and those every
+    /// database has from its template.
+    ///
+    /// # Errors
+    /// Why they are refused, naming each, in a sentence.
+    pub fn check_extensions<'a>(
+        &self,
+        adding: impl IntoIterator<Item = &'a String>,
+        trusted: &BTreeSet<String>,
+        built_in: &[&str],
+    ) -> Result<(), String> {
+        let refused: Vec<&String> = adding
+            .into_iter()
+            .filter(|e| !trusted.contains(*e) && !self.extensions.contains(e) && !built_in.contains(&e.as_str()))
+            .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{} not an extension the platform offers: PostgreSQL does not mark {} trusted, and an untrusted extension runs with the server's own rights (reading its files, reaching other databases), so the provider installs it only where the platform allows it in the provider's `postgres.extensions` (or DBAAS_POSTGRES_EXTENSIONS). Trusted here: {}.",
+            refused.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ")
+                + if refused.len() == 1 { " is" } else { " are" },
+            if refused.len() == 1 { "it" } else { "them" },
+            trusted.iter().cloned().collect::<Vec<_>>().join(", ")
         ))
     }
 }

@@ -312,6 +312,14 @@ const POSTGRES: &[Setting] = &[
         description: "Template databases a `dbaas_shared_database` may name in `template`, beside `template0` and `template1` (which are always allowed): the platform's own templates, say one with PostGIS. Any other database is refused at plan: a template is copied whole, so naming another stack's database would copy its data. Comma-separated in the environment.",
     },
     Setting {
+        name: "extensions",
+        env: &["DBAAS_POSTGRES_EXTENSIONS"],
+        default: None,
+        kind: SettingKind::List,
+        sensitive: false,
+        description: "Extensions a `dbaas_shared_database` may install beyond those the server marks `trusted` (which any database owner could create anyway): say `postgis`, where the platform has vetted it. An untrusted extension runs with the server's own rights, so any other is refused at plan, on `extensions`. Comma-separated in the environment.",
+    },
+    Setting {
         name: "timeout",
         env: &["DBAAS_POSTGRES_TIMEOUT"],
         default: Some("60s"),
@@ -875,6 +883,7 @@ impl ProviderConfig {
                     .filter(|u| !u.is_empty())
                     .map(|user| (user, r.text(POSTGRES, "pooler_admin_password", diagnostics).map(Secret::new))),
                 templates: r.get(POSTGRES, "templates", diagnostics).map(|t| t.text).unwrap_or_default(),
+                extensions: r.get(POSTGRES, "extensions", diagnostics).map(|t| t.text).unwrap_or_default(),
                 timeout: r.duration(POSTGRES, "timeout", diagnostics),
                 lock_timeout: r.duration(POSTGRES, "lock_timeout", diagnostics),
             });

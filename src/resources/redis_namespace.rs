@@ -32,10 +32,12 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of, string_check};
 use crate::framework::value::Value;
+use crate::platform::claims::Claim;
 use crate::platform::namespaces::{NamespaceSpec, Namespaces};
 use crate::platform::naming::NamespaceName;
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::resources::claim;
 use crate::secret::Secret;
 
 /// The warning about Redis without an ACL file is given once per provider process.
@@ -64,6 +66,10 @@ impl RedisNamespace {
 struct Model {
     spec: NamespaceSpec,
     purge_keys_on_destroy: bool,
+    /// The claim this state holds; `None` before the first apply after import or upgrade.
+    claim: Option<String>,
+    /// The claim the configuration names to take over.
+    take_over: Option<String>,
 }
 
 impl Model {
@@ -89,7 +95,14 @@ impl Model {
                 name,
             },
             purge_keys_on_destroy: matches!(v.attr("purge_keys_on_destroy"), Some(Value::Bool(true))),
+            claim: claim::held(v),
+            take_over: claim::take_over(v),
         })
+    }
+
+    /// How the namespace is named in messages.
+    fn what(&self) -> String {
+        format!("namespace {:?}", self.spec.name.as_str())
     }
 
     /// The one check of the model, at validate, plan and apply.
@@ -152,9 +165,12 @@ impl Resource for RedisNamespace {
                 computed("password_path", "Where the password lives in Vault KV, as an API path (`<kv mount>/data/redis/<name>`, for `GET /v1/<password_path>`); the `vault kv get` CLI takes it without `data/` (`vault kv get <kv mount>/redis/<name>`). Null without Vault."),
                 computed("vault_connection", "Name of the namespace's Vault connection (null without Vault), for `dbaas_rotated_role`."),
                 computed("acl_commands", "The user's command rules as Redis reports them (Redis normalises them), to notice rules changed outside Terraform."),
-            ],
+            ]
+            .into_iter()
+            .chain(claim::attributes("the namespace"))
+            .collect(),
         )
-        .with_version(1)
+        .with_version(2)
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -203,6 +219,21 @@ impl Resource for RedisNamespace {
         }
         // Refused at plan when it can be seen already; apply checks again under the lock.
         let creating = request.state.is_null();
+        if !creating
+            && claim::held(&request.state).is_none()
+            && let Some(redis) = self.services.redis(&mut Diagnostics::default())
+        {
+            let standing = self
+                .namespaces(&redis, config)
+                .claim_standing(&model.spec.name, None, model.take_over.as_deref())
+                .await;
+            match standing {
+                Ok(standing) => claim::check_at_plan(&mut response.diagnostics, &model.what(), &standing),
+                Err(e) => {
+                    errors::namespace(&mut response.diagnostics, "reading the namespace's claim", &model.spec, &e)
+                }
+            }
+        }
         let prior_prefix = request.state.attr("key_prefix").and_then(Value::as_str);
         if let Some(redis) = self.services.redis(&mut Diagnostics::default())
             && (creating || prior_prefix != Some(model.spec.key_prefix.as_str()))
@@ -224,12 +255,13 @@ impl Resource for RedisNamespace {
             return;
         }
         let given = write_only_password(&request.config, &config, d);
-        if let Err(e) = self.namespaces(&redis, &config).provision(&model.spec, given).await {
+        let claim = Claim::new();
+        if let Err(e) = self.namespaces(&redis, &config).provision(&model.spec, given, &claim).await {
             return errors::namespace(d, "creating the namespace", &model.spec, &e);
         }
         persist(&redis, d).await;
         response.identity = Some(model.identity());
-        response.state = with_reported_commands(request.plan, &redis, &model, d).await;
+        response.state = with_reported_commands(with_claim(request.plan, &claim), &redis, &model, d).await;
     }
 
     async fn read(&self, _ctx: &Context, request: ReadRequest, response: &mut ReadResponse) {
@@ -294,7 +326,9 @@ impl Resource for RedisNamespace {
             // The next plan shows a change that puts the link to Vault back.
             state.insert("vault_connection".into(), Value::Null);
         }
-        response.state = Value::Object(state);
+        let mut state = Value::Object(state);
+        claim::refresh(d, &model.what(), &mut state, observed.claim.as_ref());
+        response.state = state;
     }
 
     async fn update(&self, _ctx: &Context, request: UpdateRequest, response: &mut ApplyResponse) {
@@ -308,19 +342,25 @@ impl Resource for RedisNamespace {
         }
         let given = write_only_password(&request.config, &config, d);
         let prior_prefix = request.state.attr("key_prefix").and_then(Value::as_str);
-        if let Err(e) = self.namespaces(&redis, &config).repair(&model.spec, prior_prefix, given).await {
-            return errors::namespace(d, "updating the namespace", &model.spec, &e);
-        }
+        let held = claim::held(&request.state);
+        let repaired = self
+            .namespaces(&redis, &config)
+            .repair(&model.spec, prior_prefix, given, held.as_deref(), model.take_over.as_deref())
+            .await;
+        let claim = match repaired {
+            Ok(claim) => claim,
+            Err(e) => return errors::namespace(d, "updating the namespace", &model.spec, &e),
+        };
         persist(&redis, d).await;
         response.identity = Some(model.identity());
-        response.state = with_reported_commands(request.plan, &redis, &model, d).await;
+        response.state = with_reported_commands(with_claim(request.plan, &claim), &redis, &model, d).await;
     }
 
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
         let Some(model) = Model::from_value(&request.state) else { return };
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(redis) = self.services.redis(d) else { return };
-        if let Err(e) = self.namespaces(&redis, &config).decommission(&model.spec.name).await {
+        if let Err(e) = self.namespaces(&redis, &config).decommission(&model.spec.name, model.claim.as_deref()).await {
             return errors::namespace(d, "removing the namespace", &model.spec, &e);
         }
         if model.purge_keys_on_destroy {
@@ -364,6 +404,8 @@ impl Resource for RedisNamespace {
                 }
                 Some(Value::Object(state))
             }
+            // 0.2 took no claims: `claim` stays null, and the next apply takes it.
+            1 => Some(Value::Object(state)),
             _ => {
                 d.error("Unsupported state version", format!("dbaas_redis_namespace has no schema version {version}."));
                 None
@@ -393,6 +435,14 @@ fn write_only_password(config_value: &Value, config: &ProviderConfig, d: &mut Di
         );
     }
     given
+}
+
+/// `state` with `claim` set.
+fn with_claim(mut state: Value, claim: &Claim) -> Value {
+    if let Value::Object(s) = &mut state {
+        s.insert("claim".into(), Value::string(&claim.id));
+    }
+    state
 }
 
 /// Saves ACLs where the server has an ACL file; warns once where it has none.

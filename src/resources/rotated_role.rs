@@ -38,11 +38,13 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Sch
 use crate::framework::types::Type;
 use crate::framework::validator::{one_of, string_check};
 use crate::framework::value::{Number, Value};
+use crate::platform::claims::Claim;
 use crate::platform::credentials::{CredentialError, CredentialSpec, Credentials, Mode, Store};
 use crate::platform::namespaces::Namespaces;
 use crate::platform::naming::{self, Engine, RoleName, Target};
 use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::resources::claim;
 
 /// The `dbaas_rotated_role` resource.
 pub struct RotatedRole {
@@ -116,6 +118,10 @@ struct Model {
     rotation_period: String,
     /// `static_username` as planned or stored: a static login keeps its name.
     static_username: Option<String>,
+    /// The claim this state holds; `None` before the first apply after import or upgrade.
+    claim: Option<String>,
+    /// The claim the configuration names to take over.
+    take_over: Option<String>,
 }
 
 impl Model {
@@ -130,7 +136,14 @@ impl Model {
             max_ttl: text("max_ttl").unwrap_or_else(|| "24h".into()),
             rotation_period: text("rotation_period").unwrap_or_else(|| "24h".into()),
             static_username: text("static_username"),
+            claim: claim::held(v),
+            take_over: claim::take_over(v),
         })
+    }
+
+    /// How the role is named in messages.
+    fn what(&self) -> String {
+        format!("Vault role {:?}", self.role.vault_role())
     }
 
     /// The one check of the model, at validate, plan and apply.
@@ -233,8 +246,23 @@ impl Resource for RotatedRole {
                 computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
                 Attribute::number("port").computed().description("Its port."),
                 computed("database_name", "The database to connect to (null for Redis)."),
-            ],
+            ]
+            .into_iter()
+            .chain(claim::attributes("the Vault role"))
+            .collect(),
         )
+        .with_version(1)
+    }
+
+    async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
+        match version {
+            // 0.1 and 0.2 took no claims: `claim` stays null, and the next apply takes it.
+            0 => Some(prior),
+            _ => {
+                d.error("Unsupported state version", format!("dbaas_rotated_role has no schema version {version}."));
+                None
+            }
+        }
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -293,6 +321,18 @@ impl Resource for RotatedRole {
         let stale =
             if model.cleanup_stale_users || prior_stale.is_null() { Value::List(Vec::new()) } else { prior_stale };
         plan.insert("stale_users".into(), stale);
+        // An imported or upgraded role takes its claim at the next apply: one another state
+        // holds is refused now, unless the configuration names it.
+        if !request.state.is_null()
+            && claim::held(&request.state).is_none()
+            && let Some(client) = self.client(&model.role.target, &mut Diagnostics::default()).await
+            && let Some(credentials) = self.credentials(&client, config, &mut Diagnostics::default())
+        {
+            match credentials.claim_standing(&model.role, None, model.take_over.as_deref()).await {
+                Ok(standing) => claim::check_at_plan(&mut response.diagnostics, &model.what(), &standing),
+                Err(e) => errors::credentials(&mut response.diagnostics, "reading the role's claim", &model.role, &e),
+            }
+        }
     }
 
     async fn create(&self, _ctx: &Context, request: CreateRequest, response: &mut ApplyResponse) {
@@ -306,7 +346,8 @@ impl Resource for RotatedRole {
         if d.has_error() {
             return;
         }
-        match credentials.provision(&model.spec()).await {
+        let claim = Claim::new();
+        match credentials.provision(&model.spec(), &claim).await {
             Ok(()) => {}
             // Kept in state, tainted: destroy (or the next apply) removes the login.
             Err(e @ CredentialError::Incomplete { .. }) => {
@@ -317,7 +358,7 @@ impl Resource for RotatedRole {
             Err(e) => return errors::credentials(d, "creating the role", &model.role, &e),
         }
         response.identity = self.identity(&model);
-        response.state = with_id(request.plan, &model);
+        response.state = with_claim(with_id(request.plan, &model), &claim);
     }
 
     async fn read(&self, _ctx: &Context, request: ReadRequest, response: &mut ReadResponse) {
@@ -365,7 +406,9 @@ impl Resource for RotatedRole {
         });
         state.insert("stale_users".into(), Value::List(stale.into_iter().map(Value::string).collect()));
         response.identity = self.identity(&model);
-        response.state = Value::Object(state);
+        let mut state = Value::Object(state);
+        claim::refresh(d, &model.what(), &mut state, observed.claim.as_ref());
+        response.state = state;
     }
 
     async fn update(&self, _ctx: &Context, request: UpdateRequest, response: &mut ApplyResponse) {
@@ -380,6 +423,11 @@ impl Resource for RotatedRole {
             return;
         }
         let spec = model.spec();
+        let held = claim::held(&request.state);
+        let claim = match credentials.take_claim(&model.role, held.as_deref(), model.take_over.as_deref()).await {
+            Ok(claim) => claim,
+            Err(e) => return errors::credentials(d, "updating the role", &model.role, &e),
+        };
         if model.cleanup_stale_users {
             match credentials.drop_stale_users(&spec).await {
                 Ok(dropped) if dropped.is_empty() => {}
@@ -394,7 +442,7 @@ impl Resource for RotatedRole {
             return errors::credentials(d, "updating the role", &model.role, &e);
         }
         response.identity = self.identity(&model);
-        response.state = request.plan;
+        response.state = with_claim(request.plan, &claim);
     }
 
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
@@ -402,7 +450,7 @@ impl Resource for RotatedRole {
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(client) = self.client(&model.role.target, d).await else { return };
         let Some(credentials) = self.credentials(&client, &config, d) else { return };
-        if let Err(e) = credentials.decommission(&model.spec()).await {
+        if let Err(e) = credentials.decommission(&model.spec(), model.claim.as_deref()).await {
             errors::credentials(d, "removing the role", &model.role, &e);
         }
     }
@@ -474,7 +522,7 @@ impl RotatedRole {
                 vault: Some((vault, vault_config)),
             }),
         };
-        Some(Credentials { store, vault, mount: &vault_config.database_mount })
+        Some(Credentials { store, vault, mount: &vault_config.database_mount, kv_mount: &vault_config.kv_mount })
     }
 
     fn identity(&self, model: &Model) -> Option<Value> {
@@ -498,6 +546,13 @@ impl RotatedRole {
             }
         }
     }
+}
+
+/// `state` with `claim` set.
+fn with_claim(state: Value, claim: &Claim) -> Value {
+    let Value::Object(mut state) = state else { return state };
+    state.insert("claim".into(), Value::string(&claim.id));
+    Value::Object(state)
 }
 
 /// The plan of a create, with the `id` it left unknown.

@@ -139,6 +139,13 @@ impl Model {
         }
     }
 
+    /// Extensions this plan adds to what `prior` (the state; `None` when creating) manages.
+    fn extensions_added(&self, prior: Option<&Model>) -> BTreeSet<String> {
+        let wanted = self.spec.extensions.clone().unwrap_or_default();
+        let had = prior.and_then(|p| p.spec.extensions.clone()).unwrap_or_default();
+        wanted.difference(&had).cloned().collect()
+    }
+
     fn identity(&self) -> Value {
         Value::object([
             ("engine", Value::string(self.database.engine.as_str())),
@@ -298,6 +305,22 @@ impl Resource for SharedDatabase {
                 plan.insert((*attr).into(), Value::Null);
             }
         }
+        // Extensions added come from the allow-list: at plan, and again at apply.
+        if model.database.engine == Engine::Postgresql
+            && !response.diagnostics.has_error()
+            && let Some(client) = self.client(model.database.engine, &mut Diagnostics::default()).await
+        {
+            let added = model.extensions_added(Model::from_value(&request.state).as_ref());
+            match self.databases(&client, config).refused_extensions(&added).await {
+                Ok(None) => {}
+                Ok(Some(reason)) => response.diagnostics.attribute_error(
+                    AttributePath::root("extensions"),
+                    "Extension not allowed",
+                    reason,
+                ),
+                Err(e) => errors::database(&mut response.diagnostics, "checking the extensions", &model.database, &e),
+            }
+        }
         // An imported or upgraded database takes its claim at the next apply: one another
         // state holds is refused now, unless the configuration names it.
         if !request.state.is_null()
@@ -357,6 +380,9 @@ impl Resource for SharedDatabase {
         if d.has_error() {
             return;
         }
+        if let Some(reason) = self.refused_extensions(&client, &config, &model, None, d).await {
+            return d.attribute_error(AttributePath::root("extensions"), "Extension not allowed", reason);
+        }
         let claim = Claim::new();
         let provisioned = match self.databases(&client, &config).provision(&model.database, &model.spec, &claim).await {
             Ok(provisioned) => provisioned,
@@ -365,7 +391,7 @@ impl Resource for SharedDatabase {
                 // what it is, so destroy or the next apply removes exactly that.
                 let e = DatabaseError::Incomplete { cause, left: left.clone(), named };
                 errors::database(d, "creating the database", &model.database, &e);
-                response.state = incomplete_state(&request.plan, &model, &config);
+                response.state = incomplete_state(&with_claim(&request.plan, &claim), &model, &config);
                 response.private = serde_json::to_vec(&left).ok();
                 return;
             }
@@ -391,6 +417,9 @@ impl Resource for SharedDatabase {
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(client) = self.client(plan.database.engine, d).await else { return };
+        if let Some(reason) = self.refused_extensions(&client, &config, &plan, Some(&prior), d).await {
+            return d.attribute_error(AttributePath::root("extensions"), "Extension not allowed", reason);
+        }
         let reconciled = self
             .databases(&client, &config)
             .reconcile(&plan.database, &plan.spec, &prior.spec, prior.claim.as_deref(), plan.take_over.as_deref())
@@ -519,6 +548,25 @@ impl SharedDatabase {
             Client::Mysql(_) => None,
         };
         Databases { server, vault: self.services.vault().zip(config.vault.as_ref()), pooler }
+    }
+
+    /// Why the extensions `model` adds to `prior`'s are refused, if they are (a failure to
+    /// ask the server is a diagnostic, and refuses too).
+    async fn refused_extensions(
+        &self,
+        client: &Client,
+        config: &ProviderConfig,
+        model: &Model,
+        prior: Option<&Model>,
+        d: &mut Diagnostics,
+    ) -> Option<String> {
+        match self.databases(client, config).refused_extensions(&model.extensions_added(prior)).await {
+            Ok(refused) => refused,
+            Err(e) => {
+                errors::database(d, "checking the extensions", &model.database, &e);
+                Some("the server could not be asked which extensions it trusts".into())
+            }
+        }
     }
 
     /// Reads the database back into `response.state`; null when it no longer exists.

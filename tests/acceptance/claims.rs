@@ -5,6 +5,7 @@
 
 use serde_json::Value as Json;
 
+use crate::redis_namespace::{RedisCleanup, namespace_name, redis};
 use crate::util::*;
 
 fn database(c: &Cleanup, name: &str, engine: &str, settings: &str) -> String {
@@ -199,4 +200,97 @@ fn state_from_before_claims_takes_its_claim_in_place() {
     assert!(claim_on_server("postgresql", &name).contains(&claim));
     ws.assert_plan_empty();
     ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
+}
+
+fn namespace_stack(c: &Cleanup, namespace: &str, extra: &str) -> String {
+    Stack::default().redis("addresses = [\"127.0.0.1:6379\"]").vault(&c.mount, "token = \"root\"").main_tf(&format!(
+        r#"
+resource "dbaas_redis_namespace" "cache" {{
+  name = "{namespace}"
+  {extra}
+}}
+resource "dbaas_rotated_role" "app" {{
+  database = dbaas_redis_namespace.cache.id
+  name     = "app"
+  {extra}
+}}
+"#
+    ))
+}
+
+/// The claims a plan refuses, by resource address, from its JSON diagnostics.
+fn refused(ws: &Workspace) -> Vec<(String, String)> {
+    let out = ws.run(&["plan", "-json", "-input=false"]);
+    assert!(!out.status.success(), "the plan should refuse claimed objects");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+        .filter(|m| m["diagnostic"]["summary"] == "Claimed by another Terraform state")
+        .map(|m| {
+            let detail = m["diagnostic"]["detail"].as_str().unwrap_or_default().to_owned();
+            let claim =
+                detail.split("take_over_claim = \"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+            (m["diagnostic"]["address"].as_str().unwrap_or_default().to_owned(), claim.to_owned())
+        })
+        .collect()
+}
+
+/// The namespace and its role, with their claims in Vault KV, move only by naming them.
+#[test]
+fn a_namespace_and_its_role_move_to_another_state_only_by_naming_their_claims() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("claimns");
+    let namespace = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(namespace.clone());
+    let owner = Workspace::new(tf, "claimns_owner", &namespace_stack(&c, &namespace, ""));
+    owner.init();
+    owner.apply();
+    owner.assert_plan_empty();
+    let role_claim = vault("GET", &format!("secret/data/dbaas/claims/{}/redis-{namespace}-app", c.mount), None);
+    assert!(role_claim["data"]["data"]["claim"].as_str().is_some_and(|c| c.starts_with("claim ")), "{role_claim}");
+    // An app holds a credential from the role.
+    let issued = vault("GET", &format!("{}/creds/redis-{namespace}-app", c.mount), None);
+    let app_user = issued["data"]["username"].as_str().expect("Vault issues").to_owned();
+
+    let imports = format!(
+        "import {{\n  to = dbaas_redis_namespace.cache\n  id = \"redis/{namespace}\"\n}}\nimport {{\n  to = dbaas_rotated_role.app\n  id = \"redis/{namespace}/app\"\n}}\n"
+    );
+    let thief = Workspace::new(tf, "claimns_thief", &format!("{}{imports}", namespace_stack(&c, &namespace, "")));
+    thief.init();
+    // Each plan refuses what it reaches (the role waits for its namespace); the team names
+    // each claim the errors give, as they say, until the plan goes through.
+    let mut main = namespace_stack(&c, &namespace, "");
+    let mut taken = Vec::new();
+    for _ in 0..2 {
+        for (address, claim) in refused(&thief) {
+            main = taking_over(&main, &address, &claim);
+            taken.push(address);
+        }
+        thief.write_main(&format!("{main}{imports}"));
+    }
+    taken.sort();
+    assert_eq!(taken, ["dbaas_redis_namespace.cache", "dbaas_rotated_role.app"]);
+
+    // Naming both claims moves both; nothing else changes, and the app's user stays.
+    thief.apply();
+    thief.assert_plan_empty();
+    assert!(redis(&["ACL", "USERS"]).lines().any(|u| u == app_user), "the app's credential survives the move");
+
+    let out = owner.fails(&["plan", "-no-color", "-input=false"]);
+    assert!(out.contains("Claimed by another Terraform state") && out.contains("was taken over"), "{out}");
+    let out = owner.fails(&["destroy", "-auto-approve", "-no-color", "-input=false", "-refresh=false"]);
+    assert!(out.contains("Claimed by another Terraform state"), "{out}");
+    assert!(
+        redis(&["ACL", "USERS"]).lines().any(|u| u == format!("dbaas-{namespace}")),
+        "the namespace is still there"
+    );
+    owner.ok(&["state", "rm", "dbaas_rotated_role.app", "dbaas_redis_namespace.cache"]);
+
+    // The new holder destroys them, and their claims go with them.
+    thief.destroy();
+    let gone = vault("GET", &format!("secret/metadata/dbaas/claims/{}/redis-{namespace}-app", c.mount), None);
+    assert!(gone["data"].is_null(), "the role's claim is removed with it: {gone}");
+    let gone = vault("GET", &format!("secret/metadata/dbaas/claims/redis/{namespace}"), None);
+    assert!(gone["data"].is_null(), "the namespace's claim is removed with it: {gone}");
 }

@@ -691,12 +691,13 @@ fn a_database_never_takes_over_roles_logins_or_connections_it_did_not_make() {
     psql("postgres", &format!("DROP ROLE \"{name}_owner\""));
     ws.apply();
     let mark = format!("managed by terraform-provider-dbaas: postgresql/{name}");
-    assert_eq!(
-        psql(
-            "postgres",
-            &format!("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{name}'")
-        ),
-        mark
+    let comment = psql(
+        "postgres",
+        &format!("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{name}'"),
+    );
+    assert!(
+        comment.starts_with(&format!("{mark}; claim ")),
+        "the database carries the mark and this state's claim: {comment}"
     );
     assert_eq!(
         psql(

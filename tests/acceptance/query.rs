@@ -1,6 +1,7 @@
 //! `terraform query` (Terraform 1.14+): a platform team finds the databases, namespaces
 //! and roles that exist, whichever stack made them or by hand, and turns what it finds
-//! into configuration that imports with no change.
+//! into configuration that imports it; what another state claims moves only by naming
+//! the claim.
 
 use crate::redis_namespace::{RedisCleanup, namespace_name};
 use crate::util::*;
@@ -46,7 +47,7 @@ fn list_block(kind: &str, name: &str, config: &str, extra: &str) -> String {
 }
 
 #[test]
-fn query_lists_what_exists_and_its_generated_config_imports_with_no_change() {
+fn query_lists_what_exists_and_its_generated_config_takes_it_over_by_naming_claims() {
     require_services();
     let c = Cleanup::new("query");
     let (database, by_hand) = (format!("{}_a", c.prefix), format!("{}_h", c.prefix));
@@ -57,6 +58,7 @@ fn query_lists_what_exists_and_its_generated_config_imports_with_no_change() {
     owner.apply();
     psql("postgres", &format!("CREATE DATABASE \"{by_hand}\""));
 
+    let mut holder = owner;
     for tf in terraforms_since(1, 14, "`terraform query`") {
         // What exists: the other stack's database and the hand-made one, the namespace,
         // and the roles of each, none of them in this workspace's state.
@@ -129,12 +131,85 @@ fn query_lists_what_exists_and_its_generated_config_imports_with_no_change() {
         let generated = std::fs::read_to_string(adopter.dir.join("generated.tf")).unwrap();
         assert!(generated.contains("privileges") && generated.contains("\"readonly\""), "{generated}");
         assert!(generated.contains("mode") && generated.contains("\"static\""), "{generated}");
+        // Another state claims each of them: the plan refuses all five, each error naming
+        // its claim; the team moves them over by naming those claims, as the errors say.
+        let claims = refused_claims(&adopter);
+        assert_eq!(claims.len(), 5, "one refusal per object: {claims:?}");
+        adopter.write_main(&format!("{}\n{}", stack(&c).main_tf(""), taking_over(&generated, &claims)));
+        std::fs::remove_file(adopter.dir.join("generated.tf")).unwrap();
         let plan = adopter.ok(&["plan", "-no-color", "-input=false"]);
-        assert!(plan.contains("Plan: 5 to import, 0 to add, 0 to change, 0 to destroy."), "{generated}\n{plan}");
+        assert!(plan.contains("Plan: 5 to import, 0 to add, 5 to change, 0 to destroy."), "{plan}");
         adopter.apply();
         adopter.assert_plan_empty();
+        // The stack they came from may no longer change them; it lets go of them.
+        let out = holder.fails(&["plan", "-no-color", "-input=false"]);
+        assert!(out.contains("Claimed by another Terraform state"), "{out}");
+        for address in holder.ok(&["state", "list"]).lines() {
+            holder.ok(&["state", "rm", address]);
+        }
+        holder = adopter;
     }
 
-    owner.destroy();
+    holder.write_main(&holder_with_drop(&std::fs::read_to_string(holder.dir.join("main.tf")).unwrap()));
+    holder.apply();
+    // Generated configuration names ids, not references: the roles go first by hand.
+    let roles: Vec<String> = holder
+        .ok(&["state", "list"])
+        .lines()
+        .filter(|a| a.starts_with("dbaas_rotated_role."))
+        .map(|a| format!("-target={a}"))
+        .collect();
+    let mut args = vec!["destroy", "-auto-approve", "-input=false", "-no-color"];
+    args.extend(roles.iter().map(String::as_str));
+    holder.ok(&args);
+    holder.destroy();
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'")), "0");
+}
+
+/// The claims a plan refuses, by resource address, from its JSON diagnostics.
+fn refused_claims(ws: &Workspace) -> Vec<(String, String)> {
+    let out = ws.run(&["plan", "-json", "-input=false"]);
+    assert!(!out.status.success(), "the plan should refuse claimed objects");
+    let mut claims = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let diagnostic = &message["diagnostic"];
+        if diagnostic["summary"] != "Claimed by another Terraform state" {
+            continue;
+        }
+        let detail = diagnostic["detail"].as_str().unwrap_or_default();
+        let claim = detail.split("take_over_claim = \"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+        claims.push((diagnostic["address"].as_str().unwrap_or_default().to_owned(), claim.to_owned()));
+    }
+    claims
+}
+
+/// `generated` with `take_over_claim` set in each resource the claims name.
+fn taking_over(generated: &str, claims: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for line in generated.lines().filter(|l| !l.trim_start().starts_with("take_over_claim")) {
+        out.push_str(line);
+        out.push('\n');
+        if let Some(header) = line.strip_prefix("resource \"")
+            && let Some((kind, rest)) = header.split_once("\" \"")
+            && let Some(name) = rest.strip_suffix("\" {")
+            && let Some((_, claim)) = claims.iter().find(|(address, _)| *address == format!("{kind}.{name}"))
+        {
+            out.push_str(&format!("  take_over_claim = \"{claim}\"\n"));
+        }
+    }
+    out
+}
+
+/// The adopted database set to be dropped on destroy, for the story's own cleanup.
+fn holder_with_drop(main: &str) -> String {
+    let mut out = String::new();
+    for line in main.lines().filter(|l| !l.trim_start().starts_with("deletion_policy")) {
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("resource \"dbaas_shared_database\"") {
+            out.push_str("  deletion_policy = \"drop\"\n  force_drop = true\n");
+        }
+    }
+    out
 }

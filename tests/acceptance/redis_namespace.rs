@@ -54,6 +54,7 @@ impl Drop for RedisCleanup {
         for key in redis(&["--scan", "--pattern", &format!("{}*", self.0)]).lines() {
             redis(&["UNLINK", key]);
         }
+        redis(&["UNLINK", &format!("__dbaas_provider:claim:{}", self.0)]);
         let _ = Command::new("curl")
             .args([
                 "-sS",
@@ -130,11 +131,13 @@ fn readwrite_namespace_drift_import_purge() {
         let answers = redis_session(&[format!("AUTH {user} {password}"), format!("SET not-{name}:k v")]);
         assert!(answers[1].contains("NOPERM"), "{answers:?}");
 
-        // Import by name: a plan right after is empty. (purge_keys_on_destroy lives only in
-        // configuration, so import takes its default.)
-        ws.ok(&["state", "rm", "dbaas_redis_namespace.this"]);
-        ws.write_main(&config(&c, &name, ""));
-        ws.ok(&["import", "-no-color", "-input=false", "dbaas_redis_namespace.this", &name]);
+        // Import by name: the claim stays with the namespace, so the configuration names it;
+        // the plan then only takes it. (purge_keys_on_destroy lives only in configuration,
+        // so import takes its default.)
+        let claim = ws.reimport("dbaas_redis_namespace.this", &name);
+        ws.write_main(&taking_over(&config(&c, &name, ""), "dbaas_redis_namespace.this", &claim));
+        assert_eq!(ws.assert_plan_takes_only_claims(), 1);
+        ws.apply();
         ws.assert_plan_empty();
         ws.write_main(&config(&c, &name, "purge_keys_on_destroy = true"));
         ws.apply();

@@ -77,28 +77,30 @@ fn postgres_privilege_levels_through_pgbouncer() {
         ws.apply();
         ws.assert_plan_empty();
 
-        // Import by id: a plan right after is empty.
-        ws.ok(&["state", "rm", "dbaas_rotated_role.readwrite"]);
-        ws.ok(&[
-            "import",
-            "-no-color",
-            "-input=false",
-            "dbaas_rotated_role.readwrite",
-            &format!("postgresql/{name}/rw"),
-        ]);
+        // Import by id: the claim stays with the role, so the configuration names it; the
+        // plan then only takes it.
+        let main = fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+        let claim = ws.reimport("dbaas_rotated_role.readwrite", &format!("postgresql/{name}/rw"));
+        ws.write_main(&taking_over(&main, "dbaas_rotated_role.readwrite", &claim));
+        assert_eq!(ws.assert_plan_takes_only_claims(), 1);
+        ws.apply();
         ws.assert_plan_empty();
         // And by identity (Terraform 1.12+).
         if version_at_least(&tf.version, 1, 12) {
+            let readonly_claim = ws.claim_of("dbaas_rotated_role.readonly");
             ws.ok(&["state", "rm", "dbaas_rotated_role.readonly"]);
-            let mut main =
-                fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+            let mut main = taking_over(
+                &taking_over(&main, "dbaas_rotated_role.readwrite", &claim),
+                "dbaas_rotated_role.readonly",
+                &readonly_claim,
+            );
             main.push_str(&format!(
                 "import {{\n  to       = dbaas_rotated_role.readonly\n  identity = {{ mount = \"{}\", role = \"postgres-{name}-ro\" }}\n}}\n",
                 c.mount
             ));
             ws.write_main(&main);
             let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
-            assert!(plan.contains("1 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
+            assert!(plan.contains("1 to import, 0 to add, 1 to change, 0 to destroy"), "{plan}");
             ws.apply();
             ws.assert_plan_empty();
         }
@@ -298,8 +300,10 @@ fn static_roles_rotate_and_their_login_goes_with_them() {
         + "resource \"dbaas_rotated_role\" \"reader\" {\n  database = dbaas_shared_database.db.id\n  name = \"reader\"\n  mode = \"static\"\n  privileges = \"readonly\"\n}\n";
     ws.write_main(&with_reader);
     ws.apply();
-    ws.ok(&["state", "rm", "dbaas_rotated_role.reader"]);
-    ws.ok(&["import", "-no-color", "-input=false", "dbaas_rotated_role.reader", &format!("postgresql/{name}/reader")]);
+    let claim = ws.reimport("dbaas_rotated_role.reader", &format!("postgresql/{name}/reader"));
+    ws.write_main(&taking_over(&with_reader, "dbaas_rotated_role.reader", &claim));
+    assert_eq!(ws.assert_plan_takes_only_claims(), 1);
+    ws.apply();
     ws.assert_plan_empty();
 
     ws.destroy();

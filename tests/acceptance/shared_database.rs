@@ -156,9 +156,12 @@ fn postgres_import_and_drift() {
         ws.init();
         ws.apply();
 
-        // Import fills the whole state: a plan right after it is empty.
-        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
+        // Import fills the whole state: a plan right after it only takes the claim (which
+        // the retaining destroy gave up).
+        ws.destroy();
         ws.ok(&["import", "-no-color", "-input=false", "dbaas_shared_database.this", &format!("postgresql/{name}")]);
+        assert_eq!(ws.assert_plan_takes_only_claims(), 1);
+        ws.apply();
         ws.assert_plan_empty();
 
         // A changed connection limit and a missing extension are in-place diffs.
@@ -192,12 +195,13 @@ fn postgres_import_and_drift() {
         ws.apply();
         assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "1");
 
+        // retain (the default) forgets, keeps everything, and says what it kept.
+        let out = ws.destroy();
+        assert!(out.contains("Database retained") && out.contains(&format!("{name}_owner")), "{out}");
+
         // Creating one that exists but is not in state says to import it.
-        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
         let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
         assert!(out.contains("already exists") && out.contains("terraform import"), "{out}");
-
-        // retain (the default) forgets, keeps everything, and says what it kept.
         ws.ok(&["import", "-no-color", "-input=false", "dbaas_shared_database.this", &format!("postgresql/{name}")]);
         let out = ws.destroy();
         assert!(out.contains("Database retained") && out.contains(&format!("{name}_owner")), "{out}");
@@ -384,15 +388,17 @@ fn mysql_create_update_import_destroy() {
         ws.apply();
         ws.assert_plan_empty();
 
-        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
-        ws.ok(&["import", "-no-color", "-input=false", "dbaas_shared_database.this", &format!("mysql/{name}")]);
+        // A retaining destroy gives the claim up; import then takes it again.
         ws.write_main(&config(
             &c,
             &name,
             "mysql",
             "character_set = \"utf8mb4\"\n  collation = \"utf8mb4_bin\"\n  deletion_policy = \"retain\"",
         ));
-        ws.assert_plan_empty();
+        ws.apply();
+        ws.destroy();
+        ws.ok(&["import", "-no-color", "-input=false", "dbaas_shared_database.this", &format!("mysql/{name}")]);
+        assert_eq!(ws.assert_plan_takes_only_claims(), 1);
         ws.write_main(&config(
             &c,
             &name,
@@ -423,14 +429,14 @@ fn import_by_identity() {
         let ws = Workspace::new(tf, "pgident", &config(&c, &name, "postgresql", ""));
         ws.init();
         ws.apply();
-        ws.ok(&["state", "rm", "dbaas_shared_database.this"]);
+        ws.destroy();
         let mut main = config(&c, &name, "postgresql", "");
         main.push_str(&format!(
             "import {{\n  to       = dbaas_shared_database.this\n  identity = {{ engine = \"postgresql\", name = \"{name}\" }}\n}}\n"
         ));
         ws.write_main(&main);
         let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
-        assert!(plan.contains("1 to import, 0 to add, 0 to change, 0 to destroy"), "{plan}");
+        assert!(plan.contains("1 to import, 0 to add, 1 to change, 0 to destroy") && plan.contains("claim"), "{plan}");
         ws.apply();
         ws.assert_plan_empty();
         let state = ws.show();
@@ -765,4 +771,101 @@ fn a_destroy_blocked_by_pgbouncers_idle_connection_says_so() {
     assert!(out.contains("0 added") && out.contains("0 destroyed"), "{out}");
     ws.destroy();
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+}
+
+/// An extension the server does not mark trusted runs with the server's own rights
+/// (`file_fdw` reads its files, `dblink` reaches other databases): a stack may install one
+/// only where the platform names it in `postgres.extensions`; refused at plan, on the
+/// attribute, before anything is made; trusted ones need no naming.
+#[test]
+fn an_untrusted_extension_needs_the_platforms_say_so() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("untrusted");
+    let name = c.prefix.clone();
+    let stack = |allowed: &str, extensions: &str| {
+        Stack::default().postgres(5432, allowed).vault(&c.mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  extensions = [{extensions}]\n}}\n"
+        ))
+    };
+    let ws = Workspace::new(tf, "untrusted", &stack("", "\"file_fdw\", \"citext\""));
+    ws.init();
+    let out = ws.fails(&["plan", "-no-color", "-input=false"]);
+    assert!(
+        out.contains("Extension not allowed") && out.contains("\"file_fdw\"") && out.contains("postgres.extensions"),
+        "{out}"
+    );
+    assert!(!out.contains("\"citext\" is"), "citext is trusted: {out}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
+
+    // Trusted ones alone go through; an untrusted one added later is refused at plan too.
+    ws.write_main(&stack("", "\"citext\""));
+    ws.apply();
+    ws.write_main(&stack("", "\"citext\", \"dblink\""));
+    let out = ws.fails(&["plan", "-no-color", "-input=false"]);
+    assert!(out.contains("Extension not allowed") && out.contains("\"dblink\""), "{out}");
+
+    // Once the platform names it, it is installed.
+    ws.write_main(&stack("extensions = [\"dblink\"]", "\"citext\", \"dblink\""));
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_eq!(
+        psql(&name, "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension WHERE extname <> 'plpgsql'"),
+        "citext,dblink"
+    );
+    ws.destroy();
+}
+
+/// Drops a MySQL account when the story ends, however it ends.
+struct MysqlAccount(String);
+
+impl Drop for MysqlAccount {
+    fn drop(&mut self) {
+        let _ = mysql_as("root", "", &format!("DROP USER IF EXISTS '{}'@'%'", self.0));
+    }
+}
+
+/// MySQL keeps privileges on a database's name after `DROP DATABASE`, and they apply again
+/// to a new database of that name. A user Vault issued whose lease was lost (Vault restored
+/// from a backup) would read whatever the next stack of that name keeps: dropping the
+/// database drops the accounts its connection made, and takes the privileges of others.
+#[test]
+fn a_dropped_mysql_database_leaves_no_privileges_on_its_name() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("mygrants");
+    let name: String = c.prefix.chars().take(24).collect::<String>().trim_end_matches('_').to_owned();
+    let c = Cleanup { prefix: name.clone(), mount: c.mount.clone() };
+    let ws = Workspace::new(tf, "mygrants", &config(&c, &name, "mysql", "deletion_policy = \"drop\""));
+    ws.init();
+    ws.apply();
+    // A user shaped as Vault issues them, whose lease is gone, and a hand-made account.
+    let stale = MysqlAccount(format!("v{:08x}_{}_{}", std::process::id(), 1_700_000_000, "Ab3dEf7h"));
+    let hand_made = format!("{name}h");
+    for user in [&stale.0, &hand_made] {
+        mysql(&format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'; GRANT SELECT, INSERT ON `{name}`.* TO '{user}'@'%'"
+        ));
+    }
+    ws.destroy();
+
+    let grants_on_name = format!("SELECT COUNT(*) FROM mysql.db WHERE Db = '{name}'");
+    assert_eq!(mysql(&grants_on_name), "0", "privileges outlived the database");
+    assert_eq!(
+        mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{}'", stale.0)),
+        "0",
+        "the lease-less user is gone"
+    );
+    assert_eq!(
+        mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{hand_made}'")),
+        "1",
+        "a hand-made account stays"
+    );
+
+    // A new database of the same name: neither can read it.
+    ws.apply();
+    mysql(&format!("CREATE TABLE `{name}`.secrets (v text); INSERT INTO `{name}`.secrets VALUES ('new')"));
+    let read = mysql_as(&hand_made, &format!("pw-{hand_made}"), &format!("SELECT v FROM `{name}`.secrets"));
+    assert!(read.is_err(), "the old grant reached the new database: {read:?}");
+    ws.destroy();
 }

@@ -161,6 +161,57 @@ impl Workspace {
         assert_eq!(out.status.code(), Some(0), "plan is not empty ({}):\n{}", self.terraform.version, text(&out));
     }
 
+    /// Asserts the plan changes nothing but `claim`: what an import (or an upgrade from
+    /// before claims) plans, since the claim is taken at the next apply. Returns how many
+    /// resources it takes a claim on.
+    pub(crate) fn assert_plan_takes_only_claims(&self) -> usize {
+        self.ok(&["plan", "-input=false", "-no-color", "-out=claims.tfplan"]);
+        let plan: Json = serde_json::from_str(&self.ok(&["show", "-json", "claims.tfplan"])).unwrap();
+        let mut taken = 0;
+        for change in plan["resource_changes"].as_array().into_iter().flatten() {
+            let actions = &change["change"]["actions"];
+            if actions == &serde_json::json!(["no-op"]) {
+                continue;
+            }
+            assert_eq!(actions, &serde_json::json!(["update"]), "only in-place claims: {change}");
+            // Computed values the update may refresh are "known after apply" whatever changes.
+            let unknown = change["change"]["after_unknown"].as_object().cloned().unwrap_or_default();
+            let without_claim = |v: &Json| {
+                let mut v = v.clone();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("take_over_claim");
+                    o.retain(|k, _| !unknown.contains_key(k));
+                }
+                v
+            };
+            assert_eq!(
+                without_claim(&change["change"]["before"]),
+                without_claim(&change["change"]["after"]),
+                "nothing but the claim changes: {change}"
+            );
+            assert_eq!(change["change"]["after_unknown"]["claim"], true, "{change}");
+            taken += 1;
+        }
+        taken
+    }
+
+    /// The claim `address` holds in this state.
+    pub(crate) fn claim_of(&self, address: &str) -> String {
+        let show = self.show();
+        let resources = show["values"]["root_module"]["resources"].as_array().cloned().unwrap_or_default();
+        let resource = resources.iter().find(|r| r["address"] == address).expect("the resource is in state");
+        resource["values"]["claim"].as_str().expect("it holds a claim").to_owned()
+    }
+
+    /// `terraform state rm` and `terraform import` of `address`: the object keeps the claim
+    /// this state held, which is returned (the configuration must name it to take it again).
+    pub(crate) fn reimport(&self, address: &str, id: &str) -> String {
+        let held = self.claim_of(address);
+        self.ok(&["state", "rm", address]);
+        self.ok(&["import", "-no-color", "-input=false", address, id]);
+        held
+    }
+
     /// `terraform output -json`.
     pub(crate) fn outputs(&self) -> Json {
         serde_json::from_str(&self.ok(&["output", "-json"])).unwrap()
@@ -356,7 +407,7 @@ impl Drop for Cleanup {
         for kind in ["redis", &self.mount] {
             let listed = vault("LIST", &format!("secret/metadata/dbaas/claims/{kind}"), None);
             for key in listed["data"]["keys"].as_array().into_iter().flatten().filter_map(|k| k.as_str()) {
-                if key.starts_with(&self.prefix) || kind == self.mount {
+                if key.starts_with(&self.prefix) || key.starts_with(&self.mount) || kind == self.mount {
                     let _ = vault("DELETE", &format!("secret/metadata/dbaas/claims/{kind}/{key}"), None);
                 }
             }
@@ -431,6 +482,14 @@ pub(crate) fn terraforms_since(major: u32, minor: u32, feature: &str) -> Vec<&'s
 pub(crate) fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// `main_tf` with `take_over_claim = "<claim>"` in the block of `address`.
+pub(crate) fn taking_over(main_tf: &str, address: &str, claim: &str) -> String {
+    let (kind, name) = address.split_once('.').expect("an address is <type>.<name>");
+    let header = format!("resource \"{kind}\" \"{name}\" {{");
+    assert!(main_tf.contains(&header), "no {header} in:\n{main_tf}");
+    main_tf.replacen(&header, &format!("{header}\n  take_over_claim = \"{claim}\""), 1)
 }
 
 /// A story's `main.tf` built from the local services' provider blocks, so each story says
