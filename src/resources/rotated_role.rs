@@ -370,9 +370,19 @@ impl Resource for RotatedRole {
         let spec = model.spec();
         let observed = match credentials.inspect(&spec).await {
             Ok(Some(o)) => o,
-            // Deleted in Vault: the next plan puts it back.
+            // Gone from Vault (deleted, or Vault restored from an older backup). A role this
+            // state claimed stays in state, `vault_role` unknown, so the next plan puts it
+            // back in place and a static role keeps its own login; one it never claimed
+            // (imported, not applied since) is planned afresh.
             Ok(None) => {
-                response.state = Value::Null;
+                response.state = match (&request.state, model.claim.is_some()) {
+                    (Value::Object(state), true) => {
+                        let mut state = state.clone();
+                        state.insert("vault_role".into(), Value::Null);
+                        Value::Object(state)
+                    }
+                    _ => Value::Null,
+                };
                 return;
             }
             Err(e) => return errors::credentials(d, "reading the role", &model.role, &e),

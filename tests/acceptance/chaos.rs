@@ -571,9 +571,9 @@ fn redis_over_tls_with_a_private_ca() {
 }
 
 /// Vault restored from an older backup: its data is gone, the servers are untouched. Plan
-/// shows what Vault lost, one apply puts it back (a static role takes back its own login,
-/// which carries the provider's static-login mark, and Vault rotates it), and the next plan
-/// is empty. Before, the static role never converged: create said the login existed and to
+/// shows what Vault lost as in-place changes, one apply puts it back (each static role takes
+/// back its own login, on PostgreSQL and MySQL, and Vault rotates it), and the next plan is
+/// empty. Before, the static role never converged: create said the login existed and to
 /// import it, and import said there was nothing to import.
 #[test]
 fn vault_restored_empty_converges_in_one_apply() {
@@ -582,37 +582,51 @@ fn vault_restored_empty_converges_in_one_apply() {
     let own = OwnVault::start();
     let c = Cleanup::new("vaultlost");
     let name = c.prefix.clone();
-    let main = Stack::default().postgres(5432, "").vault_at(&own.address(), "database", "token = \"root\"").main_tf(
+    let my_name: String = format!("{}m", c.prefix.chars().take(23).collect::<String>().trim_end_matches('_'));
+    let _my_cleanup = Cleanup { prefix: my_name.clone(), mount: c.mount.clone() };
+    let main = Stack::default().postgres(5432, "").mysql().vault_at(&own.address(), "database", "token = \"root\"").main_tf(
         &format!(
             "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
              resource \"dbaas_rotated_role\" \"app\" {{\n  database = dbaas_shared_database.db.id\n  name = \"app\"\n}}\n\
-             resource \"dbaas_rotated_role\" \"pool\" {{\n  database = dbaas_shared_database.db.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n"
+             resource \"dbaas_rotated_role\" \"pool\" {{\n  database = dbaas_shared_database.db.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n\
+             resource \"dbaas_shared_database\" \"my\" {{\n  name = \"{my_name}\"\n  engine = \"mysql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
+             resource \"dbaas_rotated_role\" \"mypool\" {{\n  database = dbaas_shared_database.my.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n"
         ),
     );
     let ws = Workspace::new(tf, "vaultlost", &main);
     ws.init();
     ws.apply();
-    let login = format!("{name}_pool");
+    let (login, my_login) = (format!("{name}_pool"), format!("{my_name}_pool"));
     let before = own.call("GET", &format!("database/static-creds/postgres-{name}-pool"), None);
     assert_eq!(before["data"]["username"], login.as_str(), "{before}");
 
     own.restart_empty();
     let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
-    assert!(plan.contains("dbaas_rotated_role.pool will be created") && !plan.contains("must be replaced"), "{plan}");
+    assert!(
+        plan.contains("dbaas_rotated_role.pool will be updated in-place")
+            && plan.contains("dbaas_rotated_role.mypool will be updated in-place")
+            && plan.contains("0 to add")
+            && plan.contains("0 to destroy"),
+        "{plan}"
+    );
     ws.apply();
     ws.assert_plan_empty();
 
-    // The static login is the same one, with a password only the new Vault knows.
+    // Each static login is the same one, with a password only the new Vault knows.
     let after = own.call("GET", &format!("database/static-creds/postgres-{name}-pool"), None);
     let password = after["data"]["password"].as_str().unwrap_or_else(|| panic!("no static credentials: {after}"));
     assert_eq!(after["data"]["username"], login.as_str());
     psql_pooled(&login, password, &name, "SELECT 1").expect("the static login works with the new password");
+    let mine = own.call("GET", &format!("database/static-creds/mysql-{my_name}-pool"), None);
+    assert_eq!(mine["data"]["username"], my_login.as_str(), "{mine}");
+    mysql_as(&my_login, mine["data"]["password"].as_str().unwrap(), "SELECT 1").expect("the MySQL static login works");
     let issued = own.call("GET", &format!("database/creds/postgres-{name}-app"), None);
     let user = issued["data"]["username"].as_str().unwrap_or_else(|| panic!("nothing issued: {issued}")).to_owned();
     psql_pooled(&user, issued["data"]["password"].as_str().unwrap(), &name, "SELECT 1").unwrap();
     ws.destroy();
     let left = format!("SELECT count(*) FROM pg_roles WHERE rolname IN ('{login}', '{user}')");
     assert_eq!(psql("postgres", &left), "0", "a login outlived the destroy");
+    assert_eq!(mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{my_login}'")), "0");
 }
 
 /// PostgreSQL replaced by a black hole, with `timeout = "2s"`: the apply fails, saying it

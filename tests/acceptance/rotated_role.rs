@@ -73,7 +73,10 @@ fn postgres_privilege_levels_through_pgbouncer() {
         // A role deleted in Vault is put back by the next apply.
         vault("DELETE", &format!("{}/roles/postgres-{name}-ro", c.mount), None);
         let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
-        assert!(plan.contains("dbaas_rotated_role.readonly will be created"), "{plan}");
+        assert!(
+            plan.contains("dbaas_rotated_role.readonly will be updated in-place") && plan.contains("vault_role"),
+            "{plan}"
+        );
         ws.apply();
         ws.assert_plan_empty();
 
