@@ -433,6 +433,23 @@ impl ServerFacts {
     }
 }
 
+/// What [`Postgres::privilege_gaps`] found in a database's schema `public`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrivilegeGaps {
+    /// Who owns schema `public`.
+    pub public_owner: String,
+    /// Whether PUBLIC may create in it.
+    pub public_create: bool,
+    /// Tables and views the readwrite and readonly roles lack their privileges on.
+    pub ungranted_tables: i64,
+    /// Who, other than the owner group role, owns tables and views there.
+    pub other_owners: Vec<String>,
+    /// How many tables and views they own.
+    pub foreign_tables: i64,
+    /// Whether default privileges for what the owner group creates are set.
+    pub default_privileges: bool,
+}
+
 /// The admin's view of the cluster. Connections open on first use and are capped at
 /// `max_connections` across every database of the server.
 pub struct Postgres {
@@ -1178,6 +1195,50 @@ impl Postgres {
         .await?;
         self.invalidate().await;
         Ok(())
+    }
+
+    /// How far `database`'s schema `public` is from what [`Postgres::ensure_privileges`]
+    /// makes it: what an apply would change in a database made by hand, for its plan.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the database cannot be read.
+    pub async fn privilege_gaps(&self, database: &str, roles: &GroupRoles) -> Result<PrivilegeGaps, PostgresError> {
+        let r = roles.clone();
+        let row = self
+            .with(database, move |c| {
+                let r = r.clone();
+                Box::pin(async move {
+                    sqlx::query(
+                        "WITH rw AS (SELECT oid FROM pg_roles WHERE rolname = $2), ro AS (SELECT oid FROM pg_roles WHERE rolname = $3), \
+                              t AS (SELECT c.oid, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c \
+                                    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) \
+                         SELECT (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = 'public') AS public_owner, \
+                                EXISTS (SELECT FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a \
+                                        WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') AS public_create, \
+                                (SELECT count(*) FROM t WHERE NOT EXISTS (SELECT FROM rw) \
+                                    OR NOT has_table_privilege((SELECT oid FROM rw), t.oid, 'SELECT, INSERT, UPDATE, DELETE') \
+                                    OR NOT EXISTS (SELECT FROM ro) OR NOT has_table_privilege((SELECT oid FROM ro), t.oid, 'SELECT')) AS ungranted, \
+                                ARRAY(SELECT owner FROM t WHERE owner <> $1 GROUP BY owner ORDER BY owner) AS other_owners, \
+                                (SELECT count(*) FROM t WHERE owner <> $1) AS foreign_tables, \
+                                EXISTS (SELECT FROM pg_default_acl d JOIN pg_roles o ON o.oid = d.defaclrole \
+                                        WHERE o.rolname = $1 AND d.defaclnamespace = 'public'::regnamespace AND d.defaclobjtype = 'r') AS defaults",
+                    )
+                    .bind(&r.owner)
+                    .bind(&r.readwrite)
+                    .bind(&r.readonly)
+                    .fetch_one(c)
+                    .await
+                })
+            })
+            .await?;
+        Ok(PrivilegeGaps {
+            public_owner: row.get::<Option<String>, _>("public_owner").unwrap_or_default(),
+            public_create: row.get("public_create"),
+            ungranted_tables: row.get("ungranted"),
+            other_owners: row.get::<Option<Vec<String>>, _>("other_owners").unwrap_or_default(),
+            foreign_tables: row.get("foreign_tables"),
+            default_privileges: row.get("defaults"),
+        })
     }
 
     /// Every extension installed in `database`, `plpgsql` (there from the start) included.

@@ -290,6 +290,45 @@ impl Databases<'_> {
         Ok(config.check_extensions(adding, &trusted, DEFAULT_EXTENSIONS).err())
     }
 
+    /// PostgreSQL: what an update of a database made elsewhere (imported by hand, or from
+    /// `terraform query`) changes in its schema `public` beyond the attributes a plan shows,
+    /// one sentence each; and, last, what it leaves alone that owner-level credentials will
+    /// meet. Empty for a database in the provider's shape, and on MySQL.
+    ///
+    /// # Errors
+    /// [`DatabaseError`] when the database cannot be read.
+    pub async fn adoption_changes(&self, name: &DatabaseName) -> Result<Vec<String>, DatabaseError> {
+        let Server::Postgres(pg, _) = self.server else { return Ok(Vec::new()) };
+        let roles = name.group_roles();
+        let gaps = pg.privilege_gaps(&name.name, &roles).await?;
+        let (owner, rw, ro) = (&roles.owner, &roles.readwrite, &roles.readonly);
+        let mut changes = Vec::new();
+        if gaps.public_owner != *owner {
+            changes.push(format!("schema public changes owner from {:?} to {owner:?}", gaps.public_owner));
+        }
+        if gaps.public_create {
+            changes.push("PUBLIC loses CREATE on schema public".to_owned());
+        }
+        if gaps.ungranted_tables > 0 {
+            changes.push(format!(
+                "{} existing table(s) and view(s) in public are granted SELECT, INSERT, UPDATE, DELETE to {rw:?} and SELECT to {ro:?}",
+                gaps.ungranted_tables
+            ));
+        }
+        if !gaps.default_privileges {
+            changes
+                .push(format!("default privileges: what {owner:?} creates in public is granted to {rw:?} and {ro:?}"));
+        }
+        if gaps.foreign_tables > 0 {
+            changes.push(format!(
+                "not changed: {} table(s) and view(s) owned by {} keep their owner, so `owner`-level credentials can read and write them but not alter them; moving them to {owner:?} (`ALTER TABLE … OWNER TO`) is left to you",
+                gaps.foreign_tables,
+                gaps.other_owners.iter().map(|o| format!("{o:?}")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(changes)
+    }
+
     /// PostgreSQL: what the server says of the admin login (see
     /// [`ServerFacts::separates_teams`]); `None` on MySQL.
     ///

@@ -338,6 +338,24 @@ impl Resource for SharedDatabase {
                     errors::database(&mut response.diagnostics, "reading the database's claim", &model.database, &e)
                 }
             }
+            // What the first apply after an import changes that no attribute shows.
+            match self.databases(&client, config).adoption_changes(&model.database).await {
+                Ok(changes) if changes.is_empty() => {}
+                Ok(changes) => response.diagnostics.warning(
+                    "Apply brings an imported database to the provider's shape",
+                    format!(
+                        "Besides the attribute changes above, the next apply changes database {:?}: {}.",
+                        model.database.name,
+                        changes.join("; ")
+                    ),
+                ),
+                Err(e) => errors::database(
+                    &mut response.diagnostics,
+                    "reading the database's privileges",
+                    &model.database,
+                    &e,
+                ),
+            }
         }
         // A name someone else holds shows at plan; apply refuses it before making anything.
         if request.state.is_null()

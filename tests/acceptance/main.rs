@@ -2,6 +2,7 @@
 //! services, one module per Terraform type.
 
 mod actions;
+mod adoption;
 mod chaos;
 mod claims;
 mod drift;
