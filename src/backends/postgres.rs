@@ -1619,25 +1619,32 @@ impl Postgres {
         .await
     }
 
-    /// Logins that look Vault-issued (`v-...`), belong to `group`, and whose `VALID UNTIL`
-    /// (which Vault sets to the lease's expiry) has passed: users whose lease is gone but
-    /// who were never dropped.
+    /// Logins that look Vault-issued (`v-...`) and whose `VALID UNTIL` (which Vault sets
+    /// to the lease's expiry, and moves on renewal) has passed, so no lease holds them: users
+    /// never dropped. Those of `group`, and those granted privileges on `database` itself,
+    /// as hand-written Vault roles from before the provider do (`GRANT ALL PRIVILEGES ON
+    /// DATABASE ...`).
     ///
     /// # Errors
     /// [`PostgresError`] when the catalogs cannot be read.
-    pub async fn expired_vault_users(&self, group: &str) -> Result<Vec<String>, PostgresError> {
+    pub async fn expired_vault_users(&self, group: &str, database: &str) -> Result<Vec<String>, PostgresError> {
         let maintenance = self.endpoint.database.clone();
-        let group = group.to_owned();
+        let (group, database) = (group.to_owned(), database.to_owned());
         self.with(&maintenance, move |c| {
-            let group = group.clone();
+            let (group, database) = (group.clone(), database.clone());
             Box::pin(async move {
                 sqlx::query_scalar(
                     "SELECT r.rolname::text FROM pg_roles r \
-                     JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid \
-                     WHERE g.rolname = $1 AND r.rolname LIKE 'v-%' AND r.rolcanlogin \
-                       AND r.rolvaliduntil IS NOT NULL AND r.rolvaliduntil < now() ORDER BY 1",
+                     WHERE r.rolname LIKE 'v-%' AND r.rolcanlogin \
+                       AND r.rolvaliduntil IS NOT NULL AND r.rolvaliduntil < now() \
+                       AND (EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                                    WHERE m.member = r.oid AND g.rolname = $1) \
+                            OR EXISTS (SELECT FROM pg_database d, aclexplode(d.datacl) a \
+                                       WHERE d.datname = $2 AND a.grantee = r.oid)) \
+                     ORDER BY 1",
                 )
                 .bind(group)
+                .bind(database)
                 .fetch_all(c)
                 .await
             })

@@ -20,6 +20,20 @@ fn shape(name: &str) -> String {
     )
 }
 
+/// Drops a role made for the story when it ends, however it ends (its name is Vault's,
+/// not the story's prefix, so `Cleanup` would not find it).
+struct Role(String);
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+            .args(["-c", &format!("DROP OWNED BY \"{}\"", self.0)])
+            .args(["-c", &format!("DROP ROLE IF EXISTS \"{}\"", self.0)])
+            .output();
+    }
+}
+
 #[test]
 fn a_hand_made_database_is_imported_with_every_change_shown_at_plan() {
     require_services();
@@ -35,6 +49,18 @@ fn a_hand_made_database_is_imported_with_every_change_shown_at_plan() {
         // As in a database that came from PostgreSQL 14 or older: anyone may create in public.
         psql(&name, "GRANT CREATE ON SCHEMA public TO PUBLIC");
         let checksum = || psql(&name, "SELECT md5(string_agg(id || ':' || total, ',' ORDER BY id)) FROM orders");
+        // Users the old hand-written Vault role issued: one whose revocation failed (its
+        // VALID UNTIL long past), one whose lease is live; and a hand-made login.
+        let stamp = c.prefix.replace('_', "-");
+        let (lost, live, admin) = (
+            Role(format!("v-token-{stamp}-lost-1700000000")),
+            Role(format!("v-token-{stamp}-live-1900000000")),
+            Role(format!("{name}_admin_by_hand")),
+        );
+        for (role, until) in [(&lost, "2020-01-01"), (&live, "2099-01-01"), (&admin, "2020-01-01")] {
+            psql("postgres", &format!("CREATE ROLE \"{}\" LOGIN PASSWORD 'x' VALID UNTIL '{until}'", role.0));
+            psql("postgres", &format!("GRANT ALL PRIVILEGES ON DATABASE \"{name}\" TO \"{}\"", role.0));
+        }
         let before_rows = checksum();
         let before = shape(&name);
         assert!(before.starts_with("pg_database_owner|t|postgres|f"), "{before}");
@@ -75,6 +101,23 @@ fn a_hand_made_database_is_imported_with_every_change_shown_at_plan() {
         psql_pooled(user, password, &name, "INSERT INTO orders VALUES (3, 1)")
             .expect("readwrite inserts into the old table");
         assert_eq!(psql(&name, "SELECT count(*) FROM orders"), "3");
+
+        // The user the old role left behind is stale; the live one and the hand-made login
+        // are not, and cleaning up drops exactly it.
+        ws.ok(&["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"]);
+        let show = ws.show();
+        let app = show["values"]["root_module"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "dbaas_rotated_role.app")
+            .cloned()
+            .unwrap();
+        assert_eq!(app["values"]["stale_users"], serde_json::json!([lost.0]), "{app}");
+        ws.write_main(&main.replace("name = \"app\"\n", "name = \"app\"\n  cleanup_stale_users = true\n"));
+        ws.apply();
+        let exists = |role: &str| psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"));
+        assert_eq!((exists(&lost.0), exists(&live.0), exists(&admin.0)), ("0".into(), "1".into(), "1".into()));
         ws.destroy();
         assert_eq!(
             psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")),
