@@ -584,13 +584,17 @@ fn vault_restored_empty_converges_in_one_apply() {
     let name = c.prefix.clone();
     let my_name: String = format!("{}m", c.prefix.chars().take(23).collect::<String>().trim_end_matches('_'));
     let _my_cleanup = Cleanup { prefix: my_name.clone(), mount: c.mount.clone() };
-    let main = Stack::default().postgres(5432, "").mysql().vault_at(&own.address(), "database", "token = \"root\"").main_tf(
+    let namespace = c.prefix.replace('_', "-");
+    let _redis_cleanup = crate::redis_namespace::RedisCleanup(namespace.clone());
+    let main = Stack::default().postgres(5432, "").mysql().redis("addresses = [\"127.0.0.1:6379\"]").vault_at(&own.address(), "database", "token = \"root\"").main_tf(
         &format!(
             "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
              resource \"dbaas_rotated_role\" \"app\" {{\n  database = dbaas_shared_database.db.id\n  name = \"app\"\n}}\n\
              resource \"dbaas_rotated_role\" \"pool\" {{\n  database = dbaas_shared_database.db.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n\
              resource \"dbaas_shared_database\" \"my\" {{\n  name = \"{my_name}\"\n  engine = \"mysql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
-             resource \"dbaas_rotated_role\" \"mypool\" {{\n  database = dbaas_shared_database.my.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n"
+             resource \"dbaas_rotated_role\" \"mypool\" {{\n  database = dbaas_shared_database.my.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n\
+             resource \"dbaas_redis_namespace\" \"cache\" {{\n  name = \"{namespace}\"\n}}\n\
+             resource \"dbaas_rotated_role\" \"rpool\" {{\n  database = dbaas_redis_namespace.cache.id\n  name = \"pool\"\n  mode = \"static\"\n}}\n"
         ),
     );
     let ws = Workspace::new(tf, "vaultlost", &main);
@@ -605,6 +609,7 @@ fn vault_restored_empty_converges_in_one_apply() {
     assert!(
         plan.contains("dbaas_rotated_role.pool will be updated in-place")
             && plan.contains("dbaas_rotated_role.mypool will be updated in-place")
+            && plan.contains("dbaas_rotated_role.rpool will be updated in-place")
             && plan.contains("0 to add")
             && plan.contains("0 to destroy"),
         "{plan}"
@@ -620,6 +625,11 @@ fn vault_restored_empty_converges_in_one_apply() {
     let mine = own.call("GET", &format!("database/static-creds/mysql-{my_name}-pool"), None);
     assert_eq!(mine["data"]["username"], my_login.as_str(), "{mine}");
     mysql_as(&my_login, mine["data"]["password"].as_str().unwrap(), "SELECT 1").expect("the MySQL static login works");
+    let theirs = own.call("GET", &format!("database/static-creds/redis-{namespace}-pool"), None);
+    let redis_login = format!("dbaas-{namespace}--pool");
+    assert_eq!(theirs["data"]["username"], redis_login.as_str(), "{theirs}");
+    let auth = crate::redis_namespace::redis(&["AUTH", &redis_login, theirs["data"]["password"].as_str().unwrap()]);
+    assert_eq!(auth, "OK", "the Redis static login works with the new password");
     let issued = own.call("GET", &format!("database/creds/postgres-{name}-app"), None);
     let user = issued["data"]["username"].as_str().unwrap_or_else(|| panic!("nothing issued: {issued}")).to_owned();
     psql_pooled(&user, issued["data"]["password"].as_str().unwrap(), &name, "SELECT 1").unwrap();
