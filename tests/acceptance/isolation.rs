@@ -558,6 +558,36 @@ resource "dbaas_rotated_role" "cache" {{
   name       = "app"
   privileges = "readonly"
 }}
+# A migration's credentials, for the run only.
+ephemeral "dbaas_credentials" "migrate" {{
+  role = dbaas_rotated_role.app.id
+}}
+resource "terraform_data" "migration" {{
+  provisioner "local-exec" {{
+    command     = "test -n \"$PGUSER\""
+    environment = {{ PGUSER = ephemeral.dbaas_credentials.migrate.username }}
+  }}
+}}
+action "dbaas_rotate_credentials" "pool" {{
+  config {{
+    role = dbaas_rotated_role.pool.id
+  }}
+}}
+action "dbaas_rotate_credentials" "app" {{
+  config {{
+    role = dbaas_rotated_role.app.id
+  }}
+}}
+action "dbaas_rotate_root" "db" {{
+  config {{
+    database = dbaas_shared_database.db.id
+  }}
+}}
+action "dbaas_rotate_root" "cache" {{
+  config {{
+    database = dbaas_redis_namespace.cache.id
+  }}
+}}
 "#,
         mount = c.mount
     );
@@ -565,6 +595,29 @@ resource "dbaas_rotated_role" "cache" {{
     ws.init();
     ws.apply();
     ws.assert_plan_empty();
+    // Actions, and `terraform query` over every type, with the same token.
+    for action in [
+        "dbaas_rotate_credentials.pool",
+        "dbaas_rotate_credentials.app",
+        "dbaas_rotate_root.db",
+        "dbaas_rotate_root.cache",
+    ] {
+        ws.ok(&["apply", "-auto-approve", "-no-color", &format!("-invoke=action.{action}")]);
+    }
+    std::fs::write(
+        ws.dir.join("find.tfquery.hcl"),
+        format!(
+            "list \"dbaas_shared_database\" \"dbs\" {{\n  provider = dbaas\n  config {{\n    engine = \"postgresql\"\n    name_prefix = \"{name}\"\n  }}\n}}\n\
+             list \"dbaas_redis_namespace\" \"namespaces\" {{\n  provider = dbaas\n  config {{\n    name_prefix = \"{ns}\"\n  }}\n}}\n\
+             list \"dbaas_rotated_role\" \"roles\" {{\n  provider = dbaas\n  config {{\n    database = \"postgresql/{name}\"\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let found = ws.ok(&["query", "-no-color"]);
+    for listed in [format!("postgresql/{name}"), format!("redis/{ns}"), format!("postgresql/{name}/pool")] {
+        assert!(found.contains(&listed), "query did not list {listed}:\n{found}");
+    }
+    std::fs::remove_file(ws.dir.join("find.tfquery.hcl")).unwrap();
     // What the policy let it make works: credentials log in through PgBouncer.
     let creds = vault("GET", &format!("{}/creds/postgres-{name}-app", c.mount), None);
     let (user, password) = (creds["data"]["username"].as_str().unwrap(), creds["data"]["password"].as_str().unwrap());
