@@ -198,7 +198,7 @@ fn ephemeral_page(name: &str, schema: &Schema) -> String {
 fn list_resource_page(name: &str, schema: &Schema) -> String {
     let mut out = front_matter(&format!("{name} List Resource - dbaas"), &schema.description);
     writeln!(out, "# {name} (List Resource)\n\n{}\n", schema.description).unwrap();
-    out.push_str("Needs Terraform 1.14 or later. Write the `list` block in a `.tfquery.hcl` file and run `terraform query`. With `-generate-config-out=FILE`, Terraform writes a `resource` and an `import` block for each result; they import with no change.");
+    out.push_str("Needs Terraform 1.14 or later. Write the `list` block in a `.tfquery.hcl` file and run `terraform query`. With `-generate-config-out=FILE`, Terraform writes a `resource` and an `import` block for each result; they import with no change but taking the object's claim (an in-place update of `claim`, at the next apply). An object another Terraform state claims is refused at plan, naming the claim: set `take_over_claim` to it to move the object to this state (see the security guide).");
     if name == "dbaas_shared_database" {
         out.push_str(" The generated configuration leaves out the Terraform-only settings, so their defaults apply (`deletion_policy = \"retain\"` and `force_drop = false`): set them if destroy should archive or drop.");
     }

@@ -1,7 +1,7 @@
 //! `GenerateResourceConfig`: the configuration `terraform query -generate-config-out`
 //! writes for a listed object. Core's own generator would copy every optional+computed
 //! value and every default; ours leaves out what the schema defaults to, so a generated
-//! block imports with no change and says only what differs.
+//! block imports with no change but its claim and says only what differs.
 
 use crate::framework::diagnostics::Diagnostics;
 use crate::framework::plan::generated_config;

@@ -3,7 +3,7 @@
 //! A list resource names what it finds by identity. When Terraform wants whole objects
 //! (`include_resource`, and always for `-generate-config-out`), each one is imported and
 //! read through its managed resource, so a listed object is exactly what an import of it
-//! would give, and the generated configuration imports with no change.
+//! would give, and the generated configuration imports with no change but its claim.
 
 use std::pin::Pin;
 use std::sync::Arc;
