@@ -176,11 +176,12 @@ impl Credentials<'_> {
     /// [`CredentialError`]; [`CredentialError::Incomplete`] when the login stays behind.
     pub async fn provision(&self, spec: &CredentialSpec, claim: &Claim) -> Result<(), CredentialError> {
         let readopting = self.check_new(spec).await?;
-        let mut written = self.write(spec).await;
-        if written.is_ok() {
-            written = claims::stamp_new(&self.claim_store(&spec.role), claim).await.map_err(CredentialError::from);
-        }
-        let Err(cause) = written else { return Ok(()) };
+        // The claim before the role: a role Vault holds is never without its claim, and a
+        // claim whose role was not written is given up again.
+        let store = self.claim_store(&spec.role);
+        claims::stamp_new(&store, claim).await?;
+        let Err(cause) = self.write(spec).await else { return Ok(()) };
+        let _ = claims::release(&store, &claim.id).await;
         if !spec.is_static() || readopting {
             return Err(cause);
         }

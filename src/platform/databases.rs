@@ -497,22 +497,18 @@ impl Databases<'_> {
         }
     }
 
-    /// Takes the claim first (see [`claims::take`]: the state's own, an unclaimed
-    /// database's, or the one `take_over` names), then puts back what an update finds
-    /// missing (group roles, privileges, owner marks, the Vault connection) and applies
-    /// changed settings. Returns the claim now on the database.
+    /// Puts back what an update finds missing (group roles, privileges, owner marks, the
+    /// Vault connection) and applies changed settings. The caller has taken the claim
+    /// ([`Databases::take_claim`]) first.
     ///
     /// # Errors
-    /// [`DatabaseError::Claimed`] before anything changes; [`DatabaseError`].
+    /// [`DatabaseError`].
     pub async fn reconcile(
         &self,
         name: &DatabaseName,
         plan: &DatabaseSpec,
         prior: &DatabaseSpec,
-        held: Option<&str>,
-        take_over: Option<&str>,
-    ) -> Result<Claim, DatabaseError> {
-        let claim = self.take_claim(name, held, take_over).await?;
+    ) -> Result<(), DatabaseError> {
         match self.server {
             Server::Postgres(pg, _) => {
                 let roles = name.group_roles();
@@ -553,7 +549,7 @@ impl Databases<'_> {
             let mut made = Made::default();
             self.connect_vault(name, false, &mut made).await?;
         }
-        Ok(claim)
+        Ok(())
     }
 
     /// Takes the database's claim for the state holding `held` (see [`claims::take`]).

@@ -299,7 +299,8 @@ impl Namespaces<'_> {
         self.check_overlap(spec).await
     }
 
-    /// Puts the namespace right: the prefix checked under the lock when it changes, the
+    /// Puts the namespace right (the caller has taken the claim first): the prefix checked
+    /// under the lock when it changes, the
     /// user on every node with the rules and the password (from Vault KV, else `given`;
     /// without either, a user that exists keeps its password), the Vault connection.
     ///
@@ -310,13 +311,10 @@ impl Namespaces<'_> {
         spec: &NamespaceSpec,
         prior_prefix: Option<&str>,
         given: Option<Secret>,
-        held: Option<&str>,
-        take_over: Option<&str>,
-    ) -> Result<Claim, NamespaceError> {
+    ) -> Result<(), NamespaceError> {
         check(spec)?;
-        let claim = claims::take(&self.claim_store(&spec.name), held, take_over).await?;
         if prior_prefix == Some(spec.key_prefix.as_str()) {
-            return self.repair_unlocked(spec, given).await.map(|()| claim);
+            return self.repair_unlocked(spec, given).await;
         }
         // A new prefix is checked and set under the lock, so a concurrent apply cannot
         // take an overlapping one between the check and the change.
@@ -327,7 +325,21 @@ impl Namespaces<'_> {
         }
         let released = self.redis.unlock(LOCK_KEY, &lock).await;
         result?;
-        released.map_err(NamespaceError::from).map(|()| claim)
+        released.map_err(NamespaceError::from)
+    }
+
+    /// Takes the namespace's claim for the state holding `held` (see [`claims::take`]):
+    /// before an update changes anything.
+    ///
+    /// # Errors
+    /// [`NamespaceError::Claimed`] when another state holds it; [`NamespaceError`].
+    pub async fn take_claim(
+        &self,
+        name: &NamespaceName,
+        held: Option<&str>,
+        take_over: Option<&str>,
+    ) -> Result<Claim, NamespaceError> {
+        Ok(claims::take(&self.claim_store(name), held, take_over).await?)
     }
 
     /// Where the namespace's claim is kept.

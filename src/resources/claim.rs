@@ -64,3 +64,14 @@ pub fn refresh(d: &mut Diagnostics, what: &str, state: &mut Value, found: Option
         }
     }
 }
+
+/// Upgrades state of schema version 0 (0.1 and 0.2, which took no claims) of a type whose
+/// only change since is the claim: every value stays, `claim` is null, and the next apply
+/// takes it.
+pub fn upgrade_from_before_claims(type_name: &str, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
+    if version == 0 {
+        return Some(prior);
+    }
+    d.error("Unsupported state version", format!("{type_name} has no schema version {version}."));
+    None
+}

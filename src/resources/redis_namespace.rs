@@ -343,14 +343,16 @@ impl Resource for RedisNamespace {
         let given = write_only_password(&request.config, &config, d);
         let prior_prefix = request.state.attr("key_prefix").and_then(Value::as_str);
         let held = claim::held(&request.state);
-        let repaired = self
-            .namespaces(&redis, &config)
-            .repair(&model.spec, prior_prefix, given, held.as_deref(), model.take_over.as_deref())
-            .await;
-        let claim = match repaired {
+        let namespaces = self.namespaces(&redis, &config);
+        // The claim first, before anything changes; kept in state even when what follows fails.
+        let claim = match namespaces.take_claim(&model.spec.name, held.as_deref(), model.take_over.as_deref()).await {
             Ok(claim) => claim,
             Err(e) => return errors::namespace(d, "updating the namespace", &model.spec, &e),
         };
+        if let Err(e) = namespaces.repair(&model.spec, prior_prefix, given).await {
+            response.state = with_claim(request.state.clone(), &claim);
+            return errors::namespace(d, "updating the namespace", &model.spec, &e);
+        }
         persist(&redis, d).await;
         response.identity = Some(model.identity());
         response.state = with_reported_commands(with_claim(request.plan, &claim), &redis, &model, d).await;

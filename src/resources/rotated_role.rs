@@ -255,14 +255,7 @@ impl Resource for RotatedRole {
     }
 
     async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
-        match version {
-            // 0.1 and 0.2 took no claims: `claim` stays null, and the next apply takes it.
-            0 => Some(prior),
-            _ => {
-                d.error("Unsupported state version", format!("dbaas_rotated_role has no schema version {version}."));
-                None
-            }
-        }
+        claim::upgrade_from_before_claims("dbaas_rotated_role", version, prior, d)
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -445,10 +438,14 @@ impl Resource for RotatedRole {
                     "Stale users dropped",
                     format!("Dropped {} user(s) whose Vault lease was gone: {}.", dropped.len(), dropped.join(", ")),
                 ),
-                Err(e) => return errors::credentials(d, "dropping stale users", &model.role, &e),
+                Err(e) => {
+                    response.state = with_claim(request.state.clone(), &claim);
+                    return errors::credentials(d, "dropping stale users", &model.role, &e);
+                }
             }
         }
         if let Err(e) = credentials.write(&spec).await {
+            response.state = with_claim(request.state.clone(), &claim);
             return errors::credentials(d, "updating the role", &model.role, &e);
         }
         response.identity = self.identity(&model);

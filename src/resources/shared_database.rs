@@ -228,14 +228,7 @@ impl Resource for SharedDatabase {
     }
 
     async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
-        match version {
-            // 0.1 and 0.2 took no claims: `claim` stays null, and the next apply takes it.
-            0 => Some(prior),
-            _ => {
-                d.error("Unsupported state version", format!("dbaas_shared_database has no schema version {version}."));
-                None
-            }
-        }
+        claim::upgrade_from_before_claims("dbaas_shared_database", version, prior, d)
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -438,14 +431,17 @@ impl Resource for SharedDatabase {
         if let Some(reason) = self.refused_extensions(&client, &config, &plan, Some(&prior), d).await {
             return d.attribute_error(AttributePath::root("extensions"), "Extension not allowed", reason);
         }
-        let reconciled = self
-            .databases(&client, &config)
-            .reconcile(&plan.database, &plan.spec, &prior.spec, prior.claim.as_deref(), plan.take_over.as_deref())
-            .await;
-        let claim = match reconciled {
+        let databases = self.databases(&client, &config);
+        // The claim first, before anything changes; kept in state even when what follows fails.
+        let claim = match databases.take_claim(&plan.database, prior.claim.as_deref(), plan.take_over.as_deref()).await
+        {
             Ok(claim) => claim,
             Err(e) => return errors::database(d, "updating the database", &plan.database, &e),
         };
+        if let Err(e) = databases.reconcile(&plan.database, &plan.spec, &prior.spec).await {
+            response.state = with_claim(&request.state, &claim);
+            return errors::database(d, "updating the database", &plan.database, &e);
+        }
         response.identity = Some(plan.identity());
         let mut read = ReadResponse { state: with_claim(&request.plan, &claim), ..Default::default() };
         self.refresh(&plan, &mut read).await;

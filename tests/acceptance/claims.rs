@@ -294,3 +294,34 @@ fn a_namespace_and_its_role_move_to_another_state_only_by_naming_their_claims() 
     let gone = vault("GET", &format!("secret/metadata/dbaas/claims/redis/{namespace}"), None);
     assert!(gone["data"].is_null(), "the namespace's claim is removed with it: {gone}");
 }
+
+/// The first apply after an import takes the claim before it changes anything; when a later
+/// step fails, the claim is in state all the same, so the stack is not locked out of its own
+/// database by a claim no state holds.
+#[test]
+fn a_failed_apply_after_import_keeps_the_claim_it_took() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("claimfail");
+    let name = c.prefix.clone();
+    psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+    let main = |extensions: &str| {
+        Stack::default().postgres(5432, "extensions = [\"no_such_extension\"]").vault(&c.mount, "token = \"root\"").main_tf(
+            &format!(
+                "resource \"dbaas_shared_database\" \"this\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  extensions = [{extensions}]\n}}\n\
+                 import {{\n  to = dbaas_shared_database.this\n  id = \"postgresql/{name}\"\n}}\n"
+            ),
+        )
+    };
+    // The platform allows an extension the server does not have: the update fails late.
+    let ws = Workspace::new(tf, "claimfail", &main("\"no_such_extension\""));
+    ws.init();
+    let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(out.contains("no_such_extension"), "{out}");
+    let claim = claim_in_state(&ws).expect("the claim taken is in state");
+    assert!(claim_on_server("postgresql", &name).contains(&claim));
+    ws.write_main(&main(""));
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_eq!(claim_in_state(&ws), Some(claim), "the same claim throughout");
+}
