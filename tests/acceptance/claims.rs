@@ -218,23 +218,6 @@ resource "dbaas_rotated_role" "app" {{
     ))
 }
 
-/// The claims a plan refuses, by resource address, from its JSON diagnostics.
-fn refused(ws: &Workspace) -> Vec<(String, String)> {
-    let out = ws.run(&["plan", "-json", "-input=false"]);
-    assert!(!out.status.success(), "the plan should refuse claimed objects");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Json>(line).ok())
-        .filter(|m| m["diagnostic"]["summary"] == "Claimed by another Terraform state")
-        .map(|m| {
-            let detail = m["diagnostic"]["detail"].as_str().unwrap_or_default().to_owned();
-            let claim =
-                detail.split("take_over_claim = \"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
-            (m["diagnostic"]["address"].as_str().unwrap_or_default().to_owned(), claim.to_owned())
-        })
-        .collect()
-}
-
 /// The namespace and its role, with their claims in Vault KV, move only by naming them.
 #[test]
 fn a_namespace_and_its_role_move_to_another_state_only_by_naming_their_claims() {
@@ -263,7 +246,7 @@ fn a_namespace_and_its_role_move_to_another_state_only_by_naming_their_claims() 
     let mut main = namespace_stack(&c, &namespace, "");
     let mut taken = Vec::new();
     for _ in 0..2 {
-        for (address, claim) in refused(&thief) {
+        for (address, claim) in thief.refused_claims() {
             main = taking_over(&main, &address, &claim);
             taken.push(address);
         }

@@ -133,7 +133,7 @@ fn query_lists_what_exists_and_its_generated_config_takes_it_over_by_naming_clai
         assert!(generated.contains("mode") && generated.contains("\"static\""), "{generated}");
         // Another state claims each of them: the plan refuses all five, each error naming
         // its claim; the team moves them over by naming those claims, as the errors say.
-        let claims = refused_claims(&adopter);
+        let claims = adopter.refused_claims();
         assert_eq!(claims.len(), 5, "one refusal per object: {claims:?}");
         adopter.write_main(&format!("{}\n{}", stack(&c).main_tf(""), taking_over(&generated, &claims)));
         std::fs::remove_file(adopter.dir.join("generated.tf")).unwrap();
@@ -164,24 +164,6 @@ fn query_lists_what_exists_and_its_generated_config_takes_it_over_by_naming_clai
     holder.ok(&args);
     holder.destroy();
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'")), "0");
-}
-
-/// The claims a plan refuses, by resource address, from its JSON diagnostics.
-fn refused_claims(ws: &Workspace) -> Vec<(String, String)> {
-    let out = ws.run(&["plan", "-json", "-input=false"]);
-    assert!(!out.status.success(), "the plan should refuse claimed objects");
-    let mut claims = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let diagnostic = &message["diagnostic"];
-        if diagnostic["summary"] != "Claimed by another Terraform state" {
-            continue;
-        }
-        let detail = diagnostic["detail"].as_str().unwrap_or_default();
-        let claim = detail.split("take_over_claim = \"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
-        claims.push((diagnostic["address"].as_str().unwrap_or_default().to_owned(), claim.to_owned()));
-    }
-    claims
 }
 
 /// `generated` with `take_over_claim` set in each resource the claims name.

@@ -195,6 +195,24 @@ impl Workspace {
         taken
     }
 
+    /// The claims a plan refuses, by resource address, from its JSON diagnostics: what a
+    /// team reads off the errors to set `take_over_claim`.
+    pub(crate) fn refused_claims(&self) -> Vec<(String, String)> {
+        let out = self.run(&["plan", "-json", "-input=false"]);
+        assert!(!out.status.success(), "the plan should refuse claimed objects");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+            .filter(|m| m["diagnostic"]["summary"] == "Claimed by another Terraform state")
+            .map(|m| {
+                let detail = m["diagnostic"]["detail"].as_str().unwrap_or_default().to_owned();
+                let claim =
+                    detail.split("take_over_claim = \"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+                (m["diagnostic"]["address"].as_str().unwrap_or_default().to_owned(), claim.to_owned())
+            })
+            .collect()
+    }
+
     /// The claim `address` holds in this state.
     pub(crate) fn claim_of(&self, address: &str) -> String {
         let show = self.show();
