@@ -295,9 +295,9 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
         }
         CredentialError::Claimed(claim) => claimed(d, action, &format!("Vault role {:?}", role.vault_role()), claim),
         CredentialError::Taken { object } => d.attribute_error(
-            AttributePath::root("name"),
+            AttributePath::root(if role.keeps_vault_role() { "vault_role" } else { "name" }),
             "Role already exists",
-            format!("{object} already exists and is not in this state: another stack (or a person) made it, and nothing was changed. Choose another name; or, if it is this stack's, import it: `terraform import <address> {}`.", role.id()),
+            format!("{object} already exists and is not in this state: another stack (or a person) made it, and nothing was changed. Choose another name; or, if it is this stack's (a role made by hand before the provider, say), import it, which keeps its path and every credential it issued: `terraform import <address> {}`.", role.vault_role()),
         ),
         CredentialError::NoConnection { connection, mount } => d.attribute_error(
             AttributePath::root("database"),
@@ -311,7 +311,11 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
         ),
         CredentialError::ForeignRole { .. } => d.error(
             "Vault role belongs to another database",
-            format!("{e}: it is not this resource's, and the provider will not change it. Remove this role from state (`terraform state rm`), or import the right one."),
+            format!("{e}, and its statements are not for this database alone: it is another database's role, and the provider will not change it. Nothing was changed. If this resource should not manage it, forget it without touching it: `terraform state rm <address>`."),
+        ),
+        CredentialError::Unrevocable { blocked } => d.error(
+            "Moving the role would leave users Vault cannot revoke",
+            format!("Vault role {:?} was made before the provider, and some users it issued hold privileges granted by a role the database's management login cannot act for, so Vault could not drop them at the end of their lease once the role moves onto the database's own connection: {e}. Nothing was changed. Either give the objects to the owner group role first (`ALTER TABLE … OWNER TO {:?}` moves their grants with them), or wait until these users' leases end ({} listed: {}).", role.vault_role(), match &role.target { crate::platform::naming::Target::Database(db) => db.group_roles().owner, _ => String::new() }, blocked.len(), blocked.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>().join(", ")),
         ),
         CredentialError::Incomplete { cause, left } => {
             credentials(d, action, role, cause);

@@ -436,6 +436,10 @@ impl ServerFacts {
 /// What [`Postgres::privilege_gaps`] found in a database's schema `public`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PrivilegeGaps {
+    /// Who owns the database.
+    pub database_owner: String,
+    /// Whether that owner is a superuser (it loses nothing by handing the database over).
+    pub database_owner_is_superuser: bool,
     /// Who owns schema `public`.
     pub public_owner: String,
     /// Whether PUBLIC may create in it.
@@ -1106,7 +1110,8 @@ impl Postgres {
         })
     }
 
-    /// Grants the group roles what they need, in the database and on it: CONNECT, schema
+    /// Makes the owner group role the database's owner, and grants the group roles what
+    /// they need, in the database and on it: CONNECT, schema
     /// USAGE, privileges on existing tables and sequences, and default privileges for
     /// objects the owner role creates later. PUBLIC loses CONNECT and CREATE; the pooler's
     /// auth user, when it exists, keeps CONNECT. Before PostgreSQL 16, also the issuer's
@@ -1133,8 +1138,19 @@ impl Postgres {
                 if issuer && let Some(owner) = install_issuer(&mut tx).await? {
                     return Ok(Some(owner));
                 }
+                // A database made by hand changes hands to the owner group role, as one the
+                // provider creates is owned: grants on it then name that role as grantor, so the
+                // management login can revoke them when Vault drops a user issued before the
+                // provider. A previous owner that is no superuser joins the group, keeping
+                // what it could do.
                 let statements: Vec<Option<String>> = sqlx::query_scalar(
-                    "SELECT unnest(ARRAY[ \
+                    "WITH d AS (SELECT r.rolname, r.rolsuper FROM pg_database db JOIN pg_roles r ON r.oid = db.datdba \
+                                WHERE db.datname = $1::text) \
+                     SELECT unnest(ARRAY[ \
+                        (SELECT CASE WHEN d.rolname <> $2::text AND NOT d.rolsuper \
+                                     THEN format('GRANT %I TO %I', $2::text, d.rolname) END FROM d), \
+                        (SELECT CASE WHEN d.rolname <> $2::text \
+                                     THEN format('ALTER DATABASE %I OWNER TO %I', $1::text, $2::text) END FROM d), \
                         format('REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text), \
                         format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I, %I', $1::text, $3::text, $4::text), \
                         format('ALTER SCHEMA public OWNER TO %I', $2::text), \
@@ -1212,7 +1228,9 @@ impl Postgres {
                         "WITH rw AS (SELECT oid FROM pg_roles WHERE rolname = $2), ro AS (SELECT oid FROM pg_roles WHERE rolname = $3), \
                               t AS (SELECT c.oid, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c \
                                     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) \
-                         SELECT (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = 'public') AS public_owner, \
+                         SELECT (SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()) AS database_owner, \
+                                (SELECT r.rolsuper FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = current_database()) AS database_owner_is_superuser, \
+                                (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = 'public') AS public_owner, \
                                 EXISTS (SELECT FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a \
                                         WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') AS public_create, \
                                 (SELECT count(*) FROM t WHERE NOT EXISTS (SELECT FROM rw) \
@@ -1232,6 +1250,8 @@ impl Postgres {
             })
             .await?;
         Ok(PrivilegeGaps {
+            database_owner: row.get::<Option<String>, _>("database_owner").unwrap_or_default(),
+            database_owner_is_superuser: row.get::<Option<bool>, _>("database_owner_is_superuser").unwrap_or(false),
             public_owner: row.get::<Option<String>, _>("public_owner").unwrap_or_default(),
             public_create: row.get("public_create"),
             ungranted_tables: row.get("ungranted"),
@@ -1647,6 +1667,117 @@ impl Postgres {
                 .bind(database)
                 .fetch_all(c)
                 .await
+            })
+        })
+        .await
+    }
+
+    /// Logins a Vault role made before the provider issued for `database` (its own SQL, run
+    /// by a shared connection): `v-...` logins with no role attributes, members of nothing
+    /// but the database's group roles, holding privileges or objects in or on `database`
+    /// and nowhere else. Each comes with what keeps the management login from dropping it
+    /// when Vault revokes its lease: a privilege whose grantor is neither the owner group
+    /// nor the user itself (REVOKE by the management login would leave it), on an object
+    /// named in the reason. Grants by the database's or schema `public`'s present owner do
+    /// not block: adopting the database gives both to the owner group, and their grants with
+    /// them. [`Postgres::hand_over_users`] takes those with none.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn users_issued_before(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+    ) -> Result<Vec<(String, Option<String>)>, PostgresError> {
+        let r = roles.clone();
+        self.with(database, move |c| {
+            let r = r.clone();
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "WITH db AS (SELECT oid FROM pg_database WHERE datname = current_database()), \
+                          grp AS (SELECT oid FROM pg_roles WHERE rolname IN ($1, $2, $3)), \
+                          users AS ( \
+                            SELECT r.oid, r.rolname FROM pg_roles r \
+                            WHERE r.rolname LIKE 'v-%' AND r.rolcanlogin AND NOT r.rolsuper AND NOT r.rolcreaterole \
+                              AND NOT r.rolcreatedb AND NOT r.rolreplication AND NOT r.rolbypassrls \
+                              AND NOT EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid \
+                                              AND m.roleid NOT IN (SELECT oid FROM grp)) \
+                              AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles x ON x.oid = m.member \
+                                              WHERE m.roleid = r.oid AND x.rolname <> $4) \
+                              AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
+                                          AND s.refobjid = r.oid \
+                                          AND (s.dbid = (SELECT oid FROM db) \
+                                               OR (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))) \
+                              AND NOT EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
+                                              AND s.refobjid = r.oid AND s.deptype IN ('a', 'o') \
+                                              AND s.dbid <> (SELECT oid FROM db) \
+                                              AND NOT (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))), \
+                          acl AS ( \
+                            SELECT u.oid AS member, format('table %s', c.oid::regclass) AS what, a.grantor FROM users u, pg_class c, aclexplode(c.relacl) a WHERE a.grantee = u.oid \
+                            UNION ALL SELECT u.oid, format('schema %I', n.nspname), a.grantor FROM users u, pg_namespace n, aclexplode(n.nspacl) a WHERE a.grantee = u.oid \
+                            UNION ALL SELECT u.oid, format('function %s', p.oid::regprocedure), a.grantor FROM users u, pg_proc p, aclexplode(p.proacl) a WHERE a.grantee = u.oid \
+                            UNION ALL SELECT u.oid, format('database %I', d.datname), a.grantor FROM users u, pg_database d, aclexplode(d.datacl) a \
+                                      WHERE a.grantee = u.oid AND d.oid = (SELECT oid FROM db)) \
+                     SELECT u.rolname::text AS name, \
+                            (SELECT format('%s, granted by %I', acl.what, pg_get_userbyid(acl.grantor)) FROM acl \
+                             WHERE acl.member = u.oid AND acl.grantor <> u.oid \
+                               AND acl.grantor IS DISTINCT FROM (SELECT oid FROM pg_roles WHERE rolname = $1) \
+                               AND NOT (acl.what LIKE 'database %' \
+                                        AND acl.grantor = (SELECT datdba FROM pg_database WHERE oid = (SELECT oid FROM db))) \
+                               AND NOT (acl.what = 'schema public' \
+                                        AND acl.grantor = (SELECT nspowner FROM pg_namespace WHERE nspname = 'public')) \
+                             ORDER BY 1 LIMIT 1) AS blocked \
+                     FROM users u ORDER BY 1",
+                )
+                .bind(&r.owner)
+                .bind(&r.readwrite)
+                .bind(&r.readonly)
+                .bind(&r.management)
+                .fetch_all(c)
+                .await?;
+                Ok(rows.into_iter().map(|row| (row.get("name"), row.get("blocked"))).collect())
+            })
+        })
+        .await
+    }
+
+    /// Hands `users` (from [`Postgres::users_issued_before`], with nothing blocking them)
+    /// to `database`'s management login, so Vault's revocation through it drops them: each
+    /// is marked as issued for the database (what the issuer's `drop_user` checks before
+    /// PostgreSQL 16), and from 16 on the login gets ADMIN on it, without its privileges.
+    /// What each user may do does not change, nor do its sessions.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn hand_over_users(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        users: &[String],
+    ) -> Result<(), PostgresError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let (db, management, users) = (database.to_owned(), roles.management.clone(), users.to_vec());
+        let maintenance = self.endpoint.database.clone();
+        self.with(&maintenance, move |c| {
+            let (db, management, users) = (db.clone(), management.clone(), users.clone());
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                let statements: Vec<Option<String>> = sqlx::query_scalar(
+                    "SELECT s FROM unnest($1::text[]) AS u(name), LATERAL unnest(ARRAY[ \
+                        format('COMMENT ON ROLE %I IS %L', u.name, 'issued by Vault for database ' || $2::text), \
+                        CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                             THEN format('GRANT %I TO %I WITH ADMIN OPTION, INHERIT FALSE, SET FALSE', u.name, $3::text) END \
+                     ]) AS s",
+                )
+                .bind(&users)
+                .bind(&db)
+                .bind(&management)
+                .fetch_all(&mut *tx)
+                .await?;
+                execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
+                tx.commit().await
             })
         })
         .await

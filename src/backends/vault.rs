@@ -686,6 +686,42 @@ impl Vault {
         }
     }
 
+    /// Lets `role` issue through connection `name` (the connection must exist): adds it to
+    /// the connection's `allowed_roles` unless an entry there covers it already. Only that
+    /// field is written; Vault keeps the rest, the password included.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn allow_role(&self, mount: &str, name: &str, role: &str) -> Result<(), VaultError> {
+        let Some(connection) = self.read_connection(mount, name).await? else { return Ok(()) };
+        let mut allowed = allowed_roles(&connection);
+        if allowed.iter().any(|pattern| role_allowed_by(pattern, role)) {
+            return Ok(());
+        }
+        allowed.push(role.to_owned());
+        self.write_allowed_roles(mount, name, &allowed).await
+    }
+
+    /// Takes `role` itself (not a pattern covering it) off connection `name`'s
+    /// `allowed_roles`, where [`Vault::allow_role`] put it.
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn disallow_role(&self, mount: &str, name: &str, role: &str) -> Result<(), VaultError> {
+        let Some(connection) = self.read_connection(mount, name).await? else { return Ok(()) };
+        let allowed = allowed_roles(&connection);
+        if !allowed.iter().any(|r| r == role) {
+            return Ok(());
+        }
+        let kept: Vec<String> = allowed.into_iter().filter(|r| r != role).collect();
+        self.write_allowed_roles(mount, name, &kept).await
+    }
+
+    async fn write_allowed_roles(&self, mount: &str, name: &str, allowed: &[String]) -> Result<(), VaultError> {
+        let body = json!({ "allowed_roles": allowed, "verify_connection": false });
+        self.call(Method::POST, &format!("{mount}/config/{name}"), Some(&body)).await.map(drop)
+    }
+
     /// Reads a database connection; `None` when it does not exist.
     ///
     /// # Errors
@@ -902,15 +938,21 @@ impl Vault {
     /// Roles are told apart by `db_name`, never by their names: `redis-x-b-app` may belong
     /// to connection `redis-x-b` as well as to `redis-x`.
     ///
-    /// Only roles named `<name>-...` are read: the provider's connections allow only those
-    /// (`allowed_roles`), so no other role can have issued through it. Reading every role
+    /// Only roles named `<name>-...`, or named in its `allowed_roles`, are read: the
+    /// provider's connections allow only those, so no other role can have issued through it. Reading every role
     /// of the mount made each destroy cost grow with the number of databases.
     ///
     /// # Errors
     /// [`VaultError`] when Vault refuses or a revocation fails; nothing is deleted then.
     pub async fn remove_connection(&self, mount: &str, name: &str) -> Result<(), VaultError> {
         let allowed = format!("{name}-");
-        for role in self.list_roles(mount).await?.into_iter().filter(|r| r.starts_with(&allowed)) {
+        // And roles allowed by name: adopted ones that kept their names.
+        let by_name: Vec<String> = match self.read_connection(mount, name).await? {
+            Some(connection) => allowed_roles(&connection).into_iter().filter(|r| !r.contains('*')).collect(),
+            None => Vec::new(),
+        };
+        let listed = self.list_roles(mount).await?;
+        for role in listed.into_iter().filter(|r| r.starts_with(&allowed) || by_name.contains(r)) {
             let belongs = self.read_role(mount, &role).await?.is_some_and(|r| r["db_name"].as_str() == Some(name));
             if belongs {
                 self.revoke_role_leases(mount, &role).await?;
@@ -926,5 +968,19 @@ impl Vault {
     pub async fn revoke_prefix(&self, prefix: &str) -> Result<(), VaultError> {
         let path = format!("sys/leases/revoke-prefix/{}?sync=true", prefix.trim_matches('/'));
         self.call(Method::PUT, &path, Some(&json!({}))).await.map(drop)
+    }
+}
+
+/// The `allowed_roles` of a connection as [`Vault::read_connection`] returns it.
+pub fn allowed_roles(connection: &Json) -> Vec<String> {
+    connection["allowed_roles"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_owned)).collect()
+}
+
+/// Whether an `allowed_roles` entry lets `role` use the connection: Vault's own rule, a
+/// name or a glob with `*` (here only trailing, as the provider writes them).
+fn role_allowed_by(pattern: &str, role: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => role.starts_with(prefix),
+        None => pattern == role,
     }
 }

@@ -119,6 +119,12 @@ pub enum CredentialError {
     /// Another Terraform state claims the role.
     #[error("the role is claimed by another Terraform state since {} (claim {})", .0.since, .0.id)]
     Claimed(Claim),
+    /// Moving a role made before the provider would leave users Vault could not revoke.
+    #[error("{}", .blocked.iter().map(|(user, why)| format!("{user:?} holds {why}")).collect::<Vec<_>>().join("; "))]
+    Unrevocable {
+        /// Each user, and the privilege in the way.
+        blocked: Vec<(String, String)>,
+    },
 }
 
 impl From<ClaimError<VaultError>> for CredentialError {
@@ -153,6 +159,23 @@ pub struct Observed {
     pub statements_match: bool,
     /// The claim on the role; `None` when unclaimed.
     pub claim: Option<Claim>,
+    /// The connection a role made before the provider still issues through (a shared one,
+    /// logging in as the server's admin); the next write moves it onto the target's own.
+    pub adopted_from: Option<String>,
+}
+
+/// What writing an adopted role changes: it leaves `from_connection` for the target's own
+/// connection, and the users it issued before are handed to that connection, so Vault can
+/// still revoke them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Adoption {
+    /// The connection it issues through now.
+    pub from_connection: String,
+    /// PostgreSQL: users issued before the provider, handed over at the move.
+    pub users: Vec<String>,
+    /// PostgreSQL: users the management login could not drop, each with why (a privilege
+    /// granted by someone it cannot act for). The move is refused while there are any.
+    pub blocked: Vec<(String, String)>,
 }
 
 /// The credential operations for one target.
@@ -203,6 +226,96 @@ impl Credentials<'_> {
         if !self.vault.connection_exists(self.mount, &connection).await? {
             return Err(CredentialError::NoConnection { connection, mount: self.mount.to_owned() });
         }
+        if spec.role.keeps_vault_role() {
+            self.vault.allow_role(self.mount, &connection, &spec.role.vault_role()).await?;
+        }
+        // A role made before the provider: the users it issued go to the new connection
+        // before the role does (so a revocation in between finds them revocable), and those
+        // it issued while moving, after.
+        let adoption = if spec.is_static() { None } else { self.adoption(spec).await? };
+        if let Some(adoption) = &adoption {
+            if !adoption.blocked.is_empty() {
+                return Err(CredentialError::Unrevocable { blocked: adoption.blocked.clone() });
+            }
+            self.hand_over(spec, &adoption.users).await?;
+        }
+        self.write_role(spec, &connection).await?;
+        if adoption.is_some()
+            && let Some(after) = self.issued_before(spec).await?
+        {
+            let movable: Vec<String> = after.into_iter().filter(|(_, why)| why.is_none()).map(|(u, _)| u).collect();
+            self.hand_over(spec, &movable).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the role issues through a connection other than its target's, and if so
+    /// what moving it changes; `None` for a role already on its connection or not there.
+    ///
+    /// # Errors
+    /// [`CredentialError::ForeignRole`] when the role is another database's (its statements
+    /// do not name this database alone); [`CredentialError`].
+    pub async fn adoption(&self, spec: &CredentialSpec) -> Result<Option<Adoption>, CredentialError> {
+        if spec.is_static() {
+            return Ok(None);
+        }
+        let name = spec.role.vault_role();
+        let Some(role) = self.vault.read_role(self.mount, &name).await? else { return Ok(None) };
+        let Some(from_connection) = self.adopted_from(spec, &role)? else { return Ok(None) };
+        let (mut users, mut blocked) = (Vec::new(), Vec::new());
+        for (user, why) in self.issued_before(spec).await?.unwrap_or_default() {
+            match why {
+                None => users.push(user),
+                Some(why) => blocked.push((user, why)),
+            }
+        }
+        Ok(Some(Adoption { from_connection, users, blocked }))
+    }
+
+    /// `Some(connection)` when `role` (as Vault returns it) issues through another
+    /// connection than the target's and was made for this database before the provider:
+    /// its statements name this database and no other. Another database's role is
+    /// [`CredentialError::ForeignRole`].
+    fn adopted_from(&self, spec: &CredentialSpec, role: &Json) -> Result<Option<String>, CredentialError> {
+        let expected = spec.role.target.vault_connection();
+        let db_name = role["db_name"].as_str().unwrap_or_default();
+        if db_name == expected {
+            return Ok(None);
+        }
+        let foreign = || CredentialError::ForeignRole {
+            role: spec.role.vault_role(),
+            db_name: db_name.to_owned(),
+            expected: expected.clone(),
+        };
+        let Target::Database(db) = &spec.role.target else { return Err(foreign()) };
+        let named = databases_named(db.engine, &role["creation_statements"]);
+        if named.len() == 1 && named.contains(&db.name) { Ok(Some(db_name.to_owned())) } else { Err(foreign()) }
+    }
+
+    /// PostgreSQL: users issued for the database before the provider, each with what keeps
+    /// the management login from dropping it (see [`Postgres::users_issued_before`]).
+    /// `None` elsewhere: MySQL's management login may drop any user its database's.
+    async fn issued_before(
+        &self,
+        spec: &CredentialSpec,
+    ) -> Result<Option<Vec<(String, Option<String>)>>, CredentialError> {
+        match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                Ok(Some(pg.users_issued_before(&db.name, &db.group_roles()).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn hand_over(&self, spec: &CredentialSpec, users: &[String]) -> Result<(), CredentialError> {
+        if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) {
+            pg.hand_over_users(&db.name, &db.group_roles(), users).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_role(&self, spec: &CredentialSpec, connection: &str) -> Result<(), CredentialError> {
+        let connection = connection.to_owned();
         match spec.mode {
             Mode::Dynamic { default_ttl, max_ttl } => {
                 let statements = self.statements(&spec.role, &spec.privileges).await?;
@@ -251,13 +364,18 @@ impl Credentials<'_> {
             self.vault.read_role(self.mount, &name).await?
         };
         let Some(role) = found else { return Ok(None) };
-        if role["db_name"].as_str() != Some(expected.as_str()) {
-            return Err(CredentialError::ForeignRole {
-                role: name,
-                db_name: role["db_name"].as_str().unwrap_or_default().to_owned(),
-                expected,
-            });
-        }
+        let adopted_from = if spec.is_static() {
+            if role["db_name"].as_str() != Some(expected.as_str()) {
+                return Err(CredentialError::ForeignRole {
+                    role: name,
+                    db_name: role["db_name"].as_str().unwrap_or_default().to_owned(),
+                    expected,
+                });
+            }
+            None
+        } else {
+            self.adopted_from(spec, &role)?
+        };
         let statements_match = if spec.is_static() {
             let login = role["username"].as_str().map_or_else(|| spec.login(), str::to_owned);
             let rotation = self.rotation_statements().await?;
@@ -272,8 +390,9 @@ impl Credentials<'_> {
             default_ttl: role["default_ttl"].as_u64(),
             max_ttl: role["max_ttl"].as_u64(),
             rotation_period: role["rotation_period"].as_u64(),
-            statements_match,
+            statements_match: statements_match && adopted_from.is_none(),
             claim: self.claim_store(&spec.role).read().await?.claim,
+            adopted_from,
         }))
     }
 
@@ -326,6 +445,9 @@ impl Credentials<'_> {
         } else {
             self.vault.revoke_role_leases(self.mount, &name).await?;
             self.vault.delete_role(self.mount, &name).await?;
+        }
+        if spec.role.keeps_vault_role() {
+            self.vault.disallow_role(self.mount, &spec.role.target.vault_connection(), &name).await?;
         }
         if let Some(held) = held {
             claims::release(&store, held).await?;
@@ -444,8 +566,11 @@ impl Credentials<'_> {
         Ok((false, "readwrite".to_owned()))
     }
 
-    /// The role a Vault role name stands for, for import by identity: a name alone is
-    /// ambiguous (`redis-a-b-c`), so its `db_name` in Vault says which connection it uses.
+    /// The role a Vault role name stands for, for import by identity or by the Vault
+    /// role's name: a name alone is ambiguous (`redis-a-b-c`), so the role itself says
+    /// which database it is for: the one its statements name, when they name exactly one
+    /// (a role made before the provider, on a shared connection), or else its connection's.
+    /// A name other than `<connection>-<name>` is kept ([`RoleName::keeping_vault_role`]).
     ///
     /// # Errors
     /// [`VaultError`] when Vault refuses.
@@ -456,10 +581,41 @@ impl Credentials<'_> {
         };
         let Some(found) = found else { return Ok(None) };
         let Some(connection) = found["db_name"].as_str() else { return Ok(None) };
-        let Some(name) = vault_role.strip_prefix(&format!("{connection}-")) else { return Ok(None) };
-        let Some((kind, database)) = connection.split_once('-') else { return Ok(None) };
-        let engine = if kind == "postgres" { "postgresql" } else { kind };
-        Ok(Target::parse(&format!("{engine}/{database}")).and_then(|t| RoleName::new(t, name).ok()))
+        let engine = match vault.read_connection(mount, connection).await? {
+            Some(c) => c["plugin_name"].as_str().and_then(engine_of_plugin),
+            None => None,
+        };
+        let named = engine.map(|e| databases_named(e, &found["creation_statements"])).unwrap_or_default();
+        let target = match (engine, named.len()) {
+            (Some(engine), 1) => named.first().and_then(|db| Target::parse(&format!("{}/{db}", engine.as_str()))),
+            _ => connection.split_once('-').and_then(|(kind, database)| {
+                let engine = if kind == "postgres" { "postgresql" } else { kind };
+                Target::parse(&format!("{engine}/{database}"))
+            }),
+        };
+        let Some(target) = target else { return Ok(None) };
+        let own = format!("{}-", target.vault_connection());
+        let name = match vault_role.strip_prefix(&own) {
+            Some(rest) => role_name_from(rest),
+            None => role_name_from(vault_role.strip_prefix(&format!("{connection}-")).unwrap_or(vault_role)),
+        };
+        Ok(RoleName::new(target, &name).and_then(|r| r.keeping_vault_role(vault_role)).ok())
+    }
+
+    /// Refuses a new role whose Vault role (dynamic or static) exists already: a role made
+    /// by hand or by another stack is imported, never overwritten.
+    ///
+    /// # Errors
+    /// [`CredentialError::Taken`]; [`CredentialError`] when Vault refuses.
+    pub async fn check_vault_role_free(&self, role: &RoleName) -> Result<(), CredentialError> {
+        let (mount, name) = (self.mount, role.vault_role());
+        if self.vault.read_role(mount, &name).await?.is_some() {
+            return Err(CredentialError::Taken { object: format!("Vault role {mount}/roles/{name}") });
+        }
+        if self.vault.read_static_role(mount, &name).await?.is_some() {
+            return Err(CredentialError::Taken { object: format!("Vault static role {mount}/static-roles/{name}") });
+        }
+        Ok(())
     }
 
     /// Refuses what a new role would take from someone else. `Ok(true)`: the static login
@@ -467,13 +623,7 @@ impl Credentials<'_> {
     /// for it (Vault lost its data, say): the role takes it back, and keeps it if writing
     /// fails.
     async fn check_new(&self, spec: &CredentialSpec) -> Result<bool, CredentialError> {
-        let (mount, name) = (self.mount, spec.role.vault_role());
-        if self.vault.read_role(mount, &name).await?.is_some() {
-            return Err(CredentialError::Taken { object: format!("Vault role {mount}/roles/{name}") });
-        }
-        if self.vault.read_static_role(mount, &name).await?.is_some() {
-            return Err(CredentialError::Taken { object: format!("Vault static role {mount}/static-roles/{name}") });
-        }
+        self.check_vault_role_free(&spec.role).await?;
         if spec.is_static() {
             let login = spec.login();
             let exists = match &self.store {
@@ -806,4 +956,128 @@ fn pg_ident(name: &str) -> String {
 /// A PostgreSQL string literal.
 fn pg_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The engine of a Vault database plugin (`postgresql-database-plugin`, say).
+fn engine_of_plugin(plugin: &str) -> Option<Engine> {
+    if plugin.starts_with("postgresql") {
+        Some(Engine::Postgresql)
+    } else if plugin.starts_with("mysql") {
+        Some(Engine::Mysql)
+    } else {
+        None
+    }
+}
+
+/// A role name made from the tail of a Vault role's name: lowercased, anything outside the
+/// allowed characters made `-`, at most 24 characters.
+fn role_name_from(tail: &str) -> String {
+    let name: String = tail
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' { c } else { '-' })
+        .take(24)
+        .collect();
+    if name.is_empty() { "role".to_owned() } else { name }
+}
+
+/// The databases hand-written creation statements grant on: PostgreSQL's
+/// `ON DATABASE <name>`, MySQL's `ON <name>.*`. Identifiers as the server reads them:
+/// quoted ones as written, bare ones lowercased (PostgreSQL) or as written (MySQL).
+/// Statements the provider writes name none on PostgreSQL (they name group roles).
+pub fn databases_named(engine: Engine, statements: &Json) -> std::collections::BTreeSet<String> {
+    let texts: Vec<&str> = match statements {
+        Json::Array(items) => items.iter().filter_map(Json::as_str).collect(),
+        Json::String(text) => vec![text.as_str()],
+        _ => Vec::new(),
+    };
+    let mut found = std::collections::BTreeSet::new();
+    for text in texts {
+        let lower = text.to_ascii_lowercase();
+        let mut at = 0;
+        while let Some(i) = lower[at..].find(" on ") {
+            let start = at + i + 4;
+            at = start;
+            let rest = &text[start..];
+            let rest = rest.trim_start();
+            let (rest, postgres_database) = match engine {
+                Engine::Postgresql => match rest.get(..9) {
+                    Some(word) if word.eq_ignore_ascii_case("database ") => (rest[9..].trim_start(), true),
+                    _ => continue,
+                },
+                Engine::Mysql => (rest, false),
+            };
+            let Some((ident, after)) = identifier(rest, engine) else { continue };
+            if postgres_database || after.starts_with(".*") {
+                found.insert(ident);
+            }
+        }
+    }
+    found
+}
+
+/// The identifier `text` starts with, and what follows it.
+fn identifier(text: &str, engine: Engine) -> Option<(String, &str)> {
+    let quote = if engine == Engine::Mysql { '`' } else { '"' };
+    if let Some(rest) = text.strip_prefix(quote) {
+        let mut ident = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == quote {
+                if rest[i + 1..].starts_with(quote) {
+                    ident.push(quote);
+                    chars.next();
+                    continue;
+                }
+                return Some((ident, &rest[i + 1..]));
+            }
+            ident.push(c);
+        }
+        return None;
+    }
+    let end = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$')).unwrap_or(text.len());
+    if end == 0 {
+        return None;
+    }
+    let ident = &text[..end];
+    let ident = if engine == Engine::Postgresql { ident.to_ascii_lowercase() } else { ident.to_owned() };
+    Some((ident, &text[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_statements_say_which_database_they_are_for() {
+        let pg = Json::from(vec![
+            "CREATE USER \"{{name}}\" WITH PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+            "GRANT ALL PRIVILEGES ON DATABASE myapp TO \"{{name}}\";",
+        ]);
+        assert_eq!(databases_named(Engine::Postgresql, &pg).into_iter().collect::<Vec<_>>(), ["myapp"]);
+        let quoted = Json::from(vec!["GRANT CONNECT ON database \"My\"\"App\" TO x; GRANT SELECT ON t TO x"]);
+        assert_eq!(databases_named(Engine::Postgresql, &quoted).into_iter().collect::<Vec<_>>(), ["My\"App"]);
+        let upper = Json::from(vec!["GRANT ALL ON DATABASE MyApp TO x"]);
+        assert_eq!(databases_named(Engine::Postgresql, &upper).into_iter().collect::<Vec<_>>(), ["myapp"]);
+        let mysql = Json::from(vec![
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+            "GRANT SELECT, INSERT ON `shop`.* TO '{{name}}'@'%'; GRANT SELECT ON other.t TO '{{name}}'@'%';",
+        ]);
+        assert_eq!(databases_named(Engine::Mysql, &mysql).into_iter().collect::<Vec<_>>(), ["shop"]);
+        // The provider's own statements name group roles, not databases.
+        let ours = Json::from(
+            sql_statements(&DatabaseName::new(Engine::Postgresql, "shop").unwrap(), "owner", false).creation,
+        );
+        assert!(databases_named(Engine::Postgresql, &ours).is_empty());
+        let two = Json::from(vec!["GRANT ALL ON DATABASE a TO x", "GRANT ALL ON DATABASE b TO x"]);
+        assert_eq!(databases_named(Engine::Postgresql, &two).len(), 2);
+    }
+
+    #[test]
+    fn a_vault_role_name_gives_a_role_name_the_provider_takes() {
+        assert_eq!(role_name_from("role"), "role");
+        assert_eq!(role_name_from("Billing.App"), "billing-app");
+        assert_eq!(role_name_from(""), "role");
+        assert_eq!(role_name_from("a-very-long-legacy-role-name-indeed").len(), 24);
+    }
 }

@@ -303,6 +303,17 @@ impl Databases<'_> {
         let gaps = pg.privilege_gaps(&name.name, &roles).await?;
         let (owner, rw, ro) = (&roles.owner, &roles.readwrite, &roles.readonly);
         let mut changes = Vec::new();
+        if gaps.database_owner != *owner {
+            changes.push(format!(
+                "the database changes owner from {:?} to {owner:?}, so grants on it name {owner:?} and Vault can revoke the users issued before the provider{}",
+                gaps.database_owner,
+                if gaps.database_owner_is_superuser {
+                    String::new()
+                } else {
+                    format!("; {:?} becomes a member of {owner:?}, keeping what it could do", gaps.database_owner)
+                }
+            ));
+        }
         if gaps.public_owner != *owner {
             changes.push(format!("schema public changes owner from {:?} to {owner:?}", gaps.public_owner));
         }
@@ -830,13 +841,16 @@ impl Databases<'_> {
                 )
             }
         };
-        let body = ConnectionConfig {
-            plugin,
-            username: login,
-            password,
-            allowed_roles: vec![format!("{}-*", name.vault_connection())],
-            verify_connection: true,
-        };
+        // Roles adopted with the names they had before the provider are allowed by name
+        // (`Vault::allow_role`): a rewritten connection keeps them, or their apps would stop
+        // getting credentials.
+        let connection = name.vault_connection();
+        let mut allowed_roles = vec![format!("{connection}-*")];
+        if !new && let Some(existing) = vault.read_connection(&vc.database_mount, &connection).await? {
+            let kept = crate::backends::vault::allowed_roles(&existing);
+            allowed_roles.extend(kept.into_iter().filter(|r| !r.ends_with('*')));
+        }
+        let body = ConnectionConfig { plugin, username: login, password, allowed_roles, verify_connection: true };
         made.connection = true;
         vault.create_connection(&vc.database_mount, &name.vault_connection(), &body, rotation).await?;
         Ok(())

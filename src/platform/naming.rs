@@ -327,6 +327,9 @@ pub struct RoleName {
     pub target: Target,
     /// Its name.
     pub name: String,
+    /// The Vault role's name when it is not the provider's `<connection>-<name>`: a role
+    /// made before the provider keeps the name its apps read credentials under.
+    kept_vault_role: Option<String>,
 }
 
 impl RoleName {
@@ -336,7 +339,33 @@ impl RoleName {
     /// The reason when the name is not allowed.
     pub fn new(target: Target, name: &str) -> Result<RoleName, String> {
         check_role_name(name)?;
-        Ok(RoleName { target, name: name.to_owned() })
+        Ok(RoleName { target, name: name.to_owned(), kept_vault_role: None })
+    }
+
+    /// The role, its Vault role named `vault_role` (one made before the provider keeps its
+    /// name, and with it the path apps read). The provider's own name is not kept apart.
+    ///
+    /// # Errors
+    /// The reason when Vault would not take the name.
+    pub fn keeping_vault_role(mut self, vault_role: &str) -> Result<RoleName, String> {
+        check_vault_role_name(vault_role)?;
+        let own = format!("{}-", self.target.vault_connection());
+        let schemes = ["postgres-", "mysql-", "redis-"];
+        if schemes.iter().any(|s| vault_role.starts_with(s)) && !vault_role.starts_with(&own) {
+            return Err(format!(
+                "{vault_role:?} is how the provider names another database's or namespace's roles; this role's Vault role may keep a name of its own, or one starting with {own:?}."
+            ));
+        }
+        self.kept_vault_role = None;
+        if vault_role != self.vault_role() {
+            self.kept_vault_role = Some(vault_role.to_owned());
+        }
+        Ok(self)
+    }
+
+    /// Whether the Vault role keeps a name other than the provider's.
+    pub fn keeps_vault_role(&self) -> bool {
+        self.kept_vault_role.is_some()
     }
 
     /// How static logins are named, for the docs: `(PostgreSQL and MySQL, Redis)`.
@@ -380,9 +409,12 @@ impl RoleName {
         format!("{}/{}", self.target.id(), self.name)
     }
 
-    /// The Vault role: `<connection>-<name>`.
+    /// The Vault role: `<connection>-<name>`, or the name it kept.
     pub fn vault_role(&self) -> String {
-        format!("{}-{}", self.target.vault_connection(), self.name)
+        match &self.kept_vault_role {
+            Some(kept) => kept.clone(),
+            None => format!("{}-{}", self.target.vault_connection(), self.name),
+        }
     }
 
     /// The KV path of the role's claim: `dbaas/claims/<mount>/<vault role>`.
@@ -450,6 +482,26 @@ fn check_database_name(name: &str, engine: Engine) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a Vault role name as Vault's own rule for names has it: letters, digits and
+/// `_`, with `-` and `.` inside; at most 128 characters.
+///
+/// # Errors
+/// The reason when Vault would not take it.
+pub fn check_vault_role_name(name: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| word(c) || c == '-' || c == '.')
+        && name.starts_with(word)
+        && name.ends_with(word);
+    if !ok {
+        return Err(format!(
+            "{name:?} is not a Vault role name: 1 to 128 letters, digits and `_`, with `-` and `.` between them."
+        ));
+    }
+    Ok(())
+}
+
 fn check_role_name(name: &str) -> Result<(), String> {
     if name.is_empty()
         || name.len() > 24
@@ -473,6 +525,23 @@ mod tests {
         assert!(!db.made_mysql_account("shopping"));
         assert!(!db.made_mysql_account("v1a2b3c4d_1764000000_Ab3dEf7"), "one character short");
         assert!(!db.made_mysql_account("vzzzzzzzz_1764000000_Ab3dEf7h"));
+    }
+
+    #[test]
+    fn a_role_made_before_the_provider_keeps_its_vault_role_name() {
+        let role = |name: &str| RoleName::new(Target::parse("postgresql/billing").unwrap(), name).unwrap();
+        let kept = role("app").keeping_vault_role("billing.app").unwrap();
+        assert!(kept.keeps_vault_role());
+        assert_eq!(kept.vault_role(), "billing.app");
+        assert_eq!(kept.id(), "postgresql/billing/app", "the id stays the provider's");
+        let scheme = role("role").keeping_vault_role("postgres-billing-role").unwrap();
+        assert!(!scheme.keeps_vault_role(), "the provider's own name is not kept apart");
+        assert_eq!(scheme.vault_role(), "postgres-billing-role");
+        assert!(role("app").keeping_vault_role("postgres-ledger-app").is_err(), "another database's name");
+        assert!(role("app").keeping_vault_role("redis-billing-app").is_err());
+        assert!(role("app").keeping_vault_role("-app").is_err(), "Vault's rule");
+        assert!(role("app").keeping_vault_role(&"a".repeat(129)).is_err());
+        assert!(check_vault_role_name("postgres-billing-role_v2").is_ok());
     }
 
     #[test]

@@ -39,7 +39,7 @@ use crate::framework::types::Type;
 use crate::framework::validator::{one_of, string_check};
 use crate::framework::value::{Number, Value};
 use crate::platform::claims::Claim;
-use crate::platform::credentials::{CredentialError, CredentialSpec, Credentials, Mode, Store};
+use crate::platform::credentials::{Adoption, CredentialError, CredentialSpec, Credentials, Mode, Store};
 use crate::platform::namespaces::Namespaces;
 use crate::platform::naming::{self, Engine, RoleName, Target};
 use crate::platform::services::Services;
@@ -128,7 +128,10 @@ impl Model {
     fn from_value(v: &Value) -> Option<Model> {
         let text = |n: &str| v.attr(n).and_then(Value::as_str).map(str::to_owned);
         Some(Model {
-            role: RoleName::new(Target::parse(&text("database")?)?, &text("name")?).ok()?,
+            role: with_vault_role(
+                RoleName::new(Target::parse(&text("database")?)?, &text("name")?).ok()?,
+                text("vault_role").as_deref(),
+            ),
             static_mode: text("mode").as_deref() == Some("static"),
             cleanup_stale_users: matches!(v.attr("cleanup_stale_users"), Some(Value::Bool(true))),
             privileges: text("privileges").unwrap_or_else(|| "readwrite".into()),
@@ -178,6 +181,25 @@ impl Model {
     }
 }
 
+/// `role` keeping `vault_role` as its Vault role's name when Vault would take it (the
+/// attribute's validator reports one it would not).
+fn with_vault_role(role: RoleName, vault_role: Option<&str>) -> RoleName {
+    match vault_role {
+        Some(name) => role.clone().keeping_vault_role(name).unwrap_or(role),
+        None => role,
+    }
+}
+
+/// The Vault role name a plan keeps: the configuration's, or else one the role kept in
+/// state (imported from before the provider). `None`: the provider's `<connection>-<name>`,
+/// which follows `name`.
+fn kept_vault_role(request: &ModifyPlanRequest) -> Option<String> {
+    if let Some(name) = request.config.attr("vault_role").and_then(Value::as_str) {
+        return Some(name.to_owned());
+    }
+    Model::from_value(&request.state).filter(|m| m.role.keeps_vault_role()).map(|m| m.role.vault_role())
+}
+
 /// The admin client of what the role issues credentials for.
 enum Client {
     Postgres(Arc<Postgres>),
@@ -205,9 +227,8 @@ impl Resource for RotatedRole {
                 Attribute::string("name")
                     .required()
                     .validator(string_check(check_role_name))
-                    .plan_modifier(requires_replace())
                     .description(format!(
-                        "Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`. A static role on a PostgreSQL or MySQL database may not be named {} or end in one of them after `_` (its login `<database>_<name>` would be another database's group role or management login). Changing it replaces the role.",
+                        "Role name: 1 to 24 lowercase letters, digits, `_` or `-`. The Vault role is `<connection>-<name>`, e.g. `postgres-trading-app`, unless `vault_role` names it. A static role on a PostgreSQL or MySQL database may not be named {} or end in one of them after `_` (its login `<database>_<name>` would be another database's group role or management login). Changing it replaces the role when the Vault role's name changes with it.",
                         naming::ROLE_SUFFIXES.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
                     )),
                 Attribute::string("mode")
@@ -240,7 +261,10 @@ impl Resource for RotatedRole {
                 Attribute::bool("cleanup_stale_users")
                     .default(Value::Bool(false))
                     .description("Drop `stale_users` on apply (what they own goes to the owner group role). Only such users are ever touched."),
-                computed("vault_role", "The Vault role: `<connection>-<name>`."),
+                Attribute::string("vault_role")
+                    .optional_computed()
+                    .validator(string_check(naming::check_vault_role_name))
+                    .description("The Vault role: `<connection>-<name>` unless set. Set it, or import the role by this name, to keep a Vault role made before the provider under its own name, and with it the path its apps read (`postgres-myapp-role`, say): the role then moves onto the database's own connection, and the users it issued before stay revocable. A name of the provider's form must be this database's (`<connection>-…`). Changing it replaces the role."),
                 computed("static_username", "The fixed login of a static role (null for dynamic)."),
                 computed("creds_path", "What an app reads for credentials: `<mount>/creds/<vault_role>`, or `<mount>/static-creds/<vault_role>` for a static role."),
                 computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
@@ -289,7 +313,12 @@ impl Resource for RotatedRole {
 
     async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
         // Null when destroying: nothing to check.
-        let Some(model) = Model::from_value(&response.plan) else { return };
+        let Some(mut model) = Model::from_value(&response.plan) else { return };
+        // The plan carries the prior `vault_role` forward; a renamed role's Vault role
+        // follows its new name unless the role keeps a name of its own.
+        if let Ok(role) = RoleName::new(model.role.target.clone(), &model.role.name) {
+            model.role = with_vault_role(role, kept_vault_role(request).as_deref());
+        }
         check_rotation_period_set(&request.config, &mut response.diagnostics);
         model.check(&mut response.diagnostics);
         let Some(config) = self.services.config(&mut response.diagnostics) else { return };
@@ -314,16 +343,43 @@ impl Resource for RotatedRole {
         let stale =
             if model.cleanup_stale_users || prior_stale.is_null() { Value::List(Vec::new()) } else { prior_stale };
         plan.insert("stale_users".into(), stale);
+        let prior_vault_role = request.state.attr("vault_role").and_then(Value::as_str);
+        let replacing = prior_vault_role.is_some_and(|prior| prior != model.role.vault_role());
+        if replacing {
+            response.requires_replace.push(AttributePath::root("vault_role"));
+        }
+        let Some(client) = self.client(&model.role.target, &mut Diagnostics::default()).await else { return };
+        let Some(credentials) = self.credentials(&client, config, &mut Diagnostics::default()) else { return };
+        let d = &mut response.diagnostics;
+        if request.state.is_null() || replacing {
+            // A Vault role made by hand is imported, never overwritten: said now, not at
+            // apply. Vault unreachable is the apply's to report.
+            if let Err(e @ CredentialError::Taken { .. }) = credentials.check_vault_role_free(&model.role).await {
+                errors::credentials(d, "planning the role", &model.role, &e);
+            }
+            return;
+        }
         // An imported or upgraded role takes its claim at the next apply: one another state
         // holds is refused now, unless the configuration names it.
-        if !request.state.is_null()
-            && claim::held(&request.state).is_none()
-            && let Some(client) = self.client(&model.role.target, &mut Diagnostics::default()).await
-            && let Some(credentials) = self.credentials(&client, config, &mut Diagnostics::default())
-        {
+        if claim::held(&request.state).is_none() {
             match credentials.claim_standing(&model.role, None, model.take_over.as_deref()).await {
-                Ok(standing) => claim::check_at_plan(&mut response.diagnostics, &model.what(), &standing),
-                Err(e) => errors::credentials(&mut response.diagnostics, "reading the role's claim", &model.role, &e),
+                Ok(standing) => claim::check_at_plan(d, &model.what(), &standing),
+                Err(e) => errors::credentials(d, "reading the role's claim", &model.role, &e),
+            }
+        }
+        // A role made before the provider shows its statements as changed; what the apply
+        // does to it besides is said here.
+        if request.state.attr("privileges").and_then(Value::as_str) == Some(CHANGED_OUTSIDE) {
+            match credentials.adoption(&model.spec()).await {
+                Ok(Some(adoption)) if !adoption.blocked.is_empty() => errors::credentials(
+                    d,
+                    "planning the move of the role",
+                    &model.role,
+                    &CredentialError::Unrevocable { blocked: adoption.blocked },
+                ),
+                Ok(Some(adoption)) => adoption_warning(d, &model, config, &adoption),
+                Ok(None) => {}
+                Err(e) => errors::credentials(d, "reading the role", &model.role, &e),
             }
         }
     }
@@ -401,7 +457,7 @@ impl Resource for RotatedRole {
             }
         }
         if !observed.statements_match {
-            state.insert("privileges".into(), Value::string("changed outside Terraform"));
+            state.insert("privileges".into(), Value::string(CHANGED_OUTSIDE));
         }
         let stale = credentials.stale_users(&spec).await.unwrap_or_else(|e| {
             errors::credentials(d, "looking for stale users", &model.role, &e);
@@ -464,15 +520,22 @@ impl Resource for RotatedRole {
 
     async fn import(&self, _ctx: &Context, request: ImportRequest, response: &mut ImportResponse) {
         let d = &mut response.diagnostics;
+        // An id without `/` is a Vault role's name: a role made before the provider is
+        // imported by the name its apps know.
         let parsed = match &request.identity {
             Some(identity) => self.role_from_identity(identity, d).await,
+            None if !request.id.contains('/') => {
+                self.role_from_identity(&Value::object([("role", Value::string(&request.id))]), d).await
+            }
             None => RoleName::parse_id(&request.id),
         };
         let Some(role) = parsed else {
-            d.error(
-                "Invalid import id",
-                format!("Expected `<engine>/<database>/<name>`, e.g. `postgresql/trading/app`; got {:?}.", request.id),
-            );
+            if !d.has_error() {
+                d.error(
+                    "Invalid import id",
+                    format!("Expected `<engine>/<database>/<name>`, e.g. `postgresql/trading/app`, or the name of a Vault role on the provider's mount whose statements name one database, e.g. `postgres-trading-role`; got {:?}.", request.id),
+                );
+            }
             return;
         };
         let Some(config) = self.services.config(d).cloned() else { return };
@@ -487,6 +550,7 @@ impl Resource for RotatedRole {
         state.insert("database".into(), Value::string(role.target.id()));
         state.insert("name".into(), Value::string(&role.name));
         state.insert("id".into(), Value::string(role.id()));
+        state.insert("vault_role".into(), Value::string(role.vault_role()));
         state.insert("privileges".into(), Value::string(privileges));
         state.insert("default_ttl".into(), Value::string("24h"));
         state.insert("max_ttl".into(), Value::string("24h"));
@@ -553,6 +617,36 @@ impl RotatedRole {
             }
         }
     }
+}
+
+/// What `privileges` reads in state when Vault's statements are not the provider's for any
+/// level (edited by hand, or a role made before the provider): the next plan puts them right.
+const CHANGED_OUTSIDE: &str = "changed outside Terraform";
+
+/// The plan's warning for a role made before the provider, moving onto its database's own
+/// connection at apply.
+fn adoption_warning(d: &mut Diagnostics, model: &Model, config: &ProviderConfig, adoption: &Adoption) {
+    let vault_role = model.role.vault_role();
+    let mount = config.vault.as_ref().map_or("database", |v| v.database_mount.as_str());
+    let users = if adoption.users.is_empty() {
+        "No user it issued before is left on the server.".to_owned()
+    } else {
+        format!(
+            "The {} user(s) it issued before ({}) keep their privileges and sessions until their leases end; they are handed to the database's management login, so Vault still drops them at expiry or on revoke.",
+            adoption.users.len(),
+            adoption.users.join(", ")
+        )
+    };
+    d.attribute_warning(
+        AttributePath::root("privileges"),
+        "Apply moves a Vault role made before the provider",
+        format!(
+            "Vault role {vault_role:?} issues through connection {:?}. Apply rewrites its statements for `{}` and moves it onto {:?}; apps keep reading {mount}/creds/{vault_role}, which issues throughout. {users}",
+            adoption.from_connection,
+            model.privileges,
+            model.role.target.vault_connection(),
+        ),
+    );
 }
 
 /// `state` with `claim` set.

@@ -126,3 +126,317 @@ fn a_hand_made_database_is_imported_with_every_change_shown_at_plan() {
         );
     }
 }
+
+/// Queries as the apps of a platform made by hand, in the background, through every step
+/// of its adoption: each app's open session, and a new login with a credential freshly
+/// read from its path (then revoked). Counts queries and failures per step.
+mod apps {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use sqlx::postgres::{PgConnectOptions, PgConnection};
+    use sqlx::{Connection, Row};
+
+    use crate::util::vault;
+
+    /// One app: where it reads credentials, where it connects, its database.
+    #[derive(Clone)]
+    pub(crate) struct App {
+        pub(crate) creds_path: String,
+        pub(crate) port: u16,
+        pub(crate) database: String,
+    }
+
+    /// Queries and failures per step, and the first failures' messages.
+    #[derive(Default, Debug)]
+    pub(crate) struct Tally {
+        pub(crate) steps: Vec<(String, u32, u32)>,
+        pub(crate) failures: Vec<String>,
+        /// Users issued from the apps' paths, for the story to clean up after itself.
+        pub(crate) issued: Vec<String>,
+    }
+
+    impl Tally {
+        fn count(&mut self, step: &str, result: Result<(), String>) {
+            if self.steps.last().is_none_or(|(s, _, _)| s != step) {
+                self.steps.push((step.to_owned(), 0, 0));
+            }
+            let last = self.steps.last_mut().expect("pushed");
+            match result {
+                Ok(()) => last.1 += 1,
+                Err(e) => {
+                    last.2 += 1;
+                    if self.failures.len() < 10 {
+                        self.failures.push(format!("{step}: {e}"));
+                    }
+                }
+            }
+        }
+
+        /// `step: n queries, m failed` per step.
+        pub(crate) fn report(&self) -> String {
+            self.steps
+                .iter()
+                .map(|(s, ok, failed)| format!("{s}: {} queries, {failed} failed", ok + failed))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+
+        pub(crate) fn failed(&self) -> u32 {
+            self.steps.iter().map(|(_, _, f)| f).sum()
+        }
+    }
+
+    /// The running loop; [`Loop::stop`] ends it and gives its tally.
+    pub(crate) struct Loop {
+        step: Arc<Mutex<String>>,
+        done: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<Tally>>,
+    }
+
+    impl Loop {
+        /// Opens each app's session with `held` (user, password), then queries until stopped.
+        pub(crate) fn start(apps: Vec<(App, (String, String))>) -> Loop {
+            let step = Arc::new(Mutex::new("before".to_owned()));
+            let done = Arc::new(AtomicBool::new(false));
+            let (s, d) = (step.clone(), done.clone());
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async move {
+                    let mut tally = Tally::default();
+                    let mut sessions = Vec::new();
+                    for (app, (user, password)) in &apps {
+                        let session = login(app, user, password).await.expect("the app's session opens");
+                        sessions.push(session);
+                    }
+                    ready_tx.send(()).expect("the story waits");
+                    while !d.load(Ordering::SeqCst) {
+                        for (i, (app, _)) in apps.iter().enumerate() {
+                            let step = s.lock().expect("step").clone();
+                            tally.count(&step, count(&mut sessions[i]).await.map(drop));
+                            let fresh = fresh_login(app, &mut tally.issued).await;
+                            tally.count(&step, fresh);
+                        }
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                    }
+                    tally
+                })
+            });
+            ready_rx.recv_timeout(Duration::from_secs(30)).expect("the apps' sessions open");
+            Loop { step, done, thread: Some(thread) }
+        }
+
+        /// From now on, queries count for `step`.
+        pub(crate) fn step(&self, step: &str) {
+            *self.step.lock().expect("step") = step.to_owned();
+        }
+
+        pub(crate) fn stop(mut self) -> Tally {
+            self.done.store(true, Ordering::SeqCst);
+            self.thread.take().expect("running").join().expect("the loop ends")
+        }
+    }
+
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            self.done.store(true, Ordering::SeqCst);
+        }
+    }
+
+    async fn login(app: &App, user: &str, password: &str) -> Result<PgConnection, String> {
+        let options = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(app.port)
+            .username(user)
+            .password(password)
+            .database(&app.database);
+        match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect_with(&options)).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(format!("login as {user}: {e}")),
+            Err(_) => Err(format!("login as {user}: no answer in 10 s")),
+        }
+    }
+
+    /// The simple protocol: PgBouncer's transaction pooling keeps no prepared statements.
+    async fn count(session: &mut PgConnection) -> Result<i64, String> {
+        let query = sqlx::raw_sql("SELECT count(*) FROM orders").fetch_one(&mut *session);
+        match tokio::time::timeout(Duration::from_secs(10), query).await {
+            Ok(Ok(row)) => row.try_get::<i64, _>(0).map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer in 10 s".into()),
+        }
+    }
+
+    /// What an app does at start-up: read its path, log in, query; then the lease is
+    /// revoked, as Vault does at its end.
+    async fn fresh_login(app: &App, issued: &mut Vec<String>) -> Result<(), String> {
+        let path = app.creds_path.clone();
+        let creds = tokio::task::spawn_blocking(move || vault("GET", &path, None)).await.map_err(|e| e.to_string())?;
+        let (Some(user), Some(password), Some(lease)) = (
+            creds["data"]["username"].as_str(),
+            creds["data"]["password"].as_str(),
+            creds["lease_id"].as_str().map(str::to_owned),
+        ) else {
+            return Err(format!("{}: {creds}", app.creds_path));
+        };
+        issued.push(user.to_owned());
+        let mut session = login(app, user, password).await?;
+        let queried = count(&mut session).await;
+        let _ = session.close().await;
+        let revoked = tokio::task::spawn_blocking(move || {
+            vault("PUT", "sys/leases/revoke", Some(&serde_json::json!({ "lease_id": lease, "sync": true })))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        queried?;
+        match revoked["errors"].as_array() {
+            Some(errors) => Err(format!("revoking {user}'s lease: {errors:?}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the users a story's apps were issued that are still there (a revocation that
+    /// failed), so the shared server keeps nothing of the story.
+    pub(crate) fn drop_users(users: &[String]) {
+        for user in users {
+            let _ = std::process::Command::new("psql")
+                .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+                .args(["-c", &format!("DROP OWNED BY \"{user}\"")])
+                .args(["-c", &format!("DROP ROLE IF EXISTS \"{user}\"")])
+                .output();
+        }
+    }
+}
+
+/// The app's credentials from a Vault read: (user, password, lease).
+fn issue(path: &str) -> (String, String, String) {
+    let creds = vault("GET", path, None);
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_else(|| panic!("{path}: {creds}")).to_owned();
+    (text(&creds["data"]["username"]), text(&creds["data"]["password"]), text(&creds["lease_id"]))
+}
+
+#[test]
+fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("adoptvr");
+        let (name, mount) = (c.prefix.clone(), c.mount.clone());
+        psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        psql(
+            &name,
+            "CREATE TABLE orders (id int PRIMARY KEY, total numeric); INSERT INTO orders VALUES (1, 9.5), (2, 20); \
+             GRANT SELECT ON orders TO PUBLIC",
+        );
+        let checksum = || psql(&name, "SELECT md5(string_agg(id || ':' || total, ',' ORDER BY id)) FROM orders");
+        let rows_at_start = checksum();
+        // The world before: one shared connection logging in as the server's admin, and a
+        // hand-written role per app; one keeps the provider's form of name, one does not.
+        vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
+        vault(
+            "POST",
+            &format!("{mount}/config/postgres"),
+            Some(&serde_json::json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres?sslmode=disable",
+                "username": "postgres",
+                "password": "trust-auth-ignores-it",
+                "allowed_roles": ["*"],
+            })),
+        );
+        let (orders_role, legacy_role) = (format!("postgres-{name}-role"), format!("legacy-{name}"));
+        for role in [&orders_role, &legacy_role] {
+            vault(
+                "POST",
+                &format!("{mount}/roles/{role}"),
+                Some(&serde_json::json!({
+                    "db_name": "postgres",
+                    "creation_statements": [
+                        "CREATE USER \"{{name}}\" WITH PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                        format!("GRANT ALL PRIVILEGES ON DATABASE \"{name}\" TO \"{{{{name}}}}\";"),
+                    ],
+                    "default_ttl": "1h",
+                    "max_ttl": "24h",
+                })),
+            );
+        }
+        let path = |role: &str| format!("{mount}/creds/{role}");
+        // Each app holds a session with a credential from before: one through PgBouncer.
+        let (orders_user, orders_password, orders_lease) = issue(&path(&orders_role));
+        let (legacy_user, legacy_password, _) = issue(&path(&legacy_role));
+        let app = |role: &str, port| apps::App { creds_path: path(role), port, database: name.clone() };
+        let running = apps::Loop::start(vec![
+            (app(&orders_role, 6432), (orders_user.clone(), orders_password)),
+            (app(&legacy_role, 5432), (legacy_user.clone(), legacy_password)),
+        ]);
+
+        let main = Stack::default().postgres(5432, "").vault(&mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"orders\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n}}\n\
+             import {{\n  to = dbaas_shared_database.orders\n  id = \"postgresql/{name}\"\n}}\n\
+             resource \"dbaas_rotated_role\" \"orders\" {{\n  database = dbaas_shared_database.orders.id\n  name = \"role\"\n  privileges = \"readwrite\"\n}}\n\
+             import {{\n  to = dbaas_rotated_role.orders\n  id = \"{orders_role}\"\n}}\n\
+             resource \"dbaas_rotated_role\" \"legacy\" {{\n  database = dbaas_shared_database.orders.id\n  name = \"legacy\"\n  vault_role = \"{legacy_role}\"\n  privileges = \"readonly\"\n}}\n\
+             import {{\n  to = dbaas_rotated_role.legacy\n  id = \"{legacy_role}\"\n}}\n"
+        ));
+        let ws = Workspace::new(tf, "adoptvr", &main);
+        ws.init();
+        running.step("import and plan");
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        let said = plan.split_whitespace().collect::<Vec<_>>().join(" ");
+        for role in [&orders_role, &legacy_role] {
+            let moves = format!("Vault role \"{role}\" issues through connection \"postgres\"");
+            assert!(said.contains(&moves), "the plan does not say {moves:?}:\n{plan}");
+            assert!(said.contains(&format!("apps keep reading {mount}/creds/{role}")), "{plan}");
+        }
+        assert!(said.contains(&orders_user) && said.contains(&legacy_user), "the users handed over are named:\n{plan}");
+        assert!(!said.contains("must be replaced"), "{plan}");
+
+        running.step("apply");
+        ws.apply();
+        for role in [&orders_role, &legacy_role] {
+            let found = vault("GET", &format!("{mount}/roles/{role}"), None);
+            assert_eq!(
+                found["data"]["db_name"],
+                format!("postgres-{name}"),
+                "{role} moved onto the database's own connection"
+            );
+        }
+        running.step("plan after apply");
+        ws.assert_plan_empty();
+
+        // Each level does what it says on the table that was there before.
+        let (user, password, _) = issue(&path(&orders_role));
+        psql_pooled(&user, &password, &name, "INSERT INTO orders VALUES (3, 1); DELETE FROM orders WHERE id = 3")
+            .expect("readwrite writes the old table");
+        let (user, password, _) = issue(&path(&legacy_role));
+        assert_eq!(psql_as(5432, &user, &password, &name, "SELECT count(*) FROM orders").as_deref(), Ok("2"));
+        let refused = psql_as(5432, &user, &password, &name, "DELETE FROM orders").expect_err("readonly cannot write");
+        assert!(refused.contains("permission denied"), "{refused}");
+
+        // The stack stops managing all of it: apps go on as before.
+        running.step("removed");
+        let removed = "removed {\n  from = dbaas_rotated_role.orders\n  lifecycle {\n    destroy = false\n  }\n}\n\
+                       removed {\n  from = dbaas_rotated_role.legacy\n  lifecycle {\n    destroy = false\n  }\n}\n\
+                       removed {\n  from = dbaas_shared_database.orders\n  lifecycle {\n    destroy = false\n  }\n}\n";
+        ws.write_main(&(Stack::default().postgres(5432, "").vault(&mount, "token = \"root\"").main_tf(removed)));
+        ws.apply();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let tally = running.stop();
+        eprintln!("adoption on Terraform {}: {}", tf.version, tally.report());
+        apps::drop_users(&tally.issued);
+        assert_eq!(tally.failed(), 0, "an app noticed: {}\n{:?}", tally.report(), tally.failures);
+        assert!(tally.steps.iter().all(|(_, ok, _)| *ok > 0), "every step saw queries: {}", tally.report());
+
+        // A credential issued before the move is revoked through Vault: user and lease go.
+        let revoked =
+            vault("PUT", "sys/leases/revoke", Some(&serde_json::json!({ "lease_id": orders_lease, "sync": true })));
+        assert!(revoked["errors"].is_null(), "{revoked}");
+        let exists = |role: &str| psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"));
+        assert_eq!(exists(&orders_user), "0", "Vault dropped the user it issued before the move");
+        let lookup = vault("PUT", "sys/leases/lookup", Some(&serde_json::json!({ "lease_id": orders_lease })));
+        assert!(lookup["data"].is_null(), "the lease is gone: {lookup}");
+        assert_eq!(checksum(), rows_at_start);
+        apps::drop_users(&[orders_user, legacy_user]);
+    }
+}
