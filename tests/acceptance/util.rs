@@ -213,6 +213,23 @@ impl Workspace {
             .collect()
     }
 
+    /// A successful plan's diagnostics, each as (address, summary, detail): Terraform's
+    /// human output folds warnings of one summary into the first.
+    pub(crate) fn plan_diagnostics(&self) -> Vec<(String, String, String)> {
+        let out = self.run(&["plan", "-json", "-input=false"]);
+        assert!(out.status.success(), "plan: {}", String::from_utf8_lossy(&out.stdout));
+        let text = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+            .filter(|m| m["type"] == "diagnostic")
+            .map(|m| {
+                let d = &m["diagnostic"];
+                (text(&d["address"]), text(&d["summary"]), text(&d["detail"]))
+            })
+            .collect()
+    }
+
     /// The claim `address` holds in this state.
     pub(crate) fn claim_of(&self, address: &str) -> String {
         let show = self.show();
