@@ -171,7 +171,8 @@ pub struct Observed {
 pub struct Adoption {
     /// The connection it issues through now.
     pub from_connection: String,
-    /// PostgreSQL: users issued before the provider, handed over at the move.
+    /// Users issued before the provider, handed over at the move (PostgreSQL; MySQL's
+    /// management login drops them as they are).
     pub users: Vec<String>,
     /// PostgreSQL: users the management login could not drop, each with why (a privilege
     /// granted by someone it cannot act for). The move is refused while there are any.
@@ -292,9 +293,10 @@ impl Credentials<'_> {
         if named.len() == 1 && named.contains(&db.name) { Ok(Some(db_name.to_owned())) } else { Err(foreign()) }
     }
 
-    /// PostgreSQL: users issued for the database before the provider, each with what keeps
-    /// the management login from dropping it (see [`Postgres::users_issued_before`]).
-    /// `None` elsewhere: MySQL's management login may drop any user its database's.
+    /// Users issued for the database before the provider, each with what keeps the
+    /// management login from dropping it: on PostgreSQL see
+    /// [`Postgres::users_issued_before`]; on MySQL nothing does (its management login may
+    /// drop any user of its database), see [`Mysql::vault_users_of`]. `None` on Redis.
     async fn issued_before(
         &self,
         spec: &CredentialSpec,
@@ -302,6 +304,9 @@ impl Credentials<'_> {
         match (&self.store, &spec.role.target) {
             (Store::Postgres(pg), Target::Database(db)) => {
                 Ok(Some(pg.users_issued_before(&db.name, &db.group_roles()).await?))
+            }
+            (Store::Mysql(my), Target::Database(db)) => {
+                Ok(Some(my.vault_users_of(&db.name).await?.into_iter().map(|(user, _)| (user, None)).collect()))
             }
             _ => Ok(None),
         }
@@ -505,15 +510,42 @@ impl Credentials<'_> {
     async fn mysql_stale_users(&self, my: &Mysql, role: &RoleName) -> Result<Vec<String>, CredentialError> {
         let prefix = role.mysql_issued_prefix();
         let users = my.logins_starting(&prefix).await?;
+        let mut stale = if users.is_empty() {
+            users
+        } else {
+            let leases = self.vault.lease_issue_times(self.mount, &role.vault_role()).await?;
+            let issued_at = |user: &str| user.strip_prefix(&prefix)?.split('_').next()?.parse::<i64>().ok();
+            users
+                .into_iter()
+                .filter(|user| issued_at(user).is_some_and(|at| leases.iter().all(|t| (t - at).abs() > 2)))
+                .collect()
+        };
+        stale.extend(self.mysql_users_from_before(my, role).await?);
+        Ok(stale)
+    }
+
+    /// MySQL users a hand-written Vault role issued for the database before the provider
+    /// (see [`Mysql::vault_users_of`]) that no live lease holds: no lease of any role that
+    /// may have issued for the database (one on its connection, one whose statements name
+    /// it, this one) was issued within two seconds of the user's password. Their names
+    /// carry no time Vault's default templates would keep, so the password's is used.
+    async fn mysql_users_from_before(&self, my: &Mysql, role: &RoleName) -> Result<Vec<String>, CredentialError> {
+        let Target::Database(db) = &role.target else { return Ok(Vec::new()) };
+        let users = my.vault_users_of(&db.name).await?;
         if users.is_empty() {
-            return Ok(users);
+            return Ok(Vec::new());
         }
-        let leases = self.vault.lease_issue_times(self.mount, &role.vault_role()).await?;
-        let issued_at = |user: &str| user.strip_prefix(&prefix)?.split('_').next()?.parse::<i64>().ok();
-        Ok(users
-            .into_iter()
-            .filter(|user| issued_at(user).is_some_and(|at| leases.iter().all(|t| (t - at).abs() > 2)))
-            .collect())
+        let mut leases = Vec::new();
+        for name in self.vault.list_roles(self.mount).await? {
+            let Some(found) = self.vault.read_role(self.mount, &name).await? else { continue };
+            let issues_for_database = name == role.vault_role()
+                || found["db_name"].as_str() == Some(db.vault_connection().as_str())
+                || databases_named(Engine::Mysql, &found["creation_statements"]).contains(&db.name);
+            if issues_for_database {
+                leases.extend(self.vault.lease_issue_times(self.mount, &name).await?);
+            }
+        }
+        Ok(users.into_iter().filter(|(_, at)| leases.iter().all(|t| (t - at).abs() > 2)).map(|(u, _)| u).collect())
     }
 
     /// Drops the users stale now (not those a plan saw); what they own goes to the owner

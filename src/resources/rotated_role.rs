@@ -256,7 +256,7 @@ impl Resource for RotatedRole {
                     .validator(string_check(check_duration))
                     .description("With `mode = \"static\"`: how often Vault rotates the login's password. Changed in place."),
                 Attribute::new("stale_users", Type::list(Type::String)).computed().description(
-                    "Information: users that look Vault-issued (`v-...`) for this role's level (members of its group role) or for the database by a hand-written Vault role from before the provider (privileges granted on the database itself), but whose lease is gone (their `VALID UNTIL`, which Vault sets to the lease's expiry, has passed): what is left by a failed revocation. On MySQL and Redis: users whose names say Vault issued them for this role (MySQL: the connection's username template; Redis: the plugin's own `V_<display>_<ROLE>_<random>_<time>`, recognised only when not cut at 100 characters) that no live lease holds, by issue time; a user issued within 2 s of a live lease is never listed. Empty for static roles.",
+                    "Information: users that look Vault-issued (`v-...`) for this role's level (members of its group role) or for the database by a hand-written Vault role from before the provider (privileges granted on the database itself), but whose lease is gone (their `VALID UNTIL`, which Vault sets to the lease's expiry, has passed): what is left by a failed revocation. On MySQL and Redis: users whose names say Vault issued them for this role (MySQL: the connection's username template; Redis: the plugin's own `V_<display>_<ROLE>_<random>_<time>`, recognised only when not cut at 100 characters) that no live lease holds, by issue time; a user issued within 2 s of a live lease is never listed. On MySQL also users a hand-written Vault role issued before the provider (`v-...`, Vault's default username templates, holding privileges on this database alone) whose password was set more than 2 s from every live lease of the roles that issue for the database (on its connection, or whose statements name it). Empty for static roles.",
                 ),
                 Attribute::bool("cleanup_stale_users")
                     .default(Value::Bool(false))
@@ -632,7 +632,7 @@ fn adoption_warning(d: &mut Diagnostics, model: &Model, config: &ProviderConfig,
         "No user it issued before is left on the server.".to_owned()
     } else {
         format!(
-            "The {} user(s) it issued before ({}) keep their privileges and sessions until their leases end; they are handed to the database's management login, so Vault still drops them at expiry or on revoke.",
+            "The {} user(s) it issued before ({}) keep their privileges and sessions until their leases end; Vault still drops them then, or on revoke, through the database's own connection (on PostgreSQL they are handed to its management login for that).",
             adoption.users.len(),
             adoption.users.join(", ")
         )

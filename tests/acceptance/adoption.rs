@@ -458,3 +458,125 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
         apps::drop_users(&[orders_user, legacy_user]);
     }
 }
+
+#[test]
+fn a_hand_made_mysql_role_is_adopted_and_its_leftover_users_are_found() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("adoptmy");
+        let name: String = c.prefix.chars().take(24).collect::<String>().trim_end_matches('_').to_owned();
+        let c = Cleanup { prefix: name.clone(), mount: c.mount.clone() };
+        let mount = c.mount.clone();
+        mysql(&format!(
+            "CREATE DATABASE `{name}`; CREATE TABLE `{name}`.orders (id int PRIMARY KEY, total decimal(9,2)); \
+             INSERT INTO `{name}`.orders VALUES (1, 9.5), (2, 20)"
+        ));
+        let checksum = || mysql(&format!("SELECT MD5(GROUP_CONCAT(id, ':', total ORDER BY id)) FROM `{name}`.orders"));
+        let rows_at_start = checksum();
+        // The world before: a shared connection as root, a hand-written role.
+        vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
+        vault(
+            "POST",
+            &format!("{mount}/config/mysql"),
+            Some(&serde_json::json!({
+                "plugin_name": "mysql-database-plugin",
+                "connection_url": "root@tcp(127.0.0.1:3306)/",
+                "allowed_roles": ["*"],
+            })),
+        );
+        let role = format!("mysql-{name}-role");
+        vault(
+            "POST",
+            &format!("{mount}/roles/{role}"),
+            Some(&serde_json::json!({
+                "db_name": "mysql",
+                "creation_statements": [
+                    "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+                    format!("GRANT SELECT, INSERT, UPDATE, DELETE ON `{name}`.* TO '{{{{name}}}}'@'%';"),
+                ],
+                "default_ttl": "1h",
+                "max_ttl": "24h",
+            })),
+        );
+        let path = format!("{mount}/creds/{role}");
+        // A user left by a failed revocation: as Vault names and grants it, with no lease;
+        // and, seconds later, a live one.
+        let lost = format!("v-token-mysql-{}-lost", &c.mount[c.mount.len() - 6..]);
+        mysql(&format!(
+            "CREATE USER '{lost}'@'%' IDENTIFIED BY 'x'; GRANT SELECT, INSERT, UPDATE, DELETE ON `{name}`.* TO '{lost}'@'%'"
+        ));
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        let (live, live_password, live_lease) = issue(&path);
+        let _users = DropMysqlUsers(vec![lost.clone(), live.clone()]);
+        let count = format!("SELECT COUNT(*) FROM `{name}`.orders");
+        assert_eq!(mysql_as(&live, &live_password, &count).as_deref(), Ok("2"));
+
+        let main = Stack::default().mysql().vault(&mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"orders\" {{\n  name = \"{name}\"\n  engine = \"mysql\"\n}}\n\
+             import {{\n  to = dbaas_shared_database.orders\n  id = \"mysql/{name}\"\n}}\n\
+             resource \"dbaas_rotated_role\" \"orders\" {{\n  database = dbaas_shared_database.orders.id\n  name = \"role\"\n  privileges = \"readwrite\"\n}}\n\
+             import {{\n  to = dbaas_rotated_role.orders\n  id = \"{role}\"\n}}\n"
+        ));
+        let ws = Workspace::new(tf, "adoptmy", &main);
+        ws.init();
+        let diagnostics = ws.plan_diagnostics();
+        let (_, _, detail) = diagnostics
+            .iter()
+            .find(|(a, s, _)| {
+                a == "dbaas_rotated_role.orders" && s == "Apply moves a Vault role made before the provider"
+            })
+            .unwrap_or_else(|| panic!("no warning of the move: {diagnostics:?}"));
+        assert!(detail.contains(&format!("moves it onto \"mysql-{name}\"")) && detail.contains(&live), "{detail}");
+        ws.apply();
+        assert_eq!(vault("GET", &format!("{mount}/roles/{role}"), None)["data"]["db_name"], format!("mysql-{name}"));
+        ws.assert_plan_empty();
+        // The app's open credential and a new one from the same path both work.
+        assert_eq!(mysql_as(&live, &live_password, &count).as_deref(), Ok("2"));
+        let (fresh, fresh_password, fresh_lease) = issue(&path);
+        let _fresh = DropMysqlUsers(vec![fresh.clone()]);
+        mysql_as(&fresh, &fresh_password, &format!("INSERT INTO `{name}`.orders VALUES (3, 1)")).expect("readwrite");
+        mysql_as(&fresh, &fresh_password, &format!("DELETE FROM `{name}`.orders WHERE id = 3")).expect("readwrite");
+
+        // The user the old role left behind is stale; the live ones are not.
+        ws.ok(&["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"]);
+        let stale = ws.show()["values"]["root_module"]["resources"]
+            .as_array()
+            .and_then(|all| all.iter().find(|r| r["address"] == "dbaas_rotated_role.orders").cloned())
+            .map(|r| r["values"]["stale_users"].clone())
+            .unwrap_or_default();
+        assert_eq!(stale, serde_json::json!([lost]), "only the lost user is stale");
+        ws.write_main(&main.replace("name = \"role\"\n", "name = \"role\"\n  cleanup_stale_users = true\n"));
+        ws.apply();
+        let exists = |user: &str| mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{user}'"));
+        assert_eq!((exists(&lost), exists(&live), exists(&fresh)), ("0".into(), "1".into(), "1".into()));
+
+        // Issued before the move, revoked after it: Vault drops the user.
+        for lease in [&live_lease, &fresh_lease] {
+            let revoked =
+                vault("PUT", "sys/leases/revoke", Some(&serde_json::json!({ "lease_id": lease, "sync": true })));
+            assert!(revoked["errors"].is_null(), "{revoked}");
+        }
+        assert_eq!((exists(&live), exists(&fresh)), ("0".into(), "0".into()));
+        assert_eq!(checksum(), rows_at_start);
+
+        // The stack stops managing it: the path keeps issuing.
+        let removed = "removed {\n  from = dbaas_rotated_role.orders\n  lifecycle {\n    destroy = false\n  }\n}\n\
+                       removed {\n  from = dbaas_shared_database.orders\n  lifecycle {\n    destroy = false\n  }\n}\n";
+        ws.write_main(&Stack::default().mysql().vault(&mount, "token = \"root\"").main_tf(removed));
+        ws.apply();
+        let (after, after_password, _) = issue(&path);
+        let _after = DropMysqlUsers(vec![after.clone()]);
+        assert_eq!(mysql_as(&after, &after_password, &count).as_deref(), Ok("2"));
+    }
+}
+
+/// Drops, when the story ends however it ends, the MySQL users it was issued.
+struct DropMysqlUsers(Vec<String>);
+
+impl Drop for DropMysqlUsers {
+    fn drop(&mut self) {
+        for user in &self.0 {
+            let _ = mysql_as("root", "", &format!("DROP USER IF EXISTS '{user}'@'%'"));
+        }
+    }
+}
