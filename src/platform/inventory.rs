@@ -56,16 +56,19 @@ pub async fn namespaces(redis: &Redis, prefix: &str) -> Result<Vec<NamespaceName
     Ok(found)
 }
 
-/// The Vault roles, dynamic and static, that issue credentials through `target`'s
-/// connection, by name. Each is confirmed by its `db_name`, never by its name alone.
+/// The Vault roles, dynamic and static, that issue credentials for `target`, by name:
+/// those on its connection, and those made before the provider (on a shared connection)
+/// whose statements name it alone ([`Credentials::role_of`]). A name of the provider's form
+/// is read only when it is `target`'s; one of another form is read to see whom it is for.
 ///
 /// # Errors
 /// [`VaultError`] when Vault refuses.
 pub async fn roles(vault: &Vault, mount: &str, target: &Target) -> Result<Vec<RoleName>, VaultError> {
     let prefix = format!("{}-", target.vault_connection());
+    let scheme = ["postgres-", "mysql-", "redis-"];
     let mut names = vault.list_roles(mount).await?;
     names.extend(vault.list_static_roles(mount).await?);
-    names.retain(|n| n.starts_with(&prefix));
+    names.retain(|n| n.starts_with(&prefix) || !scheme.iter().any(|s| n.starts_with(s)));
     names.sort();
     names.dedup();
     let mut found = Vec::new();

@@ -379,6 +379,21 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
         ));
         let ws = Workspace::new(tf, "adoptvr", &main);
         ws.init();
+        // `terraform query` finds both hand-made roles, by the database their statements name.
+        if version_at_least(&tf.version, 1, 14) {
+            running.step("query");
+            let query = ws.dir.join("find.tfquery.hcl");
+            std::fs::write(
+                &query,
+                format!("list \"dbaas_rotated_role\" \"roles\" {{\n  provider = dbaas\n  config {{\n    database = \"postgresql/{name}\"\n  }}\n}}\n"),
+            )
+            .unwrap();
+            let found = ws.ok(&["query", "-no-color"]);
+            let listed: Vec<&str> = found.lines().filter(|l| l.starts_with("list.dbaas_rotated_role.roles ")).collect();
+            assert_eq!(listed.len(), 2, "{found}");
+            assert!(listed.iter().any(|l| l.ends_with(&format!("postgresql/{name}/role"))), "{found}");
+            std::fs::remove_file(query).unwrap();
+        }
         running.step("import and plan");
         let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
         assert!(!plan.contains("must be replaced") && plan.contains("0 to add, 3 to change, 0 to destroy"), "{plan}");
