@@ -10,7 +10,7 @@ use crate::platform::claims::Claim;
 use crate::platform::credentials::CredentialError;
 use crate::platform::databases::DatabaseError;
 use crate::platform::namespaces::{NamespaceError, NamespaceSpec};
-use crate::platform::naming::{DatabaseName, RoleName};
+use crate::platform::naming::{DatabaseName, RoleName, Target};
 
 /// Adds a diagnostic for a PostgreSQL failure while doing `action`.
 pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
@@ -313,10 +313,22 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
             "Vault role belongs to another database",
             format!("{e}, and its statements are not for this database alone: it is another database's role, and the provider will not change it. Nothing was changed. If this resource should not manage it, forget it without touching it: `terraform state rm <address>`."),
         ),
-        CredentialError::Unrevocable { blocked } => d.error(
-            "Moving the role would leave users Vault cannot revoke",
-            format!("Vault role {:?} was made before the provider, and some users it issued hold privileges granted by a role the database's management login cannot act for, so Vault could not drop them at the end of their lease once the role moves onto the database's own connection: {e}. Nothing was changed. Either give the objects to the owner group role first (`ALTER TABLE … OWNER TO {:?}` moves their grants with them), or wait until these users' leases end ({} listed: {}).", role.vault_role(), match &role.target { crate::platform::naming::Target::Database(db) => db.group_roles().owner, _ => String::new() }, blocked.len(), blocked.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>().join(", ")),
-        ),
+        CredentialError::Unrevocable { blocked } => {
+            let owner = match &role.target {
+                Target::Database(db) => db.group_roles().owner,
+                Target::Namespace(_) => String::new(),
+            };
+            let users: Vec<&str> = blocked.iter().map(|(user, _)| user.as_str()).collect();
+            d.error(
+                "Moving the role would leave users Vault cannot revoke",
+                format!(
+                    "Vault role {:?} was made before the provider, and some users it issued hold privileges granted by a role the database's management login cannot act for, so Vault could not drop them at the end of their lease once the role moves onto the database's own connection: {e}. Nothing was changed. Either give the objects to the owner group role first (`ALTER TABLE … OWNER TO {owner:?}` moves their grants with them), or wait until these users' leases end ({} listed: {}).",
+                    role.vault_role(),
+                    users.len(),
+                    users.join(", ")
+                ),
+            );
+        }
         CredentialError::Incomplete { cause, left } => {
             credentials(d, action, role, cause);
             d.error(

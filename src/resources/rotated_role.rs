@@ -348,10 +348,17 @@ impl Resource for RotatedRole {
         if replacing {
             response.requires_replace.push(AttributePath::root("vault_role"));
         }
+        let creating = request.state.is_null() || replacing;
+        let unclaimed = claim::held(&request.state).is_none();
+        let changed_outside = request.state.attr("privileges").and_then(Value::as_str) == Some(CHANGED_OUTSIDE);
+        // Most plans ask the servers nothing.
+        if !(creating || unclaimed || changed_outside) {
+            return;
+        }
         let Some(client) = self.client(&model.role.target, &mut Diagnostics::default()).await else { return };
         let Some(credentials) = self.credentials(&client, config, &mut Diagnostics::default()) else { return };
         let d = &mut response.diagnostics;
-        if request.state.is_null() || replacing {
+        if creating {
             // A Vault role made by hand is imported, never overwritten: said now, not at
             // apply. Vault unreachable is the apply's to report.
             if let Err(e @ CredentialError::Taken { .. }) = credentials.check_vault_role_free(&model.role).await {
@@ -361,7 +368,7 @@ impl Resource for RotatedRole {
         }
         // An imported or upgraded role takes its claim at the next apply: one another state
         // holds is refused now, unless the configuration names it.
-        if claim::held(&request.state).is_none() {
+        if unclaimed {
             match credentials.claim_standing(&model.role, None, model.take_over.as_deref()).await {
                 Ok(standing) => claim::check_at_plan(d, &model.what(), &standing),
                 Err(e) => errors::credentials(d, "reading the role's claim", &model.role, &e),
@@ -369,7 +376,7 @@ impl Resource for RotatedRole {
         }
         // A role made before the provider shows its statements as changed; what the apply
         // does to it besides is said here.
-        if request.state.attr("privileges").and_then(Value::as_str) == Some(CHANGED_OUTSIDE) {
+        if changed_outside {
             match credentials.adoption(&model.spec()).await {
                 Ok(Some(adoption)) if !adoption.blocked.is_empty() => errors::credentials(
                     d,
