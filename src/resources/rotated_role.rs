@@ -122,16 +122,19 @@ struct Model {
     claim: Option<String>,
     /// The claim the configuration names to take over.
     take_over: Option<String>,
+    /// Why `vault_role` cannot be this role's (another database's name, say).
+    refused_vault_role: Option<String>,
 }
 
 impl Model {
     fn from_value(v: &Value) -> Option<Model> {
         let text = |n: &str| v.attr(n).and_then(Value::as_str).map(str::to_owned);
+        let role = RoleName::new(Target::parse(&text("database")?)?, &text("name")?).ok()?;
+        let vault_role = text("vault_role");
+        let refused_vault_role = vault_role.as_deref().and_then(|n| role.clone().keeping_vault_role(n).err());
         Some(Model {
-            role: with_vault_role(
-                RoleName::new(Target::parse(&text("database")?)?, &text("name")?).ok()?,
-                text("vault_role").as_deref(),
-            ),
+            role: with_vault_role(role, vault_role.as_deref()),
+            refused_vault_role,
             static_mode: text("mode").as_deref() == Some("static"),
             cleanup_stale_users: matches!(v.attr("cleanup_stale_users"), Some(Value::Bool(true))),
             privileges: text("privileges").unwrap_or_else(|| "readwrite".into()),
@@ -162,6 +165,9 @@ impl Model {
             && let Err(reason) = self.role.check_static()
         {
             d.attribute_error(AttributePath::root("name"), "Invalid static role name", reason);
+        }
+        if let Some(reason) = &self.refused_vault_role {
+            d.attribute_error(AttributePath::root("vault_role"), "Invalid Vault role name", reason);
         }
         check_lifetimes(self.static_mode, &self.rotation_period, &self.default_ttl, &self.max_ttl, d);
     }

@@ -543,6 +543,12 @@ fn values_the_servers_would_refuse_are_refused_at_validate() {
     ws.write_main(&main("", "rotation_period = \"1h\""));
     let out = flat(ws.fails(&["validate", "-no-color"]));
     assert!(out.contains("rotation_period needs a static role"), "{out}");
+    // A Vault role name of the provider's form must be this database's.
+    ws.write_main(&Stack::default().postgres(5432, "").vault(&c.mount, "token = \"root\"").main_tf(&format!(
+        "resource \"dbaas_rotated_role\" \"r\" {{\n  database = \"postgresql/{name}\"\n  name = \"r\"\n  vault_role = \"postgres-elsewhere-r\"\n}}\n"
+    )));
+    let out = flat(ws.fails(&["validate", "-no-color"]));
+    assert!(out.contains("Invalid Vault role name") && out.contains("another database's"), "{out}");
     ws.write_main(&main("lock_timeout = \"999999h\"", ""));
     let out = flat(ws.fails(&["validate", "-no-color"]));
     assert!(out.contains("lock_timeout") && out.contains("596h"), "{out}");
