@@ -285,6 +285,11 @@ pub struct Vault {
     namespace: Option<String>,
     /// Connection names per mount, so a refresh of many databases lists once.
     connections: tokio::sync::Mutex<BTreeMap<String, Listing>>,
+    /// Held across the read and the write of a connection's `allowed_roles`: Terraform
+    /// applies a stack's roles at once, and two keeping their own names on one connection
+    /// would each write the list it read, without the other's role (Vault has no
+    /// check-and-set on connections).
+    allowed_roles: tokio::sync::Mutex<()>,
 }
 
 /// Dynamic credentials issued by a role.
@@ -334,6 +339,7 @@ impl Vault {
             logged_in: tokio::sync::Mutex::new(None),
             namespace,
             connections: tokio::sync::Mutex::new(BTreeMap::new()),
+            allowed_roles: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -693,6 +699,7 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses.
     pub async fn allow_role(&self, mount: &str, name: &str, role: &str) -> Result<(), VaultError> {
+        let _one_writer = self.allowed_roles.lock().await;
         let Some(connection) = self.read_connection(mount, name).await? else { return Ok(()) };
         let mut allowed = allowed_roles(&connection);
         if allowed.iter().any(|pattern| role_allowed_by(pattern, role)) {
@@ -708,6 +715,7 @@ impl Vault {
     /// # Errors
     /// [`VaultError`] when Vault refuses.
     pub async fn disallow_role(&self, mount: &str, name: &str, role: &str) -> Result<(), VaultError> {
+        let _one_writer = self.allowed_roles.lock().await;
         let Some(connection) = self.read_connection(mount, name).await? else { return Ok(()) };
         let allowed = allowed_roles(&connection);
         if !allowed.iter().any(|r| r == role) {
