@@ -233,8 +233,9 @@ impl Redis {
     }
 
     /// Sets user `name` to exactly `rules` on every node. With a password, the user is
-    /// `reset` and given only that password; without one, its passwords stay and only keys,
-    /// channels and commands are replaced.
+    /// `reset` and given only that password, and the passwords whose SHA-256 digests (hex)
+    /// are `kept_hashes`; without one, its passwords stay and only keys, channels and
+    /// commands are replaced.
     ///
     /// # Errors
     /// [`RedisBackendError`] for the first node that refuses.
@@ -242,13 +243,21 @@ impl Redis {
         &self,
         name: &str,
         password: Option<&Secret>,
+        kept_hashes: &[String],
         rules: &[String],
     ) -> Result<(), RedisBackendError> {
         let mut command = redis::cmd("ACL");
         command.arg("SETUSER").arg(name);
         match password {
-            Some(p) => command.arg("reset").arg("on").arg(format!(">{}", p.expose())),
-            None => command.arg("on").arg("resetkeys").arg("resetchannels").arg("nocommands"),
+            Some(p) => {
+                command.arg("reset").arg("on").arg(format!(">{}", p.expose()));
+                for hash in kept_hashes {
+                    command.arg(format!("#{hash}"));
+                }
+            }
+            None => {
+                command.arg("on").arg("resetkeys").arg("resetchannels").arg("nocommands");
+            }
         };
         for rule in rules {
             command.arg(rule);

@@ -703,7 +703,7 @@ impl Credentials<'_> {
             }
             (Store::Redis(ns), Target::Namespace(name)) => {
                 let rules = self.redis_rules(ns, name, &spec.privileges).await?;
-                ns.redis.set_user(&login, password, &rules).await?;
+                ns.redis.set_user(&login, password, &[], &rules).await?;
             }
             _ => unreachable!("the store is chosen by the target"),
         }

@@ -27,6 +27,8 @@ const LOCK_TTL: Duration = Duration::from_secs(30);
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// The rules of the ACL user Vault's connection logs in as: it manages users, nothing else.
 const MANAGEMENT_RULES: [&str; 3] = ["-@all", "+@connection", "+acl"];
+/// The field of the KV secret holding the digests of passwords an adopted user kept.
+const KEPT_HASHES: &str = "kept_password_hashes";
 /// The `custom_metadata` key of the owner mark.
 const MARK_KEY: &str = "managed_by";
 
@@ -35,6 +37,9 @@ const MARK_KEY: &str = "managed_by";
 pub struct NamespaceSpec {
     /// Its name.
     pub name: NamespaceName,
+    /// Its ACL user: `dbaas-<name>`, or a user made before the provider that keeps its
+    /// name (and its passwords) when adopted.
+    pub user: String,
     /// Prefix of every key and channel it may touch.
     pub key_prefix: String,
     /// `readwrite` or `readonly`.
@@ -58,6 +63,9 @@ impl NamespaceSpec {
     /// Every problem with the spec: the prefix and each extra rule against the allow-list.
     pub fn check(&self) -> Vec<SpecProblem> {
         let mut problems = Vec::new();
+        if let Err(message) = naming::check_acl_user(&self.user, &self.name) {
+            problems.push(SpecProblem { attribute: "acl_user", index: None, message });
+        }
         if let Err(message) = redis_acl::check_prefix(&self.key_prefix) {
             problems.push(SpecProblem { attribute: "key_prefix", index: None, message });
         }
@@ -235,12 +243,12 @@ impl Namespaces<'_> {
         made: &mut Made,
     ) -> Result<(), NamespaceError> {
         let name = &spec.name;
-        self.check_users_free(name).await?;
+        self.check_users_free(spec).await?;
         self.check_overlap(spec).await?;
         let password = match self.vault {
             Some((vault, vc)) => {
                 let password = password::generate();
-                let secret = serde_json::json!({ "username": name.user(), "password": password.expose(), "key_prefix": spec.key_prefix });
+                let secret = serde_json::json!({ "username": spec.user, "password": password.expose(), "key_prefix": spec.key_prefix });
                 if !vault.kv_create(&vc.kv_mount, &name.kv_path(), &secret, &mark(name)).await? {
                     return Err(NamespaceError::Taken {
                         object: format!("Vault KV secret {}/data/{}", vc.kv_mount, name.kv_path()),
@@ -249,10 +257,10 @@ impl Namespaces<'_> {
                 made.kv_secret = true;
                 password
             }
-            None => given.ok_or_else(|| NamespaceError::NoPassword(name.user()))?,
+            None => given.ok_or_else(|| NamespaceError::NoPassword(spec.user.clone()))?,
         };
         made.user = true;
-        self.redis.set_user(&name.user(), Some(&password), &spec.rules()).await?;
+        self.redis.set_user(&spec.user, Some(&password), &[], &spec.rules()).await?;
         self.connect_vault(spec, made).await
     }
 
@@ -265,7 +273,7 @@ impl Namespaces<'_> {
         {
             left.push(format!("Vault connection {}/config/{}", vc.database_mount, name.vault_connection()));
         }
-        for (made, user) in [(made.management_user, name.management_user()), (made.user, name.user())] {
+        for (made, user) in [(made.management_user, name.management_user()), (made.user, spec.user.clone())] {
             if made && self.redis.delete_user(&user).await.is_err() {
                 left.push(format!("Redis ACL user {user:?}"));
             }
@@ -287,7 +295,7 @@ impl Namespaces<'_> {
         check(spec)?;
         if creating {
             let name = &spec.name;
-            self.check_users_free(name).await?;
+            self.check_users_free(spec).await?;
             if let Some((vault, vc)) = self.vault
                 && vault.kv_metadata(&vc.kv_mount, &name.kv_path()).await?.is_some()
             {
@@ -304,6 +312,10 @@ impl Namespaces<'_> {
     /// user on every node with the rules and the password (from Vault KV, else `given`;
     /// without either, a user that exists keeps its password), the Vault connection.
     ///
+    /// `adopting` a user made before the provider keeps the passwords it has (its apps
+    /// hold them) beside the one in Vault KV, and records their digests there, so a Redis
+    /// restart brings them back too.
+    ///
     /// # Errors
     /// [`NamespaceError`].
     pub async fn repair(
@@ -311,17 +323,18 @@ impl Namespaces<'_> {
         spec: &NamespaceSpec,
         prior_prefix: Option<&str>,
         given: Option<Secret>,
+        adopting: bool,
     ) -> Result<(), NamespaceError> {
         check(spec)?;
         if prior_prefix == Some(spec.key_prefix.as_str()) {
-            return self.repair_unlocked(spec, given).await;
+            return self.repair_unlocked(spec, given, adopting).await;
         }
         // A new prefix is checked and set under the lock, so a concurrent apply cannot
         // take an overlapping one between the check and the change.
         let lock = self.lock().await?;
         let mut result = self.check_overlap(spec).await;
         if result.is_ok() {
-            result = self.repair_unlocked(spec, given).await;
+            result = self.repair_unlocked(spec, given, adopting).await;
         }
         let released = self.redis.unlock(LOCK_KEY, &lock).await;
         result?;
@@ -367,20 +380,32 @@ impl Namespaces<'_> {
         Ok(claims::standing(found.claim.as_ref(), held, take_over))
     }
 
-    async fn repair_unlocked(&self, spec: &NamespaceSpec, given: Option<Secret>) -> Result<(), NamespaceError> {
+    async fn repair_unlocked(
+        &self,
+        spec: &NamespaceSpec,
+        given: Option<Secret>,
+        adopting: bool,
+    ) -> Result<(), NamespaceError> {
         let name = &spec.name;
-        let password = match self.vault {
-            Some(_) => Some(self.kv_password(spec).await?),
-            None => given,
+        let found = if adopting { self.redis.get_user(0, &spec.user).await? } else { None };
+        let held = found.map(|u| u.password_hashes).unwrap_or_default();
+        let (password, kept) = match self.vault {
+            Some(_) => {
+                let (password, kept) = self.kv_password(spec, &held).await?;
+                (Some(password), kept)
+            }
+            // Without Vault there is nowhere to keep the digests: given a password, the
+            // user still keeps the ones it has.
+            None => (given, held),
         };
         if password.is_none() {
             for i in 0..self.redis.addresses().len() {
-                if self.redis.get_user(i, &name.user()).await?.is_none() {
-                    return Err(NamespaceError::NoPassword(name.user()));
+                if self.redis.get_user(i, &spec.user).await?.is_none() {
+                    return Err(NamespaceError::NoPassword(spec.user.clone()));
                 }
             }
         }
-        self.redis.set_user(&name.user(), password.as_ref(), &spec.rules()).await?;
+        self.redis.set_user(&spec.user, password.as_ref(), &kept, &spec.rules()).await?;
         // A management user lost in a restart (or changed by hand) gets a new password
         // that Vault's connection is given and rotates, like a new one.
         if let Some((vault, vc)) = self.vault
@@ -396,15 +421,16 @@ impl Namespaces<'_> {
     ///
     /// # Errors
     /// [`NamespaceError`] when a service cannot be asked or the KV secret is another's.
-    pub async fn inspect(&self, name: &NamespaceName) -> Result<Observed, NamespaceError> {
-        let user = self.redis.get_user(0, &name.user()).await?;
+    pub async fn inspect(&self, spec: &NamespaceSpec) -> Result<Observed, NamespaceError> {
+        let name = &spec.name;
+        let user = self.redis.get_user(0, &spec.user).await?;
         let claim = self.claim_store(name).read().await?.claim;
         let mut observed = Observed { user: user.clone(), claim, ..Observed::default() };
         for (i, address) in self.redis.addresses().iter().enumerate() {
             let astray = match (&user, i) {
                 (None, _) => true,
                 (Some(_), 0) => false,
-                (Some(primary), _) => !self.redis.get_user(i, &name.user()).await?.is_some_and(|u| u.same_as(primary)),
+                (Some(primary), _) => !self.redis.get_user(i, &spec.user).await?.is_some_and(|u| u.same_as(primary)),
             };
             if astray {
                 observed.nodes_astray.push(address.clone());
@@ -414,8 +440,15 @@ impl Namespaces<'_> {
         observed.password_ok = match self.vault {
             Some((vault, vc)) => {
                 self.claimed(name).await?;
-                match vault.kv_read(&vc.kv_mount, &name.kv_path()).await?.and_then(|d| password_of(&d)) {
-                    Some(p) => user.password_hashes == [sha256_hex(p.expose())],
+                match vault.kv_read(&vc.kv_mount, &name.kv_path()).await? {
+                    Some(data) => password_of(&data).is_some_and(|p| {
+                        let mut wanted = kept_hashes(&data);
+                        wanted.push(sha256_hex(p.expose()));
+                        wanted.sort_unstable();
+                        let mut found = user.password_hashes.clone();
+                        found.sort_unstable();
+                        found == wanted
+                    }),
                     None => false,
                 }
             }
@@ -448,7 +481,8 @@ impl Namespaces<'_> {
     ///
     /// # Errors
     /// [`NamespaceError`]; what was removed before the failure stays removed.
-    pub async fn decommission(&self, name: &NamespaceName, held: Option<&str>) -> Result<(), NamespaceError> {
+    pub async fn decommission(&self, spec: &NamespaceSpec, held: Option<&str>) -> Result<(), NamespaceError> {
+        let name = &spec.name;
         let store = self.claim_store(name);
         claims::check(&store, held).await?;
         if let Some((vault, vc)) = self.vault {
@@ -458,7 +492,7 @@ impl Namespaces<'_> {
             }
             self.redis.delete_user(&name.management_user()).await?;
         }
-        self.redis.delete_user(&name.user()).await?;
+        self.redis.delete_user(&spec.user).await?;
         if let Some((vault, vc)) = self.vault {
             vault.kv_delete(&vc.kv_mount, &name.kv_path()).await?;
         }
@@ -468,23 +502,40 @@ impl Namespaces<'_> {
         Ok(())
     }
 
-    /// The namespace's password from Vault KV, made and stored when the secret is gone.
-    async fn kv_password(&self, spec: &NamespaceSpec) -> Result<Secret, NamespaceError> {
-        let Some((vault, vc)) = self.vault else { return Err(NamespaceError::NoPassword(spec.name.user())) };
+    /// The namespace's password from Vault KV, made and stored when the secret is gone,
+    /// and the digests of the passwords the user keeps beside it: those recorded, and those
+    /// it `held` before the provider (recorded now).
+    async fn kv_password(
+        &self,
+        spec: &NamespaceSpec,
+        held: &[String],
+    ) -> Result<(Secret, Vec<String>), NamespaceError> {
+        let Some((vault, vc)) = self.vault else { return Err(NamespaceError::NoPassword(spec.user.clone())) };
         let name = &spec.name;
         let marked = self.claimed(name).await?;
-        if let Some(p) = vault.kv_read(&vc.kv_mount, &name.kv_path()).await?.and_then(|d| password_of(&d)) {
+        let data = vault.kv_read(&vc.kv_mount, &name.kv_path()).await?;
+        let existing = data.as_ref().and_then(password_of);
+        let mut kept = data.as_ref().map(kept_hashes).unwrap_or_default();
+        let own = existing.as_ref().map(|p| sha256_hex(p.expose()));
+        let new_held: Vec<&String> = held.iter().filter(|h| Some(*h) != own.as_ref() && !kept.contains(h)).collect();
+        if let (Some(p), true) = (&existing, new_held.is_empty()) {
             // 0.1 wrote no mark: the namespace is in this state, so the secret is its own.
             if !marked {
                 vault.kv_set_metadata(&vc.kv_mount, &name.kv_path(), &mark(name)).await?;
             }
-            return Ok(p);
+            return Ok((p.clone(), kept));
         }
-        let password = password::generate();
-        let secret = serde_json::json!({ "username": name.user(), "password": password.expose(), "key_prefix": spec.key_prefix });
+        kept.extend(new_held.into_iter().cloned());
+        let password = existing.unwrap_or_else(password::generate);
+        let secret = serde_json::json!({
+            "username": spec.user,
+            "password": password.expose(),
+            "key_prefix": spec.key_prefix,
+            KEPT_HASHES: kept,
+        });
         vault.kv_write(&vc.kv_mount, &name.kv_path(), &secret).await?;
         vault.kv_set_metadata(&vc.kv_mount, &name.kv_path(), &mark(name)).await?;
-        Ok(password)
+        Ok((password, kept))
     }
 
     /// Fails when the KV secret carries another object's mark; whether it carries this
@@ -501,8 +552,8 @@ impl Namespaces<'_> {
     }
 
     /// Fails when an ACL user the namespace would create exists already, on any node.
-    async fn check_users_free(&self, name: &NamespaceName) -> Result<(), NamespaceError> {
-        for user in [name.user(), name.management_user()] {
+    async fn check_users_free(&self, spec: &NamespaceSpec) -> Result<(), NamespaceError> {
+        for user in [spec.user.clone(), spec.name.management_user()] {
             if self.redis.user_exists_anywhere(&user).await? {
                 return Err(NamespaceError::Taken { object: format!("Redis ACL user {user:?}") });
             }
@@ -542,13 +593,14 @@ impl Namespaces<'_> {
         Ok(token)
     }
 
-    /// Fails when a user of another namespace has a key pattern overlapping the prefix.
+    /// Fails when another user has a key pattern overlapping the prefix: another
+    /// namespace's, or one made by hand (adopted or not, its keys are its app's).
     async fn check_overlap(&self, spec: &NamespaceSpec) -> Result<(), NamespaceError> {
-        let own = [spec.name.user(), spec.name.management_user()];
+        let own = [spec.user.clone(), spec.name.management_user()];
         for line in self.redis.list_users().await? {
             let mut words = line.split_whitespace();
             let (Some("user"), Some(user)) = (words.next(), words.next()) else { continue };
-            if !naming::is_provider_redis_user(user) || own.iter().any(|o| o == user) || spec.name.owns_login(user) {
+            if own.iter().any(|o| o == user) || spec.name.owns_login(user) {
                 continue;
             }
             for pattern in words.filter_map(|w| w.strip_prefix('~')) {
@@ -575,7 +627,7 @@ impl Namespaces<'_> {
         let password = password::generate();
         let rules = MANAGEMENT_RULES.map(str::to_owned);
         made.management_user = true;
-        self.redis.set_user(&name.management_user(), Some(&password), &rules).await?;
+        self.redis.set_user(&name.management_user(), Some(&password), &[], &rules).await?;
         let (host, port) = self.redis_config.primary();
         let config = ConnectionConfig {
             plugin: Plugin::Redis {
@@ -614,6 +666,19 @@ fn check(spec: &NamespaceSpec) -> Result<(), NamespaceError> {
 
 fn mark(name: &NamespaceName) -> BTreeMap<String, String> {
     BTreeMap::from([(MARK_KEY.to_owned(), name.mark())])
+}
+
+/// The digests of passwords a user made before the provider kept, in its KV secret.
+fn kept_hashes(data: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    data.get(KEPT_HASHES)
+        .and_then(|h| h.as_array())
+        .map(|a| a.iter().filter_map(|h| h.as_str()).filter(|h| is_sha256_hex(h)).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `text` is what Redis takes after `#`: 64 lowercase hex digits.
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn password_of(data: &BTreeMap<String, serde_json::Value>) -> Option<Secret> {

@@ -262,6 +262,32 @@ impl NamespaceName {
     }
 }
 
+/// Checks the ACL user a namespace named `name` uses: its own `dbaas-<name>`, or a user
+/// made before the provider whose apps know it by name: 1 to 128 letters, digits, `.`,
+/// `_`, `-`, `:` or `@`; never `default` (every connection's user before `AUTH`), nor a
+/// name of the provider's form other than `dbaas-<name>` (another namespace's users).
+///
+/// # Errors
+/// Why the name is refused, in a sentence.
+pub fn check_acl_user(user: &str, name: &NamespaceName) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@');
+    if user.is_empty() || user.len() > 128 || !user.chars().all(allowed) {
+        return Err(format!("acl_user must be 1 to 128 letters, digits, '.', '_', '-', ':' or '@'; {user:?} is not."));
+    }
+    if user == "default" {
+        return Err(
+            "acl_user cannot be \"default\": it is the user of every connection that has not authenticated.".into()
+        );
+    }
+    if is_provider_redis_user(user) && user != name.user() {
+        return Err(format!(
+            "{user:?} is of the provider's form: only {:?} is this namespace's. Another namespace's users are its own.",
+            name.user()
+        ));
+    }
+    Ok(())
+}
+
 /// Whether an ACL user name is one the provider makes for some namespace (its user, its
 /// management user or a static login).
 pub fn is_provider_redis_user(user: &str) -> bool {
@@ -642,5 +668,11 @@ mod tests {
         assert_eq!(NamespaceName::of_user(&x.management_user()), None);
         assert_eq!(NamespaceName::of_user("dbaas-x--b"), None);
         assert_eq!(NamespaceName::of_user("default"), None);
+        let app = NamespaceName::new("app").unwrap();
+        assert_eq!(check_acl_user("dbaas-app", &app), Ok(()));
+        assert_eq!(check_acl_user("cache.app@prod", &app), Ok(()));
+        for refused in ["", "default", "dbaas-other", "dbaas-app-vault", "two words", "app*", &"a".repeat(129)] {
+            assert!(check_acl_user(refused, &app).is_err(), "{refused:?} is refused");
+        }
     }
 }

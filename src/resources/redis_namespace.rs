@@ -48,6 +48,9 @@ const DRIFTED: &str = "differs on the server";
 /// What `acl_commands` reads as in state written by 0.1, whose rules were wider: the first
 /// plan shows the change to today's rules.
 const RULES_OF_0_1: &str = "rules of provider 0.1";
+/// What `acl_commands` reads as after a user made before the provider is imported: the
+/// first apply gives it the namespace's rules, which the plan's warning lists.
+const RULES_BEFORE: &str = "rules made before the provider";
 
 /// The `dbaas_redis_namespace` resource.
 pub struct RedisNamespace {
@@ -87,8 +90,14 @@ impl Model {
             Some(Value::Null) | None => Vec::new(),
             Some(_) => return None,
         };
+        let user = match v.attr("acl_user") {
+            Some(Value::String(u)) => u.clone(),
+            Some(Value::Null) | None => name.user(),
+            Some(_) => return None,
+        };
         Some(Model {
             spec: NamespaceSpec {
+                user,
                 key_prefix,
                 permissions: v.attr("permissions").and_then(Value::as_str).unwrap_or("readwrite").to_owned(),
                 extra_rules,
@@ -112,7 +121,11 @@ impl Model {
             if let Some(i) = problem.index {
                 path = path.index(i);
             }
-            let summary = if problem.attribute == "extra_rules" { "Rule not allowed" } else { "Invalid key prefix" };
+            let summary = match problem.attribute {
+                "extra_rules" => "Rule not allowed",
+                "acl_user" => "Invalid ACL user",
+                _ => "Invalid key prefix",
+            };
             d.attribute_error(path, summary, problem.message);
         }
     }
@@ -139,6 +152,11 @@ impl Resource for RedisNamespace {
                     .validator(string_check(|n| NamespaceName::new(n).map(drop)))
                     .plan_modifier(requires_replace())
                     .description("Namespace name: lowercase letters, digits, `_` and `-` (no `--`, not ending in `-` or `-vault`), starting with a letter; at most 48 characters. Changing it replaces the namespace."),
+                Attribute::string("acl_user")
+                    .optional_computed()
+                    .plan_modifier(use_state_for_unknown())
+                    .plan_modifier(requires_replace())
+                    .description("The namespace's ACL user. Defaults to `dbaas-<name>`. Name a user made before the provider to adopt it by import (`<name>/<user>`): it keeps its name and the passwords its apps hold, beside a new one in Vault KV. 1 to 128 letters, digits, `.`, `_`, `-`, `:` or `@`; not `default`, nor another namespace's `dbaas-...` user. Changing it replaces the namespace."),
                 Attribute::string("key_prefix")
                     .optional_computed()
                     .plan_modifier(use_state_for_unknown())
@@ -159,7 +177,7 @@ impl Resource for RedisNamespace {
                 Attribute::bool("purge_keys_on_destroy")
                     .default(Value::Bool(false))
                     .description("On destroy, delete every key under the prefix (SCAN + UNLINK, in batches). Keys stay by default."),
-                computed("username", "The ACL user: `dbaas-<name>`."),
+                computed("username", "The ACL user: `acl_user`."),
                 computed("host", "The primary's host."),
                 Attribute::number("port").computed().description("The primary's port."),
                 computed("password_path", "Where the password lives in Vault KV, as an API path (`<kv mount>/data/redis/<name>`, for `GET /v1/<password_path>`); the `vault kv get` CLI takes it without `data/` (`vault kv get <kv mount>/redis/<name>`). Null without Vault."),
@@ -170,7 +188,7 @@ impl Resource for RedisNamespace {
             .chain(claim::attributes("the namespace"))
             .collect(),
         )
-        .with_version(2)
+        .with_version(3)
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -204,8 +222,19 @@ impl Resource for RedisNamespace {
             Some(v) if v.is_unknown() => return,
             _ => name.default_prefix(),
         };
+        // `acl_user` as configured; else the one in state, unless the name changes with a
+        // replacement; else the provider's.
+        let acl_user = match request.config.attr("acl_user") {
+            Some(Value::String(u)) => u.clone(),
+            Some(v) if v.is_unknown() => return,
+            _ => match (request.state.attr("name").and_then(Value::as_str), request.state.attr("acl_user")) {
+                (Some(prior), Some(Value::String(u))) if prior == name.as_str() => u.clone(),
+                _ => name.user(),
+            },
+        };
         if let Value::Object(plan) = &mut response.plan {
             plan.insert("key_prefix".into(), Value::string(prefix));
+            plan.insert("acl_user".into(), Value::string(acl_user));
         }
         let Some(model) = Model::from_value(&response.plan) else { return };
         model.check(&mut response.diagnostics);
@@ -232,6 +261,18 @@ impl Resource for RedisNamespace {
                 Err(e) => {
                     errors::namespace(&mut response.diagnostics, "reading the namespace's claim", &model.spec, &e)
                 }
+            }
+        }
+        if adopting(&request.state)
+            && let Some(redis) = self.services.redis(&mut Diagnostics::default())
+        {
+            match redis.get_user(0, &model.spec.user).await {
+                Ok(Some(before)) => response.diagnostics.warning(
+                    "Apply brings an ACL user made before the provider into the namespace",
+                    adoption_warning(&model, &before, config),
+                ),
+                Ok(None) => {}
+                Err(e) => errors::redis(&mut response.diagnostics, "reading the ACL user to adopt", &e),
             }
         }
         let prior_prefix = request.state.attr("key_prefix").and_then(Value::as_str);
@@ -270,7 +311,7 @@ impl Resource for RedisNamespace {
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(redis) = self.services.redis(d) else { return };
-        let observed = match self.namespaces(&redis, &config).inspect(&model.spec.name).await {
+        let observed = match self.namespaces(&redis, &config).inspect(&model.spec).await {
             Ok(o) => o,
             Err(e) => return errors::namespace(d, "reading the namespace", &model.spec, &e),
         };
@@ -279,6 +320,7 @@ impl Resource for RedisNamespace {
             state.insert(k.to_owned(), v);
         }
         let mut drift = Vec::new();
+        let adopting = adopting(&request.state);
         if !observed.nodes_astray.is_empty() {
             // Most likely a restart (nothing is kept on disk): apply creates it again, with
             // the same password. The namespace stays in state, and so do roles on it.
@@ -294,6 +336,8 @@ impl Resource for RedisNamespace {
                 drift.push("its key or channel patterns changed".into());
             }
             match state.get("acl_commands").and_then(Value::as_str) {
+                // The plan's warning says what the first apply changes.
+                Some(RULES_BEFORE) => {}
                 Some(recorded)
                     if !crate::backends::redis::same_rules(recorded, &user.commands)
                         || !user.flags.iter().any(|f| f == "on") =>
@@ -305,9 +349,12 @@ impl Resource for RedisNamespace {
                     state.insert("acl_commands".into(), Value::string(&user.commands));
                 }
             }
-            if !observed.password_ok {
+            if !observed.password_ok && !adopting {
                 drift.push("its passwords are not the one the provider set".into());
             }
+        }
+        if adopting {
+            state.insert("permissions".into(), Value::string(DRIFTED));
         }
         if !drift.is_empty() {
             state.insert("permissions".into(), Value::string(DRIFTED));
@@ -349,7 +396,7 @@ impl Resource for RedisNamespace {
             Ok(claim) => claim,
             Err(e) => return errors::namespace(d, "updating the namespace", &model.spec, &e),
         };
-        if let Err(e) = namespaces.repair(&model.spec, prior_prefix, given).await {
+        if let Err(e) = namespaces.repair(&model.spec, prior_prefix, given, adopting(&request.state)).await {
             response.state = with_claim(request.state.clone(), &claim);
             return errors::namespace(d, "updating the namespace", &model.spec, &e);
         }
@@ -362,7 +409,7 @@ impl Resource for RedisNamespace {
         let Some(model) = Model::from_value(&request.state) else { return };
         let Some(config) = self.services.config(d).cloned() else { return };
         let Some(redis) = self.services.redis(d) else { return };
-        if let Err(e) = self.namespaces(&redis, &config).decommission(&model.spec.name, model.claim.as_deref()).await {
+        if let Err(e) = self.namespaces(&redis, &config).decommission(&model.spec, model.claim.as_deref()).await {
             return errors::namespace(d, "removing the namespace", &model.spec, &e);
         }
         if model.purge_keys_on_destroy {
@@ -374,29 +421,60 @@ impl Resource for RedisNamespace {
         persist(&redis, d).await;
     }
 
+    /// `redis/<name>` or `<name>`: the namespace, or, when it has no `dbaas-<name>` user but
+    /// an ACL user `<name>` exists, that user adopted; `<name>/<user>`: ACL user `<user>`
+    /// adopted as namespace `<name>` (any user name the provider takes).
     async fn import(&self, _ctx: &Context, request: ImportRequest, response: &mut ImportResponse) {
-        let name = match &request.identity {
-            Some(identity) => identity.attr("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            None => request.id.strip_prefix("redis/").unwrap_or(&request.id).to_owned(),
+        let (name, named_user) = match &request.identity {
+            Some(identity) => (identity.attr("name").and_then(Value::as_str).unwrap_or_default().to_owned(), None),
+            None => {
+                let id = request.id.strip_prefix("redis/").unwrap_or(&request.id);
+                match id.split_once('/') {
+                    Some((name, user)) => (name.to_owned(), Some(user.to_owned())),
+                    None => (id.to_owned(), None),
+                }
+            }
         };
         let name = match NamespaceName::new(&name) {
             Ok(n) => n,
             Err(reason) => {
-                response.diagnostics.error("Invalid import id", format!("Expected a namespace name: {reason}"));
+                response.diagnostics.error(
+                    "Invalid import id",
+                    format!("Expected `<name>` or `<name>/<ACL user>`, with a namespace name: {reason}"),
+                );
                 return;
             }
         };
+        let user = match named_user {
+            Some(user) => Some(user),
+            None => self.made_before(&name, &mut response.diagnostics).await,
+        };
+        if let Some(user) = &user
+            && let Err(reason) = crate::platform::naming::check_acl_user(user, &name)
+        {
+            response.diagnostics.error("Invalid import id", reason);
+            return;
+        }
         let mut state = crate::framework::plan::empty_object(&self.schema());
         state.insert("id".into(), Value::string(name.id()));
         state.insert("name".into(), Value::string(name.as_str()));
         state.insert("permissions".into(), Value::string("readwrite"));
         state.insert("purge_keys_on_destroy".into(), Value::Bool(false));
+        state.insert("acl_user".into(), Value::string(user.as_deref().map_or_else(|| name.user(), str::to_owned)));
+        if user.is_some_and(|u| u != name.user()) {
+            state.insert("acl_commands".into(), Value::string(RULES_BEFORE));
+        }
         response.identity = Some(Value::object([("name", Value::string(name.as_str()))]));
         response.state = Value::Object(state);
     }
 
     async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
         let Value::Object(mut state) = prior else { return Some(prior) };
+        if let Some(name) = state.get("name").and_then(Value::as_str).and_then(|n| NamespaceName::new(n).ok())
+            && state.get("acl_user").is_none_or(Value::is_null)
+        {
+            state.insert("acl_user".into(), Value::string(name.user()));
+        }
         match version {
             // 0.1 kept an unsalted SHA-256 of the password (dropped with the attribute) and
             // gave users wider rules: the plan after upgrading shows the change to today's.
@@ -408,6 +486,8 @@ impl Resource for RedisNamespace {
             }
             // 0.2 took no claims: `claim` stays null, and the next apply takes it.
             1 => Some(Value::Object(state)),
+            // Before 0.4 every namespace's user was `dbaas-<name>`.
+            2 => Some(Value::Object(state)),
             _ => {
                 d.error("Unsupported state version", format!("dbaas_redis_namespace has no schema version {version}."));
                 None
@@ -417,6 +497,24 @@ impl Resource for RedisNamespace {
 }
 
 impl RedisNamespace {
+    /// The ACL user `<name>` to adopt on import: there is no `dbaas-<name>`, and there is
+    /// a `<name>`. `None` when Redis cannot be asked (read then says what is missing).
+    async fn made_before(&self, name: &NamespaceName, d: &mut Diagnostics) -> Option<String> {
+        let redis = self.services.redis(&mut Diagnostics::default())?;
+        let exists = |user: String| {
+            let redis = redis.clone();
+            async move { redis.user_exists_anywhere(&user).await }
+        };
+        match (exists(name.user()).await, exists(name.as_str().to_owned()).await) {
+            (Ok(false), Ok(true)) => Some(name.as_str().to_owned()),
+            (Ok(_), Ok(_)) => None,
+            (Err(e), _) | (_, Err(e)) => {
+                errors::redis(d, "looking for the ACL user to import", &e);
+                None
+            }
+        }
+    }
+
     fn namespaces<'a>(&'a self, redis: &'a Redis, config: &'a ProviderConfig) -> Namespaces<'a> {
         Namespaces {
             redis,
@@ -424,6 +522,30 @@ impl RedisNamespace {
             vault: self.services.vault().zip(config.vault.as_ref()),
         }
     }
+}
+
+/// Whether `state` is of a user made before the provider, imported and not yet applied.
+fn adopting(state: &Value) -> bool {
+    state.attr("acl_commands").and_then(Value::as_str) == Some(RULES_BEFORE)
+}
+
+/// What the first apply after adopting `before` changes, rule by rule.
+fn adoption_warning(model: &Model, before: &crate::backends::redis::AclUser, config: &ProviderConfig) -> String {
+    let rules = |parts: [&str; 3]| parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
+    let passwords = match (&config.vault, before.password_hashes.len()) {
+        (Some(v), n) => format!(
+            "It keeps its {n} password(s), so its apps keep logging in; a new one is kept in Vault KV at {}/data/{} beside them, and a Redis restart brings all of them back.",
+            v.kv_mount,
+            model.spec.name.kv_path()
+        ),
+        (None, n) => format!("It keeps its {n} password(s), so its apps keep logging in."),
+    };
+    format!(
+        "ACL user {:?} keeps its name. Its rules change from\n  {}\nto\n  {}\nCommands, keys and channels the first allowed and the second does not are refused from then on: add what its apps need to `extra_rules` first. {passwords}",
+        model.spec.user,
+        rules([&before.commands, &before.keys, &before.channels]),
+        model.spec.rules().join(" "),
+    )
 }
 
 /// `password_wo` from the configuration, warned about when Vault makes the password.
@@ -468,7 +590,7 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
     let vault = config.vault.as_ref();
     vec![
         ("id", Value::string(name.id())),
-        ("username", Value::string(name.user())),
+        ("username", Value::string(&model.spec.user)),
         ("host", Value::string(host)),
         ("port", Value::int(i64::from(port))),
         ("password_path", Value::opt_string(vault.map(|v| format!("{}/data/{}", v.kv_mount, name.kv_path())))),
@@ -478,7 +600,7 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
 
 /// `state` with `acl_commands` as the primary reports them after a change.
 async fn with_reported_commands(mut state: Value, redis: &Redis, model: &Model, d: &mut Diagnostics) -> Value {
-    let commands = match redis.get_user(0, &model.spec.name.user()).await {
+    let commands = match redis.get_user(0, &model.spec.user).await {
         Ok(Some(u)) => Value::string(u.commands),
         Ok(None) => Value::Null,
         Err(e) => {

@@ -640,3 +640,122 @@ impl Drop for DropMysqlUsers {
         }
     }
 }
+
+/// An app's open Redis session: `redis-cli` fed line by line, so the session is the same
+/// connection from start to end.
+struct RedisApp {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl RedisApp {
+    fn open(user: &str, password: &str) -> RedisApp {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", "6379"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-cli runs");
+        let input = child.stdin.take().expect("piped");
+        let output = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut app = RedisApp { child, input, output };
+        assert_eq!(app.send(&format!("AUTH {user} {password}")), "OK");
+        app
+    }
+
+    /// One command, one line of answer.
+    fn send(&mut self, command: &str) -> String {
+        use std::io::{BufRead, Write};
+        writeln!(self.input, "{command}").expect("the session is open");
+        self.input.flush().expect("the session is open");
+        let mut line = String::new();
+        self.output.read_line(&mut line).expect("an answer");
+        line.trim().to_owned()
+    }
+}
+
+impl Drop for RedisApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_hand_made_redis_user_is_adopted_and_its_apps_keep_their_passwords() {
+    use crate::redis_namespace::{RedisCleanup, kv_password, namespace_name, redis, redis_session};
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("adoptrd");
+        let name = namespace_name(&c);
+        let _redis_cleanup = RedisCleanup(name.clone());
+        // The world before: a user named for its app, two passwords its instances hold,
+        // wide rules on its prefix, and a key.
+        let (first, second) = (format!("first-{}", c.mount), format!("second-{}", c.mount));
+        redis(&["ACL", "SETUSER", &name, "on", &format!(">{first}"), &format!(">{second}")]);
+        redis(&["ACL", "SETUSER", &name, &format!("~{name}:*"), &format!("&{name}:*"), "+@all", "-@dangerous"]);
+        redis(&["SET", &format!("{name}:orders"), "42"]);
+        let mut held = RedisApp::open(&name, &first);
+        let session = held.send("CLIENT ID");
+        let logs_in = |password: &str| {
+            let answers = redis_session(&[format!("AUTH {name} {password}"), format!("GET {name}:orders")]);
+            answers == ["OK", "42"]
+        };
+        assert!(logs_in(&first) && logs_in(&second));
+
+        let stack = Stack::default().redis("addresses = [\"127.0.0.1:6379\"]").vault(&c.mount, "token = \"root\"");
+        let main = stack.clone().main_tf(&format!(
+            "resource \"dbaas_redis_namespace\" \"cache\" {{\n  name = \"{name}\"\n  acl_user = \"{name}\"\n}}\n\
+             import {{\n  to = dbaas_redis_namespace.cache\n  id = \"{name}\"\n}}\n"
+        ));
+        let ws = Workspace::new(tf, "adoptrd", &main);
+        ws.init();
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(plan.contains("1 to import, 0 to add, 1 to change, 0 to destroy"), "{plan}");
+        let diagnostics = ws.plan_diagnostics();
+        let (_, _, detail) = diagnostics
+            .iter()
+            .find(|(_, summary, _)| summary == "Apply brings an ACL user made before the provider into the namespace")
+            .unwrap_or_else(|| panic!("no adoption warning: {diagnostics:?}"));
+        for said in [
+            format!("ACL user {name:?} keeps its name"),
+            "+@all".to_owned(),
+            format!("~{name}:*"),
+            "keeps its 2 password(s)".to_owned(),
+            format!("secret/data/redis/{name}"),
+        ] {
+            assert!(detail.contains(&said), "the warning does not say {said:?}: {detail}");
+        }
+        assert!(logs_in(&first), "the plan changed nothing");
+
+        ws.apply();
+        ws.assert_plan_empty();
+        // Both passwords work, and the one in Vault KV; the open session is the same one;
+        // the rules are the namespace's now.
+        assert!(logs_in(&first) && logs_in(&second), "an app's password stopped working");
+        assert!(logs_in(&kv_password(&name)));
+        assert_eq!(held.send(&format!("GET {name}:orders")), "42");
+        assert_eq!(held.send("CLIENT ID"), session, "the app's session is the one it opened");
+        let keys = redis_session(&[format!("AUTH {name} {first}"), "KEYS *".into()]);
+        assert!(keys[1].contains("NOPERM"), "the namespace's rules apply: {keys:?}");
+        drop(held);
+
+        // Redis restarts (no persistence): the next apply brings back every password.
+        redis(&["ACL", "DELUSER", &name]);
+        ws.apply();
+        ws.assert_plan_empty();
+        assert!(logs_in(&first) && logs_in(&second), "a restart lost an app's password");
+
+        // The stack stops managing it: the user and its passwords stay.
+        ws.write_main(
+            &stack.main_tf(
+                "removed {\n  from = dbaas_redis_namespace.cache\n  lifecycle {\n    destroy = false\n  }\n}\n",
+            ),
+        );
+        ws.apply();
+        assert!(logs_in(&first), "removing it from the stack touched the user");
+        vault("DELETE", &format!("secret/metadata/dbaas/claims/redis/{name}"), None);
+    }
+}

@@ -196,6 +196,8 @@ fn bad_prefixes_and_rules_are_refused_and_create_nothing() {
         ("extra_rules = [\"~*\"]", "must start with the namespace's prefix"),
         ("extra_rules = [\"allkeys\"]", "\"allkeys\" is not allowed"),
         ("extra_rules = [\"+@all\"]", "\"+@all\" is not allowed"),
+        ("acl_user = \"default\"", "acl_user cannot be \"default\""),
+        ("acl_user = \"dbaas-another\"", "is of the provider's form"),
     ] {
         let ws = Workspace::new(tf, "redisbad", &config(&c, &name, settings));
         ws.init();
@@ -218,6 +220,18 @@ fn bad_prefixes_and_rules_are_refused_and_create_nothing() {
     assert!(out.contains("Error: Key prefix overlaps another namespace"), "{out}");
     assert!(!redis(&["ACL", "USERS"]).lines().any(|u| u == format!("dbaas-{second_name}")));
     first.destroy();
+
+    // A user made by hand keeps its keys too: a prefix overlapping its pattern is refused.
+    let hand_made = format!("{name}-hand");
+    redis(&["ACL", "SETUSER", &hand_made, "on", "nopass", &format!("~{hand_made}:*"), "+get"]);
+    let third = Workspace::new(
+        tf,
+        "redisbad",
+        &config(&c, &format!("{name}-third"), &format!("key_prefix = \"{hand_made}:x:\"")),
+    );
+    third.init();
+    let out = third.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(out.contains("Warning: Key prefix overlaps another namespace") && out.contains(&hand_made), "{out}");
 }
 
 #[test]
@@ -267,4 +281,32 @@ fn without_vault_the_write_only_password_is_used_and_never_stored() {
         ws.ok(&["destroy", "-auto-approve", "-no-color", "-input=false", "-var", &format!("password={secret}")]);
         assert!(!redis(&["ACL", "USERS"]).lines().any(|u| u == user));
     }
+}
+
+/// State the previous release wrote (schema version 2, no `acl_user`): the upgrade gives
+/// it the user every namespace had then, `dbaas-<name>`, and the next plan is empty.
+#[test]
+fn state_from_before_acl_user_plans_empty() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("redisv2");
+    let name = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(name.clone());
+    let ws = Workspace::new(tf, "redisv2", &config(&c, &name, ""));
+    ws.init();
+    ws.apply();
+    let mut state: serde_json::Value = serde_json::from_str(&ws.ok(&["state", "pull"])).unwrap();
+    let instance = &mut state["resources"][0]["instances"][0];
+    assert_eq!(instance["schema_version"], 3, "{instance}");
+    instance["schema_version"] = 2.into();
+    instance["attributes"].as_object_mut().unwrap().remove("acl_user");
+    state["serial"] = (state["serial"].as_u64().unwrap() + 1).into();
+    std::fs::write(ws.dir.join("old.tfstate"), state.to_string()).unwrap();
+    ws.ok(&["state", "push", "old.tfstate"]);
+    ws.assert_plan_empty();
+    ws.ok(&["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"]);
+    let state: serde_json::Value = serde_json::from_str(&ws.ok(&["show", "-json"])).unwrap();
+    let attributes = &state["values"]["root_module"]["resources"][0]["values"];
+    assert_eq!(attributes["acl_user"], format!("dbaas-{name}"), "{attributes}");
+    ws.destroy();
 }

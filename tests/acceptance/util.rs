@@ -529,7 +529,7 @@ pub(crate) fn taking_over(main_tf: &str, address: &str, claim: &str) -> String {
 
 /// A story's `main.tf` built from the local services' provider blocks, so each story says
 /// only what differs (a relay's port, a timeout, a login).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Stack {
     blocks: Vec<String>,
 }
