@@ -313,6 +313,13 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
             "Vault role belongs to another database",
             format!("{e}, and its statements are not for this database alone: it is another database's role, and the provider will not change it. Nothing was changed. If this resource should not manage it, forget it without touching it: `terraform state rm <address>`."),
         ),
+        CredentialError::LoginOutside { login, .. } => d.error(
+            "The static login reaches beyond its database",
+            format!(
+                "Vault static role {:?} was made before the provider, and {e}. Moving it would give the database's management login the power to set the password of {login:?}, and with it whatever {login:?} may do elsewhere. Nothing was changed. Take away what reaches beyond the database first (`REVOKE …`, `ALTER ROLE … NOSUPERUSER …`), then plan again; or leave the role out of this stack.",
+                role.vault_role()
+            ),
+        ),
         CredentialError::Unrevocable { blocked } => {
             let owner = match &role.target {
                 Target::Database(db) => db.group_roles().owner,

@@ -452,6 +452,28 @@ pub struct PrivilegeGaps {
     pub foreign_tables: i64,
     /// Whether default privileges for what the owner group creates are set.
     pub default_privileges: bool,
+    /// Logins working in the database that connect through PUBLIC's CONNECT alone, and
+    /// get CONNECT of their own before PUBLIC loses it.
+    pub connecting_through_public: Vec<String>,
+}
+
+/// Logins that hold privileges or own objects in the current database and may connect to
+/// it only because PUBLIC may (not superusers, not members of the group roles named by
+/// parameters `$first`, `$first + 1` and `$first + 2`): a database made by hand, whose apps'
+/// logins would be locked out when PUBLIC loses CONNECT.
+fn connecting_through_public(first: usize) -> String {
+    let (owner, rw, ro) = (first, first + 1, first + 2);
+    format!(
+        "SELECT r.rolname::text FROM pg_roles r, pg_database d \
+         WHERE d.datname = current_database() \
+           AND (d.datacl IS NULL OR EXISTS (SELECT FROM aclexplode(d.datacl) a WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')) \
+           AND r.rolcanlogin AND NOT r.rolsuper \
+           AND NOT EXISTS (SELECT FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
+                           WHERE a.grantee = r.oid AND a.privilege_type = 'CONNECT') \
+           AND NOT EXISTS (SELECT FROM pg_roles g WHERE g.rolname IN (${owner}, ${rw}, ${ro}) AND pg_has_role(r.oid, g.oid, 'MEMBER')) \
+           AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid AND s.dbid = d.oid) \
+         ORDER BY 1"
+    )
 }
 
 /// The admin's view of the cluster. Connections open on first use and are capped at
@@ -1143,7 +1165,7 @@ impl Postgres {
                 // management login can revoke them when Vault drops a user issued before the
                 // provider. A previous owner that is no superuser joins the group, keeping
                 // what it could do.
-                let statements: Vec<Option<String>> = sqlx::query_scalar(
+                let sql = format!(
                     "WITH d AS (SELECT r.rolname, r.rolsuper FROM pg_database db JOIN pg_roles r ON r.oid = db.datdba \
                                 WHERE db.datname = $1::text) \
                      SELECT unnest(ARRAY[ \
@@ -1151,6 +1173,8 @@ impl Postgres {
                                      THEN format('GRANT %I TO %I', $2::text, d.rolname) END FROM d), \
                         (SELECT CASE WHEN d.rolname <> $2::text \
                                      THEN format('ALTER DATABASE %I OWNER TO %I', $1::text, $2::text) END FROM d), \
+                        (SELECT format('GRANT CONNECT ON DATABASE %I TO %s', $1::text, string_agg(quote_ident(x.rolname), ', ')) \
+                         FROM ({through_public}) x(rolname) HAVING count(*) > 0), \
                         format('REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text), \
                         format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I, %I', $1::text, $3::text, $4::text), \
                         format('ALTER SCHEMA public OWNER TO %I', $2::text), \
@@ -1167,7 +1191,9 @@ impl Postgres {
                         CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = $5::text) \
                              THEN format('GRANT CONNECT ON DATABASE %I TO %I', $1::text, $5::text) END \
                     ]) AS s",
-                )
+                    through_public = connecting_through_public(2),
+                );
+                let statements: Vec<Option<String>> = sqlx::query_scalar(&sql)
                 .bind(&db)
                 .bind(&roles.owner)
                 .bind(&roles.readwrite)
@@ -1224,7 +1250,7 @@ impl Postgres {
             .with(database, move |c| {
                 let r = r.clone();
                 Box::pin(async move {
-                    sqlx::query(
+                    sqlx::query(&format!(
                         "WITH rw AS (SELECT oid FROM pg_roles WHERE rolname = $2), ro AS (SELECT oid FROM pg_roles WHERE rolname = $3), \
                               t AS (SELECT c.oid, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c \
                                     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) \
@@ -1239,8 +1265,10 @@ impl Postgres {
                                 ARRAY(SELECT owner FROM t WHERE owner <> $1 GROUP BY owner ORDER BY owner) AS other_owners, \
                                 (SELECT count(*) FROM t WHERE owner <> $1) AS foreign_tables, \
                                 EXISTS (SELECT FROM pg_default_acl d JOIN pg_roles o ON o.oid = d.defaclrole \
-                                        WHERE o.rolname = $1 AND d.defaclnamespace = 'public'::regnamespace AND d.defaclobjtype = 'r') AS defaults",
-                    )
+                                        WHERE o.rolname = $1 AND d.defaclnamespace = 'public'::regnamespace AND d.defaclobjtype = 'r') AS defaults, \
+                                ARRAY({}) AS through_public",
+                        connecting_through_public(1)
+                    ))
                     .bind(&r.owner)
                     .bind(&r.readwrite)
                     .bind(&r.readonly)
@@ -1258,6 +1286,13 @@ impl Postgres {
             other_owners: row.get::<Option<Vec<String>>, _>("other_owners").unwrap_or_default(),
             foreign_tables: row.get("foreign_tables"),
             default_privileges: row.get("defaults"),
+            // The pooler's auth user keeps CONNECT anyway.
+            connecting_through_public: row
+                .get::<Option<Vec<String>>, _>("through_public")
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|login| Some(login) != self.endpoint.pooler_auth_user.as_ref())
+                .collect(),
         })
     }
 
@@ -1633,6 +1668,85 @@ impl Postgres {
                 )
                 .bind(login)
                 .fetch_all(c)
+                .await
+            })
+        })
+        .await
+    }
+
+    /// The databases where `login` holds privileges or owns objects (on the database
+    /// itself, or on anything in it): where a login made by hand does its work.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn databases_of_login(&self, login: &str) -> Result<Vec<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let login = login.to_owned();
+        self.with(&maintenance, move |c| {
+            let login = login.clone();
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT d.datname::text FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid \
+                       JOIN pg_database d ON d.oid = s.dbid \
+                        OR (s.classid = 'pg_database'::regclass AND d.oid = s.objid) \
+                     WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = $1 ORDER BY 1",
+                )
+                .bind(login)
+                .fetch_all(c)
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Why `database`'s management login may not be given `login` to rotate, or `None`
+    /// when it may: a login with no role attributes, a member of nothing but the database's
+    /// group roles, no role's group but the management login's ADMIN, holding privileges or
+    /// objects in or on `database` and nowhere else. Rotating its password then reaches
+    /// nothing beyond the database.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn login_outside(
+        &self,
+        database: &str,
+        login: &str,
+        roles: &GroupRoles,
+    ) -> Result<Option<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (database, login, r) = (database.to_owned(), login.to_owned(), roles.clone());
+        self.with(&maintenance, move |c| {
+            let (database, login, r) = (database.clone(), login.clone(), r.clone());
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "WITH l AS (SELECT * FROM pg_roles WHERE rolname = $1), \
+                          db AS (SELECT oid FROM pg_database WHERE datname = $2) \
+                     SELECT CASE \
+                       WHEN NOT EXISTS (SELECT FROM l) THEN 'no such login' \
+                       WHEN (SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls FROM l) \
+                         THEN 'role attributes (superuser, createrole, createdb, replication or bypassrls)' \
+                       WHEN EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                                    WHERE m.member = (SELECT oid FROM l) AND g.rolname NOT IN ($3, $4, $5)) \
+                         THEN (SELECT format('membership of %s', string_agg(quote_ident(g.rolname), ', ')) \
+                               FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                               WHERE m.member = (SELECT oid FROM l) AND g.rolname NOT IN ($3, $4, $5)) \
+                       WHEN EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles x ON x.oid = m.member \
+                                    WHERE m.roleid = (SELECT oid FROM l) AND x.rolname <> $6) \
+                         THEN 'members of its own' \
+                       WHEN EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
+                                    AND s.refobjid = (SELECT oid FROM l) AND s.deptype IN ('a', 'o') \
+                                    AND s.dbid <> (SELECT oid FROM db) \
+                                    AND NOT (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db))) \
+                         THEN 'privileges or objects in another database' \
+                     END",
+                )
+                .bind(&login)
+                .bind(&database)
+                .bind(&r.owner)
+                .bind(&r.readwrite)
+                .bind(&r.readonly)
+                .bind(&r.management)
+                .fetch_one(c)
                 .await
             })
         })

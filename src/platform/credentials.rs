@@ -15,7 +15,7 @@ use crate::backends::redis::{Redis, RedisBackendError};
 use crate::backends::vault::{DynamicRole, StaticRole, Vault, VaultError};
 use crate::platform::claims::{self, Claim, ClaimError, ClaimStore, Standing, VaultClaim};
 use crate::platform::namespaces::{NamespaceError, Namespaces};
-use crate::platform::naming::{DatabaseName, Engine, NamespaceName, RoleName, Target};
+use crate::platform::naming::{self, DatabaseName, Engine, NamespaceName, RoleName, Target};
 use crate::platform::redis_acl;
 use crate::secret::Secret;
 
@@ -119,6 +119,17 @@ pub enum CredentialError {
     /// Another Terraform state claims the role.
     #[error("the role is claimed by another Terraform state since {} (claim {})", .0.since, .0.id)]
     Claimed(Claim),
+    /// A static role made before the provider rotates a login that reaches beyond its
+    /// database: the database's management login may not be given it.
+    #[error(
+        "static login {login:?} has {why}; only a login confined to the database can be rotated through its own connection"
+    )]
+    LoginOutside {
+        /// The login.
+        login: String,
+        /// What reaches beyond the database.
+        why: String,
+    },
     /// Moving a role made before the provider would leave users Vault could not revoke.
     #[error("{}", .blocked.iter().map(|(user, why)| format!("{user:?} holds {why}")).collect::<Vec<_>>().join("; "))]
     Unrevocable {
@@ -233,7 +244,7 @@ impl Credentials<'_> {
         // A role made before the provider: the users it issued go to the new connection
         // before the role does (so a revocation in between finds them revocable), and those
         // it issued while moving, after.
-        let adoption = if spec.is_static() { None } else { self.adoption(spec).await? };
+        let adoption = self.adoption(spec).await?;
         if let Some(adoption) = &adoption {
             if !adoption.blocked.is_empty() {
                 return Err(CredentialError::Unrevocable { blocked: adoption.blocked.clone() });
@@ -242,6 +253,7 @@ impl Credentials<'_> {
         }
         self.write_role(spec, &connection).await?;
         if adoption.is_some()
+            && !spec.is_static()
             && let Some(after) = self.issued_before(spec).await?
         {
             let movable: Vec<String> = after.into_iter().filter(|(_, why)| why.is_none()).map(|(u, _)| u).collect();
@@ -258,7 +270,11 @@ impl Credentials<'_> {
     /// do not name this database alone); [`CredentialError`].
     pub async fn adoption(&self, spec: &CredentialSpec) -> Result<Option<Adoption>, CredentialError> {
         if spec.is_static() {
-            return Ok(None);
+            let Some(role) = self.vault.read_static_role(self.mount, &spec.role.vault_role()).await? else {
+                return Ok(None);
+            };
+            let from_connection = self.static_adopted_from(spec, &role).await?;
+            return Ok(from_connection.map(|from_connection| Adoption { from_connection, ..Adoption::default() }));
         }
         let name = spec.role.vault_role();
         let Some(role) = self.vault.read_role(self.mount, &name).await? else { return Ok(None) };
@@ -291,6 +307,60 @@ impl Credentials<'_> {
         let Target::Database(db) = &spec.role.target else { return Err(foreign()) };
         let named = databases_named(db.engine, &role["creation_statements"]);
         if named.len() == 1 && named.contains(&db.name) { Ok(Some(db_name.to_owned())) } else { Err(foreign()) }
+    }
+
+    /// `Some(connection)` when static `role` (as Vault returns it) rotates through another
+    /// connection than the target's, made before the provider for a login of this database
+    /// alone (PostgreSQL; see [`Postgres::login_outside`]), which moving it hands to the
+    /// database's management login.
+    ///
+    /// # Errors
+    /// [`CredentialError::LoginOutside`] for a login that reaches further;
+    /// [`CredentialError::ForeignRole`] on MySQL and Redis, or for a provider connection's role.
+    async fn static_adopted_from(&self, spec: &CredentialSpec, role: &Json) -> Result<Option<String>, CredentialError> {
+        let expected = spec.role.target.vault_connection();
+        let db_name = role["db_name"].as_str().unwrap_or_default();
+        if db_name == expected {
+            return Ok(None);
+        }
+        let foreign = || CredentialError::ForeignRole {
+            role: spec.role.vault_role(),
+            db_name: db_name.to_owned(),
+            expected: expected.clone(),
+        };
+        let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) else {
+            return Err(foreign());
+        };
+        if naming::is_provider_connection(db_name) {
+            return Err(foreign());
+        }
+        let login = role["username"].as_str().unwrap_or_default();
+        match pg.login_outside(&db.name, login, &db.group_roles()).await? {
+            None => Ok(Some(db_name.to_owned())),
+            Some(why) => Err(CredentialError::LoginOutside { login: login.to_owned(), why }),
+        }
+    }
+
+    /// The role a static Vault role made before the provider stands for: one on a shared
+    /// PostgreSQL connection (not of the provider's form), whose login holds privileges in
+    /// exactly one database. `None` for any other.
+    ///
+    /// # Errors
+    /// [`CredentialError`] when Vault or the server cannot be asked.
+    pub async fn static_role_of(&self, vault_role: &str) -> Result<Option<RoleName>, CredentialError> {
+        let Store::Postgres(pg) = &self.store else { return Ok(None) };
+        let Some(found) = self.vault.read_static_role(self.mount, vault_role).await? else { return Ok(None) };
+        let (Some(connection), Some(login)) = (found["db_name"].as_str(), found["username"].as_str()) else {
+            return Ok(None);
+        };
+        if naming::is_provider_connection(connection) {
+            return Ok(None);
+        }
+        let databases = pg.databases_of_login(login).await?;
+        let [database] = databases.as_slice() else { return Ok(None) };
+        let Some(target) = Target::parse(&format!("postgresql/{database}")) else { return Ok(None) };
+        let name = role_name_from(vault_role.strip_prefix(&format!("{connection}-")).unwrap_or(vault_role));
+        Ok(RoleName::new(target, &name).and_then(|r| r.keeping_vault_role(vault_role)).ok())
     }
 
     /// Users issued for the database before the provider, each with what keeps the
@@ -362,7 +432,6 @@ impl Credentials<'_> {
     /// [`CredentialError`].
     pub async fn inspect(&self, spec: &CredentialSpec) -> Result<Option<Observed>, CredentialError> {
         let name = spec.role.vault_role();
-        let expected = spec.role.target.vault_connection();
         let found = if spec.is_static() {
             self.vault.read_static_role(self.mount, &name).await?
         } else {
@@ -370,14 +439,7 @@ impl Credentials<'_> {
         };
         let Some(role) = found else { return Ok(None) };
         let adopted_from = if spec.is_static() {
-            if role["db_name"].as_str() != Some(expected.as_str()) {
-                return Err(CredentialError::ForeignRole {
-                    role: name,
-                    db_name: role["db_name"].as_str().unwrap_or_default().to_owned(),
-                    expected,
-                });
-            }
-            None
+            self.static_adopted_from(spec, &role).await?
         } else {
             self.adopted_from(spec, &role)?
         };

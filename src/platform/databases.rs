@@ -314,6 +314,12 @@ impl Databases<'_> {
                 }
             ));
         }
+        if !gaps.connecting_through_public.is_empty() {
+            changes.push(format!(
+                "logins that work in it and connect only because PUBLIC may ({}) get CONNECT of their own before PUBLIC loses it, so their apps keep connecting",
+                gaps.connecting_through_public.join(", ")
+            ));
+        }
         if gaps.public_owner != *owner {
             changes.push(format!("schema public changes owner from {:?} to {owner:?}", gaps.public_owner));
         }

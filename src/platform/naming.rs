@@ -288,6 +288,13 @@ pub fn check_acl_user(user: &str, name: &NamespaceName) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a Vault connection's name is of the form the provider gives a database's or
+/// namespace's own connection (`postgres-<db>`, `mysql-<db>`, `redis-<namespace>`), as
+/// opposed to a shared one made by hand (`postgres`, say).
+pub fn is_provider_connection(name: &str) -> bool {
+    ["postgres-", "mysql-", "redis-"].iter().any(|p| name.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
+}
+
 /// Whether an ACL user name is one the provider makes for some namespace (its user, its
 /// management user or a static login).
 pub fn is_provider_redis_user(user: &str) -> bool {

@@ -337,6 +337,7 @@ impl Resource for RotatedRole {
             plan.insert(k.to_owned(), v);
         }
         if let (true, Some(login)) = (model.static_mode, prior_login) {
+            model.static_username = login.as_str().map(str::to_owned);
             plan.insert("static_username".into(), login);
         }
         // `id` becomes known when the role exists: what refers to it (`dbaas_credentials`,
@@ -542,6 +543,14 @@ impl Resource for RotatedRole {
             }
             None => RoleName::parse_id(&request.id),
         };
+        // A static role on a shared connection says nothing of its database but its login:
+        // where that login works.
+        let parsed = match parsed {
+            None if !d.has_error() && request.identity.is_none() && !request.id.contains('/') => {
+                self.static_role_made_before(&request.id, d).await
+            }
+            parsed => parsed,
+        };
         let Some(role) = parsed else {
             if !d.has_error() {
                 d.error(
@@ -559,7 +568,18 @@ impl Resource for RotatedRole {
             Ok(found) => found,
             Err(e) => return errors::credentials(d, "reading the role to import", &role, &e),
         };
+        let login = if is_static {
+            match credentials.vault.read_static_role(credentials.mount, &role.vault_role()).await {
+                Ok(found) => found.and_then(|f| f["username"].as_str().map(str::to_owned)),
+                Err(e) => return errors::vault(d, "reading the static role to import", &e),
+            }
+        } else {
+            None
+        };
         let mut state = crate::framework::plan::empty_object(&self.schema());
+        if let Some(login) = login {
+            state.insert("static_username".into(), Value::string(login));
+        }
         state.insert("database".into(), Value::string(role.target.id()));
         state.insert("name".into(), Value::string(&role.name));
         state.insert("id".into(), Value::string(role.id()));
@@ -615,6 +635,21 @@ impl RotatedRole {
     }
 
     /// The role an import identity names (`mount` defaults to the provider's).
+    /// The role a static Vault role made before the provider, on a shared PostgreSQL
+    /// connection, stands for (see [`Credentials::static_role_of`]).
+    async fn static_role_made_before(&self, vault_role: &str, d: &mut Diagnostics) -> Option<RoleName> {
+        let config = self.services.config(d)?.clone();
+        let client = Client::Postgres(self.services.postgres(&mut Diagnostics::default()).await?);
+        let credentials = self.credentials(&client, &config, d)?;
+        match credentials.static_role_of(vault_role).await {
+            Ok(found) => found,
+            Err(e) => {
+                d.error("Cannot read the role to import", format!("Reading static role {vault_role:?}: {e}"));
+                None
+            }
+        }
+    }
+
     async fn role_from_identity(&self, identity: &Value, d: &mut Diagnostics) -> Option<RoleName> {
         let role = identity.attr("role").and_then(Value::as_str)?.to_owned();
         let vault = self.services.vault()?;
@@ -641,6 +676,19 @@ const CHANGED_OUTSIDE: &str = "changed outside Terraform";
 fn adoption_warning(d: &mut Diagnostics, model: &Model, config: &ProviderConfig, adoption: &Adoption) {
     let vault_role = model.role.vault_role();
     let mount = config.vault.as_ref().map_or("database", |v| v.database_mount.as_str());
+    if model.static_mode {
+        let login = model.spec().login();
+        return d.attribute_warning(
+            AttributePath::root("privileges"),
+            "Apply moves a Vault role made before the provider",
+            format!(
+                "Vault static role {vault_role:?} rotates login {login:?} through connection {:?}. Apply moves it onto {:?}: the login is marked as the database's static login, the database's management login may set its password (from PostgreSQL 16 with ADMIN on it, without its privileges), and it joins the group role for `{}`, keeping the privileges it has. Its password does not change: apps keep reading {mount}/static-creds/{vault_role}, and Vault rotates it through the new connection from its next rotation on.",
+                adoption.from_connection,
+                model.role.target.vault_connection(),
+                model.privileges,
+            ),
+        );
+    }
     let users = if adoption.users.is_empty() {
         "No user it issued before is left on the server.".to_owned()
     } else {

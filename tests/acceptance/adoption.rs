@@ -759,3 +759,139 @@ fn a_hand_made_redis_user_is_adopted_and_its_apps_keep_their_passwords() {
         vault("DELETE", &format!("secret/metadata/dbaas/claims/redis/{name}"), None);
     }
 }
+
+#[test]
+fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
+    require_services();
+    for tf in terraforms() {
+        let c = Cleanup::new("adoptst");
+        let (name, mount) = (c.prefix.clone(), c.mount.clone());
+        let (login, wide) = (format!("{name}_app_user"), format!("{name}_wide_user"));
+        psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        psql(
+            "postgres",
+            &format!(
+                "CREATE ROLE \"{login}\" LOGIN PASSWORD 'before'; CREATE ROLE \"{wide}\" LOGIN CREATEDB PASSWORD 'before'"
+            ),
+        );
+        psql(
+            &name,
+            &format!(
+                "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2); \
+                 GRANT SELECT, INSERT ON orders TO \"{login}\"; GRANT SELECT ON orders TO \"{wide}\""
+            ),
+        );
+        // The world before: a shared connection as the server's admin, a hand-made static
+        // role per login (creating it rotates the password), an app holding a session.
+        vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
+        vault(
+            "POST",
+            &format!("{mount}/config/postgres"),
+            Some(&serde_json::json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres?sslmode=disable",
+                "username": "postgres",
+                "password": "trust-auth-ignores-it",
+                "allowed_roles": ["*"],
+            })),
+        );
+        let (role, wide_role) = (format!("legacy-{name}-static"), format!("legacy-{name}-wide"));
+        for (vault_role, user) in [(&role, &login), (&wide_role, &wide)] {
+            vault(
+                "POST",
+                &format!("{mount}/static-roles/{vault_role}"),
+                Some(&serde_json::json!({ "db_name": "postgres", "username": user, "rotation_period": "1h" })),
+            );
+        }
+        let password = || {
+            let creds = vault("GET", &format!("{mount}/static-creds/{role}"), None);
+            creds["data"]["password"].as_str().unwrap_or_else(|| panic!("{creds}")).to_owned()
+        };
+        let issued = password();
+        let running = apps::Loop::start(vec![(
+            apps::App { creds_path: format!("{mount}/static-creds/{role}"), port: 5432, database: name.clone() },
+            (login.clone(), issued.clone()),
+        )]);
+
+        let stack = Stack::default().postgres(5432, "").vault(&mount, "token = \"root\"");
+        let database = format!(
+            "resource \"dbaas_shared_database\" \"orders\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n}}\n\
+             import {{\n  to = dbaas_shared_database.orders\n  id = \"postgresql/{name}\"\n}}\n"
+        );
+        let static_role = |resource: &str, vault_role: &str| {
+            format!(
+                "resource \"dbaas_rotated_role\" \"{resource}\" {{\n  database = dbaas_shared_database.orders.id\n  name = \"{resource}\"\n  mode = \"static\"\n  rotation_period = \"1h\"\n  vault_role = \"{vault_role}\"\n  privileges = \"readwrite\"\n}}\n\
+                 import {{\n  to = dbaas_rotated_role.{resource}\n  id = \"{vault_role}\"\n}}\n"
+            )
+        };
+        // A login that reaches beyond its database is refused, naming what reaches.
+        let refused = Workspace::new(
+            tf,
+            "adoptst",
+            &stack.clone().main_tf(&(database.clone() + &static_role("wide", &wide_role))),
+        );
+        refused.init();
+        let out = refused.fails(&["plan", "-no-color", "-input=false"]);
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("The static login reaches beyond its database") && flat.contains("has role attributes"),
+            "{out}"
+        );
+
+        let ws =
+            Workspace::new(tf, "adoptst", &stack.clone().main_tf(&(database.clone() + &static_role("app", &role))));
+        ws.init();
+        running.step("import and plan");
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(!plan.contains("must be replaced") && plan.contains("0 to add, 2 to change, 0 to destroy"), "{plan}");
+        let diagnostics = ws.plan_diagnostics();
+        let (_, _, detail) = diagnostics
+            .iter()
+            .find(|(a, summary, _)| {
+                a == "dbaas_rotated_role.app" && summary == "Apply moves a Vault role made before the provider"
+            })
+            .unwrap_or_else(|| panic!("no warning: {diagnostics:?}"));
+        for said in
+            [format!("rotates login {login:?}"), format!("{mount}/static-creds/{role}"), "does not change".into()]
+        {
+            assert!(detail.contains(&said), "the warning does not say {said:?}: {detail}");
+        }
+        // The database's plan says the login keeps connecting when PUBLIC no longer may.
+        let (_, _, detail) = diagnostics
+            .iter()
+            .find(|(_, summary, _)| summary == "Apply brings an imported database to the provider's shape")
+            .unwrap_or_else(|| panic!("no database warning: {diagnostics:?}"));
+        let listed = detail.split("connect only because PUBLIC may (").nth(1).and_then(|rest| rest.split(')').next());
+        assert!(listed.is_some_and(|logins| logins.split(", ").any(|l| l == login)), "{detail}");
+
+        running.step("apply");
+        ws.apply();
+        let found = vault("GET", &format!("{mount}/static-roles/{role}"), None);
+        assert_eq!(found["data"]["db_name"], format!("postgres-{name}"), "{found}");
+        assert_eq!(found["data"]["username"], login.as_str());
+        assert_eq!(password(), issued, "the move kept the password");
+        running.step("plan after apply");
+        ws.assert_plan_empty();
+
+        running.step("removed");
+        ws.write_main(&stack.main_tf(
+            "removed {\n  from = dbaas_rotated_role.app\n  lifecycle {\n    destroy = false\n  }\n}\n\
+             removed {\n  from = dbaas_shared_database.orders\n  lifecycle {\n    destroy = false\n  }\n}\n",
+        ));
+        ws.apply();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let tally = running.stop();
+        eprintln!("static adoption on Terraform {}: {}", tf.version, tally.report());
+        assert_eq!(tally.failed(), 0, "an app noticed: {}\n{:?}", tally.report(), tally.failures);
+        // Vault rotates it through the database's own connection (through the issuer's
+        // functions on PostgreSQL 15, which take the login as marked); the new one works.
+        let rotated = vault("POST", &format!("{mount}/rotate-role/{role}"), None);
+        assert!(rotated["errors"].is_null(), "{rotated}");
+        let now = password();
+        assert_ne!(now, issued);
+        assert_eq!(psql_as(5432, &login, &now, &name, "SELECT count(*) FROM orders").as_deref(), Ok("2"));
+        for vault_role in [&role, &wide_role] {
+            vault("DELETE", &format!("{mount}/static-roles/{vault_role}"), None);
+        }
+    }
+}
