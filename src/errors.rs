@@ -27,6 +27,14 @@ pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
         PostgresError::InUse { database, sessions, idle_from_pooler } => {
             database_in_use(d, database, *sessions, *idle_from_pooler);
         }
+        PostgresError::NoDatabase { database, endpoint } => d.error(
+            "Database is gone",
+            format!("While {action}: database {database:?} does not exist on PostgreSQL at {endpoint}, though this apply or an earlier one made it. A failover that lost the primary's newest transactions does this, and so does a DROP by hand. It is kept in state; apply again to make it afresh."),
+        ),
+        PostgresError::NotPrimary { endpoint } => d.error(
+            "PostgreSQL is failing over",
+            format!("While {action}: the server at {endpoint} is a replica in recovery, not the primary, and still was after a few seconds of retrying: the platform is failing over and its read-write address does not reach the new primary yet. Nothing was changed by this step; what earlier steps made is in state. Apply again once the new primary answers."),
+        ),
         PostgresError::TimedOut { .. } => timed_out(d, action, e, "postgres", "DBAAS_POSTGRES_TIMEOUT"),
         PostgresError::Stopped => stopped(d, action),
         PostgresError::NotOurs { role, comment } => d.attribute_error(

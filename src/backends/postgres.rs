@@ -232,6 +232,22 @@ pub enum PostgresError {
         /// Its owner.
         owner: String,
     },
+    /// A database that was just there is gone: a failover that lost the newest
+    /// transactions, or someone dropped it.
+    #[error("database {database:?} does not exist on PostgreSQL at {endpoint}")]
+    NoDatabase {
+        /// The database.
+        database: String,
+        /// host:port
+        endpoint: String,
+    },
+    /// The server at the configured address is a replica in recovery: the platform is
+    /// failing over, and its read-write service does not yet point at the new primary.
+    #[error("PostgreSQL at {endpoint} is a replica in recovery, not the primary (a failover under way?)")]
+    NotPrimary {
+        /// host:port
+        endpoint: String,
+    },
     /// No answer within the deadline.
     #[error("PostgreSQL at {endpoint} timed out: no answer within {}s", .waited.as_secs())]
     TimedOut {
@@ -271,8 +287,11 @@ impl PostgresError {
 
     fn is_transient(&self) -> bool {
         match self {
-            PostgresError::Connect { source, .. } => matches!(source, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut),
+            // A server shutting down, starting up or not accepting connections yet says so
+            // at login (57P03, 08xxx): a failover or a restart, over in moments.
+            PostgresError::Connect { source, .. } => is_transient_sql(source),
             PostgresError::Sql(e) => is_transient_sql(e),
+            PostgresError::NotPrimary { .. } => true,
             _ => false,
         }
     }
@@ -486,7 +505,9 @@ pub struct Postgres {
     catalog: Mutex<Snapshot<Arc<Catalog>>>,
     facts: tokio::sync::OnceCell<ServerFacts>,
     trusted: tokio::sync::OnceCell<BTreeSet<String>>,
-    issuer_role: tokio::sync::OnceCell<()>,
+    /// Whether the issuer role is known to exist on the server this process talks to;
+    /// forgotten when that server may have changed (a failover can lose its creation).
+    issuer_role: std::sync::atomic::AtomicBool,
 }
 
 /// A connection kept open for reuse, still holding its permit.
@@ -529,7 +550,7 @@ impl Postgres {
             catalog: Mutex::new(Snapshot::default()),
             facts: tokio::sync::OnceCell::new(),
             trusted: tokio::sync::OnceCell::new(),
-            issuer_role: tokio::sync::OnceCell::new(),
+            issuer_role: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -707,6 +728,7 @@ impl Postgres {
                     if reused.released_at.elapsed() < IDLE_CHECK_AFTER || reused.connection.ping().await.is_ok() {
                         return Ok(reused);
                     }
+                    self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
                     break reused.permit;
                 }
                 Step::Open(p) => break p,
@@ -738,16 +760,51 @@ impl Postgres {
         let options = self.options(database);
         let mut connection = retry::transient(
             || async {
-                PgConnection::connect_with(&options)
-                    .await
-                    .map_err(|source| PostgresError::Connect { endpoint: self.endpoint(), source })
+                match PgConnection::connect_with(&options).await {
+                    Ok(c) => Ok(c),
+                    Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("3D000") => {
+                        Err(self.missing_database(database).await)
+                    }
+                    Err(source) => Err(PostgresError::Connect { endpoint: self.endpoint(), source }),
+                }
             },
             PostgresError::is_transient,
         )
         .await?;
-        let backend_pid: i32 =
-            sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut connection).await.map_err(sql)?;
+        // Every change goes to the primary: during a failover the read-write address may
+        // reach a replica for a while, where DDL would fail half way (SQLSTATE 25006).
+        let (backend_pid, in_recovery): (i32, bool) = sqlx::query_as("SELECT pg_backend_pid(), pg_is_in_recovery()")
+            .fetch_one(&mut connection)
+            .await
+            .map_err(sql)?;
+        if in_recovery {
+            let _ = connection.close().await;
+            return Err(PostgresError::NotPrimary { endpoint: self.endpoint() });
+        }
         Ok(Leased { database: database.to_owned(), connection, backend_pid, permit, released_at: Instant::now() })
+    }
+
+    /// Why `database` is missing: a replica in recovery lacks what the primary has not
+    /// yet sent it ([`PostgresError::NotPrimary`], retried), a primary lacks what is gone.
+    /// Asking takes one short connection beside the pool's count, only on this error.
+    async fn missing_database(&self, database: &str) -> PostgresError {
+        let gone = PostgresError::NoDatabase { database: database.to_owned(), endpoint: self.endpoint() };
+        let Ok(mut c) = PgConnection::connect_with(&self.options(&self.endpoint.database)).await else { return gone };
+        let in_recovery: Result<bool, _> = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut c).await;
+        let _ = c.close().await;
+        match in_recovery {
+            Ok(true) => PostgresError::NotPrimary { endpoint: self.endpoint() },
+            _ => gone,
+        }
+    }
+
+    /// Closes every idle connection without waiting: after a connection broke or its
+    /// server stopped being the primary, the others went to the same server.
+    async fn forget_idle(&self) {
+        self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
+        let idle = std::mem::take(&mut *self.idle.lock().await);
+        let closing = idle.into_iter().map(|c| tokio::time::timeout(Duration::from_millis(200), c.connection.close()));
+        futures::future::join_all(closing).await;
     }
 
     /// Ends our idle connections to `database` (they would block dropping or renaming it)
@@ -804,14 +861,19 @@ impl Postgres {
                     Err(e) => {
                         // The server ending the session (a restart, a failover, a
                         // terminate) also arrives as a database error: not reusable.
+                        // So does a session on a server that is no longer the primary
+                        // (read_only_sql_transaction): and then every idle connection is
+                        // to that same server, so none is kept.
                         let session_ended = matches!(&e, sqlx::Error::Database(db)
-                            if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")));
+                            if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "25006"));
                         let reusable = matches!(
                             e,
                             sqlx::Error::Database(_) | sqlx::Error::RowNotFound | sqlx::Error::ColumnDecode { .. }
                         );
                         if reusable && !session_ended {
                             self.release(c).await;
+                        } else {
+                            self.forget_idle().await;
                         }
                         Err(sql(e))
                     }
@@ -956,10 +1018,37 @@ impl Postgres {
         self.invalidate().await;
         match result {
             Err(PostgresError::Sql(sqlx::Error::Database(db))) if db.code().as_deref() == Some("42P04") => {
+                // A retry after an attempt whose answer was lost (a failover cut the
+                // connection after the commit) finds the database that attempt made: owned
+                // by the owner group this create has just made or taken as marked, and not
+                // yet marked itself. Any other is someone else's.
+                if self.made_unmarked(&spec.name, &spec.roles.owner).await? {
+                    return Ok(());
+                }
                 Err(PostgresError::AlreadyExists(spec.name.clone()))
             }
             other => other,
         }
+    }
+
+    /// Whether `database` exists, owned by `owner`, with no comment (so no owner mark).
+    async fn made_unmarked(&self, database: &str, owner: &str) -> Result<bool, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (database, owner) = (database.to_owned(), owner.to_owned());
+        self.with(&maintenance, move |c| {
+            let (database, owner) = (database.clone(), owner.clone());
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1 \
+                       AND pg_get_userbyid(datdba) = $2 AND shobj_description(oid, 'pg_database') IS NULL)",
+                )
+                .bind(database)
+                .bind(owner)
+                .fetch_one(c)
+                .await
+            })
+        })
+        .await
     }
 
     /// Writes the owner mark on the database (`COMMENT ON DATABASE`).
@@ -1461,27 +1550,29 @@ impl Postgres {
     /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE, made
     /// once per server), asked once per process.
     async fn ensure_issuer_role(&self) -> Result<(), PostgresError> {
+        use std::sync::atomic::Ordering;
+        if self.issuer_role.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let maintenance = self.endpoint.database.clone();
-        self.issuer_role
-            .get_or_try_init(|| {
-                self.with(&maintenance, |c| {
-                    Box::pin(async move {
-                        let mut tx = c.begin().await?;
-                        lock_ddl(&mut tx, ISSUER_ROLE).await?;
-                        let statement: Option<String> = sqlx::query_scalar(
-                            "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+        self.with(&maintenance, |c| {
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                lock_ddl(&mut tx, ISSUER_ROLE).await?;
+                let statement: Option<String> = sqlx::query_scalar(
+                    "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
                                          THEN format('CREATE ROLE %I NOLOGIN CREATEROLE', $1::text) END",
-                        )
-                        .bind(ISSUER_ROLE)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        execute_all(&mut tx, &statement.into_iter().collect::<Vec<_>>()).await?;
-                        tx.commit().await
-                    })
-                })
+                )
+                .bind(ISSUER_ROLE)
+                .fetch_one(&mut *tx)
+                .await?;
+                execute_all(&mut tx, &statement.into_iter().collect::<Vec<_>>()).await?;
+                tx.commit().await
             })
-            .await
-            .map(drop)
+        })
+        .await?;
+        self.issuer_role.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Creates missing group roles and (re)grants their privileges: what an update does to

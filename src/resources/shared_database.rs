@@ -409,10 +409,7 @@ impl Resource for SharedDatabase {
             Err(e) => return errors::database(d, "creating the database", &model.database, &e),
         };
         response.identity = Some(model.identity());
-        let mut read = ReadResponse { state: with_claim(&request.plan, &claim), ..Default::default() };
-        self.refresh_knowing(&model, &mut read, provisioned.extensions).await;
-        response.diagnostics.extend(read.diagnostics);
-        response.state = read.state;
+        self.read_back(&model, with_claim(&request.plan, &claim), provisioned.extensions, &config, response).await;
     }
 
     async fn read(&self, _ctx: &Context, request: ReadRequest, response: &mut ReadResponse) {
@@ -443,10 +440,7 @@ impl Resource for SharedDatabase {
             return errors::database(d, "updating the database", &plan.database, &e);
         }
         response.identity = Some(plan.identity());
-        let mut read = ReadResponse { state: with_claim(&request.plan, &claim), ..Default::default() };
-        self.refresh(&plan, &mut read).await;
-        response.diagnostics.extend(read.diagnostics);
-        response.state = read.state;
+        self.read_back(&plan, with_claim(&request.plan, &claim), None, &config, response).await;
     }
 
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
@@ -584,6 +578,37 @@ impl SharedDatabase {
     }
 
     /// Reads the database back into `response.state`; null when it no longer exists.
+    /// The state after a create or update that went through: `planned` as the server now
+    /// reads. When reading back fails (the server went away in between: a failover, say),
+    /// the change stands: `planned` with what it did not know left null goes into state,
+    /// with a warning, and the next refresh reads the rest.
+    async fn read_back(
+        &self,
+        model: &Model,
+        planned: Value,
+        extensions: Option<BTreeSet<String>>,
+        config: &ProviderConfig,
+        response: &mut ApplyResponse,
+    ) {
+        let mut read = ReadResponse { state: planned.clone(), ..Default::default() };
+        self.refresh_knowing(model, &mut read, extensions).await;
+        if !read.diagnostics.has_error() {
+            response.diagnostics.extend(read.diagnostics);
+            response.state = read.state;
+            return;
+        }
+        let why: Vec<String> = read.diagnostics.0.iter().map(|e| format!("{}: {}", e.summary, e.detail)).collect();
+        response.diagnostics.warning(
+            "Database changed, not read back",
+            format!(
+                "Database {:?} was changed as planned, but reading it back failed: {} It is in state; the next plan reads it again.",
+                model.database.name,
+                why.join(" ")
+            ),
+        );
+        response.state = incomplete_state(&planned, model, config);
+    }
+
     async fn refresh(&self, model: &Model, response: &mut ReadResponse) {
         self.refresh_knowing(model, response, None).await;
     }

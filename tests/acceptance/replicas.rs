@@ -169,3 +169,216 @@ fn readonly_credentials_read_from_the_replica_the_catalog_names() {
     assert!(write.contains("read-only transaction") || write.contains("permission denied"), "{write}");
     ws.destroy();
 }
+
+/// The platform's read-write service (CloudNativePG's `-rw`): a TCP relay to whichever
+/// server it points at. Pointing it elsewhere closes every connection it carried, as the
+/// old primary going away does.
+struct ReadWriteService {
+    port: u16,
+    upstream: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl ReadWriteService {
+    fn to(primary: u16) -> ReadWriteService {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        let upstream = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(primary));
+        let carried = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (to, kept) = (upstream.clone(), carried.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", to.load(Ordering::SeqCst))) else {
+                    continue;
+                };
+                let mut kept = kept.lock().unwrap();
+                kept.extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || copy(c2, s2));
+                std::thread::spawn(move || copy(server, client));
+            }
+        });
+        ReadWriteService { port, upstream, carried }
+    }
+
+    fn point_at(&self, server: u16) {
+        self.upstream.store(server, std::sync::atomic::Ordering::SeqCst);
+        for s in self.carried.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn copy(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+/// What an apply in flight made of a failover.
+struct Failover {
+    /// How long after the primary died the replica was promoted.
+    promoted: std::time::Duration,
+    /// When the apply in flight ended, after the primary died.
+    ended: std::time::Duration,
+    /// `None` when it succeeded; else its errors.
+    errors: Option<Vec<String>>,
+    /// How often the provider found the replica where the primary should be, and retried.
+    retried_on_replica: usize,
+    /// How long the next apply took to converge.
+    converged: std::time::Duration,
+}
+
+/// The primary dies in the middle of an apply of several databases and roles; for `hold`
+/// the read-write service reaches the replica, still in recovery, which is then promoted.
+/// The apply succeeds or fails with a clear error within its bound; one more apply
+/// converges, the plan is empty, and credentials Vault issues through its unchanged
+/// connections log in on the new primary.
+fn failover_during_apply(test: &str, hold: std::time::Duration) -> Failover {
+    use std::time::{Duration, Instant};
+    let tf = &terraforms()[0];
+    let servers = PrimaryAndReplica::start();
+    let service = ReadWriteService::to(servers.primary);
+    let c = Cleanup::new(test);
+    let names: Vec<String> = (0..4).map(|i| format!("{}_{i}", c.prefix)).collect();
+    let resources: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            format!(
+                "resource \"dbaas_shared_database\" \"db{i}\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
+                 resource \"dbaas_rotated_role\" \"app{i}\" {{\n  database = dbaas_shared_database.db{i}.id\n  name = \"app\"\n}}\n"
+            )
+        })
+        .collect();
+    let main = Stack::default()
+        .postgres_direct(service.port)
+        .vault(&c.mount, "token = \"root\"")
+        .main_tf(&resources)
+        .replace("    sslmode     = \"disable\"\n", "    sslmode     = \"disable\"\n    timeout     = \"10s\"\n");
+    let ws = Workspace::new(tf, test, &main).env("TF_LOG_PROVIDER", "WARN");
+    ws.init();
+
+    let started = Instant::now();
+    let apply = ws
+        .command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("terraform runs");
+    // Once the first database exists on the primary, the primary dies.
+    let made = || {
+        psql_on(
+            servers.primary,
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{}%'", c.prefix),
+        )
+    };
+    while made() == "0" {
+        assert!(started.elapsed() < Duration::from_secs(60), "the apply made no database");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failed_at = Instant::now();
+    as_server_user("pg_ctl", &["-D", &servers.dir.join("primary").to_string_lossy(), "-m", "immediate", "stop"]);
+    service.point_at(servers.replica);
+    std::thread::sleep(hold);
+    as_server_user("pg_ctl", &["-D", &servers.dir.join("replica").to_string_lossy(), "-w", "promote"]);
+    let promoted = failed_at.elapsed();
+    let out = apply.wait_with_output().expect("terraform ends");
+    let ended = failed_at.elapsed();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let retried_on_replica =
+        said.lines().filter(|l| l.contains("retrying") && l.contains("replica in recovery")).count();
+    let errors = (!out.status.success()).then(|| {
+        // Each error: its summary and its detail, on one line (Terraform wraps them).
+        let errors: Vec<String> = said
+            .split("\nError: ")
+            .skip(1)
+            .map(|block| {
+                let mut lines = block.lines();
+                let summary = lines.next().unwrap_or_default();
+                let detail: Vec<&str> = lines
+                    .skip_while(|l| l.trim().is_empty() || l.starts_with("  "))
+                    .take_while(|l| !l.trim().is_empty())
+                    .collect();
+                format!("Error: {summary}: {}", detail.join(" "))
+            })
+            .collect();
+        assert!(!errors.is_empty(), "a failed apply says why: {said}");
+        for error in &errors {
+            assert!(
+                // What exists after the failure is named: kept in state, removed by the next apply.
+                [
+                    "PostgreSQL is failing over",
+                    "timed out",
+                    "Cannot connect to PostgreSQL",
+                    "Database is gone",
+                    "left half made",
+                    // Vault could not reach the server to check the connection it was given.
+                    "error verifying connection",
+                ]
+                .iter()
+                .any(|clear| error.starts_with(&format!("Error: {clear}")) || error.contains(clear)),
+                "not a clear error: {error}\n{said}"
+            );
+        }
+        errors
+    });
+    assert!(ended < hold + Duration::from_secs(60), "the apply ended {ended:?} after the failover");
+
+    eprintln!(
+        "{test}: the apply in flight {}",
+        errors.as_ref().map_or("succeeded".to_owned(), |e| format!("failed:\n  {}", e.join("\n  ")))
+    );
+    // One more apply converges on the new primary; the plan is then empty.
+    let again = Instant::now();
+    ws.apply();
+    let converged = again.elapsed();
+    ws.assert_plan_empty();
+    for name in &names {
+        let creds = vault("GET", &format!("{}/creds/postgres-{name}-app", c.mount), None);
+        let (user, password) = (
+            creds["data"]["username"].as_str().unwrap_or_else(|| panic!("Vault issues for {name}: {creds}")),
+            creds["data"]["password"].as_str().unwrap(),
+        );
+        assert_eq!(psql_as(service.port, user, password, name, "SELECT pg_is_in_recovery()").as_deref(), Ok("f"));
+    }
+    ws.destroy();
+    Failover { promoted, ended, errors, retried_on_replica, converged }
+}
+
+/// A failover the provider's retries bridge: the apply in flight goes on, or, on a slow
+/// machine, says clearly that PostgreSQL is failing over.
+#[test]
+fn a_quick_failover_in_the_middle_of_an_apply_converges() {
+    require_services();
+    let f = failover_during_apply("failover1", std::time::Duration::from_secs(1));
+    eprintln!(
+        "quick failover: promoted {:?} after the primary died; the apply in flight {} {:?} after, having retried {} time(s) on the replica; the next apply converged in {:?}",
+        f.promoted,
+        f.errors.as_ref().map_or("succeeded".to_owned(), |e| format!("failed ({})", e.join(" | "))),
+        f.ended,
+        f.retried_on_replica,
+        f.converged
+    );
+}
+
+/// A failover longer than the retries: the apply in flight stops with "PostgreSQL is
+/// failing over", what it made is in state, and the next apply converges.
+#[test]
+fn a_slow_failover_in_the_middle_of_an_apply_fails_clearly_and_converges() {
+    require_services();
+    let f = failover_during_apply("failover6", std::time::Duration::from_secs(6));
+    eprintln!(
+        "slow failover: promoted {:?} after the primary died; the apply in flight {} {:?} after, having retried {} time(s) on the replica; the next apply converged in {:?}",
+        f.promoted,
+        f.errors.as_ref().map_or("succeeded".to_owned(), |e| format!("failed ({})", e.join(" | "))),
+        f.ended,
+        f.retried_on_replica,
+        f.converged
+    );
+    assert!(f.retried_on_replica > 0, "the provider met the replica and retried");
+    let errors = f.errors.expect("six seconds outlast the retries");
+    assert!(errors.iter().any(|e| e.contains("PostgreSQL is failing over")), "{errors:?}");
+}
