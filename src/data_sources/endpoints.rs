@@ -40,7 +40,7 @@ impl DataSource for Endpoints {
         let text = |name, description: &str| Attribute::string(name).computed().description(description);
         let number = |name, description: &str| Attribute::number(name).computed().description(description);
         Schema::new(
-            "The platform's endpoint catalog, from the provider configuration. A service that is not configured is `null`. Nothing here is secret, and reading it opens no connection.",
+            "The platform's endpoint catalog, from the provider configuration. A service that is not configured is `null`. Nothing here is secret, and reading it opens no connection.\n\nWhich endpoint for whom: apps connect to `postgres.host` (PgBouncer, transaction pooling); migrations and DDL to `postgres.admin_host` (the primary's read-write service, `-rw`); readers that may lag a moment to `postgres.pooled_read_host`, else `postgres.read_host` (the replicas, `-ro`), with `readonly` credentials, which work there because roles are cluster-wide; on MySQL, writers to `mysql.host` and readers to `mysql.read_host`. In a failover the read-write service follows the new primary: apps reconnect to the same endpoint, sessions open on the old primary end, and credentials Vault issues keep working, since its connections name the service, not a server.",
             vec![
                 Attribute::nested(
                     "postgres",

@@ -10,3 +10,12 @@ output "migrations_host" {
 output "creds_path_pattern" {
   value = data.dbaas_endpoints.this.vault.creds_path_pattern
 }
+
+# Readers get the replicas: the read-only PgBouncer when the platform runs one, else the
+# `-ro` service; null when the platform configures neither.
+output "reports_database_host" {
+  value = try(
+    "${coalesce(data.dbaas_endpoints.this.postgres.pooled_read_host, data.dbaas_endpoints.this.postgres.read_host)}:${coalesce(data.dbaas_endpoints.this.postgres.pooled_read_port, data.dbaas_endpoints.this.postgres.read_port)}",
+    null
+  )
+}
