@@ -294,19 +294,10 @@ impl Credentials<'_> {
     /// its statements name this database and no other. Another database's role is
     /// [`CredentialError::ForeignRole`].
     fn adopted_from(&self, spec: &CredentialSpec, role: &Json) -> Result<Option<String>, CredentialError> {
-        let expected = spec.role.target.vault_connection();
-        let db_name = role["db_name"].as_str().unwrap_or_default();
-        if db_name == expected {
-            return Ok(None);
-        }
-        let foreign = || CredentialError::ForeignRole {
-            role: spec.role.vault_role(),
-            db_name: db_name.to_owned(),
-            expected: expected.clone(),
-        };
-        let Target::Database(db) = &spec.role.target else { return Err(foreign()) };
+        let Some((db_name, foreign)) = other_connection(spec, role) else { return Ok(None) };
+        let Target::Database(db) = &spec.role.target else { return Err(foreign) };
         let named = databases_named(db.engine, &role["creation_statements"]);
-        if named.len() == 1 && named.contains(&db.name) { Ok(Some(db_name.to_owned())) } else { Err(foreign()) }
+        if named.len() == 1 && named.contains(&db.name) { Ok(Some(db_name)) } else { Err(foreign) }
     }
 
     /// `Some(connection)` when static `role` (as Vault returns it) rotates through another
@@ -318,25 +309,14 @@ impl Credentials<'_> {
     /// [`CredentialError::LoginOutside`] for a login that reaches further;
     /// [`CredentialError::ForeignRole`] on MySQL and Redis, or for a provider connection's role.
     async fn static_adopted_from(&self, spec: &CredentialSpec, role: &Json) -> Result<Option<String>, CredentialError> {
-        let expected = spec.role.target.vault_connection();
-        let db_name = role["db_name"].as_str().unwrap_or_default();
-        if db_name == expected {
-            return Ok(None);
-        }
-        let foreign = || CredentialError::ForeignRole {
-            role: spec.role.vault_role(),
-            db_name: db_name.to_owned(),
-            expected: expected.clone(),
-        };
-        let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) else {
-            return Err(foreign());
-        };
-        if naming::is_provider_connection(db_name) {
-            return Err(foreign());
+        let Some((db_name, foreign)) = other_connection(spec, role) else { return Ok(None) };
+        let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) else { return Err(foreign) };
+        if naming::is_provider_connection(&db_name) {
+            return Err(foreign);
         }
         let login = role["username"].as_str().unwrap_or_default();
         match pg.login_outside(&db.name, login, &db.group_roles()).await? {
-            None => Ok(Some(db_name.to_owned())),
+            None => Ok(Some(db_name)),
             Some(why) => Err(CredentialError::LoginOutside { login: login.to_owned(), why }),
         }
     }
@@ -1065,6 +1045,17 @@ fn engine_of_plugin(plugin: &str) -> Option<Engine> {
 
 /// A role name made from the tail of a Vault role's name: lowercased, anything outside the
 /// allowed characters made `-`, at most 24 characters.
+/// The connection `role` (as Vault returns it) issues through when it is not the target's
+/// own, with the error that calls the role another database's.
+fn other_connection(spec: &CredentialSpec, role: &Json) -> Option<(String, CredentialError)> {
+    let expected = spec.role.target.vault_connection();
+    let db_name = role["db_name"].as_str().unwrap_or_default().to_owned();
+    (db_name != expected).then(|| {
+        let foreign = CredentialError::ForeignRole { role: spec.role.vault_role(), db_name: db_name.clone(), expected };
+        (db_name, foreign)
+    })
+}
+
 fn role_name_from(tail: &str) -> String {
     let name: String = tail
         .chars()

@@ -346,6 +346,24 @@ impl Drop for DropUsers {
     }
 }
 
+/// The platform before the provider: the database engine mounted at `mount`, and one
+/// connection, `postgres`, that every hand-written role shares, logging in as the server's
+/// admin.
+fn shared_postgres_connection(mount: &str) {
+    vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
+    vault(
+        "POST",
+        &format!("{mount}/config/postgres"),
+        Some(&serde_json::json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres?sslmode=disable",
+            "username": "postgres",
+            "password": "trust-auth-ignores-it",
+            "allowed_roles": ["*"],
+        })),
+    );
+}
+
 /// The app's credentials from a Vault read: (user, password, lease).
 fn issue(path: &str) -> (String, String, String) {
     let creds = vault("GET", path, None);
@@ -369,18 +387,7 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
         let rows_at_start = checksum();
         // The world before: one shared connection logging in as the server's admin, and a
         // hand-written role per app; one keeps the provider's form of name, one does not.
-        vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
-        vault(
-            "POST",
-            &format!("{mount}/config/postgres"),
-            Some(&serde_json::json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres?sslmode=disable",
-                "username": "postgres",
-                "password": "trust-auth-ignores-it",
-                "allowed_roles": ["*"],
-            })),
-        );
+        shared_postgres_connection(&mount);
         let (orders_role, legacy_role) = (format!("postgres-{name}-role"), format!("legacy-{name}"));
         for role in [&orders_role, &legacy_role] {
             vault(
@@ -783,18 +790,7 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
         );
         // The world before: a shared connection as the server's admin, a hand-made static
         // role per login (creating it rotates the password), an app holding a session.
-        vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
-        vault(
-            "POST",
-            &format!("{mount}/config/postgres"),
-            Some(&serde_json::json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres?sslmode=disable",
-                "username": "postgres",
-                "password": "trust-auth-ignores-it",
-                "allowed_roles": ["*"],
-            })),
-        );
+        shared_postgres_connection(&mount);
         let (role, wide_role) = (format!("legacy-{name}-static"), format!("legacy-{name}-wide"));
         for (vault_role, user) in [(&role, &login), (&wide_role, &wide)] {
             vault(
