@@ -7,7 +7,7 @@ pub mod rotate_root;
 use crate::backends::vault::Vault;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
 use crate::platform::rotation::RotationError;
-use crate::platform::services::Services;
+use crate::provider::services::Services;
 
 /// The Vault client and database secrets mount, or an error saying Vault is needed.
 fn vault<'a>(services: &'a Services, d: &mut Diagnostics) -> Option<(&'a Vault, String)> {

@@ -22,7 +22,7 @@ use crate::framework::validator::string_check;
 use crate::framework::value::Value;
 use crate::platform::naming::RoleName;
 use crate::platform::rotation::{self, Rotated};
-use crate::platform::services::Services;
+use crate::provider::services::Services;
 
 /// The `dbaas_rotate_credentials` action.
 pub struct RotateCredentials {

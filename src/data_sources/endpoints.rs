@@ -15,8 +15,8 @@ use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::types::Type;
 use crate::framework::value::Value;
-use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::provider::services::Services;
 
 /// The `dbaas_endpoints` data source.
 pub struct Endpoints {

@@ -23,7 +23,7 @@ use crate::framework::diagnostics::{AttributePath, Diagnostics};
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::value::{Number, Value};
 use crate::platform::naming::RoleName;
-use crate::platform::services::Services;
+use crate::provider::services::Services;
 
 /// The `dbaas_credentials` ephemeral resource.
 pub struct Credentials {

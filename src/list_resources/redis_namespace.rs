@@ -19,7 +19,7 @@ use crate::framework::component::{Context, ListRequest, ListResource, ListRespon
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::value::Value;
 use crate::platform::inventory;
-use crate::platform::services::Services;
+use crate::provider::services::Services;
 
 /// The `dbaas_redis_namespace` list resource.
 pub struct RedisNamespaces {

@@ -22,7 +22,7 @@ use crate::framework::validator::string_check;
 use crate::framework::value::Value;
 use crate::platform::inventory;
 use crate::platform::naming::Target;
-use crate::platform::services::Services;
+use crate::provider::services::Services;
 
 /// The `dbaas_rotated_role` list resource.
 pub struct RotatedRoles {

@@ -22,7 +22,7 @@ use crate::framework::validator::one_of;
 use crate::framework::value::Value;
 use crate::platform::inventory;
 use crate::platform::naming::Engine;
-use crate::platform::services::Services;
+use crate::provider::services::Services;
 
 /// The `dbaas_shared_database` list resource.
 pub struct SharedDatabases {

@@ -1,6 +1,7 @@
 //! The dbaas provider: its configuration and the one registry of every type it offers.
 
 pub mod config;
+pub mod services;
 
 use std::sync::Arc;
 
@@ -19,8 +20,8 @@ use crate::framework::value::Value;
 use crate::list_resources::redis_namespace::RedisNamespaces;
 use crate::list_resources::rotated_role::RotatedRoles;
 use crate::list_resources::shared_database::SharedDatabases;
-use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::provider::services::Services;
 use crate::resources::redis_namespace::RedisNamespace;
 use crate::resources::rotated_role::RotatedRole;
 use crate::resources::shared_database::SharedDatabase;

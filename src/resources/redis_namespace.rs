@@ -35,8 +35,8 @@ use crate::framework::value::Value;
 use crate::platform::claims::Claim;
 use crate::platform::namespaces::{NamespaceSpec, Namespaces};
 use crate::platform::naming::NamespaceName;
-use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::provider::services::Services;
 use crate::resources::claim;
 use crate::secret::Secret;
 

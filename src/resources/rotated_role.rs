@@ -42,8 +42,8 @@ use crate::platform::claims::Claim;
 use crate::platform::credentials::{Adoption, CredentialError, CredentialSpec, Credentials, Mode, Store};
 use crate::platform::namespaces::Namespaces;
 use crate::platform::naming::{self, Engine, RoleName, Target};
-use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::provider::services::Services;
 use crate::resources::claim;
 
 /// The `dbaas_rotated_role` resource.

@@ -45,8 +45,8 @@ use crate::platform::databases::{
     DEFAULT_EXTENSIONS, DatabaseError, DatabaseSpec, Databases, Made, Observed, Removal, Server,
 };
 use crate::platform::naming::{DatabaseName, Engine};
-use crate::platform::services::Services;
 use crate::platform::settings::ProviderConfig;
+use crate::provider::services::Services;
 use crate::resources::claim;
 
 /// The `dbaas_shared_database` resource.

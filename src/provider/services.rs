@@ -1,4 +1,6 @@
 //! The service clients one provider process shares, built lazily from the configuration.
+//! On the resource side of the platform: a service that is not configured, or whose admin
+//! credentials cannot be read, becomes a diagnostic here, so the platform never sees one.
 
 use std::sync::{Arc, OnceLock};
 
