@@ -2,13 +2,10 @@
 //! streams the action's progress messages as they come, then one completion carrying its
 //! diagnostics.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
 
 use crate::framework::component::{Action, Progress};
 use crate::framework::diagnostics::Diagnostics;
@@ -16,11 +13,9 @@ use crate::framework::schema::Schema;
 use crate::framework::validate::validate_config;
 
 use super::proto::tfplugin6 as pb;
-use super::server::{ProviderServer, isolated, unknown_type, validate_with};
+use super::rpc::{ActionEventStream as EventStream, isolated, unknown_type, validate_with};
+use super::server::ProviderServer;
 use super::wire;
-
-/// The stream of `InvokeAction` events.
-pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<pb::invoke_action::Event, Status>> + Send>>;
 
 impl ProviderServer {
     fn action(&self, name: &str) -> Result<(Arc<dyn Action>, Arc<Schema>), Diagnostics> {

@@ -5,10 +5,8 @@
 //! read through its managed resource, so a listed object is exactly what an import of it
 //! would give, and the generated configuration imports with no change but its claim.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -21,11 +19,9 @@ use crate::framework::plan::strip_write_only;
 use crate::framework::schema::Schema;
 
 use super::proto::tfplugin6 as pb;
-use super::server::{ProviderServer, encode_identity, isolated, unknown_type, validate_with};
+use super::rpc::{ListEventStream as EventStream, encode_identity, isolated, unknown_type, validate_with};
+use super::server::ProviderServer;
 use super::wire;
-
-/// The stream of `ListResource` events.
-pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<pb::list_resource::Event, Status>> + Send>>;
 
 /// Results in flight before the producer waits for Terraform to take them.
 const IN_FLIGHT: usize = 16;

@@ -7,6 +7,7 @@ mod generate;
 pub mod go_plugin;
 mod list;
 pub mod logging;
+mod rpc;
 pub mod serve;
 pub mod server;
 pub mod tls;

@@ -6,7 +6,6 @@
 //! diagnostic carrying the panic message while the provider keeps serving.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -25,6 +24,7 @@ use crate::framework::value::Value;
 
 use super::proto::tfplugin6 as pb;
 use super::proto::tfplugin6::provider_server::Provider as ProviderRpc;
+use super::rpc::{encode_identity, isolated, off_serving_threads, unknown_type, validate_with};
 use super::wire;
 
 /// Serves one [`Provider`] over tfplugin6.
@@ -107,88 +107,6 @@ impl ProviderServer {
     fn ephemeral(&self, name: &str) -> Result<Arc<dyn EphemeralResource>, Diagnostics> {
         self.ephemeral_resources.get(name).cloned().ok_or_else(|| unknown_type("ephemeral resource", name))
     }
-}
-
-pub(super) fn unknown_type(kind: &str, name: &str) -> Diagnostics {
-    let mut d = Diagnostics::default();
-    d.error(
-        format!("Unknown {kind} type"),
-        format!("This provider has no {kind} type {name:?}. Check the spelling, and the provider version."),
-    );
-    d
-}
-
-/// Requests at least this large are decoded and diffed on the blocking pool, so one huge
-/// plan cannot hold up the serving threads (and every other call on the connection).
-const HEAVY_REQUEST_BYTES: usize = 256 * 1024;
-
-/// Runs `work` here when the request is small, else on the blocking pool.
-async fn off_serving_threads<T: Send + 'static>(
-    size: usize,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Diagnostics> {
-    if size < HEAVY_REQUEST_BYTES {
-        return Ok(work());
-    }
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        let mut d = Diagnostics::default();
-        d.error(
-            "Provider bug: internal error",
-            format!("Decoding a large request failed: {e}. Please report this issue."),
-        );
-        d
-    })
-}
-
-/// Runs component code in its own task; a panic becomes an error diagnostic.
-pub(super) async fn isolated<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> Result<T, Diagnostics> {
-    // Each request is one operation: a service that timed out once in it is not waited
-    // for again (see `crate::operation`).
-    match tokio::spawn(crate::operation::scope(work)).await {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let message = if e.is_panic() { panic_message(e.into_panic()) } else { "the task was cancelled".into() };
-            tracing::error!(message = %message, "provider code panicked");
-            let mut d = Diagnostics::default();
-            d.error(
-                "Provider bug: internal error",
-                format!("The provider crashed while handling this request: {message}\n\nPlease report this issue; the provider is still running."),
-            );
-            Err(d)
-        }
-    }
-}
-
-/// Decodes a configuration with `schema`, then runs every attribute validator and the
-/// component's own cross-attribute `check`, isolated like all component code.
-pub(super) async fn validate_with<F, Fut>(
-    schema: Arc<Schema>,
-    config: Option<&pb::DynamicValue>,
-    what: &str,
-    check: F,
-) -> Result<Vec<pb::Diagnostic>, Diagnostics>
-where
-    F: FnOnce(Value) -> Fut + Send + 'static,
-    Fut: Future<Output = Diagnostics> + Send,
-{
-    let config = wire::decode(config, &schema.value_type(), what)?;
-    let diagnostics = isolated(async move {
-        let mut d = validate_config(&schema, &config);
-        d.extend(check(config).await);
-        d
-    })
-    .await?;
-    Ok(wire::diagnostics(diagnostics))
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn timestamp(t: SystemTime) -> prost_types::Timestamp {
@@ -861,7 +779,7 @@ impl ProviderRpc for ProviderServer {
         respond!(result, pb::generate_resource_config::Response)
     }
 
-    type ListResourceStream = super::list::EventStream;
+    type ListResourceStream = super::rpc::ListEventStream;
 
     async fn list_resource(
         &self,
@@ -894,7 +812,7 @@ impl ProviderRpc for ProviderServer {
         respond!(result, pb::plan_action::Response)
     }
 
-    type InvokeActionStream = super::action::EventStream;
+    type InvokeActionStream = super::rpc::ActionEventStream;
 
     async fn invoke_action(
         &self,
@@ -939,15 +857,5 @@ fn capabilities() -> pb::ServerCapabilities {
         get_provider_schema_optional: true,
         move_resource_state: false,
         generate_resource_config: true,
-    }
-}
-
-pub(super) fn encode_identity(
-    schema: Option<&crate::framework::schema::IdentitySchema>,
-    identity: Option<&Value>,
-) -> Result<Option<pb::ResourceIdentityData>, Diagnostics> {
-    match (schema, identity) {
-        (Some(s), Some(i)) => Ok(Some(wire::identity(i, &s.value_type())?)),
-        _ => Ok(None),
     }
 }
