@@ -15,6 +15,7 @@ use crate::framework::diagnostics::Diagnostics;
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::types::Type;
 use crate::framework::value::Value;
+use crate::platform::naming;
 use crate::platform::settings::ProviderConfig;
 use crate::provider::services::Services;
 
@@ -168,8 +169,8 @@ fn catalog(c: &ProviderConfig) -> Value {
             ("namespace", Value::opt_string(v.namespace.clone())),
             ("database_mount", Value::string(&v.database_mount)),
             ("kv_mount", Value::string(&v.kv_mount)),
-            ("creds_path_pattern", Value::string(format!("{}/creds/<role>", v.database_mount))),
-            ("static_creds_path_pattern", Value::string(format!("{}/static-creds/<role>", v.database_mount))),
+            ("creds_path_pattern", Value::string(naming::creds_path(&v.database_mount, false, "<role>"))),
+            ("static_creds_path_pattern", Value::string(naming::creds_path(&v.database_mount, true, "<role>"))),
         ])
     });
     Value::object([("postgres", postgres), ("mysql", mysql), ("redis", redis), ("vault", vault)])

@@ -9,10 +9,7 @@ use crate::backends::redis::{Redis, RedisBackendError};
 use crate::backends::vault::{Vault, VaultError};
 
 use super::credentials::Credentials;
-use super::naming::{DatabaseName, Engine, NamespaceName, RoleName, Target};
-
-/// Marks the name of a database `deletion_policy = "archive"` put away.
-const ARCHIVED: &str = "__archived_";
+use super::naming::{self, DatabaseName, Engine, NamespaceName, RoleName, Target};
 
 /// PostgreSQL databases whose names start with `prefix`, by name.
 ///
@@ -34,7 +31,7 @@ pub async fn mysql_databases(my: &Mysql, prefix: &str) -> Result<Vec<DatabaseNam
 
 fn manageable<'a>(engine: Engine, names: impl Iterator<Item = &'a String>, prefix: &str) -> Vec<DatabaseName> {
     names
-        .filter(|n| n.starts_with(prefix) && !n.contains(ARCHIVED))
+        .filter(|n| n.starts_with(prefix) && !naming::is_archive(n))
         .filter_map(|n| DatabaseName::new(engine, n).ok())
         .collect()
 }

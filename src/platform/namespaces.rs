@@ -251,7 +251,7 @@ impl Namespaces<'_> {
                 let secret = serde_json::json!({ "username": spec.user, "password": password.expose(), "key_prefix": spec.key_prefix });
                 if !vault.kv_create(&vc.kv_mount, &name.kv_path(), &secret, &mark(name)).await? {
                     return Err(NamespaceError::Taken {
-                        object: format!("Vault KV secret {}/data/{}", vc.kv_mount, name.kv_path()),
+                        object: format!("Vault KV secret {}", name.password_path(&vc.kv_mount)),
                     });
                 }
                 made.kv_secret = true;
@@ -281,7 +281,7 @@ impl Namespaces<'_> {
         if let (true, Some((vault, vc))) = (made.kv_secret, self.vault)
             && vault.kv_delete(&vc.kv_mount, &name.kv_path()).await.is_err()
         {
-            left.push(format!("Vault KV secret {}/data/{}", vc.kv_mount, name.kv_path()));
+            left.push(format!("Vault KV secret {}", name.password_path(&vc.kv_mount)));
         }
         if left.is_empty() { Ok(()) } else { Err(left) }
     }
@@ -300,7 +300,7 @@ impl Namespaces<'_> {
                 && vault.kv_metadata(&vc.kv_mount, &name.kv_path()).await?.is_some()
             {
                 return Err(NamespaceError::Taken {
-                    object: format!("Vault KV secret {}/data/{}", vc.kv_mount, name.kv_path()),
+                    object: format!("Vault KV secret {}", name.password_path(&vc.kv_mount)),
                 });
             }
         }
@@ -544,9 +544,7 @@ impl Namespaces<'_> {
         let Some((vault, vc)) = self.vault else { return Ok(false) };
         match vault.kv_metadata(&vc.kv_mount, &name.kv_path()).await?.and_then(|mut m| m.remove(MARK_KEY)) {
             Some(found) if found == name.mark() => Ok(true),
-            Some(found) => {
-                Err(NamespaceError::NotOurs { path: format!("{}/data/{}", vc.kv_mount, name.kv_path()), mark: found })
-            }
+            Some(found) => Err(NamespaceError::NotOurs { path: name.password_path(&vc.kv_mount), mark: found }),
             None => Ok(false),
         }
     }

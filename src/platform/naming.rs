@@ -64,6 +64,14 @@ impl Engine {
 /// Names no stack may take: the servers' own databases.
 const RESERVED_DATABASES: &[&str] =
     &["postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys"];
+/// What marks the name of a database `deletion_policy = "archive"` put away.
+const ARCHIVE_MARK: &str = "__archived_";
+
+/// Whether `database` is the name of an archive ([`DatabaseName::archived`]).
+pub fn is_archive(database: &str) -> bool {
+    database.contains(ARCHIVE_MARK)
+}
+
 /// The longest suffix PostgreSQL names get: `__archived_YYYYMMDDTHHMMSSZ`.
 const ARCHIVE_SUFFIX_LEN: usize = "__archived_20261122T103512Z".len();
 /// PostgreSQL identifiers are at most 63 bytes.
@@ -154,7 +162,7 @@ impl DatabaseName {
 
     /// `<name>__archived_<stamp>`.
     pub fn archived(&self, stamp: &str) -> String {
-        format!("{}__archived_{stamp}", self.name)
+        format!("{}{ARCHIVE_MARK}{stamp}", self.name)
     }
 
     /// The owner mark on the database and its PostgreSQL roles (their comment).
@@ -239,6 +247,11 @@ impl NamespaceName {
         format!("redis/{}", self.0)
     }
 
+    /// Where the password is read over Vault's API: `<kv mount>/data/redis/<name>`.
+    pub fn password_path(&self, kv_mount: &str) -> String {
+        format!("{kv_mount}/data/{}", self.kv_path())
+    }
+
     /// Whether `user` is a static login of one of this namespace's roles.
     pub fn owns_login(&self, user: &str) -> bool {
         user.strip_prefix(&format!("{REDIS_USER_PREFIX}{}{REDIS_STATIC_SEPARATOR}", self.0))
@@ -293,6 +306,12 @@ pub fn check_acl_user(user: &str, name: &NamespaceName) -> Result<(), String> {
 /// opposed to a shared one made by hand (`postgres`, say).
 pub fn is_provider_connection(name: &str) -> bool {
     ["postgres-", "mysql-", "redis-"].iter().any(|p| name.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
+}
+
+/// Where apps read a role's credentials: `<mount>/creds/<role>`, `<mount>/static-creds/<role>`
+/// for a static one (`role` may be a placeholder, for a catalog's pattern).
+pub fn creds_path(mount: &str, is_static: bool, role: &str) -> String {
+    format!("{mount}/{}/{role}", if is_static { "static-creds" } else { "creds" })
 }
 
 /// Whether an ACL user name is one the provider makes for some namespace (its user, its
@@ -450,6 +469,12 @@ impl RoleName {
         }
     }
 
+    /// What apps read for credentials: `<mount>/creds/<vault role>`, or
+    /// `<mount>/static-creds/<vault role>` for a static role.
+    pub fn creds_path(&self, mount: &str, is_static: bool) -> String {
+        creds_path(mount, is_static, &self.vault_role())
+    }
+
     /// The KV path of the role's claim: `dbaas/claims/<mount>/<vault role>`.
     pub fn claim_path(&self, mount: &str) -> String {
         format!("{CLAIMS_KV_PREFIX}/{mount}/{}", self.vault_role())
@@ -593,6 +618,21 @@ mod tests {
 
     fn pg(name: &str) -> DatabaseName {
         DatabaseName::new(Engine::Postgresql, name).unwrap()
+    }
+
+    #[test]
+    fn paths_apps_read_are_made_here() {
+        let db = DatabaseName::new(Engine::Postgresql, "shop").unwrap();
+        let role = RoleName::new(Target::Database(db.clone()), "app").unwrap();
+        assert_eq!(role.creds_path("database", false), "database/creds/postgres-shop-app");
+        assert_eq!(role.creds_path("database", true), "database/static-creds/postgres-shop-app");
+        let kept = role.keeping_vault_role("legacy-shop").unwrap();
+        assert_eq!(kept.creds_path("db", false), "db/creds/legacy-shop");
+        assert_eq!(creds_path("database", true, "<role>"), "database/static-creds/<role>");
+        let ns = NamespaceName::new("cache").unwrap();
+        assert_eq!(ns.password_path("secret"), "secret/data/redis/cache");
+        let archive = db.archived("20261205T071500Z");
+        assert!(is_archive(&archive) && !is_archive("shop") && archive.len() - "shop".len() == ARCHIVE_SUFFIX_LEN);
     }
 
     #[test]

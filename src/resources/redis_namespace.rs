@@ -534,9 +534,8 @@ fn adoption_warning(model: &Model, before: &crate::backends::redis::AclUser, con
     let rules = |parts: [&str; 3]| parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
     let passwords = match (&config.vault, before.password_hashes.len()) {
         (Some(v), n) => format!(
-            "It keeps its {n} password(s), so its apps keep logging in; a new one is kept in Vault KV at {}/data/{} beside them, and a Redis restart brings all of them back.",
-            v.kv_mount,
-            model.spec.name.kv_path()
+            "It keeps its {n} password(s), so its apps keep logging in; a new one is kept in Vault KV at {} beside them, and a Redis restart brings all of them back.",
+            model.spec.name.password_path(&v.kv_mount)
         ),
         (None, n) => format!("It keeps its {n} password(s), so its apps keep logging in."),
     };
@@ -593,7 +592,7 @@ fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static s
         ("username", Value::string(&model.spec.user)),
         ("host", Value::string(host)),
         ("port", Value::int(i64::from(port))),
-        ("password_path", Value::opt_string(vault.map(|v| format!("{}/data/{}", v.kv_mount, name.kv_path())))),
+        ("password_path", Value::opt_string(vault.map(|v| name.password_path(&v.kv_mount)))),
         ("vault_connection", Value::opt_string(vault.map(|_| name.vault_connection()))),
     ]
 }

@@ -732,10 +732,7 @@ fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)>
         ("id", Value::string(model.role.id())),
         ("vault_role", Value::string(&vault_role)),
         ("static_username", if model.static_mode { Value::string(model.spec().login()) } else { Value::Null }),
-        (
-            "creds_path",
-            Value::string(format!("{mount}/{}/{vault_role}", if model.static_mode { "static-creds" } else { "creds" })),
-        ),
+        ("creds_path", Value::string(model.role.creds_path(&mount, model.static_mode))),
         ("host", host),
         ("port", port),
         ("database_name", database),
