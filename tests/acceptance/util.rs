@@ -494,10 +494,11 @@ impl Drop for Cleanup {
 }
 
 /// The Terraform binaries at `major.minor` or later; each older one is named on the test
-/// run's output (not captured), with `feature`, so a skipped run is never silent.
+/// run's output (not captured), with `feature`, so a skipped run is never silent. None at
+/// all fails the story: it would otherwise pass having checked nothing.
 pub(crate) fn terraforms_since(major: u32, minor: u32, feature: &str) -> Vec<&'static Terraform> {
     use std::io::Write;
-    terraforms()
+    let found: Vec<&'static Terraform> = terraforms()
         .iter()
         .filter(|tf| {
             let new_enough = version_at_least(&tf.version, major, minor);
@@ -510,7 +511,12 @@ pub(crate) fn terraforms_since(major: u32, minor: u32, feature: &str) -> Vec<&'s
             }
             new_enough
         })
-        .collect()
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "no Terraform {major}.{minor} or later to run this story ({feature}): run `make tools`, which installs the ones CI runs"
+    );
+    found
 }
 
 /// Whether a Terraform version string is at least `major.minor`.
