@@ -1,0 +1,529 @@
+//! Roles and logins: the group roles, the management login, the issuer role, static
+//! logins, users Vault issued, and dropping them.
+
+use super::*;
+
+impl Postgres {
+    /// Creates the missing group roles (owner, readwrite, readonly) of `database`, each
+    /// NOLOGIN and marked with `mark`, under the DDL lock; returns those it created. With
+    /// [`Existing::MustBeMarked`], an existing database is [`PostgresError::AlreadyExists`] and a role
+    /// that exists without the mark is [`PostgresError::NotOurs`], and nothing is created:
+    /// checked and created under one lock, so two stacks cannot both claim a name.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_group_roles(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        mark: &str,
+        if_exists: Existing,
+    ) -> Result<Vec<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
+        let (mark, db) = (mark.to_owned(), database.to_owned());
+        let outcome = self
+            .with(&maintenance, move |c| {
+                let (names, mark, db) = (names.clone(), mark.clone(), db.clone());
+                Box::pin(async move {
+                    let mut tx = c.begin().await?;
+                    lock_ddl(&mut tx, &db).await?;
+                    if if_exists == Existing::MustBeMarked
+                        && sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+                            .bind(&db)
+                            .fetch_one(&mut *tx)
+                            .await?
+                    {
+                        return Ok(Err(None));
+                    }
+                    let existing: Vec<(String, Option<String>)> = sqlx::query_as(
+                        "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY($1)",
+                    )
+                    .bind(&names)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let existing: BTreeMap<String, Option<String>> = existing.into_iter().collect();
+                    if if_exists == Existing::MustBeMarked
+                        && let Some((role, comment)) =
+                            existing.iter().find(|(_, comment)| comment.as_deref() != Some(mark.as_str()))
+                    {
+                        return Ok(Err(Some((role.clone(), comment.clone()))));
+                    }
+                    let created: Vec<String> = names.iter().filter(|n| !existing.contains_key(*n)).cloned().collect();
+                    let unmarked: Vec<String> = names
+                        .iter()
+                        .filter(|n| existing.get(*n).is_none_or(|c| c.as_deref() != Some(mark.as_str())))
+                        .cloned()
+                        .collect();
+                    // A team's own admin login (16+, no superuser) must be able to act as
+                    // the owner group: to create the database owned by it and to grant in it.
+                    let statements: Vec<String> = sqlx::query_scalar(
+                        "SELECT s FROM ( \
+                            SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', n) AS s FROM unnest($1::text[]) n \
+                            UNION ALL \
+                            SELECT 2, format('COMMENT ON ROLE %I IS %L', n, $3::text) FROM unnest($2::text[]) n \
+                            UNION ALL \
+                            SELECT 3, format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', $4::text) \
+                             WHERE current_setting('server_version_num')::int >= 160000 \
+                               AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                         ) q ORDER BY step",
+                    )
+                    .bind(&created)
+                    .bind(&unmarked)
+                    .bind(&mark)
+                    .bind(&names[0])
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    execute_all(&mut tx, &statements).await?;
+                    tx.commit().await?;
+                    Ok(Ok(created))
+                })
+            })
+            .await?;
+        self.invalidate().await;
+        outcome.map_err(|taken| match taken {
+            None => PostgresError::AlreadyExists(database.to_owned()),
+            Some((role, comment)) => PostgresError::NotOurs { role, comment },
+        })
+    }
+
+    /// Creates (or resets the password of) the management login Vault uses: LOGIN, marked
+    /// with `mark`, with ADMIN OPTION on the database's group roles, and the system catalog
+    /// as its only search path (Vault's sessions run in the tenant's database, where the
+    /// tenant owns `public`). `CREATEROLE` from PostgreSQL 16 on, where it reaches only the
+    /// roles the login holds ADMIN on; before 16 it would reach every role on the server,
+    /// so the login gets none and goes through [`Postgres::ensure_issuer`]'s functions.
+    /// Returns whether it created the login. With [`Existing::MustBeMarked`], an existing login
+    /// without the mark is [`PostgresError::NotOurs`] and is left as it is.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_management_login(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        password: &Secret,
+        mark: &str,
+        if_exists: Existing,
+    ) -> Result<bool, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        // Only the verifier reaches the server: no statement log can hold the password.
+        let password = crate::backends::password::scram_sha_256_verifier(password);
+        let createrole = if self.needs_issuer().await? { "NOCREATEROLE" } else { "CREATEROLE" };
+        let (r, mark, db) = (roles.clone(), mark.to_owned(), database.to_owned());
+        let outcome = self
+            .with(&maintenance, move |c| {
+                let (r, password, mark, db) = (r.clone(), password.clone(), mark.clone(), db.clone());
+                Box::pin(async move {
+                    let mut tx = c.begin().await?;
+                    lock_ddl(&mut tx, &db).await?;
+                    let existing: Option<Option<String>> = sqlx::query_scalar(
+                        "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+                    )
+                    .bind(&r.management)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if if_exists == Existing::MustBeMarked
+                        && let Some(comment) = &existing
+                        && comment.as_deref() != Some(mark.as_str())
+                    {
+                        return Ok(Err(comment.clone()));
+                    }
+                    let statements: Vec<Option<String>> = sqlx::query_scalar(
+                        "SELECT unnest(ARRAY[ \
+                            CASE WHEN $6 \
+                                 THEN format('ALTER ROLE %I WITH LOGIN %s PASSWORD %L', $1::text, $8::text, $5::text) \
+                                 ELSE format('CREATE ROLE %I WITH LOGIN %s PASSWORD %L', $1::text, $8::text, $5::text) END, \
+                            format('COMMENT ON ROLE %I IS %L', $1::text, $7::text), \
+                            format('ALTER ROLE %I SET search_path TO pg_catalog, pg_temp', $1::text), \
+                            format('GRANT %I, %I, %I TO %I WITH ADMIN OPTION', $2::text, $3::text, $4::text, $1::text), \
+                            CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                                  AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                                 THEN format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', $1::text) END \
+                        ])",
+                    )
+                    .bind(&r.management)
+                    .bind(&r.owner)
+                    .bind(&r.readwrite)
+                    .bind(&r.readonly)
+                    .bind(password.expose())
+                    .bind(existing.is_some())
+                    .bind(&mark)
+                    .bind(createrole)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
+                    tx.commit().await?;
+                    Ok(Ok(existing.is_none()))
+                })
+            })
+            .await?;
+        self.invalidate().await;
+        outcome.map_err(|comment| PostgresError::NotOurs { role: roles.management.clone(), comment })
+    }
+
+    /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE, made
+    /// once per server), asked once per process.
+    pub(super) async fn ensure_issuer_role(&self) -> Result<(), PostgresError> {
+        use std::sync::atomic::Ordering;
+        if self.issuer_role.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let maintenance = self.endpoint.database.clone();
+        self.with(&maintenance, |c| {
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                lock_ddl(&mut tx, ISSUER_ROLE).await?;
+                let statement: Option<String> = sqlx::query_scalar(
+                    "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                                         THEN format('CREATE ROLE %I NOLOGIN CREATEROLE', $1::text) END",
+                )
+                .bind(ISSUER_ROLE)
+                .fetch_one(&mut *tx)
+                .await?;
+                execute_all(&mut tx, &statement.into_iter().collect::<Vec<_>>()).await?;
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.issuer_role.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Creates missing group roles and (re)grants their privileges: what an update does to
+    /// put back anything removed outside Terraform. The roles are in state, so they are
+    /// marked as this database's if they are not yet.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn create_group_roles_and_privileges(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        mark: &str,
+    ) -> Result<(), PostgresError> {
+        self.ensure_group_roles(database, roles, mark, Existing::Ours).await?;
+        self.ensure_privileges(database, roles).await
+    }
+
+    /// Creates or puts right a login for a static role at privilege level `level`: LOGIN,
+    /// member of the level's group role and of no other of `roles`' groups, and for `owner`
+    /// `SET role` to the owner group (so what it creates belongs to the group), else no such
+    /// setting. The password is set only with `password`: an existing login keeps the one
+    /// Vault rotated.
+    ///
+    /// The login is marked [`STATIC_LOGIN_MARK`] with its database: before PostgreSQL 16
+    /// that mark is what lets the management login's issuer set its password.
+    ///
+    /// From PostgreSQL 16 on, changing another role's password needs the ADMIN option on
+    /// it, which the server grants no one else: the database's management login (when it
+    /// exists) gets ADMIN on the login, without its privileges (no INHERIT, no SET), so
+    /// Vault can rotate it and the management login still reaches only its own database's
+    /// logins.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_login(
+        &self,
+        database: &str,
+        login: &str,
+        password: Option<&Secret>,
+        roles: &GroupRoles,
+        level: &str,
+    ) -> Result<(), PostgresError> {
+        let group = roles.for_level(level);
+        let groups = [&roles.owner, &roles.readwrite, &roles.readonly];
+        let act_as = (level == "owner").then_some(roles.owner.as_str());
+        let rotator = roles.management.as_str();
+        let maintenance = self.endpoint.database.clone();
+        let others: Vec<String> = groups.iter().filter(|g| **g != group).map(|g| (*g).clone()).collect();
+        let password = password.map(crate::backends::password::scram_sha_256_verifier);
+        let (login, group, act_as, login_database, rotator) =
+            (login.to_owned(), group.to_owned(), act_as.map(str::to_owned), database.to_owned(), rotator.to_owned());
+        self.with(&maintenance, move |c| {
+            let (login, group, act_as, password, others, login_database, rotator) = (
+                login.clone(),
+                group.clone(),
+                act_as.clone(),
+                password.clone(),
+                others.clone(),
+                login_database.clone(),
+                rotator.clone(),
+            );
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                lock_ddl(&mut tx, &login_database).await?;
+                let statements: Vec<Option<String>> = sqlx::query_scalar(
+                    "SELECT unnest(ARRAY[ \
+                        CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                             THEN format('CREATE ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) \
+                             WHEN $4::text IS NOT NULL \
+                             THEN format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $4::text) \
+                             ELSE format('ALTER ROLE %I WITH LOGIN', $1::text) END, \
+                        format('GRANT %I TO %I', $2::text, $1::text), \
+                        format('COMMENT ON ROLE %I IS %L', $1::text, $7::text || $8::text), \
+                        CASE WHEN $3::text IS NOT NULL THEN format('ALTER ROLE %I SET role = %L', $1::text, $3::text) \
+                             ELSE format('ALTER ROLE %I RESET role', $1::text) END, \
+                        CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                              AND EXISTS (SELECT FROM pg_roles WHERE rolname = $6) \
+                             THEN format('GRANT %I TO %I WITH ADMIN TRUE, INHERIT FALSE, SET FALSE', $1::text, $6::text) END \
+                    ]) UNION ALL \
+                    SELECT format('REVOKE %I FROM %I', g.rolname, $1::text) FROM pg_auth_members m \
+                      JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member \
+                     WHERE r.rolname = $1 AND g.rolname = ANY($5)",
+                )
+                .bind(&login)
+                .bind(&group)
+                .bind(&act_as)
+                .bind(password.as_ref().map(Secret::expose))
+                .bind(&others)
+                .bind(&rotator)
+                .bind(STATIC_LOGIN_MARK)
+                .bind(&login_database)
+                .fetch_all(&mut *tx)
+                .await?;
+                execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Marks `login` as a static login of `database` ([`STATIC_LOGIN_MARK`]), as
+    /// [`Postgres::ensure_login`] does, changing nothing else.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn mark_static_login(&self, database: &str, login: &str) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (login, database) = (login.to_owned(), database.to_owned());
+        self.with(&maintenance, move |c| {
+            let (login, database) = (login.clone(), database.clone());
+            Box::pin(async move {
+                let statement: Option<String> = sqlx::query_scalar(
+                    "SELECT format('COMMENT ON ROLE %I IS %L', rolname, $2::text || $3::text) FROM pg_roles WHERE rolname = $1",
+                )
+                .bind(&login)
+                .bind(STATIC_LOGIN_MARK)
+                .bind(&database)
+                .fetch_optional(&mut *c)
+                .await?;
+                execute_all(c, &statement.into_iter().collect::<Vec<_>>()).await
+            })
+        })
+        .await
+    }
+
+    /// Logins that look Vault-issued (`v-...`) and whose `VALID UNTIL` (which Vault sets
+    /// to the lease's expiry, and moves on renewal) has passed, so no lease holds them: users
+    /// never dropped. Those of `group`, and those granted privileges on `database` itself,
+    /// as hand-written Vault roles from before the provider do (`GRANT ALL PRIVILEGES ON
+    /// DATABASE ...`).
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn expired_vault_users(&self, group: &str, database: &str) -> Result<Vec<String>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (group, database) = (group.to_owned(), database.to_owned());
+        self.with(&maintenance, move |c| {
+            let (group, database) = (group.clone(), database.clone());
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT r.rolname::text FROM pg_roles r \
+                     WHERE r.rolname LIKE 'v-%' AND r.rolcanlogin \
+                       AND r.rolvaliduntil IS NOT NULL AND r.rolvaliduntil < now() \
+                       AND (EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                                    WHERE m.member = r.oid AND g.rolname = $1) \
+                            OR EXISTS (SELECT FROM pg_database d, aclexplode(d.datacl) a \
+                                       WHERE d.datname = $2 AND a.grantee = r.oid)) \
+                     ORDER BY 1",
+                )
+                .bind(group)
+                .bind(database)
+                .fetch_all(c)
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Logins a Vault role made before the provider issued for `database` (its own SQL, run
+    /// by a shared connection): `v-...` logins with no role attributes, members of nothing
+    /// but the database's group roles, holding privileges or objects in or on `database`
+    /// and nowhere else. Each comes with what keeps the management login from dropping it
+    /// when Vault revokes its lease: a privilege whose grantor is neither the owner group
+    /// nor the user itself (REVOKE by the management login would leave it), on an object
+    /// named in the reason. Grants by the database's or schema `public`'s present owner do
+    /// not block: adopting the database gives both to the owner group, and their grants with
+    /// them. [`Postgres::hand_over_users`] takes those with none.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn users_issued_before(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+    ) -> Result<Vec<(String, Option<String>)>, PostgresError> {
+        let r = roles.clone();
+        self.with(database, move |c| {
+            let r = r.clone();
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "WITH db AS (SELECT oid FROM pg_database WHERE datname = current_database()), \
+                          grp AS (SELECT oid FROM pg_roles WHERE rolname IN ($1, $2, $3)), \
+                          users AS ( \
+                            SELECT r.oid, r.rolname FROM pg_roles r \
+                            WHERE r.rolname LIKE 'v-%' AND r.rolcanlogin AND NOT r.rolsuper AND NOT r.rolcreaterole \
+                              AND NOT r.rolcreatedb AND NOT r.rolreplication AND NOT r.rolbypassrls \
+                              AND NOT EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid \
+                                              AND m.roleid NOT IN (SELECT oid FROM grp)) \
+                              AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles x ON x.oid = m.member \
+                                              WHERE m.roleid = r.oid AND x.rolname <> $4) \
+                              AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
+                                          AND s.refobjid = r.oid \
+                                          AND (s.dbid = (SELECT oid FROM db) \
+                                               OR (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))) \
+                              AND NOT EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
+                                              AND s.refobjid = r.oid AND s.deptype IN ('a', 'o') \
+                                              AND s.dbid <> (SELECT oid FROM db) \
+                                              AND NOT (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))), \
+                          acl AS ( \
+                            SELECT u.oid AS member, format('table %s', c.oid::regclass) AS what, a.grantor FROM users u, pg_class c, aclexplode(c.relacl) a WHERE a.grantee = u.oid \
+                            UNION ALL SELECT u.oid, format('schema %I', n.nspname), a.grantor FROM users u, pg_namespace n, aclexplode(n.nspacl) a WHERE a.grantee = u.oid \
+                            UNION ALL SELECT u.oid, format('function %s', p.oid::regprocedure), a.grantor FROM users u, pg_proc p, aclexplode(p.proacl) a WHERE a.grantee = u.oid \
+                            UNION ALL SELECT u.oid, format('database %I', d.datname), a.grantor FROM users u, pg_database d, aclexplode(d.datacl) a \
+                                      WHERE a.grantee = u.oid AND d.oid = (SELECT oid FROM db)) \
+                     SELECT u.rolname::text AS name, \
+                            (SELECT format('%s, granted by %I', acl.what, pg_get_userbyid(acl.grantor)) FROM acl \
+                             WHERE acl.member = u.oid AND acl.grantor <> u.oid \
+                               AND acl.grantor IS DISTINCT FROM (SELECT oid FROM pg_roles WHERE rolname = $1) \
+                               AND NOT (acl.what LIKE 'database %' \
+                                        AND acl.grantor = (SELECT datdba FROM pg_database WHERE oid = (SELECT oid FROM db))) \
+                               AND NOT (acl.what = 'schema public' \
+                                        AND acl.grantor = (SELECT nspowner FROM pg_namespace WHERE nspname = 'public')) \
+                             ORDER BY 1 LIMIT 1) AS blocked \
+                     FROM users u ORDER BY 1",
+                )
+                .bind(&r.owner)
+                .bind(&r.readwrite)
+                .bind(&r.readonly)
+                .bind(&r.management)
+                .fetch_all(c)
+                .await?;
+                Ok(rows.into_iter().map(|row| (row.get("name"), row.get("blocked"))).collect())
+            })
+        })
+        .await
+    }
+
+    /// Hands `users` (from [`Postgres::users_issued_before`], with nothing blocking them)
+    /// to `database`'s management login, so Vault's revocation through it drops them: each
+    /// is marked as issued for the database (what the issuer's `drop_user` checks before
+    /// PostgreSQL 16), and from 16 on the login gets ADMIN on it, without its privileges.
+    /// What each user may do does not change, nor do its sessions.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn hand_over_users(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        users: &[String],
+    ) -> Result<(), PostgresError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let (db, management, users) = (database.to_owned(), roles.management.clone(), users.to_vec());
+        let maintenance = self.endpoint.database.clone();
+        self.with(&maintenance, move |c| {
+            let (db, management, users) = (db.clone(), management.clone(), users.clone());
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                let statements: Vec<Option<String>> = sqlx::query_scalar(
+                    "SELECT s FROM unnest($1::text[]) AS u(name), LATERAL unnest(ARRAY[ \
+                        format('COMMENT ON ROLE %I IS %L', u.name, 'issued by Vault for database ' || $2::text), \
+                        CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                             THEN format('GRANT %I TO %I WITH ADMIN OPTION, INHERIT FALSE, SET FALSE', u.name, $3::text) END \
+                     ]) AS s",
+                )
+                .bind(&users)
+                .bind(&db)
+                .bind(&management)
+                .fetch_all(&mut *tx)
+                .await?;
+                execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
+                tx.commit().await
+            })
+        })
+        .await
+    }
+
+    /// Drops a login after handing whatever it owns in `database` to the owner group.
+    ///
+    /// `REASSIGN OWNED` and `DROP OWNED` need the privileges of the login. A superuser has
+    /// them; a team's own admin login (PostgreSQL 16+, `CREATEROLE` without superuser) has
+    /// them for the logins it made, but not for users Vault issued through the management
+    /// login, which alone holds ADMIN on those: for them the admin acts as the management
+    /// login (`SET LOCAL ROLE`, which the admin may for a role it created with
+    /// `createrole_self_grant = 'set, inherit'`), as Vault's own revocation does.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn drop_login(&self, database: &str, login: &str, roles: &GroupRoles) -> Result<(), PostgresError> {
+        let (login, heir, management) = (login.to_owned(), roles.owner.clone(), roles.management.clone());
+        self.with(database, move |c| {
+            let (login, heir, management) = (login.clone(), heir.clone(), management.clone());
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                let statements: Vec<String> = sqlx::query_scalar(
+                    "WITH target AS (SELECT rolname FROM pg_roles WHERE rolname = $1), \
+                          act AS (SELECT NOT pg_has_role($1, 'USAGE') \
+                                         AND EXISTS (SELECT FROM pg_roles WHERE rolname = $3) \
+                                         AND CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                                                  THEN pg_has_role($3, 'SET') ELSE false END AS via_management) \
+                     SELECT s FROM target, act, LATERAL unnest(ARRAY[ \
+                         CASE WHEN via_management THEN format('SET LOCAL ROLE %I', $3::text) END, \
+                         CASE WHEN via_management THEN format('GRANT %I TO %I', $1::text, $3::text) END, \
+                         format('REASSIGN OWNED BY %I TO %I', $1::text, $2::text), \
+                         format('DROP OWNED BY %I', $1::text), \
+                         format('DROP ROLE %I', $1::text) \
+                     ]) WITH ORDINALITY AS t(s, i) WHERE s IS NOT NULL ORDER BY i",
+                )
+                .bind(&login)
+                .bind(&heir)
+                .bind(&management)
+                .fetch_all(&mut *tx)
+                .await?;
+                execute_all(&mut tx, &statements).await?;
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Drops roles (that exist) of `database` under its DDL lock.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal, e.g. a role that still owns something.
+    pub async fn drop_roles(&self, database: &str, names: &[String]) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (names, scope) = (names.to_vec(), database.to_owned());
+        self.with(&maintenance, move |c| {
+            let (names, scope) = (names.clone(), scope.clone());
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                lock_ddl(&mut tx, &scope).await?;
+                let statements = drop_role_statements(&mut tx, &names).await?;
+                execute_all(&mut tx, &statements).await?;
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+}
