@@ -92,7 +92,7 @@ impl Postgres {
     /// as its only search path (Vault's sessions run in the tenant's database, where the
     /// tenant owns `public`). `CREATEROLE` from PostgreSQL 16 on, where it reaches only the
     /// roles the login holds ADMIN on; before 16 it would reach every role on the server,
-    /// so the login gets none and goes through [`Postgres::ensure_issuer`]'s functions.
+    /// so the login gets none and goes through the functions in [`ISSUER_SCHEMA`].
     /// Returns whether it created the login. With [`Existing::MustBeMarked`], an existing login
     /// without the mark is [`PostgresError::NotOurs`] and is left as it is.
     ///
