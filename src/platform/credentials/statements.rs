@@ -1,0 +1,122 @@
+//! The SQL Vault runs for a role: creation and revocation per level and engine, rotation for static logins.
+
+use super::*;
+
+impl Credentials<'_> {
+    /// Creation and revocation statements for the role's engine and privilege level.
+    pub(super) async fn statements(&self, role: &RoleName, privileges: &str) -> Result<Statements, CredentialError> {
+        Ok(match (&self.store, &role.target) {
+            (Store::Redis(ns), Target::Namespace(name)) => {
+                let rules = self.redis_rules(ns, name, privileges).await?;
+                // The redis plugin reads creation_statements[0] as a JSON array of rules.
+                Statements { creation: vec![Json::from(rules).to_string()], revocation: Vec::new() }
+            }
+            (Store::Postgres(pg), Target::Database(db)) => sql_statements(db, privileges, pg.needs_issuer().await?),
+            (_, Target::Database(db)) => sql_statements(db, privileges, false),
+            _ => unreachable!("the store is chosen by the target"),
+        })
+    }
+
+    /// What Vault runs to rotate a static login's password: through the issuer before
+    /// PostgreSQL 16 (the management login may not alter roles there), else the plugin's
+    /// own statement.
+    pub(super) async fn rotation_statements(&self) -> Result<Vec<String>, CredentialError> {
+        if let Store::Postgres(pg) = &self.store
+            && pg.needs_issuer().await?
+        {
+            return Ok(vec![issuer_rotation_statement()]);
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// What Vault runs, through the issuer, to set a static login's password.
+pub(super) fn issuer_rotation_statement() -> String {
+    format!("SELECT {ISSUER_SCHEMA}.set_password('{{{{name}}}}', '{{{{password}}}}');")
+}
+
+/// `issuer`: PostgreSQL before 16, where the management login has no `CREATEROLE` and
+/// issues and drops users through the functions in [`ISSUER_SCHEMA`].
+pub(super) fn sql_statements(db: &DatabaseName, privileges: &str, issuer: bool) -> Statements {
+    match db.engine {
+        Engine::Postgresql if issuer => {
+            let level = match privileges {
+                "readonly" => "readonly",
+                "owner" => "owner",
+                _ => "readwrite",
+            };
+            let mut creation = vec![format!(
+                "SELECT {ISSUER_SCHEMA}.create_user('{{{{name}}}}', '{{{{password}}}}', '{{{{expiration}}}}', '{level}');"
+            )];
+            if level == "owner" {
+                // A role may set its own defaults; the issuer made the management login a
+                // member of this user for that, since it may not set `role` itself.
+                creation.push("SET LOCAL ROLE \"{{name}}\";".to_owned());
+                creation
+                    .push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&db.group_roles().owner)));
+                creation.push("RESET ROLE;".to_owned());
+            }
+            Statements { creation, revocation: vec![format!("SELECT {ISSUER_SCHEMA}.drop_user('{{{{name}}}}');")] }
+        }
+        Engine::Postgresql => {
+            let roles = db.group_roles();
+            let group = roles.for_level(privileges);
+            let mut creation = vec![format!(
+                "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
+                pg_ident(group)
+            )];
+            if privileges == "owner" {
+                // Objects it creates belong to the owner group, so they outlive it.
+                creation.push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&roles.owner)));
+            }
+            Statements {
+                creation,
+                // One block, so a user already gone (dropped as stale, say) does not make
+                // the revocation fail. The management login created the user but is no
+                // member of it; REASSIGN and DROP OWNED need that membership. It runs in
+                // the tenant's database, whose `public` the tenant owns: the search path
+                // is pinned to the system catalog first, so no tenant function or
+                // operator can stand in for the ones called here.
+                revocation: vec![format!(
+                    "DO $$ BEGIN PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true); \
+                     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) '{{{{name}}}}') THEN \
+                     EXECUTE pg_catalog.format('GRANT %I TO CURRENT_USER', '{{{{name}}}}'); \
+                     EXECUTE pg_catalog.format('REASSIGN OWNED BY %I TO %I', '{{{{name}}}}', {owner}); \
+                     EXECUTE pg_catalog.format('DROP OWNED BY %I', '{{{{name}}}}'); \
+                     EXECUTE pg_catalog.format('DROP ROLE %I', '{{{{name}}}}'); \
+                     END IF; END $$;",
+                    owner = pg_literal(&roles.owner)
+                )],
+            }
+        }
+        Engine::Mysql => Statements {
+            creation: vec![
+                "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_owned(),
+                format!(
+                    "GRANT {} ON {}.* TO '{{{{name}}}}'@'%';",
+                    mysql_grants(privileges),
+                    mysql::quote_identifier(&db.name)
+                ),
+            ],
+            revocation: vec!["DROP USER IF EXISTS '{{name}}'@'%';".to_owned()],
+        },
+    }
+}
+
+pub(super) fn mysql_grants(privileges: &str) -> &'static str {
+    match privileges {
+        "readonly" => "SELECT",
+        "owner" => "ALL PRIVILEGES",
+        _ => "SELECT, INSERT, UPDATE, DELETE",
+    }
+}
+
+/// A PostgreSQL identifier, quoted (names here are validated, but quoting is not optional).
+pub(super) fn pg_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A PostgreSQL string literal.
+pub(super) fn pg_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
