@@ -128,8 +128,8 @@ impl EphemeralResource for Credentials {
             }
         };
         let (host, port, database) = crate::resources::rotated_role::endpoint_of(&parsed, &provider);
-        let (admin_host, admin_port) = crate::resources::rotated_role::admin_endpoint_of(&parsed, &provider);
-        let (read_host, read_port) = crate::resources::rotated_role::read_endpoint_of(&parsed, &provider);
+        let (admin_host, admin_port) = crate::resources::endpoint_values(provider.admin_endpoint(&parsed.target));
+        let (read_host, read_port) = crate::resources::endpoint_values(provider.read_endpoint(&parsed.target));
         let expires = SystemTime::now() + Duration::from_secs(creds.lease_duration);
         response.result = Value::object([
             ("role", Value::string(&role_id)),

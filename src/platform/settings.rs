@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::platform::naming::{Engine, Target};
 use crate::secret::Secret;
 
 /// The provider configuration, resolved and checked.
@@ -204,4 +205,46 @@ pub struct VaultPool {
     pub max_idle_connections: u32,
     /// The oldest a connection may get.
     pub max_connection_lifetime: Duration,
+}
+
+/// Where clients reach what a role issues credentials for, from the configuration: each
+/// `None` when the platform configures no such endpoint.
+impl ProviderConfig {
+    /// Where apps connect (host, port): PgBouncer on PostgreSQL, the read-write endpoint on
+    /// MySQL, the primary on Redis.
+    pub fn app_endpoint(&self, target: &Target) -> Option<(String, u16)> {
+        match target {
+            Target::Database(d) if d.engine == Engine::Postgresql => {
+                self.postgres.as_ref().map(|p| (p.pooled_host.clone(), p.pooled_port))
+            }
+            Target::Database(_) => self.mysql.as_ref().map(|m| (m.host.clone(), m.port)),
+            Target::Namespace(_) => self.redis.as_ref().map(|r| {
+                let (host, port) = r.primary();
+                (host.to_owned(), port)
+            }),
+        }
+    }
+
+    /// Where DDL and migrations go: PostgreSQL's primary; MySQL and Redis have no pooler,
+    /// so the endpoint apps use.
+    pub fn admin_endpoint(&self, target: &Target) -> Option<(String, u16)> {
+        match target {
+            Target::Database(d) if d.engine == Engine::Postgresql => {
+                self.postgres.as_ref().map(|p| (p.host.clone(), p.port))
+            }
+            _ => self.app_endpoint(target),
+        }
+    }
+
+    /// Where apps read from replicas: PostgreSQL's read-only PgBouncer or replicas, MySQL's
+    /// read-only endpoint; Redis has none.
+    pub fn read_endpoint(&self, target: &Target) -> Option<(String, u16)> {
+        match target {
+            Target::Database(d) if d.engine == Engine::Postgresql => {
+                self.postgres.as_ref().and_then(|p| p.app_read_endpoint().cloned())
+            }
+            Target::Database(_) => self.mysql.as_ref().and_then(|m| m.read.clone()),
+            Target::Namespace(_) => None,
+        }
+    }
 }

@@ -4,3 +4,10 @@ pub mod claim;
 pub mod redis_namespace;
 pub mod rotated_role;
 pub mod shared_database;
+
+use crate::framework::value::Value;
+
+/// An endpoint as the `host` and `port` attributes hold it: both null when there is none.
+pub(crate) fn endpoint_values(endpoint: Option<(String, u16)>) -> (Value, Value) {
+    endpoint.map_or((Value::Null, Value::Null), |(host, port)| (Value::string(host), Value::int(i64::from(port))))
+}

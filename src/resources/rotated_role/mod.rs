@@ -37,7 +37,7 @@ use crate::framework::plan_modifier::{requires_replace, use_state_for_unknown};
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Schema};
 use crate::framework::types::Type;
 use crate::framework::validator::{one_of, string_check};
-use crate::framework::value::{Number, Value};
+use crate::framework::value::Value;
 use crate::platform::claims::Claim;
 use crate::platform::credentials::{Adoption, CredentialError, CredentialSpec, Credentials, Mode, Store};
 use crate::platform::namespaces::Namespaces;
@@ -45,6 +45,14 @@ use crate::platform::naming::{self, Engine, RoleName, Target};
 use crate::platform::settings::ProviderConfig;
 use crate::provider::services::Services;
 use crate::resources::claim;
+
+mod adoption;
+mod checks;
+mod model;
+
+use adoption::*;
+use checks::*;
+use model::Model;
 
 /// The `dbaas_rotated_role` resource.
 pub struct RotatedRole {
@@ -58,152 +66,18 @@ impl RotatedRole {
     }
 }
 
-/// `host`, `port` and database name apps use to reach what `role` issues credentials for,
-/// from the provider configuration.
+/// `host`, `port` and database name apps use to reach what `role` issues credentials for:
+/// Redis's port is 6379 and the database null when they are not configured.
 pub fn endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value, Value) {
-    let port = |p: u16| Value::Number(Number::Int(i64::from(p)));
-    let none = (Value::Null, Value::Null, Value::Null);
-    match &role.target {
-        Target::Database(d) if d.engine == Engine::Postgresql => config
-            .postgres
-            .as_ref()
-            .map_or(none, |p| (Value::string(&p.pooled_host), port(p.pooled_port), Value::string(&d.name))),
-        Target::Database(d) => {
-            config.mysql.as_ref().map_or(none, |m| (Value::string(&m.host), port(m.port), Value::string(&d.name)))
-        }
-        Target::Namespace(_) => {
-            let (host, p) = config.redis.as_ref().map_or(("", 6379), |r| r.primary());
-            (Value::string(host), port(p), Value::Null)
-        }
-    }
-}
-
-/// Where a role's target is reached without a pooler (host, port): PostgreSQL's primary,
-/// where DDL and migrations go; MySQL and Redis have no pooler, so the endpoint apps use.
-pub fn admin_endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value) {
-    let port = |p: u16| Value::Number(Number::Int(i64::from(p)));
-    match &role.target {
-        Target::Database(d) if d.engine == Engine::Postgresql => {
-            config.postgres.as_ref().map_or((Value::Null, Value::Null), |p| (Value::string(&p.host), port(p.port)))
-        }
-        _ => {
-            let (host, port, _) = endpoint_of(role, config);
-            (host, port)
-        }
-    }
-}
-
-/// Where apps read from replicas (host, port), null when the platform configures none:
-/// PostgreSQL's read-only PgBouncer or replicas, MySQL's read-only endpoint; Redis has none.
-pub fn read_endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value) {
-    let endpoint = match &role.target {
-        Target::Database(d) if d.engine == Engine::Postgresql => {
-            config.postgres.as_ref().and_then(|p| p.app_read_endpoint().cloned())
-        }
-        Target::Database(_) => config.mysql.as_ref().and_then(|m| m.read.clone()),
-        Target::Namespace(_) => None,
+    let (host, port) = match config.app_endpoint(&role.target) {
+        None if matches!(role.target, Target::Namespace(_)) => (Value::string(""), Value::int(6379)),
+        found => super::endpoint_values(found),
     };
-    endpoint.map_or((Value::Null, Value::Null), |(h, p)| (Value::string(h), Value::Number(Number::Int(i64::from(p)))))
-}
-
-/// A role's configuration, plan or state.
-#[derive(Clone, Debug)]
-struct Model {
-    role: RoleName,
-    cleanup_stale_users: bool,
-    static_mode: bool,
-    privileges: String,
-    default_ttl: String,
-    max_ttl: String,
-    rotation_period: String,
-    /// `static_username` as planned or stored: a static login keeps its name.
-    static_username: Option<String>,
-    /// The claim this state holds; `None` before the first apply after import or upgrade.
-    claim: Option<String>,
-    /// The claim the configuration names to take over.
-    take_over: Option<String>,
-    /// Why `vault_role` cannot be this role's (another database's name, say).
-    refused_vault_role: Option<String>,
-}
-
-impl Model {
-    fn from_value(v: &Value) -> Option<Model> {
-        let text = |n: &str| v.attr(n).and_then(Value::as_str).map(str::to_owned);
-        let role = RoleName::new(Target::parse(&text("database")?)?, &text("name")?).ok()?;
-        let vault_role = text("vault_role");
-        let refused_vault_role = vault_role.as_deref().and_then(|n| role.clone().keeping_vault_role(n).err());
-        Some(Model {
-            role: with_vault_role(role, vault_role.as_deref()),
-            refused_vault_role,
-            static_mode: text("mode").as_deref() == Some("static"),
-            cleanup_stale_users: matches!(v.attr("cleanup_stale_users"), Some(Value::Bool(true))),
-            privileges: text("privileges").unwrap_or_else(|| "readwrite".into()),
-            default_ttl: text("default_ttl").unwrap_or_else(|| "24h".into()),
-            max_ttl: text("max_ttl").unwrap_or_else(|| "24h".into()),
-            rotation_period: text("rotation_period").unwrap_or_else(|| "24h".into()),
-            static_username: text("static_username"),
-            claim: claim::held(v),
-            take_over: claim::take_over(v),
-        })
-    }
-
-    /// How the role is named in messages.
-    fn what(&self) -> String {
-        format!("Vault role {:?}", self.role.vault_role())
-    }
-
-    /// The one check of the model, at validate, plan and apply.
-    fn check(&self, d: &mut Diagnostics) {
-        if matches!(self.role.target, Target::Namespace(_)) && self.privileges == "owner" {
-            d.attribute_error(
-                AttributePath::root("privileges"),
-                "No owner level for Redis",
-                "Redis namespaces take `readonly` or `readwrite`.",
-            );
-        }
-        if self.static_mode
-            && let Err(reason) = self.role.check_static()
-        {
-            d.attribute_error(AttributePath::root("name"), "Invalid static role name", reason);
-        }
-        if let Some(reason) = &self.refused_vault_role {
-            d.attribute_error(AttributePath::root("vault_role"), "Invalid Vault role name", reason);
-        }
-        check_lifetimes(self.static_mode, &self.rotation_period, &self.default_ttl, &self.max_ttl, d);
-    }
-
-    fn spec(&self) -> CredentialSpec {
-        let seconds = |text: &str| parse_duration(text).unwrap_or(86_400);
-        CredentialSpec {
-            role: self.role.clone(),
-            privileges: self.privileges.clone(),
-            mode: if self.static_mode {
-                Mode::Static { rotation_period: seconds(&self.rotation_period) }
-            } else {
-                Mode::Dynamic { default_ttl: seconds(&self.default_ttl), max_ttl: seconds(&self.max_ttl) }
-            },
-            existing_login: self.static_username.clone().filter(|_| self.static_mode),
-        }
-    }
-}
-
-/// `role` keeping `vault_role` as its Vault role's name when Vault would take it (the
-/// attribute's validator reports one it would not).
-fn with_vault_role(role: RoleName, vault_role: Option<&str>) -> RoleName {
-    match vault_role {
-        Some(name) => role.clone().keeping_vault_role(name).unwrap_or(role),
-        None => role,
-    }
-}
-
-/// The Vault role name a plan keeps: the configuration's, or else one the role kept in
-/// state (imported from before the provider). `None`: the provider's `<connection>-<name>`,
-/// which follows `name`.
-fn kept_vault_role(request: &ModifyPlanRequest) -> Option<String> {
-    if let Some(name) = request.config.attr("vault_role").and_then(Value::as_str) {
-        return Some(name.to_owned());
-    }
-    Model::from_value(&request.state).filter(|m| m.role.keeps_vault_role()).map(|m| m.role.vault_role())
+    let database = match &role.target {
+        Target::Database(d) if !host.is_null() => Value::string(&d.name),
+        _ => Value::Null,
+    };
+    (host, port, database)
 }
 
 /// The admin client of what the role issues credentials for.
@@ -633,82 +507,11 @@ impl RotatedRole {
         let mount = self.services.config(&mut Diagnostics::default())?.vault.as_ref()?.database_mount.clone();
         Some(Value::object([("mount", Value::string(mount)), ("role", Value::string(model.role.vault_role()))]))
     }
-
-    /// The role an import identity names (`mount` defaults to the provider's).
-    /// The role a static Vault role made before the provider, on a shared PostgreSQL
-    /// connection, stands for (see [`Credentials::static_role_of`]).
-    async fn static_role_made_before(&self, vault_role: &str, d: &mut Diagnostics) -> Option<RoleName> {
-        let config = self.services.config(d)?.clone();
-        let client = Client::Postgres(self.services.postgres(&mut Diagnostics::default()).await?);
-        let credentials = self.credentials(&client, &config, d)?;
-        match credentials.static_role_of(vault_role).await {
-            Ok(found) => found,
-            Err(e) => {
-                d.error("Cannot read the role to import", format!("Reading static role {vault_role:?}: {e}"));
-                None
-            }
-        }
-    }
-
-    async fn role_from_identity(&self, identity: &Value, d: &mut Diagnostics) -> Option<RoleName> {
-        let role = identity.attr("role").and_then(Value::as_str)?.to_owned();
-        let vault = self.services.vault()?;
-        let mount = match identity.attr("mount").and_then(Value::as_str) {
-            Some(m) => m.to_owned(),
-            None => self.services.config(d)?.vault.as_ref()?.database_mount.clone(),
-        };
-        match Credentials::role_of(vault, &mount, &role).await {
-            Ok(found) => found,
-            Err(e) => {
-                d.error("Cannot read the role to import", format!("Reading Vault role {role:?} on {mount:?}: {e}"));
-                None
-            }
-        }
-    }
 }
 
 /// What `privileges` reads in state when Vault's statements are not the provider's for any
 /// level (edited by hand, or a role made before the provider): the next plan puts them right.
 const CHANGED_OUTSIDE: &str = "changed outside Terraform";
-
-/// The plan's warning for a role made before the provider, moving onto its database's own
-/// connection at apply.
-fn adoption_warning(d: &mut Diagnostics, model: &Model, config: &ProviderConfig, adoption: &Adoption) {
-    let vault_role = model.role.vault_role();
-    let mount = config.vault.as_ref().map_or("database", |v| v.database_mount.as_str());
-    if model.static_mode {
-        let login = model.spec().login();
-        return d.attribute_warning(
-            AttributePath::root("privileges"),
-            "Apply moves a Vault role made before the provider",
-            format!(
-                "Vault static role {vault_role:?} rotates login {login:?} through connection {:?}. Apply moves it onto {:?}: the login is marked as the database's static login, the database's management login may set its password (from PostgreSQL 16 with ADMIN on it, without its privileges), and it joins the group role for `{}`, keeping the privileges it has. Its password does not change: apps keep reading {mount}/static-creds/{vault_role}, and Vault rotates it through the new connection from its next rotation on.",
-                adoption.from_connection,
-                model.role.target.vault_connection(),
-                model.privileges,
-            ),
-        );
-    }
-    let users = if adoption.users.is_empty() {
-        "No user it issued before is left on the server.".to_owned()
-    } else {
-        format!(
-            "The {} user(s) it issued before ({}) keep their privileges and sessions until their leases end; Vault still drops them then, or on revoke, through the database's own connection (on PostgreSQL they are handed to its management login for that).",
-            adoption.users.len(),
-            adoption.users.join(", ")
-        )
-    };
-    d.attribute_warning(
-        AttributePath::root("privileges"),
-        "Apply moves a Vault role made before the provider",
-        format!(
-            "Vault role {vault_role:?} issues through connection {:?}. Apply rewrites its statements for `{}` and moves it onto {:?}; apps keep reading {mount}/creds/{vault_role}, which issues throughout. {users}",
-            adoption.from_connection,
-            model.privileges,
-            model.role.target.vault_connection(),
-        ),
-    );
-}
 
 /// `state` with `claim` set.
 fn with_claim(state: Value, claim: &Claim) -> Value {
@@ -737,75 +540,4 @@ fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)>
         ("port", port),
         ("database_name", database),
     ]
-}
-
-/// A `rotation_period` written in the configuration of a dynamic role: Vault has no rotation
-/// for one, so it would be ignored. Read from the configuration (the plan fills in the
-/// default), at validate, plan and apply.
-fn check_rotation_period_set(config: &Value, d: &mut Diagnostics) {
-    // Vault has no rotation for a dynamic role: a period set there would be ignored.
-    let is_static = config.attr("mode").and_then(Value::as_str) == Some("static");
-    let mode_known = config.attr("mode").is_none_or(|m| m.is_null() || m.as_str().is_some());
-    if mode_known && !is_static && config.attr("rotation_period").is_some_and(|v| !v.is_null()) {
-        d.attribute_error(
-        AttributePath::root("rotation_period"),
-        "rotation_period needs a static role",
-        "`rotation_period` applies to `mode = \"static\"` only: a dynamic role's users are dropped when their lease ends (`default_ttl`, `max_ttl`), and Vault never rotates them. Remove it, or set `mode = \"static\"`.",
-        );
-    }
-}
-
-/// [`check_lifetimes`] from a configuration whose database is not known yet (at validate):
-/// the durations alone, once each is known.
-fn check_durations(v: &Value, d: &mut Diagnostics) {
-    let text = |n: &str, default: &str| match v.attr(n) {
-        Some(Value::String(s)) => Some(s.clone()),
-        None | Some(Value::Null) => Some(default.to_owned()),
-        Some(_) => None,
-    };
-    if let (Some(mode), Some(rotation_period), Some(default_ttl), Some(max_ttl)) =
-        (text("mode", "dynamic"), text("rotation_period", "24h"), text("default_ttl", "24h"), text("max_ttl", "24h"))
-    {
-        check_lifetimes(mode == "static", &rotation_period, &default_ttl, &max_ttl, d);
-    }
-}
-
-/// The durations against what Vault accepts: a static rotation period of at least
-/// [`SHORTEST_ROTATION_PERIOD`], and a dynamic role's `default_ttl` no longer than its
-/// `max_ttl` (Vault would quietly cut it). Malformed ones are the validators' to report.
-fn check_lifetimes(static_mode: bool, rotation_period: &str, default_ttl: &str, max_ttl: &str, d: &mut Diagnostics) {
-    let seconds = |t: &str| parse_duration(t).ok();
-    if static_mode
-        && let Some(period) = seconds(rotation_period)
-        && period < SHORTEST_ROTATION_PERIOD
-    {
-        d.attribute_error(
-            AttributePath::root("rotation_period"),
-            "Rotation period too short",
-            format!("{rotation_period:?} is shorter than Vault allows: a static role's password is rotated at most every {SHORTEST_ROTATION_PERIOD} seconds (`5s`)."),
-        );
-    }
-    if !static_mode
-        && let (Some(default), Some(max)) = (seconds(default_ttl), seconds(max_ttl))
-        && default > max
-    {
-        d.attribute_error(
-            AttributePath::root("default_ttl"),
-            "default_ttl longer than max_ttl",
-            format!("`default_ttl` ({default_ttl}) is longer than `max_ttl` ({max_ttl}): Vault would silently cut every credential to `max_ttl`. Shorten `default_ttl` or lengthen `max_ttl`."),
-        );
-    }
-}
-
-/// Vault's shortest static-role rotation period, in seconds.
-const SHORTEST_ROTATION_PERIOD: u64 = 5;
-
-fn check_role_name(name: &str) -> Result<(), String> {
-    // The target does not matter for the characters of the name.
-    let any = naming::Target::parse("redis/x").expect("a valid id");
-    RoleName::new(any, name).map(drop)
-}
-
-fn check_duration(text: &str) -> Result<(), String> {
-    parse_duration(text).map(drop)
 }
