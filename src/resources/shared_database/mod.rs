@@ -49,6 +49,12 @@ use crate::platform::settings::ProviderConfig;
 use crate::provider::services::Services;
 use crate::resources::claim;
 
+mod model;
+mod state;
+
+use model::*;
+use state::*;
+
 /// The `dbaas_shared_database` resource.
 pub struct SharedDatabase {
     services: Arc<Services>,
@@ -60,103 +66,6 @@ impl SharedDatabase {
         SharedDatabase { services }
     }
 }
-
-/// What to do with the database on destroy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DeletionPolicy {
-    Retain,
-    Archive,
-    Drop,
-}
-
-/// The configuration (or plan, or state) of one database.
-#[derive(Clone, Debug)]
-struct Model {
-    /// Engine and name, as given: [`Model::check`] says whether they are allowed.
-    database: DatabaseName,
-    spec: DatabaseSpec,
-    deletion_policy: DeletionPolicy,
-    force_drop: bool,
-    /// The claim this state holds; `None` before the first apply after import or upgrade.
-    claim: Option<String>,
-    /// The claim the configuration names to take over.
-    take_over: Option<String>,
-}
-
-impl Model {
-    /// Reads a plan or state value; `None` when name or engine are missing or unknown.
-    fn from_value(v: &Value) -> Option<Model> {
-        let text = |n: &str| v.attr(n).and_then(Value::as_str).map(str::to_owned);
-        Some(Model {
-            database: DatabaseName { engine: Engine::parse(&text("engine")?)?, name: text("name")? },
-            spec: DatabaseSpec {
-                extensions: match v.attr("extensions") {
-                    Some(Value::Set(items)) => {
-                        Some(items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
-                    }
-                    _ => None,
-                },
-                connection_limit: match v.attr("connection_limit") {
-                    Some(Value::Number(n)) => n.as_i64().and_then(|i| i32::try_from(i).ok()),
-                    _ => None,
-                },
-                encoding: text("encoding"),
-                lc_collate: text("lc_collate"),
-                lc_ctype: text("lc_ctype"),
-                template: text("template"),
-                character_set: text("character_set"),
-                collation: text("collation"),
-            },
-            deletion_policy: match text("deletion_policy").as_deref() {
-                Some("archive") => DeletionPolicy::Archive,
-                Some("drop") => DeletionPolicy::Drop,
-                _ => DeletionPolicy::Retain,
-            },
-            force_drop: matches!(v.attr("force_drop"), Some(Value::Bool(true))),
-            claim: claim::held(v),
-            take_over: claim::take_over(v),
-        })
-    }
-
-    /// How the database is named in messages.
-    fn what(&self) -> String {
-        format!("database {:?}", self.database.name)
-    }
-
-    /// The one check of the model, at validate, plan and apply.
-    fn check(&self, d: &mut Diagnostics) {
-        if let Err(reason) = DatabaseName::new(self.database.engine, &self.database.name) {
-            d.attribute_error(AttributePath::root("name"), "Invalid database name", reason);
-        }
-    }
-
-    /// The template against the platform's allow-list: checked when a database is made
-    /// from it (at plan and again at apply), never for one that exists already.
-    fn check_template(&self, config: &ProviderConfig, d: &mut Diagnostics) {
-        let (Some(template), Some(postgres)) = (&self.spec.template, &config.postgres) else { return };
-        if let Err(reason) = postgres.check_template(template) {
-            d.attribute_error(AttributePath::root("template"), "Template not allowed", reason);
-        }
-    }
-
-    /// Extensions this plan adds to what `prior` (the state; `None` when creating) manages.
-    fn extensions_added(&self, prior: Option<&Model>) -> BTreeSet<String> {
-        let wanted = self.spec.extensions.clone().unwrap_or_default();
-        let had = prior.and_then(|p| p.spec.extensions.clone()).unwrap_or_default();
-        wanted.difference(&had).cloned().collect()
-    }
-
-    fn identity(&self) -> Value {
-        Value::object([
-            ("engine", Value::string(self.database.engine.as_str())),
-            ("name", Value::string(&self.database.name)),
-        ])
-    }
-}
-
-const ATTRIBUTES_POSTGRES_ONLY: &[&str] =
-    &["extensions", "connection_limit", "encoding", "lc_collate", "lc_ctype", "template"];
-const ATTRIBUTES_MYSQL_ONLY: &[&str] = &["character_set", "collation"];
 
 /// The admin client of the database's server (and PgBouncer's console, when configured).
 enum Client {
@@ -686,99 +595,4 @@ impl SharedDatabase {
         claim::refresh(d, &model.what(), &mut state, observed.claim.as_ref());
         response.state = state;
     }
-}
-
-/// `value` with `claim` set.
-fn with_claim(value: &Value, claim: &Claim) -> Value {
-    let mut value = value.clone();
-    if let Value::Object(object) = &mut value {
-        object.insert("claim".into(), Value::string(&claim.id));
-    }
-    value
-}
-
-/// The state of a create that failed half-way: what the plan knew, every unknown null.
-fn incomplete_state(plan: &Value, model: &Model, config: &ProviderConfig) -> Value {
-    let Value::Object(mut state) = plan.clone() else { return Value::Null };
-    for (k, v) in derived_attributes(&model.database, config) {
-        state.insert(k.to_owned(), v);
-    }
-    for v in state.values_mut() {
-        if !v.is_wholly_known() {
-            *v = Value::Null;
-        }
-    }
-    Value::Object(state)
-}
-
-/// `deletion_policy = "retain"`: nothing changes; the warning names what stays.
-fn retained(model: &Model, config: &ProviderConfig, d: &mut Diagnostics) {
-    let name = &model.database;
-    let mut kept = vec![format!("database {:?}", name.name)];
-    if name.engine == Engine::Postgresql {
-        let r = name.group_roles();
-        kept.push(format!("roles {:?}, {:?}, {:?} and {:?}", r.owner, r.readwrite, r.readonly, r.management));
-    }
-    if config.vault.is_some() {
-        kept.push(format!("Vault connection {:?}", name.vault_connection()));
-    }
-    d.warning(
-        "Database retained",
-        format!(
-            "deletion_policy is \"retain\": {} stay on the server and were only removed from Terraform state. Import it to manage it again, or set deletion_policy to \"archive\" or \"drop\" before destroying.",
-            kept.join(", ")
-        ),
-    );
-}
-
-/// Attributes that follow from the name and the provider configuration alone.
-fn derived_attributes(database: &DatabaseName, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
-    let port = |p: u16| Value::Number(Number::Int(i64::from(p)));
-    let vault_connection =
-        if config.vault.is_some() { Value::string(database.vault_connection()) } else { Value::Null };
-    match (database.engine, config.postgres.as_ref(), config.mysql.as_ref()) {
-        (Engine::Postgresql, Some(pg), _) => {
-            let roles = database.group_roles();
-            vec![
-                ("host", Value::string(&pg.pooled_host)),
-                ("port", port(pg.pooled_port)),
-                ("admin_host", Value::string(&pg.host)),
-                ("admin_port", port(pg.port)),
-                ("read_host", pg.app_read_endpoint().map_or(Value::Null, |(h, _)| Value::string(h))),
-                ("read_port", pg.app_read_endpoint().map_or(Value::Null, |(_, p)| port(*p))),
-                (
-                    "connection_uri",
-                    Value::string(format!(
-                        "postgresql://{}/{}?sslmode={}",
-                        authority(&pg.pooled_host, pg.pooled_port),
-                        database.name,
-                        pg.sslmode
-                    )),
-                ),
-                ("owner_role", Value::string(roles.owner)),
-                ("readwrite_role", Value::string(roles.readwrite)),
-                ("readonly_role", Value::string(roles.readonly)),
-                ("vault_connection", vault_connection),
-            ]
-        }
-        (Engine::Mysql, _, Some(my)) => vec![
-            ("host", Value::string(&my.host)),
-            ("port", port(my.port)),
-            ("admin_host", Value::string(&my.host)),
-            ("admin_port", port(my.port)),
-            ("read_host", my.read.as_ref().map_or(Value::Null, |(h, _)| Value::string(h))),
-            ("read_port", my.read.as_ref().map_or(Value::Null, |(_, p)| port(*p))),
-            ("connection_uri", Value::string(format!("mysql://{}/{}", authority(&my.host, my.port), database.name))),
-            ("owner_role", Value::Null),
-            ("readwrite_role", Value::Null),
-            ("readonly_role", Value::Null),
-            ("vault_connection", vault_connection),
-        ],
-        _ => Vec::new(),
-    }
-}
-
-fn archive_stamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default()
 }
