@@ -95,6 +95,8 @@ impl Model {
     }
 }
 
+/// Attributes only a PostgreSQL database takes (refused on MySQL, on the attribute).
 pub(super) const ATTRIBUTES_POSTGRES_ONLY: &[&str] =
     &["extensions", "connection_limit", "encoding", "lc_collate", "lc_ctype", "template"];
+/// Attributes only a MySQL database takes.
 pub(super) const ATTRIBUTES_MYSQL_ONLY: &[&str] = &["character_set", "collation"];

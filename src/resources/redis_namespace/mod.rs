@@ -40,6 +40,12 @@ use crate::provider::services::Services;
 use crate::resources::claim;
 use crate::secret::Secret;
 
+mod model;
+mod state;
+
+use model::*;
+use state::*;
+
 /// The warning about Redis without an ACL file is given once per provider process.
 static WARNED_NO_ACL_FILE: AtomicBool = AtomicBool::new(false);
 /// What `permissions` reads as when the server differs from what the provider set, so
@@ -61,77 +67,6 @@ impl RedisNamespace {
     /// The resource, using `services`.
     pub fn new(services: Arc<Services>) -> RedisNamespace {
         RedisNamespace { services }
-    }
-}
-
-/// A namespace's configuration, plan or state, decoded.
-#[derive(Clone, Debug)]
-struct Model {
-    spec: NamespaceSpec,
-    purge_keys_on_destroy: bool,
-    /// The claim this state holds; `None` before the first apply after import or upgrade.
-    claim: Option<String>,
-    /// The claim the configuration names to take over.
-    take_over: Option<String>,
-}
-
-impl Model {
-    /// The model, once name, prefix and rules are known; `None` before (the check runs
-    /// again at apply) or when the name is invalid (its validator says why).
-    fn from_value(v: &Value) -> Option<Model> {
-        let name = NamespaceName::new(v.attr("name")?.as_str()?).ok()?;
-        let key_prefix = match v.attr("key_prefix") {
-            Some(Value::String(p)) => p.clone(),
-            Some(Value::Null) | None => name.default_prefix(),
-            Some(_) => return None,
-        };
-        let extra_rules = match v.attr("extra_rules") {
-            Some(Value::List(items)) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect::<Option<_>>()?,
-            Some(Value::Null) | None => Vec::new(),
-            Some(_) => return None,
-        };
-        let user = match v.attr("acl_user") {
-            Some(Value::String(u)) => u.clone(),
-            Some(Value::Null) | None => name.user(),
-            Some(_) => return None,
-        };
-        Some(Model {
-            spec: NamespaceSpec {
-                user,
-                key_prefix,
-                permissions: v.attr("permissions").and_then(Value::as_str).unwrap_or("readwrite").to_owned(),
-                extra_rules,
-                name,
-            },
-            purge_keys_on_destroy: matches!(v.attr("purge_keys_on_destroy"), Some(Value::Bool(true))),
-            claim: claim::held(v),
-            take_over: claim::take_over(v),
-        })
-    }
-
-    /// How the namespace is named in messages.
-    fn what(&self) -> String {
-        format!("namespace {:?}", self.spec.name.as_str())
-    }
-
-    /// The one check of the model, at validate, plan and apply.
-    fn check(&self, d: &mut Diagnostics) {
-        for problem in self.spec.check() {
-            let mut path = AttributePath::root(problem.attribute);
-            if let Some(i) = problem.index {
-                path = path.index(i);
-            }
-            let summary = match problem.attribute {
-                "extra_rules" => "Rule not allowed",
-                "acl_user" => "Invalid ACL user",
-                _ => "Invalid key prefix",
-            };
-            d.attribute_error(path, summary, problem.message);
-        }
-    }
-
-    fn identity(&self) -> Value {
-        Value::object([("name", Value::string(self.spec.name.as_str()))])
     }
 }
 
@@ -522,103 +457,4 @@ impl RedisNamespace {
             vault: self.services.vault().zip(config.vault.as_ref()),
         }
     }
-}
-
-/// Whether `state` is of a user made before the provider, imported and not yet applied.
-fn adopting(state: &Value) -> bool {
-    state.attr("acl_commands").and_then(Value::as_str) == Some(RULES_BEFORE)
-}
-
-/// What the first apply after adopting `before` changes, rule by rule.
-fn adoption_warning(model: &Model, before: &crate::backends::redis::AclUser, config: &ProviderConfig) -> String {
-    let rules = |parts: [&str; 3]| parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
-    let passwords = match (&config.vault, before.password_hashes.len()) {
-        (Some(v), n) => format!(
-            "It keeps its {n} password(s), so its apps keep logging in; a new one is kept in Vault KV at {} beside them, and a Redis restart brings all of them back.",
-            model.spec.name.password_path(&v.kv_mount)
-        ),
-        (None, n) => format!("It keeps its {n} password(s), so its apps keep logging in."),
-    };
-    format!(
-        "ACL user {:?} keeps its name. Its rules change from\n  {}\nto\n  {}\nCommands, keys and channels the first allowed and the second does not are refused from then on: add what its apps need to `extra_rules` first. {passwords}",
-        model.spec.user,
-        rules([&before.commands, &before.keys, &before.channels]),
-        model.spec.rules().join(" "),
-    )
-}
-
-/// `password_wo` from the configuration, warned about when Vault makes the password.
-fn write_only_password(config_value: &Value, config: &ProviderConfig, d: &mut Diagnostics) -> Option<Secret> {
-    let given = config_value.attr("password_wo").and_then(Value::as_str).map(Secret::new);
-    if given.is_some() && config.vault.is_some() {
-        d.attribute_warning(
-            AttributePath::root("password_wo"),
-            "password_wo ignored",
-            "With Vault configured, the provider generates the password and keeps it in Vault KV.",
-        );
-    }
-    given
-}
-
-/// `state` with `claim` set.
-fn with_claim(mut state: Value, claim: &Claim) -> Value {
-    if let Value::Object(s) = &mut state {
-        s.insert("claim".into(), Value::string(&claim.id));
-    }
-    state
-}
-
-/// Saves ACLs where the server has an ACL file; warns once where it has none.
-async fn persist(redis: &Redis, d: &mut Diagnostics) {
-    match redis.save_acls().await {
-        Ok(without_file) if !without_file.is_empty() && !WARNED_NO_ACL_FILE.swap(true, Ordering::Relaxed) => d.warning(
-            "Redis keeps ACL users in memory only",
-            format!(
-                "{} has no ACL file, so its users vanish when it restarts. The provider notices on the next refresh and creates them again with the same password.",
-                without_file.join(", ")
-            ),
-        ),
-        Ok(_) => {}
-        Err(e) => errors::redis(d, "saving the ACL file", &e),
-    }
-}
-
-fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
-    let name = &model.spec.name;
-    let (host, port) = config.redis.as_ref().map_or(("", 6379), |r| r.primary());
-    let vault = config.vault.as_ref();
-    vec![
-        ("id", Value::string(name.id())),
-        ("username", Value::string(&model.spec.user)),
-        ("host", Value::string(host)),
-        ("port", Value::int(i64::from(port))),
-        ("password_path", Value::opt_string(vault.map(|v| name.password_path(&v.kv_mount)))),
-        ("vault_connection", Value::opt_string(vault.map(|_| name.vault_connection()))),
-    ]
-}
-
-/// `state` with `acl_commands` as the primary reports them after a change.
-async fn with_reported_commands(mut state: Value, redis: &Redis, model: &Model, d: &mut Diagnostics) -> Value {
-    let commands = match redis.get_user(0, &model.spec.user).await {
-        Ok(Some(u)) => Value::string(u.commands),
-        Ok(None) => Value::Null,
-        Err(e) => {
-            errors::redis(d, "reading the ACL user back", &e);
-            Value::Null
-        }
-    };
-    if let Value::Object(s) = &mut state {
-        s.insert("acl_commands".into(), commands);
-    }
-    state
-}
-
-/// Whether the user's key and channel patterns are exactly the ones the provider sets.
-fn patterns_match(user: &crate::backends::redis::AclUser, model: &Model) -> bool {
-    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<std::collections::BTreeSet<_>>();
-    let rules = model.spec.rules();
-    let wanted = |first: &[char]| {
-        rules.iter().filter(|r| r.starts_with(first)).cloned().collect::<std::collections::BTreeSet<_>>()
-    };
-    words(&user.keys) == wanted(&['~', '%']) && words(&user.channels) == wanted(&['&'])
 }
