@@ -7,6 +7,7 @@ mod generate;
 pub mod go_plugin;
 mod list;
 pub mod logging;
+mod resource;
 mod rpc;
 pub mod serve;
 pub mod server;

@@ -114,3 +114,48 @@ pub(super) fn encode_identity(
         _ => Ok(None),
     }
 }
+
+/// A response that can carry only diagnostics: what an RPC answers when its work failed.
+pub(super) trait WithDiagnostics: Default {
+    /// The response holding `d` alone.
+    fn with_diagnostics(d: Diagnostics) -> Self;
+}
+
+macro_rules! with_diagnostics {
+    ($($t:ty),* $(,)?) => {$(
+        impl WithDiagnostics for $t {
+            // Some responses hold only diagnostics; the same macro serves them all.
+            #[allow(clippy::needless_update)]
+            fn with_diagnostics(d: Diagnostics) -> Self {
+                Self { diagnostics: wire::diagnostics(d), ..Default::default() }
+            }
+        }
+    )*};
+}
+
+with_diagnostics!(
+    pb::get_metadata::Response,
+    pb::get_provider_schema::Response,
+    pb::validate_provider_config::Response,
+    pb::validate_resource_config::Response,
+    pb::validate_data_resource_config::Response,
+    pb::upgrade_resource_state::Response,
+    pb::get_resource_identity_schemas::Response,
+    pb::upgrade_resource_identity::Response,
+    pb::configure_provider::Response,
+    pb::read_resource::Response,
+    pb::plan_resource_change::Response,
+    pb::apply_resource_change::Response,
+    pb::import_resource_state::Response,
+    pb::move_resource_state::Response,
+    pb::read_data_source::Response,
+    pb::validate_ephemeral_resource_config::Response,
+    pb::open_ephemeral_resource::Response,
+    pb::renew_ephemeral_resource::Response,
+    pb::close_ephemeral_resource::Response,
+    pb::get_functions::Response,
+    pb::generate_resource_config::Response,
+    pb::validate_list_resource_config::Response,
+    pb::validate_action_config::Response,
+    pb::plan_action::Response,
+);

@@ -12,19 +12,15 @@ use std::time::SystemTime;
 use tonic::{Request, Response, Status};
 
 use crate::framework::component::{
-    Action, ApplyResponse, ConfigureRequest, Context, CreateRequest, DataSource, DeleteRequest, EphemeralResource,
-    ImportRequest, ImportResponse, ListResource, ModifyPlanRequest, ModifyPlanResponse, OpenResponse, Provider,
-    ReadRequest, ReadResponse, RenewResponse, Resource, UpdateRequest,
+    Action, ConfigureRequest, Context, DataSource, EphemeralResource, ListResource, OpenResponse, Provider,
+    RenewResponse, Resource,
 };
 use crate::framework::diagnostics::Diagnostics;
-use crate::framework::plan::{plan_resource_change, strip_write_only};
 use crate::framework::schema::Schema;
-use crate::framework::validate::validate_config;
-use crate::framework::value::Value;
 
 use super::proto::tfplugin6 as pb;
 use super::proto::tfplugin6::provider_server::Provider as ProviderRpc;
-use super::rpc::{encode_identity, isolated, off_serving_threads, unknown_type, validate_with};
+use super::rpc::{WithDiagnostics, isolated, unknown_type, validate_with};
 use super::wire;
 
 /// Serves one [`Provider`] over tfplugin6.
@@ -123,49 +119,6 @@ macro_rules! respond {
         }
     };
 }
-
-pub(super) trait WithDiagnostics: Default {
-    fn with_diagnostics(d: Diagnostics) -> Self;
-}
-
-macro_rules! with_diagnostics {
-    ($($t:ty),* $(,)?) => {$(
-        impl WithDiagnostics for $t {
-            // Some responses hold only diagnostics; the same macro serves them all.
-            #[allow(clippy::needless_update)]
-            fn with_diagnostics(d: Diagnostics) -> Self {
-                Self { diagnostics: wire::diagnostics(d), ..Default::default() }
-            }
-        }
-    )*};
-}
-
-with_diagnostics!(
-    pb::get_metadata::Response,
-    pb::get_provider_schema::Response,
-    pb::validate_provider_config::Response,
-    pb::validate_resource_config::Response,
-    pb::validate_data_resource_config::Response,
-    pb::upgrade_resource_state::Response,
-    pb::get_resource_identity_schemas::Response,
-    pb::upgrade_resource_identity::Response,
-    pb::configure_provider::Response,
-    pb::read_resource::Response,
-    pb::plan_resource_change::Response,
-    pb::apply_resource_change::Response,
-    pb::import_resource_state::Response,
-    pb::move_resource_state::Response,
-    pb::read_data_source::Response,
-    pb::validate_ephemeral_resource_config::Response,
-    pb::open_ephemeral_resource::Response,
-    pb::renew_ephemeral_resource::Response,
-    pb::close_ephemeral_resource::Response,
-    pb::get_functions::Response,
-    pb::generate_resource_config::Response,
-    pb::validate_list_resource_config::Response,
-    pb::validate_action_config::Response,
-    pb::plan_action::Response,
-);
 
 #[tonic::async_trait]
 impl ProviderRpc for ProviderServer {
@@ -321,56 +274,7 @@ impl ProviderRpc for ProviderServer {
         &self,
         request: Request<pb::upgrade_resource_state::Request>,
     ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
-        let r = request.into_inner();
-        let result = async {
-            let resource = self.resource(&r.type_name)?;
-            let schema = self.schema_of(&r.type_name);
-            let ty = schema.value_type();
-            let raw = r.raw_state.unwrap_or_default();
-            if raw.json.is_empty() {
-                let mut d = Diagnostics::default();
-                d.error(
-                    "Unsupported state format",
-                    "This resource's state is in the legacy flatmap format, which this provider never wrote.",
-                );
-                return Err(d);
-            }
-            let mut state = if r.version == schema.version {
-                wire::decode_json(&raw.json, &ty, "stored state")?
-            } else if r.version > schema.version {
-                let mut d = Diagnostics::default();
-                d.error(
-                    "State written by a newer provider",
-                    format!(
-                        "This state has schema version {}, newer than this provider's {}. Upgrade the provider.",
-                        r.version, schema.version
-                    ),
-                );
-                return Err(d);
-            } else {
-                // Attributes the schema no longer has are dropped, new ones are null; the
-                // resource then fixes up what the change means.
-                let prior = wire::decode_json(&raw.json, &ty, "stored state")?;
-                let version = r.version;
-                let (state, d) = isolated(async move {
-                    let mut d = Diagnostics::default();
-                    let state = resource.upgrade_state(version, prior, &mut d).await;
-                    (state, d)
-                })
-                .await?;
-                match state {
-                    Some(s) if !d.has_error() => s,
-                    _ => return Err(d),
-                }
-            };
-            strip_write_only(&schema, &mut state);
-            Ok(pb::upgrade_resource_state::Response {
-                upgraded_state: Some(wire::encode(&state, &ty)?),
-                diagnostics: Vec::new(),
-            })
-        }
-        .await;
-        respond!(result, pb::upgrade_resource_state::Response)
+        respond!(self.upgrade_state(request.into_inner()).await, pb::upgrade_resource_state::Response)
     }
 
     async fn get_resource_identity_schemas(
@@ -391,238 +295,35 @@ impl ProviderRpc for ProviderServer {
         &self,
         request: Request<pb::upgrade_resource_identity::Request>,
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
-        let r = request.into_inner();
-        let result = async {
-            let resource = self.resource(&r.type_name)?;
-            let Some(schema) = resource.identity_schema().filter(|s| s.version == r.version) else {
-                let mut d = Diagnostics::default();
-                d.error(
-                    "Unsupported identity version",
-                    format!("{} has no identity of version {}.", r.type_name, r.version),
-                );
-                return Err(d);
-            };
-            let ty = schema.value_type();
-            let raw = r.raw_identity.unwrap_or_default();
-            let identity = wire::decode_json(&raw.json, &ty, "stored identity")?;
-            Ok(pb::upgrade_resource_identity::Response {
-                upgraded_identity: Some(wire::identity(&identity, &ty)?),
-                diagnostics: Vec::new(),
-            })
-        }
-        .await;
-        respond!(result, pb::upgrade_resource_identity::Response)
+        respond!(self.upgrade_identity(request.into_inner()).await, pb::upgrade_resource_identity::Response)
     }
 
     async fn read_resource(
         &self,
         request: Request<pb::read_resource::Request>,
     ) -> Result<Response<pb::read_resource::Response>, Status> {
-        let r = request.into_inner();
-        let result = async {
-            let resource = self.resource(&r.type_name)?;
-            let schema = self.schema_of(&r.type_name);
-            let ty = schema.value_type();
-            let state = wire::decode(r.current_state.as_ref(), &ty, "state")?;
-            let ctx = self.context.clone();
-            let response = isolated(async move {
-                let mut response = ReadResponse { state: state.clone(), ..Default::default() };
-                resource.read(&ctx, ReadRequest { state }, &mut response).await;
-                (response, resource.identity_schema())
-            })
-            .await?;
-            let (response, identity_schema) = response;
-            let mut new_state = response.state;
-            strip_write_only(&schema, &mut new_state);
-            Ok(pb::read_resource::Response {
-                new_state: Some(wire::encode(&new_state, &ty)?),
-                diagnostics: wire::diagnostics(response.diagnostics),
-                private: r.private,
-                deferred: None,
-                new_identity: encode_identity(identity_schema.as_ref(), response.identity.as_ref())?,
-            })
-        }
-        .await;
-        respond!(result, pb::read_resource::Response)
+        respond!(self.read(request.into_inner()).await, pb::read_resource::Response)
     }
 
     async fn plan_resource_change(
         &self,
         request: Request<pb::plan_resource_change::Request>,
     ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
-        let r = request.into_inner();
-        let result = async {
-            let resource = self.resource(&r.type_name)?;
-            let schema = self.schema_of(&r.type_name);
-            let ty = schema.value_type();
-            let size = [&r.prior_state, &r.proposed_new_state, &r.config]
-                .iter()
-                .map(|v| v.as_ref().map_or(0, |d| d.msgpack.len() + d.json.len()))
-                .sum();
-            let (values, plan_schema) =
-                ((r.prior_state.clone(), r.proposed_new_state.clone(), r.config.clone()), schema.clone());
-            let decoded = off_serving_threads(size, move || -> Result<_, Diagnostics> {
-                let ty = plan_schema.value_type();
-                let prior = wire::decode(values.0.as_ref(), &ty, "prior state")?;
-                let proposed = wire::decode(values.1.as_ref(), &ty, "proposed state")?;
-                let config = wire::decode(values.2.as_ref(), &ty, "configuration")?;
-                let planned =
-                    (!proposed.is_null()).then(|| plan_resource_change(&plan_schema, &prior, &proposed, &config));
-                Ok((prior, config, planned))
-            })
-            .await??;
-            let (prior, config, Some(planned)) = decoded else {
-                return Ok(pb::plan_resource_change::Response {
-                    planned_state: Some(wire::encode(&Value::Null, &ty)?),
-                    planned_private: r.prior_private,
-                    ..Default::default()
-                });
-            };
-            let mut diagnostics = planned.diagnostics;
-            // Validators skip values unknown at validate time (a name taken from another
-            // resource, say): they run again here and at apply, once more is known.
-            diagnostics.extend(validate_config(&schema, &config));
-            let mut requires_replace = planned.requires_replace;
-            let mut plan = planned.planned;
-            if !diagnostics.has_error() {
-                let ctx = self.context.clone();
-                let request = ModifyPlanRequest { state: prior, config };
-                let response = isolated(async move {
-                    let mut response = ModifyPlanResponse { plan, ..Default::default() };
-                    resource.modify_plan(&ctx, &request, &mut response).await;
-                    response
-                })
-                .await?;
-                plan = response.plan;
-                requires_replace.extend(response.requires_replace);
-                diagnostics.extend(response.diagnostics);
-            }
-            strip_write_only(&schema, &mut plan);
-            Ok(pb::plan_resource_change::Response {
-                planned_state: Some(wire::encode(&plan, &ty)?),
-                requires_replace: requires_replace.iter().map(wire::path).collect(),
-                planned_private: r.prior_private,
-                diagnostics: wire::diagnostics(diagnostics),
-                deferred: None,
-                planned_identity: r.prior_identity,
-            })
-        }
-        .await;
-        respond!(result, pb::plan_resource_change::Response)
+        respond!(self.plan(request.into_inner()).await, pb::plan_resource_change::Response)
     }
 
     async fn apply_resource_change(
         &self,
         request: Request<pb::apply_resource_change::Request>,
     ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
-        let r = request.into_inner();
-        let result = async {
-            let resource = self.resource(&r.type_name)?;
-            let schema = self.schema_of(&r.type_name);
-            let ty = schema.value_type();
-            let prior = wire::decode(r.prior_state.as_ref(), &ty, "prior state")?;
-            let planned = wire::decode(r.planned_state.as_ref(), &ty, "planned state")?;
-            let config = wire::decode(r.config.as_ref(), &ty, "configuration")?;
-            let ctx = self.context.clone();
-            let identity_schema = resource.identity_schema();
-            let planned_private = r.planned_private.clone();
-            // Every value is known now: validators that were skipped run before anything
-            // changes. A destroy has no configuration to check.
-            let invalid = if planned.is_null() { Diagnostics::default() } else { validate_config(&schema, &config) };
-            let response = isolated(async move {
-                let mut response = ApplyResponse::default();
-                if invalid.has_error() {
-                    response.state = prior;
-                    response.diagnostics = invalid;
-                    return (response, false);
-                }
-                if planned.is_null() {
-                    resource
-                        .delete(
-                            &ctx,
-                            DeleteRequest { state: prior, private: planned_private },
-                            &mut response.diagnostics,
-                        )
-                        .await;
-                    return (response, true);
-                }
-                // A create starts from nothing, so a create that fails before it says what
-                // exists records nothing: the plan is no evidence of what was made.
-                response.state = if prior.is_null() { Value::Null } else { planned.clone() };
-                if prior.is_null() {
-                    resource.create(&ctx, CreateRequest { plan: planned, config }, &mut response).await;
-                } else {
-                    resource.update(&ctx, UpdateRequest { plan: planned, state: prior, config }, &mut response).await;
-                }
-                (response, false)
-            })
-            .await?;
-            let (mut response, deleted) = response;
-            if response.diagnostics.has_error() && (deleted || !response.state.is_wholly_known()) {
-                // A failed delete keeps the object in state, so a re-run can try again; a
-                // failed create or update that left the plan's unknowns in place keeps
-                // what was there before.
-                response.state = wire::decode(r.prior_state.as_ref(), &ty, "prior state")?;
-            }
-            strip_write_only(&schema, &mut response.state);
-            if !response.diagnostics.has_error() && !response.state.is_wholly_known() {
-                response.diagnostics.error(
-                    "Provider bug: unknown value after apply",
-                    "The provider left a value unknown after applying. Please report this issue.",
-                );
-            }
-            Ok(pb::apply_resource_change::Response {
-                new_state: Some(wire::encode(&response.state, &ty)?),
-                private: response.private.unwrap_or(r.planned_private),
-                diagnostics: wire::diagnostics(response.diagnostics),
-                new_identity: match encode_identity(identity_schema.as_ref(), response.identity.as_ref())? {
-                    Some(i) => Some(i),
-                    None if !deleted => r.planned_identity,
-                    None => None,
-                },
-            })
-        }
-        .await;
-        respond!(result, pb::apply_resource_change::Response)
+        respond!(self.apply(request.into_inner()).await, pb::apply_resource_change::Response)
     }
 
     async fn import_resource_state(
         &self,
         request: Request<pb::import_resource_state::Request>,
     ) -> Result<Response<pb::import_resource_state::Response>, Status> {
-        let r = request.into_inner();
-        let result = async {
-            let resource = self.resource(&r.type_name)?;
-            let ty = self.schema_of(&r.type_name).value_type();
-            let identity_schema = resource.identity_schema();
-            let identity = match (&identity_schema, r.identity.as_ref().and_then(|i| i.identity_data.as_ref())) {
-                (Some(s), Some(data)) => Some(wire::decode(Some(data), &s.value_type(), "identity")?),
-                _ => None,
-            };
-            let ctx = self.context.clone();
-            let request = ImportRequest { id: r.id, identity };
-            let response = isolated(async move {
-                let mut response = ImportResponse::default();
-                resource.import(&ctx, request, &mut response).await;
-                response
-            })
-            .await?;
-            if response.diagnostics.has_error() {
-                return Err(response.diagnostics);
-            }
-            Ok(pb::import_resource_state::Response {
-                imported_resources: vec![pb::import_resource_state::ImportedResource {
-                    type_name: r.type_name,
-                    state: Some(wire::encode(&response.state, &ty)?),
-                    private: Vec::new(),
-                    identity: encode_identity(identity_schema.as_ref(), response.identity.as_ref())?,
-                }],
-                diagnostics: wire::diagnostics(response.diagnostics),
-                deferred: None,
-            })
-        }
-        .await;
-        respond!(result, pb::import_resource_state::Response)
+        respond!(self.import(request.into_inner()).await, pb::import_resource_state::Response)
     }
 
     async fn move_resource_state(
