@@ -15,6 +15,7 @@ pub mod databases;
 pub mod inventory;
 pub mod namespaces;
 pub mod naming;
+pub mod privileges;
 pub mod redis_acl;
 pub mod rotation;
 pub mod settings;

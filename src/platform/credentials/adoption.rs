@@ -119,20 +119,20 @@ impl Credentials<'_> {
     ///
     /// # Errors
     /// [`CredentialError`].
-    pub async fn imported(&self, role: &RoleName) -> Result<(bool, String), CredentialError> {
+    pub async fn imported(&self, role: &RoleName) -> Result<(bool, Privileges), CredentialError> {
         let name = role.vault_role();
         if let Some(found) = self.vault.read_static_role(self.mount, &name).await? {
             let login = found["username"].as_str().map_or_else(|| role.static_login(), str::to_owned);
             return Ok((true, self.static_privileges(role, &login).await?));
         }
         if let Some(found) = self.vault.read_role(self.mount, &name).await? {
-            for level in ["readonly", "readwrite", "owner"] {
+            for level in [Privileges::Readonly, Privileges::Readwrite, Privileges::Owner] {
                 if found["creation_statements"] == Json::from(self.statements(role, level).await?.creation) {
-                    return Ok((false, level.to_owned()));
+                    return Ok((false, level));
                 }
             }
         }
-        Ok((false, "readwrite".to_owned()))
+        Ok((false, Privileges::Readwrite))
     }
 
     /// The role a Vault role name stands for, for import by identity or by the Vault

@@ -49,13 +49,13 @@ impl Credentials<'_> {
         let login = spec.login();
         match (&self.store, &spec.role.target) {
             (Store::Postgres(pg), Target::Database(db)) => {
-                pg.ensure_login(&db.name, &login, password, &db.group_roles(), &spec.privileges).await?;
+                pg.ensure_login(&db.name, &login, password, &db.group_roles(), spec.privileges.as_str()).await?;
             }
             (Store::Mysql(my), Target::Database(db)) => {
-                my.ensure_login(&db.name, &login, password, mysql_grants(&spec.privileges)).await?;
+                my.ensure_login(&db.name, &login, password, mysql_grants(spec.privileges)).await?;
             }
             (Store::Redis(ns), Target::Namespace(name)) => {
-                let rules = self.redis_rules(ns, name, &spec.privileges).await?;
+                let rules = self.redis_rules(ns, name, spec.privileges).await?;
                 ns.redis.set_user(&login, password, &[], &rules).await?;
             }
             _ => unreachable!("the store is chosen by the target"),
@@ -88,13 +88,13 @@ impl Credentials<'_> {
                 let groups = [&roles.owner, &roles.readwrite, &roles.readonly];
                 let member_of: Vec<String> =
                     pg.memberships(login).await?.into_iter().filter(|g| groups.contains(&g)).collect();
-                pg.role_exists(login).await? && member_of == [roles.for_level(&spec.privileges).to_owned()]
+                pg.role_exists(login).await? && member_of == [roles.for_level(spec.privileges.as_str()).to_owned()]
             }
             (Store::Mysql(my), Target::Database(db)) => {
                 let mut granted = my.privileges_on(login, &db.name).await?;
                 granted.sort();
-                match spec.privileges.as_str() {
-                    "owner" => granted.iter().any(|p| p == "CREATE"),
+                match spec.privileges {
+                    Privileges::Owner => granted.iter().any(|p| p == "CREATE"),
                     level => {
                         let mut expected: Vec<String> = mysql_grants(level).split(", ").map(str::to_owned).collect();
                         expected.sort();
@@ -108,15 +108,17 @@ impl Credentials<'_> {
     }
 
     /// The level a static login's memberships or grants give, for import.
-    pub(super) async fn static_privileges(&self, role: &RoleName, login: &str) -> Result<String, CredentialError> {
+    pub(super) async fn static_privileges(&self, role: &RoleName, login: &str) -> Result<Privileges, CredentialError> {
         if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &role.target) {
             let roles = db.group_roles();
             let member_of = pg.memberships(login).await?;
-            for (level, group) in
-                [("owner", &roles.owner), ("readwrite", &roles.readwrite), ("readonly", &roles.readonly)]
-            {
+            for (level, group) in [
+                (Privileges::Owner, &roles.owner),
+                (Privileges::Readwrite, &roles.readwrite),
+                (Privileges::Readonly, &roles.readonly),
+            ] {
                 if member_of.contains(group) {
-                    return Ok(level.to_owned());
+                    return Ok(level);
                 }
             }
         }
@@ -124,19 +126,19 @@ impl Credentials<'_> {
             let granted = my.privileges_on(login, &db.name).await?;
             let has = |p: &str| granted.iter().any(|g| g == p);
             if has("CREATE") {
-                return Ok("owner".to_owned());
+                return Ok(Privileges::Owner);
             }
             if has("SELECT") && !has("INSERT") {
-                return Ok("readonly".to_owned());
+                return Ok(Privileges::Readonly);
             }
         }
         if let (Store::Redis(ns), Target::Namespace(_)) = (&self.store, &role.target)
             && let Some(user) = ns.redis.get_user(0, login).await?
             && !user.commands.split_whitespace().any(|c| c == "+@write")
         {
-            return Ok("readonly".to_owned());
+            return Ok(Privileges::Readonly);
         }
-        Ok("readwrite".to_owned())
+        Ok(Privileges::Readwrite)
     }
 
     /// The ACL rules of a Redis role: the namespace's patterns and the level's commands.
@@ -146,14 +148,14 @@ impl Credentials<'_> {
         &self,
         namespaces: &Namespaces<'_>,
         name: &NamespaceName,
-        privileges: &str,
+        privileges: Privileges,
     ) -> Result<Vec<String>, CredentialError> {
         let prefix = namespaces
             .recorded_prefix(name)
             .await?
             .ok_or_else(|| CredentialError::NamespaceMissing(name.as_str().to_owned()))?;
         let mut rules = redis_acl::pattern_rules(&prefix);
-        rules.extend(redis_acl::command_rules(privileges));
+        rules.extend(redis_acl::command_rules(privileges.as_str()));
         Ok(rules)
     }
 }

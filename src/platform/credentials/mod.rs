@@ -20,6 +20,7 @@ use crate::backends::vault::{DynamicRole, StaticRole, Vault, VaultError};
 use crate::platform::claims::{self, Claim, ClaimError, ClaimStore, Standing, VaultClaim};
 use crate::platform::namespaces::{NamespaceError, Namespaces};
 use crate::platform::naming::{self, DatabaseName, Engine, NamespaceName, RoleName, Target};
+use crate::platform::privileges::Privileges;
 use crate::platform::redis_acl;
 use crate::secret::Secret;
 
@@ -54,7 +55,7 @@ pub struct CredentialSpec {
     /// Target and name.
     pub role: RoleName,
     /// `readonly`, `readwrite` or `owner`.
-    pub privileges: String,
+    pub privileges: Privileges,
     /// Dynamic or static.
     pub mode: Mode,
     /// The static login a role already has, from state: 0.1 named Redis ones
@@ -278,7 +279,7 @@ impl Credentials<'_> {
         let connection = connection.to_owned();
         match spec.mode {
             Mode::Dynamic { default_ttl, max_ttl } => {
-                let statements = self.statements(&spec.role, &spec.privileges).await?;
+                let statements = self.statements(&spec.role, spec.privileges).await?;
                 let body = DynamicRole {
                     db_name: connection,
                     creation_statements: statements.creation,
@@ -335,7 +336,7 @@ impl Credentials<'_> {
             written == rotation.into_iter().map(Json::from).collect::<Vec<_>>()
                 && self.static_login_matches(spec, &login).await?
         } else {
-            let statements = self.statements(&spec.role, &spec.privileges).await?;
+            let statements = self.statements(&spec.role, spec.privileges).await?;
             role["creation_statements"] == Json::from(statements.creation)
         };
         Ok(Some(Observed {
@@ -445,9 +446,9 @@ pub async fn move_to_issuer(
     for name in vault.list_roles(mount).await?.into_iter().filter(ours) {
         let Some(role) = vault.read_role(mount, &name).await? else { continue };
         let written = &role["creation_statements"];
-        let Some(level) = ["readonly", "readwrite", "owner"]
+        let Some(level) = [Privileges::Readonly, Privileges::Readwrite, Privileges::Owner]
             .into_iter()
-            .find(|level| *written == Json::from(sql_statements(db, level, false).creation))
+            .find(|level| *written == Json::from(sql_statements(db, *level, false).creation))
         else {
             continue;
         };
@@ -518,7 +519,7 @@ mod tests {
         assert_eq!(databases_named(Engine::Mysql, &mysql).into_iter().collect::<Vec<_>>(), ["shop"]);
         // The provider's own statements name group roles, not databases.
         let ours = Json::from(
-            sql_statements(&DatabaseName::new(Engine::Postgresql, "shop").unwrap(), "owner", false).creation,
+            sql_statements(&DatabaseName::new(Engine::Postgresql, "shop").unwrap(), Privileges::Owner, false).creation,
         );
         assert!(databases_named(Engine::Postgresql, &ours).is_empty());
         let two = Json::from(vec!["GRANT ALL ON DATABASE a TO x", "GRANT ALL ON DATABASE b TO x"]);

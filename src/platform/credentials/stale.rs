@@ -14,7 +14,7 @@ impl Credentials<'_> {
         }
         match (&self.store, &spec.role.target) {
             (Store::Postgres(pg), Target::Database(db)) => {
-                Ok(pg.expired_vault_users(db.group_roles().for_level(&spec.privileges), &db.name).await?)
+                Ok(pg.expired_vault_users(db.group_roles().for_level(spec.privileges.as_str()), &db.name).await?)
             }
             (Store::Mysql(my), Target::Database(_)) => self.mysql_stale_users(my, &spec.role).await,
             (Store::Redis(ns), Target::Namespace(_)) => self.redis_stale_users(ns.redis, &spec.role).await,

@@ -4,7 +4,11 @@ use super::*;
 
 impl Credentials<'_> {
     /// Creation and revocation statements for the role's engine and privilege level.
-    pub(super) async fn statements(&self, role: &RoleName, privileges: &str) -> Result<Statements, CredentialError> {
+    pub(super) async fn statements(
+        &self,
+        role: &RoleName,
+        privileges: Privileges,
+    ) -> Result<Statements, CredentialError> {
         Ok(match (&self.store, &role.target) {
             (Store::Redis(ns), Target::Namespace(name)) => {
                 let rules = self.redis_rules(ns, name, privileges).await?;
@@ -37,14 +41,10 @@ pub(super) fn issuer_rotation_statement() -> String {
 
 /// `issuer`: PostgreSQL before 16, where the management login has no `CREATEROLE` and
 /// issues and drops users through the functions in [`ISSUER_SCHEMA`].
-pub(super) fn sql_statements(db: &DatabaseName, privileges: &str, issuer: bool) -> Statements {
+pub(super) fn sql_statements(db: &DatabaseName, privileges: Privileges, issuer: bool) -> Statements {
     match db.engine {
         Engine::Postgresql if issuer => {
-            let level = match privileges {
-                "readonly" => "readonly",
-                "owner" => "owner",
-                _ => "readwrite",
-            };
+            let level = privileges.as_str();
             let mut creation = vec![format!(
                 "SELECT {ISSUER_SCHEMA}.create_user('{{{{name}}}}', '{{{{password}}}}', '{{{{expiration}}}}', '{level}');"
             )];
@@ -60,12 +60,12 @@ pub(super) fn sql_statements(db: &DatabaseName, privileges: &str, issuer: bool) 
         }
         Engine::Postgresql => {
             let roles = db.group_roles();
-            let group = roles.for_level(privileges);
+            let group = roles.for_level(privileges.as_str());
             let mut creation = vec![format!(
                 "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
                 pg_ident(group)
             )];
-            if privileges == "owner" {
+            if privileges == Privileges::Owner {
                 // Objects it creates belong to the owner group, so they outlive it.
                 creation.push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&roles.owner)));
             }
@@ -103,11 +103,11 @@ pub(super) fn sql_statements(db: &DatabaseName, privileges: &str, issuer: bool) 
     }
 }
 
-pub(super) fn mysql_grants(privileges: &str) -> &'static str {
+pub(super) fn mysql_grants(privileges: Privileges) -> &'static str {
     match privileges {
-        "readonly" => "SELECT",
-        "owner" => "ALL PRIVILEGES",
-        _ => "SELECT, INSERT, UPDATE, DELETE",
+        Privileges::Readonly => "SELECT",
+        Privileges::Owner => "ALL PRIVILEGES",
+        Privileges::Readwrite => "SELECT, INSERT, UPDATE, DELETE",
     }
 }
 

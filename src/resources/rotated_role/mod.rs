@@ -458,7 +458,7 @@ impl Resource for RotatedRole {
         state.insert("name".into(), Value::string(&role.name));
         state.insert("id".into(), Value::string(role.id()));
         state.insert("vault_role".into(), Value::string(role.vault_role()));
-        state.insert("privileges".into(), Value::string(privileges));
+        state.insert("privileges".into(), Value::string(privileges.as_str()));
         state.insert("default_ttl".into(), Value::string("24h"));
         state.insert("max_ttl".into(), Value::string("24h"));
         state.insert("rotation_period".into(), Value::string("24h"));

@@ -1,6 +1,7 @@
 //! A rotated role's configuration, plan or state, decoded: the one model every step checks.
 
 use super::*;
+use crate::platform::privileges::Privileges;
 
 /// A role's configuration, plan or state.
 #[derive(Clone, Debug)]
@@ -72,7 +73,7 @@ impl Model {
         let seconds = |text: &str| parse_duration(text).unwrap_or(86_400);
         CredentialSpec {
             role: self.role.clone(),
-            privileges: self.privileges.clone(),
+            privileges: Privileges::of(&self.privileges),
             mode: if self.static_mode {
                 Mode::Static { rotation_period: seconds(&self.rotation_period) }
             } else {
