@@ -11,6 +11,7 @@ use crate::platform::credentials::CredentialError;
 use crate::platform::databases::DatabaseError;
 use crate::platform::namespaces::{NamespaceError, NamespaceSpec};
 use crate::platform::naming::{DatabaseName, RoleName, Target};
+use crate::platform::rotation::RotationError;
 
 /// Adds a diagnostic for a PostgreSQL failure while doing `action`.
 pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
@@ -351,5 +352,18 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
                 format!("After that failure these could not be removed again: {}. They are kept in state (the resource is tainted), so the next apply removes them and creates the role afresh; `terraform destroy` removes them too.", left.join(", ")),
             );
         }
+    }
+}
+
+/// Adds a diagnostic for a failed rotation (an action) of what `attribute` names, while
+/// doing `action`.
+pub fn rotation(d: &mut Diagnostics, attribute: &str, action: &str, e: &RotationError) {
+    match e {
+        RotationError::Vault(e) => vault(d, action, e),
+        RotationError::NotFound(what) => d.attribute_error(
+            AttributePath::root(attribute),
+            "Nothing to rotate",
+            format!("{what}: check the id, and that the resource was applied with Vault configured."),
+        ),
     }
 }

@@ -83,7 +83,7 @@ impl Action for RotateCredentials {
                     role.vault_role()
                 ));
             }
-            Err(e) => super::rotation_error(d, "role", "rotating the role", &e),
+            Err(e) => crate::errors::rotation(d, "role", "rotating the role", &e),
         }
     }
 }

@@ -70,7 +70,7 @@ impl Action for RotateRoot {
         ));
         match rotation::rotate_root(vault, &mount, &target).await {
             Ok(()) => progress.report(format!("{}: Vault set a new password that only it knows", target.id())),
-            Err(e) => super::rotation_error(d, "database", "rotating the management login", &e),
+            Err(e) => crate::errors::rotation(d, "database", "rotating the management login", &e),
         }
     }
 }
