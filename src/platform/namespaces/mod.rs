@@ -373,3 +373,37 @@ fn password_of(data: &BTreeMap<String, serde_json::Value>) -> Option<Secret> {
 fn sha256_hex(text: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_digests_are_read_back_only_when_redis_would_take_them() {
+        let good = sha256_hex("the app's password");
+        assert!(is_sha256_hex(&good));
+        let data = BTreeMap::from([(
+            KEPT_HASHES.to_owned(),
+            serde_json::json!([good, "not hex", "ABCDEF".repeat(11)[..64].to_owned(), 42]),
+        )]);
+        assert_eq!(kept_hashes(&data), vec![good], "only 64 lowercase hex digits, which `#<digest>` takes");
+        assert!(kept_hashes(&BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn a_namespace_user_may_be_one_made_before_the_provider() {
+        let name = NamespaceName::new("cache").unwrap();
+        let spec = |user: &str| NamespaceSpec {
+            name: name.clone(),
+            user: user.to_owned(),
+            key_prefix: "cache:".to_owned(),
+            permissions: "readwrite".to_owned(),
+            extra_rules: Vec::new(),
+        };
+        assert!(spec("cache-app").check().is_empty());
+        assert!(spec(&name.user()).check().is_empty());
+        let refused = spec("dbaas-other").check();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].attribute, "acl_user");
+    }
+}
