@@ -305,3 +305,50 @@ fn every_type_has_an_example() {
         example(&format!("actions/{}/action.tf", a.type_name()));
     }
 }
+
+/// Every `.md` under `dir`.
+fn markdown(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            markdown(&path, out);
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
+}
+
+/// What the docs say a static login is called is what `naming` makes: the Redis form once
+/// read `dbaas-<namespace>-<name>` in one page while the provider made
+/// `dbaas-<namespace>--<name>`.
+#[test]
+fn static_login_names_in_the_docs_are_the_ones_naming_makes() {
+    let (sql_login, redis_login) = dbaas::platform::naming::RoleName::static_login_patterns();
+    let mut pages = vec![root().join("README.md")];
+    for dir in ["docs", "templates"] {
+        markdown(&root().join(dir), &mut pages);
+    }
+    // The role's placeholder is `<name>` or `<role>` depending on the sentence.
+    let same = |written: &str, made: &str| written.replace("<role>", "<name>") == made;
+    let mut wrong = Vec::new();
+    for page in pages {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (at, _) in text.match_indices("dbaas-<namespace>-") {
+            let written: String =
+                text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-<>_".contains(*c)).collect();
+            // The namespace's own management user is `dbaas-<namespace>-vault`, not a login.
+            if written.ends_with("-vault") || same(&written, &redis_login) {
+                continue;
+            }
+            wrong.push(format!("{}: {written} (the provider makes {redis_login})", page.display()));
+        }
+        for (at, _) in text.match_indices("<database>_<") {
+            let written: String =
+                text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "<>_".contains(*c)).collect();
+            if !same(&written, &sql_login) {
+                wrong.push(format!("{}: {written} (the provider makes {sql_login})", page.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "static login names the docs get wrong: {wrong:#?}");
+}
