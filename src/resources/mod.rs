@@ -1,4 +1,6 @@
-//! Managed resources: one file per type.
+//! Managed resources: one module per type. A type that outgrew one file is a directory whose
+//! `mod.rs` reads like its documentation, beside its decoded `model`, its `state` helpers
+//! and its `checks`.
 
 pub mod claim;
 pub mod redis_namespace;
