@@ -269,7 +269,9 @@ impl Namespaces<'_> {
         for line in self.redis.list_users().await? {
             let mut words = line.split_whitespace();
             let (Some("user"), Some(user)) = (words.next(), words.next()) else { continue };
-            if own.iter().any(|o| o == user) || spec.name.owns_login(user) {
+            // The namespace's own logins and the users Vault issued for its roles carry its
+            // (perhaps former) prefix: they are not another's keys.
+            if own.iter().any(|o| o == user) || spec.name.owns_login(user) || spec.name.issued_for(user) {
                 continue;
             }
             for pattern in words.filter_map(|w| w.strip_prefix('~')) {

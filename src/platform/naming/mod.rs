@@ -252,6 +252,13 @@ impl NamespaceName {
         format!("{kv_mount}/data/{}", self.kv_path())
     }
 
+    /// Whether Vault's Redis plugin issued `user` for one of this namespace's roles: its
+    /// names are `V_<DISPLAY>_<ROLE>_…`, the role upper-cased, and every role of the
+    /// namespace is `redis-<namespace>-<name>` (see [`RoleName::redis_issued_at`]).
+    pub fn issued_for(&self, user: &str) -> bool {
+        user.starts_with("V_") && user.contains(&format!("_{}-", self.vault_connection().to_ascii_uppercase()))
+    }
+
     /// Whether `user` is a static login of one of this namespace's roles.
     pub fn owns_login(&self, user: &str) -> bool {
         user.strip_prefix(&format!("{REDIS_USER_PREFIX}{}{REDIS_STATIC_SEPARATOR}", self.0))

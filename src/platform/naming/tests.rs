@@ -46,6 +46,16 @@ fn pg(name: &str) -> DatabaseName {
 }
 
 #[test]
+fn users_vault_issued_for_a_namespace_are_told_from_others() {
+    let ns = NamespaceName::new("cache").unwrap();
+    let role = RoleName::new(Target::Namespace(ns.clone()), "app").unwrap();
+    let issued = "V_TOKEN_REDIS-CACHE-APP_ABCDEFGHIJ0123456789_1796450833";
+    assert!(role.redis_issued_at(issued).is_some() && ns.issued_for(issued));
+    assert!(!ns.issued_for("V_TOKEN_REDIS-CACHE2-APP_ABCDEFGHIJ0123456789_1796450833"));
+    assert!(!ns.issued_for("cache-app") && !ns.issued_for("dbaas-cache"));
+}
+
+#[test]
 fn paths_apps_read_are_made_here() {
     let db = DatabaseName::new(Engine::Postgresql, "shop").unwrap();
     let role = RoleName::new(Target::Database(db.clone()), "app").unwrap();
