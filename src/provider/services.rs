@@ -13,6 +13,7 @@ use crate::backends::postgres::{Postgres, PostgresEndpoint};
 use crate::backends::redis::{Redis, RedisEndpoint};
 use crate::backends::vault::Vault;
 use crate::framework::diagnostics::Diagnostics;
+use crate::platform::namespaces::Namespaces;
 use crate::platform::settings::{AdminCredentials, ProviderConfig, VaultConfig};
 use crate::secret::Secret;
 
@@ -210,6 +211,17 @@ impl Services {
             }))
         });
         Some(client.clone())
+    }
+
+    /// The Redis namespace operations, or an error diagnostic when Redis is not configured.
+    pub fn namespaces(&self, d: &mut Diagnostics) -> Option<Namespaces<'_>> {
+        self.redis(d)?;
+        let config = self.config.get()?;
+        Some(Namespaces {
+            redis: self.redis.get()?,
+            redis_config: config.redis.as_ref()?,
+            vault: self.vault().zip(config.vault.as_ref()),
+        })
     }
 
     /// The MySQL admin client, or an error diagnostic when MySQL is not configured.

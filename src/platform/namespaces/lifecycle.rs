@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// The change a plan checks with [`Namespaces::preflight`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Creating the namespace: its users and KV secret must not exist yet.
+    Create,
+    /// Giving it a new prefix.
+    NewPrefix,
+}
+
 impl Namespaces<'_> {
     /// Creates the namespace: under the lock, refuses users or a secret that exist and
     /// prefixes that overlap; then the password (new, in Vault KV; or `given`), the user on
@@ -84,14 +93,14 @@ impl Namespaces<'_> {
         if left.is_empty() { Ok(()) } else { Err(left) }
     }
 
-    /// What [`Namespaces::provision`] (when `creating`) or a prefix change would refuse,
+    /// What [`Namespaces::provision`] or a prefix change (`change`) would refuse,
     /// checked without the lock and without changing anything: for the plan.
     ///
     /// # Errors
     /// [`NamespaceError`].
-    pub async fn preflight(&self, spec: &NamespaceSpec, creating: bool) -> Result<(), NamespaceError> {
+    pub async fn preflight(&self, spec: &NamespaceSpec, change: Change) -> Result<(), NamespaceError> {
         check(spec)?;
-        if creating {
+        if change == Change::Create {
             let name = &spec.name;
             self.check_users_free(spec).await?;
             if let Some((vault, vc)) = self.vault
@@ -110,7 +119,7 @@ impl Namespaces<'_> {
     /// user on every node with the rules and the password (from Vault KV, else `given`;
     /// without either, a user that exists keeps its password), the Vault connection.
     ///
-    /// `adopting` a user made before the provider keeps the passwords it has (its apps
+    /// [`Adoption::Adopting`] a user made before the provider keeps the passwords it has (its apps
     /// hold them) beside the one in Vault KV, and records their digests there, so a Redis
     /// restart brings them back too.
     ///
@@ -121,18 +130,18 @@ impl Namespaces<'_> {
         spec: &NamespaceSpec,
         prior_prefix: Option<&str>,
         given: Option<Secret>,
-        adopting: bool,
+        adoption: Adoption,
     ) -> Result<(), NamespaceError> {
         check(spec)?;
         if prior_prefix == Some(spec.key_prefix.as_str()) {
-            return self.repair_unlocked(spec, given, adopting).await;
+            return self.repair_unlocked(spec, given, adoption).await;
         }
         // A new prefix is checked and set under the lock, so a concurrent apply cannot
         // take an overlapping one between the check and the change.
         let lock = self.lock().await?;
         let mut result = self.check_overlap(spec).await;
         if result.is_ok() {
-            result = self.repair_unlocked(spec, given, adopting).await;
+            result = self.repair_unlocked(spec, given, adoption).await;
         }
         let released = self.redis.unlock(LOCK_KEY, &lock).await;
         result?;
@@ -143,10 +152,10 @@ impl Namespaces<'_> {
         &self,
         spec: &NamespaceSpec,
         given: Option<Secret>,
-        adopting: bool,
+        adoption: Adoption,
     ) -> Result<(), NamespaceError> {
         let name = &spec.name;
-        let found = if adopting { self.redis.get_user(0, &spec.user).await? } else { None };
+        let found = if adoption == Adoption::Adopting { self.redis.get_user(0, &spec.user).await? } else { None };
         let held = found.map(|u| u.password_hashes).unwrap_or_default();
         let (password, kept) = match self.vault {
             Some(_) => {

@@ -20,6 +20,10 @@ use crate::platform::settings::{RedisConfig, VaultConfig};
 use crate::secret::Secret;
 
 mod lifecycle;
+mod observe;
+
+pub use lifecycle::Change;
+pub use observe::{Adoption, AdoptionChanges, Drift, Observation, Recorded};
 
 /// The lock every namespace creation and prefix change holds on the primary.
 const LOCK_KEY: &str = "__dbaas_provider:namespace-lock";
@@ -178,9 +182,9 @@ impl ClaimStore for NamespaceClaim<'_> {
     }
 }
 
-/// What a namespace looks like on the servers.
+/// What a namespace looks like on the servers, before it is judged ([`Observation`]).
 #[derive(Debug, Default)]
-pub struct Observed {
+struct Observed {
     /// The user on the primary; `None` when it is gone there.
     pub user: Option<AclUser>,
     /// Nodes where the user is missing or differs from the primary's.
@@ -250,7 +254,7 @@ impl Namespaces<'_> {
     ///
     /// # Errors
     /// [`NamespaceError`] when a service cannot be asked or the KV secret is another's.
-    pub async fn inspect(&self, spec: &NamespaceSpec) -> Result<Observed, NamespaceError> {
+    async fn inspect(&self, spec: &NamespaceSpec) -> Result<Observed, NamespaceError> {
         let name = &spec.name;
         let user = self.redis.get_user(0, &spec.user).await?;
         let claim = self.claim_store(name).read().await?.claim;

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
-use crate::backends::redis::Redis;
 use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
@@ -33,7 +32,9 @@ use crate::framework::types::Type;
 use crate::framework::validator::{int_between, one_of, string_check};
 use crate::framework::value::Value;
 use crate::platform::claims::Claim;
-use crate::platform::namespaces::{NamespaceSpec, Namespaces};
+use crate::platform::namespaces::{
+    Adoption, AdoptionChanges, Change, Drift, NamespaceError, NamespaceSpec, Namespaces, Recorded,
+};
 use crate::platform::naming::NamespaceName;
 use crate::platform::settings::ProviderConfig;
 use crate::provider::services::Services;
@@ -183,14 +184,9 @@ impl Resource for RedisNamespace {
         }
         // Refused at plan when it can be seen already; apply checks again under the lock.
         let creating = request.state.is_null();
-        if !creating
-            && claim::held(&request.state).is_none()
-            && let Some(redis) = self.services.redis(&mut Diagnostics::default())
-        {
-            let standing = self
-                .namespaces(&redis, config)
-                .claim_standing(&model.spec.name, None, model.take_over.as_deref())
-                .await;
+        let Some(namespaces) = self.services.namespaces(&mut Diagnostics::default()) else { return };
+        if !creating && claim::held(&request.state).is_none() {
+            let standing = namespaces.claim_standing(&model.spec.name, None, model.take_over.as_deref()).await;
             match standing {
                 Ok(standing) => claim::check_at_plan(&mut response.diagnostics, &model.what(), &standing),
                 Err(e) => {
@@ -198,26 +194,28 @@ impl Resource for RedisNamespace {
                 }
             }
         }
-        if adopting(&request.state)
-            && let Some(redis) = self.services.redis(&mut Diagnostics::default())
-        {
-            match redis.get_user(0, &model.spec.user).await {
-                Ok(Some(before)) => response.diagnostics.warning(
+        if adoption(&request.state) == Adoption::Adopting {
+            match namespaces.adoption_changes(&model.spec).await {
+                Ok(Some(changes)) => response.diagnostics.warning(
                     "Apply brings an ACL user made before the provider into the namespace",
-                    adoption_warning(&model, &before, config),
+                    adoption_warning(&model, &changes, config),
                 ),
                 Ok(None) => {}
-                Err(e) => errors::redis(&mut response.diagnostics, "reading the ACL user to adopt", &e),
+                Err(e) => {
+                    errors::namespace(&mut response.diagnostics, "reading the ACL user to adopt", &model.spec, &e)
+                }
             }
         }
         let prior_prefix = request.state.attr("key_prefix").and_then(Value::as_str);
-        if let Some(redis) = self.services.redis(&mut Diagnostics::default())
-            && (creating || prior_prefix != Some(model.spec.key_prefix.as_str()))
+        let change = match prior_prefix {
+            _ if creating => Some(Change::Create),
+            Some(prior) if prior == model.spec.key_prefix => None,
+            _ => Some(Change::NewPrefix),
+        };
+        if let Some(change) = change
+            && let Err(e) = namespaces.preflight(&model.spec, change).await
         {
-            let namespaces = self.namespaces(&redis, config);
-            if let Err(e) = namespaces.preflight(&model.spec, creating).await {
-                errors::namespace_at_plan(&mut response.diagnostics, &model.spec, &e);
-            }
+            errors::namespace_at_plan(&mut response.diagnostics, &model.spec, &e);
         }
     }
 
@@ -225,88 +223,76 @@ impl Resource for RedisNamespace {
         let Some(model) = Model::from_value(&request.plan) else { return };
         let d = &mut response.diagnostics;
         model.check(d);
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(redis) = self.services.redis(d) else { return };
+        let Some(config) = self.services.config(d) else { return };
+        let Some(namespaces) = self.services.namespaces(d) else { return };
         if d.has_error() {
             return;
         }
-        let given = write_only_password(&request.config, &config, d);
+        let given = write_only_password(&request.config, config, d);
         let claim = Claim::new();
-        if let Err(e) = self.namespaces(&redis, &config).provision(&model.spec, given, &claim).await {
+        if let Err(e) = namespaces.provision(&model.spec, given, &claim).await {
             return errors::namespace(d, "creating the namespace", &model.spec, &e);
         }
-        persist(&redis, d).await;
+        persist(&namespaces, &model, d).await;
         response.identity = Some(model.identity());
-        response.state = with_reported_commands(with_claim(request.plan, &claim), &redis, &model, d).await;
+        response.state = with_reported_commands(with_claim(request.plan, &claim), &namespaces, &model, d).await;
     }
 
     async fn read(&self, _ctx: &Context, request: ReadRequest, response: &mut ReadResponse) {
         let Some(model) = Model::from_value(&request.state) else { return };
         response.identity = Some(model.identity());
         let d = &mut response.diagnostics;
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(redis) = self.services.redis(d) else { return };
-        let observed = match self.namespaces(&redis, &config).inspect(&model.spec).await {
+        let Some(config) = self.services.config(d) else { return };
+        let Some(namespaces) = self.services.namespaces(d) else { return };
+        let recorded = Recorded {
+            key_prefix: request.state.attr("key_prefix").and_then(Value::as_str),
+            commands: request.state.attr("acl_commands").and_then(Value::as_str),
+            adoption: adoption(&request.state),
+        };
+        let observed = match namespaces.observe(&model.spec, recorded).await {
             Ok(o) => o,
             Err(e) => return errors::namespace(d, "reading the namespace", &model.spec, &e),
         };
         let Value::Object(mut state) = request.state.clone() else { return };
-        for (k, v) in derived_attributes(&model, &config) {
+        for (k, v) in derived_attributes(&model, config) {
             state.insert(k.to_owned(), v);
         }
-        let mut drift = Vec::new();
-        let adopting = adopting(&request.state);
-        if !observed.nodes_astray.is_empty() {
-            // Most likely a restart (nothing is kept on disk): apply creates it again, with
-            // the same password. The namespace stays in state, and so do roles on it.
-            drift.push(format!("the ACL user is missing or different on {}", observed.nodes_astray.join(", ")));
+        // After import: the prefix and rules as the user has them.
+        if recorded.key_prefix.is_none()
+            && let Some(prefix) = &observed.key_prefix
+        {
+            state.insert("key_prefix".into(), Value::string(prefix));
         }
-        if let Some(user) = &observed.user {
-            if state.get("key_prefix").is_none_or(Value::is_null) {
-                // After import: learn the prefix from the user's key pattern.
-                if let Some(prefix) = user.key_prefix() {
-                    state.insert("key_prefix".into(), Value::string(prefix));
-                }
-            } else if !patterns_match(user, &model) {
-                drift.push("its key or channel patterns changed".into());
-            }
-            match state.get("acl_commands").and_then(Value::as_str) {
-                // The plan's warning says what the first apply changes.
-                Some(RULES_BEFORE) => {}
-                Some(recorded)
-                    if !crate::backends::redis::same_rules(recorded, &user.commands)
-                        || !user.flags.iter().any(|f| f == "on") =>
-                {
-                    drift.push("its command rules changed".into());
-                }
-                Some(_) => {}
-                None => {
-                    state.insert("acl_commands".into(), Value::string(&user.commands));
-                }
-            }
-            if !observed.password_ok && !adopting {
-                drift.push("its passwords are not the one the provider set".into());
-            }
+        if recorded.commands.is_none()
+            && let Some(commands) = &observed.commands
+        {
+            state.insert("acl_commands".into(), Value::string(commands));
         }
-        if adopting {
+        let in_user: Vec<String> = observed.drift.iter().filter(|d| d.in_user()).map(ToString::to_string).collect();
+        if recorded.adoption == Adoption::Adopting || !in_user.is_empty() {
+            // The next plan shows a change that puts the user right.
             state.insert("permissions".into(), Value::string(DRIFTED));
         }
-        if !drift.is_empty() {
-            state.insert("permissions".into(), Value::string(DRIFTED));
+        if !in_user.is_empty() {
             d.warning(
                 "Redis namespace differs on the server",
-                format!("Namespace {:?}: {}. Apply puts it right.", model.spec.name.as_str(), drift.join("; ")),
+                format!("Namespace {:?}: {}. Apply puts it right.", model.spec.name.as_str(), in_user.join("; ")),
             );
         }
-        if config.vault.is_some() && observed.vault_connection && !observed.management_user_ok {
-            d.warning(
-                "Redis namespace differs on the server",
-                format!("Namespace {:?}: the ACL user Vault's connection logs in as ({:?}) is missing or not as the provider set it. Apply gives it a new password and hands that to Vault.", model.spec.name.as_str(), model.spec.name.management_user()),
-            );
-        }
-        if config.vault.is_some() && !(observed.vault_connection && observed.management_user_ok) {
-            // The next plan shows a change that puts the link to Vault back.
-            state.insert("vault_connection".into(), Value::Null);
+        for drift in &observed.drift {
+            if let Drift::ManagementUser(_) = drift {
+                d.warning(
+                    "Redis namespace differs on the server",
+                    format!(
+                        "Namespace {:?}: {drift}. Apply gives it a new password and hands that to Vault.",
+                        model.spec.name.as_str()
+                    ),
+                );
+            }
+            if let Drift::ManagementUser(_) | Drift::VaultConnection = drift {
+                // The next plan shows a change that puts the link to Vault back.
+                state.insert("vault_connection".into(), Value::Null);
+            }
         }
         let mut state = Value::Object(state);
         claim::refresh(d, &model.what(), &mut state, observed.claim.as_ref());
@@ -317,43 +303,41 @@ impl Resource for RedisNamespace {
         let Some(model) = Model::from_value(&request.plan) else { return };
         let d = &mut response.diagnostics;
         model.check(d);
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(redis) = self.services.redis(d) else { return };
+        let Some(config) = self.services.config(d) else { return };
+        let Some(namespaces) = self.services.namespaces(d) else { return };
         if d.has_error() {
             return;
         }
-        let given = write_only_password(&request.config, &config, d);
+        let given = write_only_password(&request.config, config, d);
         let prior_prefix = request.state.attr("key_prefix").and_then(Value::as_str);
         let held = claim::held(&request.state);
-        let namespaces = self.namespaces(&redis, &config);
         // The claim first, before anything changes; kept in state even when what follows fails.
         let claim = match namespaces.take_claim(&model.spec.name, held.as_deref(), model.take_over.as_deref()).await {
             Ok(claim) => claim,
             Err(e) => return errors::namespace(d, "updating the namespace", &model.spec, &e),
         };
-        if let Err(e) = namespaces.repair(&model.spec, prior_prefix, given, adopting(&request.state)).await {
+        if let Err(e) = namespaces.repair(&model.spec, prior_prefix, given, adoption(&request.state)).await {
             response.state = with_claim(request.state.clone(), &claim);
             return errors::namespace(d, "updating the namespace", &model.spec, &e);
         }
-        persist(&redis, d).await;
+        persist(&namespaces, &model, d).await;
         response.identity = Some(model.identity());
-        response.state = with_reported_commands(with_claim(request.plan, &claim), &redis, &model, d).await;
+        response.state = with_reported_commands(with_claim(request.plan, &claim), &namespaces, &model, d).await;
     }
 
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
         let Some(model) = Model::from_value(&request.state) else { return };
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(redis) = self.services.redis(d) else { return };
-        if let Err(e) = self.namespaces(&redis, &config).decommission(&model.spec, model.claim.as_deref()).await {
+        let Some(namespaces) = self.services.namespaces(d) else { return };
+        if let Err(e) = namespaces.decommission(&model.spec, model.claim.as_deref()).await {
             return errors::namespace(d, "removing the namespace", &model.spec, &e);
         }
         if model.purge_keys_on_destroy {
-            match redis.purge(&model.spec.key_prefix).await {
+            match namespaces.purge_keys(&model.spec).await {
                 Ok(n) => d.warning("Keys purged", format!("Deleted {n} key(s) under {:?}.", model.spec.key_prefix)),
-                Err(e) => return errors::redis(d, "deleting the namespace's keys", &e),
+                Err(e) => return errors::namespace(d, "deleting the namespace's keys", &model.spec, &e),
             }
         }
-        persist(&redis, d).await;
+        persist(&namespaces, &model, d).await;
     }
 
     /// `redis/<name>` or `<name>`: the namespace, or, when it has no `dbaas-<name>` user but
@@ -432,29 +416,22 @@ impl Resource for RedisNamespace {
 }
 
 impl RedisNamespace {
-    /// The ACL user `<name>` to adopt on import: there is no `dbaas-<name>`, and there is
-    /// a `<name>`. `None` when Redis cannot be asked (read then says what is missing).
+    /// The ACL user `<name>` to adopt on import (see [`Namespaces::user_to_adopt`]); `None`
+    /// when Redis cannot be asked (read then says what is missing).
+    ///
+    /// [`Namespaces::user_to_adopt`]: crate::platform::namespaces::Namespaces::user_to_adopt
     async fn made_before(&self, name: &NamespaceName, d: &mut Diagnostics) -> Option<String> {
-        let redis = self.services.redis(&mut Diagnostics::default())?;
-        let exists = |user: String| {
-            let redis = redis.clone();
-            async move { redis.user_exists_anywhere(&user).await }
-        };
-        match (exists(name.user()).await, exists(name.as_str().to_owned()).await) {
-            (Ok(false), Ok(true)) => Some(name.as_str().to_owned()),
-            (Ok(_), Ok(_)) => None,
-            (Err(e), _) | (_, Err(e)) => {
+        let namespaces = self.services.namespaces(&mut Diagnostics::default())?;
+        match namespaces.user_to_adopt(name).await {
+            Ok(user) => user,
+            Err(NamespaceError::Redis(e)) => {
                 errors::redis(d, "looking for the ACL user to import", &e);
                 None
             }
-        }
-    }
-
-    fn namespaces<'a>(&'a self, redis: &'a Redis, config: &'a ProviderConfig) -> Namespaces<'a> {
-        Namespaces {
-            redis,
-            redis_config: config.redis.as_ref().expect("a Redis client exists only with a redis block"),
-            vault: self.services.vault().zip(config.vault.as_ref()),
+            Err(e) => {
+                d.error("Cannot look for the ACL user to import", e.to_string());
+                None
+            }
         }
     }
 }

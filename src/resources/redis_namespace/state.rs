@@ -3,29 +3,26 @@
 use super::*;
 
 /// Whether `state` is of a user made before the provider, imported and not yet applied.
-pub(super) fn adopting(state: &Value) -> bool {
-    state.attr("acl_commands").and_then(Value::as_str) == Some(RULES_BEFORE)
+pub(super) fn adoption(state: &Value) -> Adoption {
+    match state.attr("acl_commands").and_then(Value::as_str) {
+        Some(RULES_BEFORE) => Adoption::Adopting,
+        _ => Adoption::Managed,
+    }
 }
 
-/// What the first apply after adopting `before` changes, rule by rule.
-pub(super) fn adoption_warning(
-    model: &Model,
-    before: &crate::backends::redis::AclUser,
-    config: &ProviderConfig,
-) -> String {
-    let rules = |parts: [&str; 3]| parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
-    let passwords = match (&config.vault, before.password_hashes.len()) {
-        (Some(v), n) => format!(
+/// What the first apply after adopting a user made before the provider changes, rule by rule.
+pub(super) fn adoption_warning(model: &Model, changes: &AdoptionChanges, config: &ProviderConfig) -> String {
+    let n = changes.passwords_kept;
+    let passwords = match &config.vault {
+        Some(v) => format!(
             "It keeps its {n} password(s), so its apps keep logging in; a new one is kept in Vault KV at {} beside them, and a Redis restart brings all of them back.",
             model.spec.name.password_path(&v.kv_mount)
         ),
-        (None, n) => format!("It keeps its {n} password(s), so its apps keep logging in."),
+        None => format!("It keeps its {n} password(s), so its apps keep logging in."),
     };
     format!(
         "ACL user {:?} keeps its name. Its rules change from\n  {}\nto\n  {}\nCommands, keys and channels the first allowed and the second does not are refused from then on: add what its apps need to `extra_rules` first. {passwords}",
-        model.spec.user,
-        rules([&before.commands, &before.keys, &before.channels]),
-        model.spec.rules().join(" "),
+        model.spec.user, changes.rules_before, changes.rules_after,
     )
 }
 
@@ -71,15 +68,14 @@ pub(super) fn derived_attributes(model: &Model, config: &ProviderConfig) -> Vec<
 /// `state` with `acl_commands` as the primary reports them after a change.
 pub(super) async fn with_reported_commands(
     mut state: Value,
-    redis: &Redis,
+    namespaces: &Namespaces<'_>,
     model: &Model,
     d: &mut Diagnostics,
 ) -> Value {
-    let commands = match redis.get_user(0, &model.spec.user).await {
-        Ok(Some(u)) => Value::string(u.commands),
-        Ok(None) => Value::Null,
+    let commands = match namespaces.reported_commands(&model.spec).await {
+        Ok(commands) => Value::opt_string(commands),
         Err(e) => {
-            errors::redis(d, "reading the ACL user back", &e);
+            errors::namespace(d, "reading the ACL user back", &model.spec, &e);
             Value::Null
         }
     };
@@ -89,19 +85,9 @@ pub(super) async fn with_reported_commands(
     state
 }
 
-/// Whether the user's key and channel patterns are exactly the ones the provider sets.
-pub(super) fn patterns_match(user: &crate::backends::redis::AclUser, model: &Model) -> bool {
-    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<std::collections::BTreeSet<_>>();
-    let rules = model.spec.rules();
-    let wanted = |first: &[char]| {
-        rules.iter().filter(|r| r.starts_with(first)).cloned().collect::<std::collections::BTreeSet<_>>()
-    };
-    words(&user.keys) == wanted(&['~', '%']) && words(&user.channels) == wanted(&['&'])
-}
-
 /// Saves ACLs where the server has an ACL file; warns once where it has none.
-pub(super) async fn persist(redis: &Redis, d: &mut Diagnostics) {
-    match redis.save_acls().await {
+pub(super) async fn persist(namespaces: &Namespaces<'_>, model: &Model, d: &mut Diagnostics) {
+    match namespaces.persist().await {
         Ok(without_file) if !without_file.is_empty() && !WARNED_NO_ACL_FILE.swap(true, Ordering::Relaxed) => d.warning(
             "Redis keeps ACL users in memory only",
             format!(
@@ -110,6 +96,6 @@ pub(super) async fn persist(redis: &Redis, d: &mut Diagnostics) {
             ),
         ),
         Ok(_) => {}
-        Err(e) => errors::redis(d, "saving the ACL file", &e),
+        Err(e) => errors::namespace(d, "saving the ACL file", &model.spec, &e),
     }
 }
