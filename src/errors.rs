@@ -7,7 +7,7 @@ use crate::backends::redis::RedisBackendError;
 use crate::backends::vault::VaultError;
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
 use crate::platform::claims::Claim;
-use crate::platform::credentials::CredentialError;
+use crate::platform::credentials::{CredentialError, LeaseError};
 use crate::platform::databases::DatabaseError;
 use crate::platform::namespaces::{NamespaceError, NamespaceSpec};
 use crate::platform::naming::{DatabaseName, RoleName, Target};
@@ -228,6 +228,21 @@ pub fn redis(d: &mut Diagnostics, action: &str, e: &RedisBackendError) {
         RedisBackendError::Command { .. } => d.error("Redis refused the change", format!("While {action}: {e}")),
         RedisBackendError::TimedOut { .. } => timed_out(d, action, e, "redis", "DBAAS_REDIS_TIMEOUT"),
         RedisBackendError::Stopped => stopped(d, action),
+    }
+}
+
+/// Adds a diagnostic for credentials that could not be issued, renewed or revoked while
+/// doing `action`; a missing role is put on the `role` attribute.
+pub fn lease(d: &mut Diagnostics, action: &str, e: &LeaseError) {
+    match e {
+        LeaseError::Vault(e) => vault(d, action, e),
+        LeaseError::NoRole { .. } => d.attribute_error(
+            AttributePath::root("role"),
+            "Role not found",
+            format!(
+                "{e}. Set `role` to a `dbaas_rotated_role`'s `id` (not a literal), so Terraform creates the role first."
+            ),
+        ),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::framework::component::{Context, EphemeralResource, OpenResponse, Rene
 use crate::framework::diagnostics::{AttributePath, Diagnostics};
 use crate::framework::schema::{Attribute, Schema};
 use crate::framework::value::{Number, Value};
+use crate::platform::credentials::Leases;
 use crate::platform::naming::RoleName;
 use crate::provider::services::Services;
 
@@ -90,44 +91,12 @@ impl EphemeralResource for Credentials {
             );
         };
         let Some(provider) = self.services.config(d).cloned() else { return };
-        let Some((vault, vc)) = self.services.vault_for("dbaas_credentials", d) else { return };
-        let role = parsed.vault_role();
-        let mount = &vc.database_mount;
-        let dynamic = match vault.read_role(mount, &role).await {
-            Ok(r) => r.is_some(),
-            Err(e) => return errors::vault(d, "reading the role", &e),
+        let Some(leases) = self.leases(d) else { return };
+        let creds = match leases.issue(&parsed).await {
+            Ok(c) => c,
+            Err(e) => return errors::lease(d, "issuing credentials", &e),
         };
-        let exists = dynamic
-            || match vault.read_static_role(mount, &role).await {
-                Ok(r) => r.is_some(),
-                Err(e) => return errors::vault(d, "reading the role", &e),
-            };
-        if !exists {
-            return d.attribute_error(
-                AttributePath::root("role"),
-                "Role not found",
-                format!("Vault has no role {role:?} on mount {mount:?}, dynamic or static. Set `role` to a `dbaas_rotated_role`'s `id` (not a literal), so Terraform creates the role first."),
-            );
-        }
-        let creds = if dynamic {
-            match vault.issue_credentials(mount, &role).await {
-                Ok(c) => c,
-                Err(e) => return errors::vault(d, "issuing credentials", &e),
-            }
-        } else {
-            // A static role: its current credentials; nothing to renew or revoke.
-            match vault.static_credentials(mount, &role).await {
-                Ok((username, password, ttl)) => crate::backends::vault::IssuedCredentials {
-                    username,
-                    password,
-                    lease_id: String::new(),
-                    lease_duration: ttl,
-                    renewable: false,
-                },
-                Err(e) => return errors::vault(d, "reading the static role's credentials", &e),
-            }
-        };
-        let (host, port, database) = crate::resources::rotated_role::endpoint_of(&parsed, &provider);
+        let (host, port, database) = crate::resources::app_endpoint_values(&parsed, &provider);
         let (admin_host, admin_port) = crate::resources::endpoint_values(provider.admin_endpoint(&parsed.target));
         let (read_host, read_port) = crate::resources::endpoint_values(provider.read_endpoint(&parsed.target));
         let expires = SystemTime::now() + Duration::from_secs(creds.lease_duration);
@@ -154,22 +123,28 @@ impl EphemeralResource for Credentials {
 
     async fn renew(&self, _ctx: &Context, private: Vec<u8>, response: &mut RenewResponse) {
         let Ok(lease) = serde_json::from_slice::<Lease>(&private) else { return };
-        let Some(vault) = self.services.vault() else { return };
-        match vault.renew_lease(&lease.lease_id, lease.lease_duration).await {
+        let Some(leases) = self.leases(&mut response.diagnostics) else { return };
+        match leases.renew(&lease.lease_id, lease.lease_duration).await {
             Ok(duration) => response.renew_at = renew_at(duration, lease.renewable),
-            Err(e) => errors::vault(&mut response.diagnostics, "renewing the credentials' lease", &e),
+            Err(e) => errors::lease(&mut response.diagnostics, "renewing the credentials' lease", &e),
         }
     }
 
     async fn close(&self, _ctx: &Context, private: Vec<u8>, d: &mut Diagnostics) {
         let Ok(lease) = serde_json::from_slice::<Lease>(&private) else { return };
-        if lease.lease_id.is_empty() {
-            return;
+        let Some(leases) = self.leases(d) else { return };
+        if let Err(e) = leases.revoke(&lease.lease_id).await {
+            errors::lease(d, "revoking the credentials at the end of the run", &e);
         }
-        let Some(vault) = self.services.vault() else { return };
-        if let Err(e) = vault.revoke_lease(&lease.lease_id).await {
-            errors::vault(d, "revoking the credentials at the end of the run", &e);
-        }
+    }
+}
+
+impl Credentials {
+    /// The lease operations on the provider's database secrets engine, or an error saying
+    /// they need Vault.
+    fn leases(&self, d: &mut Diagnostics) -> Option<Leases<'_>> {
+        let (vault, vc) = self.services.vault_for("dbaas_credentials", d)?;
+        Some(Leases { vault, mount: &vc.database_mount })
     }
 }
 

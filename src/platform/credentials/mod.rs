@@ -25,11 +25,13 @@ use crate::platform::redis_acl;
 use crate::secret::Secret;
 
 mod adoption;
+mod leases;
 mod logins;
 mod stale;
 mod statements;
 
 use adoption::*;
+pub use leases::{LeaseError, Leases};
 use statements::*;
 
 /// Dynamic users per request, or one static login.

@@ -66,20 +66,6 @@ impl RotatedRole {
     }
 }
 
-/// `host`, `port` and database name apps use to reach what `role` issues credentials for:
-/// Redis's port is 6379 and the database null when they are not configured.
-pub fn endpoint_of(role: &RoleName, config: &ProviderConfig) -> (Value, Value, Value) {
-    let (host, port) = match config.app_endpoint(&role.target) {
-        None if matches!(role.target, Target::Namespace(_)) => (Value::string(""), Value::int(6379)),
-        found => super::endpoint_values(found),
-    };
-    let database = match &role.target {
-        Target::Database(d) if !host.is_null() => Value::string(&d.name),
-        _ => Value::Null,
-    };
-    (host, port, database)
-}
-
 /// The admin client of what the role issues credentials for.
 enum Client {
     Postgres(Arc<Postgres>),
@@ -528,7 +514,7 @@ fn with_id(plan: Value, model: &Model) -> Value {
 }
 
 fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)> {
-    let (host, port, database) = endpoint_of(&model.role, config);
+    let (host, port, database) = super::app_endpoint_values(&model.role, config);
     let mount = config.vault.as_ref().map_or_else(|| "database".to_owned(), |v| v.database_mount.clone());
     let vault_role = model.role.vault_role();
     vec![
