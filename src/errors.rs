@@ -115,6 +115,9 @@ pub fn database(d: &mut Diagnostics, action: &str, name: &DatabaseName, e: &Data
         DatabaseError::Postgres(e) => postgres(d, action, e),
         DatabaseError::Mysql(e) => mysql(d, action, e),
         DatabaseError::Vault(e) => vault(d, action, e),
+        DatabaseError::InUse { sessions, idle_from_pooler } => {
+            database_in_use(d, &name.name, *sessions, *idle_from_pooler);
+        }
         DatabaseError::Pooler(e) => d.error(
             "PgBouncer's admin console failed",
             format!("While {action}: {e}. Check `postgres.pooler_admin_user` and its password (a login in PgBouncer's `admin_users`), or remove them to count PgBouncer's idle connections as clients."),

@@ -13,7 +13,10 @@ use crate::backends::postgres::{Postgres, PostgresEndpoint};
 use crate::backends::redis::{Redis, RedisEndpoint};
 use crate::backends::vault::Vault;
 use crate::framework::diagnostics::Diagnostics;
+use crate::platform::credentials::{Credentials, Store};
+use crate::platform::databases::{Databases, Server};
 use crate::platform::namespaces::Namespaces;
+use crate::platform::naming::{Engine, Target};
 use crate::platform::settings::{AdminCredentials, ProviderConfig, VaultConfig};
 use crate::secret::Secret;
 
@@ -222,6 +225,56 @@ impl Services {
             redis_config: config.redis.as_ref()?,
             vault: self.vault().zip(config.vault.as_ref()),
         })
+    }
+
+    /// The database operations on `engine`'s server, or an error diagnostic when that server
+    /// is not configured or its admin credentials cannot be read.
+    pub async fn databases(&self, engine: Engine, d: &mut Diagnostics) -> Option<Databases<'_>> {
+        let config = self.config(d)?;
+        let server = match engine {
+            Engine::Postgresql => {
+                self.postgres(d).await?;
+                Server::Postgres(self.postgres.get()?, config.postgres.as_ref()?)
+            }
+            Engine::Mysql => {
+                self.mysql(d).await?;
+                Server::Mysql(self.mysql.get()?, config.mysql.as_ref()?)
+            }
+        };
+        let pooler = match engine {
+            Engine::Postgresql => {
+                self.pgbouncer();
+                self.pgbouncer.get().and_then(Option::as_deref)
+            }
+            Engine::Mysql => None,
+        };
+        Some(Databases { server, vault: self.vault().zip(config.vault.as_ref()), pooler })
+    }
+
+    /// The credential operations for roles on `target`, or an error diagnostic when its
+    /// server or Vault is not configured (`what` names who needs Vault).
+    pub async fn credentials(&self, target: &Target, what: &str, d: &mut Diagnostics) -> Option<Credentials<'_>> {
+        let store = match target {
+            Target::Database(db) if db.engine == Engine::Postgresql => return self.postgres_credentials(what, d).await,
+            Target::Database(_) => {
+                self.mysql(d).await?;
+                Store::Mysql(self.mysql.get()?)
+            }
+            Target::Namespace(_) => Store::Redis(self.namespaces(d)?),
+        };
+        self.credentials_in(store, what, d)
+    }
+
+    /// The credential operations on the shared PostgreSQL, whatever the database: to find
+    /// what a role made before the provider stands for.
+    pub async fn postgres_credentials(&self, what: &str, d: &mut Diagnostics) -> Option<Credentials<'_>> {
+        self.postgres(d).await?;
+        self.credentials_in(Store::Postgres(self.postgres.get()?), what, d)
+    }
+
+    fn credentials_in<'s>(&'s self, store: Store<'s>, what: &str, d: &mut Diagnostics) -> Option<Credentials<'s>> {
+        let (vault, vault_config) = self.vault_for(what, d)?;
+        Some(Credentials { store, vault, mount: &vault_config.database_mount, kv_mount: &vault_config.kv_mount })
     }
 
     /// The MySQL admin client, or an error diagnostic when MySQL is not configured.

@@ -224,7 +224,7 @@ impl Databases<'_> {
     /// # Errors
     /// [`DatabaseError::Claimed`]; [`DatabaseError`]; connected clients are `InUse` unless
     /// `force`.
-    pub async fn decommission(
+    pub(super) async fn decommission(
         &self,
         name: &DatabaseName,
         held: Option<&str>,

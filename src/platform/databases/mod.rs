@@ -26,7 +26,12 @@ use crate::platform::naming::{DatabaseName, Engine, MYSQL_USERNAME_TEMPLATE};
 use crate::platform::settings::{MysqlConfig, PostgresConfig, VaultConfig};
 
 mod lifecycle;
+mod observe;
 mod plan;
+mod removal;
+
+pub use observe::{DatabaseDrift, Extensions};
+pub use removal::{Clients, DeletionPolicy, Removed};
 
 /// A database as configured. Engine-specific settings of the other engine are `None`.
 #[derive(Clone, Debug, Default)]
@@ -77,9 +82,9 @@ pub const DEFAULT_EXTENSIONS: &[&str] = &["plpgsql"];
 /// How long PostgreSQL may list the pooler's closed connections.
 const POOLER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// What destroy does with the data.
+/// How [`DeletionPolicy::Archive`] and [`DeletionPolicy::Drop`] reach [`Databases::decommission`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Removal {
+enum Removal {
     /// Rename it out of the way and lock it.
     Archive,
     /// Drop it.
@@ -161,6 +166,14 @@ pub enum DatabaseError {
     /// PgBouncer's admin console refused or could not be reached.
     #[error(transparent)]
     Pooler(#[from] PgBouncerError),
+    /// Clients are connected, so it was left as it is.
+    #[error("{sessions} client(s) are connected")]
+    InUse {
+        /// How many.
+        sessions: i64,
+        /// How many of them are PgBouncer's own idle server connections (0 when unknown).
+        idle_from_pooler: i64,
+    },
     /// Another Terraform state claims the database.
     #[error("the database is claimed by another Terraform state since {} (claim {})", .0.since, .0.id)]
     Claimed(Claim),
@@ -309,11 +322,15 @@ impl Databases<'_> {
     }
 
     /// Reads the database; `None` when it does not exist. Extensions are read only when
-    /// `with_extensions`.
+    /// `extensions` says to.
     ///
     /// # Errors
     /// [`DatabaseError`].
-    pub async fn inspect(&self, name: &DatabaseName, with_extensions: bool) -> Result<Option<Observed>, DatabaseError> {
+    pub async fn inspect(
+        &self,
+        name: &DatabaseName,
+        extensions: Extensions,
+    ) -> Result<Option<Observed>, DatabaseError> {
         let mut observed = Observed::default();
         match self.server {
             Server::Postgres(pg, _) => {
@@ -332,7 +349,7 @@ impl Databases<'_> {
                 observed.connect_ok =
                     may_connect(&roles.readwrite) && may_connect(&roles.readonly) && !may_connect("PUBLIC");
                 observed.connect = info.connect.clone();
-                if with_extensions {
+                if extensions == Extensions::Read {
                     observed.extensions = Some(pg.extensions(&name.name).await?);
                 }
             }

@@ -66,9 +66,7 @@ impl RotatedRole {
     /// The role a static Vault role made before the provider, on a shared PostgreSQL
     /// connection, stands for (see [`Credentials::static_role_of`]).
     pub(super) async fn static_role_made_before(&self, vault_role: &str, d: &mut Diagnostics) -> Option<RoleName> {
-        let config = self.services.config(d)?.clone();
-        let client = Client::Postgres(self.services.postgres(&mut Diagnostics::default()).await?);
-        let credentials = self.credentials(&client, &config, d)?;
+        let credentials = self.services.postgres_credentials("dbaas_rotated_role", d).await?;
         match credentials.static_role_of(vault_role).await {
             Ok(found) => found,
             Err(e) => {

@@ -23,9 +23,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::backends::mysql::Mysql;
-use crate::backends::postgres::Postgres;
-use crate::backends::redis::Redis;
 use crate::duration::{format_duration, parse_duration};
 use crate::errors;
 use crate::framework::component::{
@@ -39,9 +36,8 @@ use crate::framework::types::Type;
 use crate::framework::validator::{one_of, string_check};
 use crate::framework::value::Value;
 use crate::platform::claims::Claim;
-use crate::platform::credentials::{Adoption, CredentialError, CredentialSpec, Credentials, Mode, Store};
-use crate::platform::namespaces::Namespaces;
-use crate::platform::naming::{self, Engine, RoleName, Target};
+use crate::platform::credentials::{Adoption, CredentialError, CredentialSpec, Credentials, Mode};
+use crate::platform::naming::{self, RoleName, Target};
 use crate::platform::settings::ProviderConfig;
 use crate::provider::services::Services;
 use crate::resources::claim;
@@ -64,13 +60,6 @@ impl RotatedRole {
     pub fn new(services: Arc<Services>) -> RotatedRole {
         RotatedRole { services }
     }
-}
-
-/// The admin client of what the role issues credentials for.
-enum Client {
-    Postgres(Arc<Postgres>),
-    Mysql(Arc<Mysql>),
-    Redis(Arc<Redis>),
 }
 
 #[async_trait]
@@ -222,8 +211,11 @@ impl Resource for RotatedRole {
         if !(creating || unclaimed || changed_outside) {
             return;
         }
-        let Some(client) = self.client(&model.role.target, &mut Diagnostics::default()).await else { return };
-        let Some(credentials) = self.credentials(&client, config, &mut Diagnostics::default()) else { return };
+        let Some(credentials) =
+            self.services.credentials(&model.role.target, "dbaas_rotated_role", &mut Diagnostics::default()).await
+        else {
+            return;
+        };
         let d = &mut response.diagnostics;
         if creating {
             // A Vault role made by hand is imported, never overwritten: said now, not at
@@ -263,9 +255,9 @@ impl Resource for RotatedRole {
         let d = &mut response.diagnostics;
         check_rotation_period_set(&request.config, d);
         model.check(d);
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(client) = self.client(&model.role.target, d).await else { return };
-        let Some(credentials) = self.credentials(&client, &config, d) else { return };
+        let Some(credentials) = self.services.credentials(&model.role.target, "dbaas_rotated_role", d).await else {
+            return;
+        };
         if d.has_error() {
             return;
         }
@@ -288,8 +280,9 @@ impl Resource for RotatedRole {
         let Some(model) = Model::from_value(&request.state) else { return };
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(client) = self.client(&model.role.target, d).await else { return };
-        let Some(credentials) = self.credentials(&client, &config, d) else { return };
+        let Some(credentials) = self.services.credentials(&model.role.target, "dbaas_rotated_role", d).await else {
+            return;
+        };
         let spec = model.spec();
         let observed = match credentials.inspect(&spec).await {
             Ok(Some(o)) => o,
@@ -349,9 +342,9 @@ impl Resource for RotatedRole {
         let d = &mut response.diagnostics;
         check_rotation_period_set(&request.config, d);
         model.check(d);
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(client) = self.client(&model.role.target, d).await else { return };
-        let Some(credentials) = self.credentials(&client, &config, d) else { return };
+        let Some(credentials) = self.services.credentials(&model.role.target, "dbaas_rotated_role", d).await else {
+            return;
+        };
         if d.has_error() {
             return;
         }
@@ -384,9 +377,9 @@ impl Resource for RotatedRole {
 
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
         let Some(model) = Model::from_value(&request.state) else { return };
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(client) = self.client(&model.role.target, d).await else { return };
-        let Some(credentials) = self.credentials(&client, &config, d) else { return };
+        let Some(credentials) = self.services.credentials(&model.role.target, "dbaas_rotated_role", d).await else {
+            return;
+        };
         if let Err(e) = credentials.decommission(&model.spec(), model.claim.as_deref()).await {
             errors::credentials(d, "removing the role", &model.role, &e);
         }
@@ -420,9 +413,7 @@ impl Resource for RotatedRole {
             }
             return;
         };
-        let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(client) = self.client(&role.target, d).await else { return };
-        let Some(credentials) = self.credentials(&client, &config, d) else { return };
+        let Some(credentials) = self.services.credentials(&role.target, "dbaas_rotated_role", d).await else { return };
         // What the role really is: static or dynamic, and the level it grants.
         let (is_static, privileges) = match credentials.imported(&role).await {
             Ok(found) => found,
@@ -459,36 +450,6 @@ impl Resource for RotatedRole {
 }
 
 impl RotatedRole {
-    async fn client(&self, target: &Target, d: &mut Diagnostics) -> Option<Client> {
-        Some(match target {
-            Target::Database(db) if db.engine == Engine::Postgresql => {
-                Client::Postgres(self.services.postgres(d).await?)
-            }
-            Target::Database(_) => Client::Mysql(self.services.mysql(d).await?),
-            Target::Namespace(_) => Client::Redis(self.services.redis(d)?),
-        })
-    }
-
-    /// The credential operations, or an error when the provider has no Vault.
-    fn credentials<'a>(
-        &'a self,
-        client: &'a Client,
-        config: &'a ProviderConfig,
-        d: &mut Diagnostics,
-    ) -> Option<Credentials<'a>> {
-        let (vault, vault_config) = self.services.vault_for("dbaas_rotated_role", d)?;
-        let store = match client {
-            Client::Postgres(pg) => Store::Postgres(pg),
-            Client::Mysql(my) => Store::Mysql(my),
-            Client::Redis(redis) => Store::Redis(Namespaces {
-                redis,
-                redis_config: config.redis.as_ref()?,
-                vault: Some((vault, vault_config)),
-            }),
-        };
-        Some(Credentials { store, vault, mount: &vault_config.database_mount, kv_mount: &vault_config.kv_mount })
-    }
-
     fn identity(&self, model: &Model) -> Option<Value> {
         let mount = self.services.config(&mut Diagnostics::default())?.vault.as_ref()?.database_mount.clone();
         Some(Value::object([("mount", Value::string(mount)), ("role", Value::string(model.role.vault_role()))]))

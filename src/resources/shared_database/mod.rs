@@ -26,9 +26,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::backends::authority;
-use crate::backends::mysql::Mysql;
-use crate::backends::pgbouncer::PgBouncer;
-use crate::backends::postgres::Postgres;
 use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,
@@ -42,7 +39,7 @@ use crate::framework::validator::{int_between, one_of};
 use crate::framework::value::{Number, Value};
 use crate::platform::claims::Claim;
 use crate::platform::databases::{
-    DEFAULT_EXTENSIONS, DatabaseError, DatabaseSpec, Databases, Made, Observed, Removal, Server,
+    Clients, DatabaseDrift, DatabaseError, DatabaseSpec, Databases, DeletionPolicy, Extensions, Made, Observed, Removed,
 };
 use crate::platform::naming::{DatabaseName, Engine};
 use crate::platform::settings::ProviderConfig;
@@ -65,12 +62,6 @@ impl SharedDatabase {
     pub fn new(services: Arc<Services>) -> SharedDatabase {
         SharedDatabase { services }
     }
-}
-
-/// The admin client of the database's server (and PgBouncer's console, when configured).
-enum Client {
-    Postgres(Arc<Postgres>, Option<Arc<PgBouncer>>),
-    Mysql(Arc<Mysql>),
 }
 
 #[async_trait]
@@ -210,10 +201,10 @@ impl Resource for SharedDatabase {
         // Extensions added come from the allow-list: at plan, and again at apply.
         if model.database.engine == Engine::Postgresql
             && !response.diagnostics.has_error()
-            && let Some(client) = self.client(model.database.engine, &mut Diagnostics::default()).await
+            && let Some(databases) = self.services.databases(model.database.engine, &mut Diagnostics::default()).await
         {
             let added = model.extensions_added(Model::from_value(&request.state).as_ref());
-            match self.databases(&client, config).refused_extensions(&added).await {
+            match databases.refused_extensions(&added).await {
                 Ok(None) => {}
                 Ok(Some(reason)) => response.diagnostics.attribute_error(
                     AttributePath::root("extensions"),
@@ -228,20 +219,16 @@ impl Resource for SharedDatabase {
         if !request.state.is_null()
             && claim::held(&request.state).is_none()
             && !response.diagnostics.has_error()
-            && let Some(client) = self.client(model.database.engine, &mut Diagnostics::default()).await
+            && let Some(databases) = self.services.databases(model.database.engine, &mut Diagnostics::default()).await
         {
-            match self
-                .databases(&client, config)
-                .claim_standing(&model.database, None, model.take_over.as_deref())
-                .await
-            {
+            match databases.claim_standing(&model.database, None, model.take_over.as_deref()).await {
                 Ok(standing) => claim::check_at_plan(&mut response.diagnostics, &model.what(), &standing),
                 Err(e) => {
                     errors::database(&mut response.diagnostics, "reading the database's claim", &model.database, &e)
                 }
             }
             // What the first apply after an import changes that no attribute shows.
-            match self.databases(&client, config).adoption_changes(&model.database).await {
+            match databases.adoption_changes(&model.database).await {
                 Ok(changes) if changes.is_empty() => {}
                 Ok(changes) => response.diagnostics.warning(
                     "Apply brings an imported database to the provider's shape",
@@ -262,9 +249,8 @@ impl Resource for SharedDatabase {
         // A name someone else holds shows at plan; apply refuses it before making anything.
         if request.state.is_null()
             && !response.diagnostics.has_error()
-            && let Some(client) = self.client(model.database.engine, &mut Diagnostics::default()).await
+            && let Some(databases) = self.services.databases(model.database.engine, &mut Diagnostics::default()).await
         {
-            let databases = self.databases(&client, config);
             if let Err(e) = databases.preflight(&model.database).await {
                 errors::database_at_plan(&mut response.diagnostics, &model.database, &e);
             }
@@ -296,15 +282,15 @@ impl Resource for SharedDatabase {
         model.check(d);
         let Some(config) = self.services.config(d).cloned() else { return };
         model.check_template(&config, d);
-        let Some(client) = self.client(model.database.engine, d).await else { return };
+        let Some(databases) = self.services.databases(model.database.engine, d).await else { return };
         if d.has_error() {
             return;
         }
-        if let Some(reason) = self.refused_extensions(&client, &config, &model, None, d).await {
+        if let Some(reason) = refused_extensions(&databases, &model, None, d).await {
             return d.attribute_error(AttributePath::root("extensions"), "Extension not allowed", reason);
         }
         let claim = Claim::new();
-        let provisioned = match self.databases(&client, &config).provision(&model.database, &model.spec, &claim).await {
+        let provisioned = match databases.provision(&model.database, &model.spec, &claim).await {
             Ok(provisioned) => provisioned,
             Err(DatabaseError::Incomplete { cause, left, named }) => {
                 // What could not be removed goes into state, tainted, with a record of
@@ -333,11 +319,10 @@ impl Resource for SharedDatabase {
         };
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
-        let Some(client) = self.client(plan.database.engine, d).await else { return };
-        if let Some(reason) = self.refused_extensions(&client, &config, &plan, Some(&prior), d).await {
+        let Some(databases) = self.services.databases(plan.database.engine, d).await else { return };
+        if let Some(reason) = refused_extensions(&databases, &plan, Some(&prior), d).await {
             return d.attribute_error(AttributePath::root("extensions"), "Extension not allowed", reason);
         }
-        let databases = self.databases(&client, &config);
         // The claim first, before anything changes; kept in state even when what follows fails.
         let claim = match databases.take_claim(&plan.database, prior.claim.as_deref(), plan.take_over.as_deref()).await
         {
@@ -354,62 +339,43 @@ impl Resource for SharedDatabase {
 
     async fn delete(&self, _ctx: &Context, request: DeleteRequest, d: &mut Diagnostics) {
         let Some(model) = Model::from_value(&request.state) else { return };
-        let Some(config) = self.services.config(d).cloned() else { return };
+        let Some(config) = self.services.config(d) else { return };
         let name = &model.database;
+        if request.private.is_empty() && model.deletion_policy == DeletionPolicy::Retain && model.claim.is_none() {
+            // Nothing to ask the server: the database stays as it is.
+            return retained(&model, config, d);
+        }
+        let Some(databases) = self.services.databases(name.engine, d).await else { return };
         // A create that failed half-way left exactly these; nobody was ever given access.
         if let Ok(mut made) = serde_json::from_slice::<Made>(&request.private)
             && !made.is_empty()
         {
-            let Some(client) = self.client(name.engine, d).await else { return };
-            if let Err(e) = self.databases(&client, &config).undo(name, &mut made).await {
+            if let Err(e) = databases.undo(name, &mut made).await {
                 errors::database(d, "removing what a failed create left", name, &e);
             }
             return;
         }
-        let removal = match model.deletion_policy {
-            DeletionPolicy::Retain => {
-                // The database stays for any state to import, without a claim to take over.
-                if let Some(held) = &model.claim
-                    && let Some(client) = self.client(name.engine, d).await
-                    && let Err(e) = self.databases(&client, &config).release_claim(name, held).await
-                {
-                    d.warning(
-                        "Claim not released",
-                        format!("Database {:?} still carries this state's claim {held}: {e}. A state importing it will need `take_over_claim = \"{held}\"`.", name.name),
-                    );
-                }
-                return retained(&model, &config, d);
+        let clients = if model.force_drop { Clients::Disconnect } else { Clients::Refuse };
+        match databases.remove(name, model.claim.as_deref(), model.deletion_policy, clients).await {
+            Ok(Removed::Retained) => retained(&model, config, d),
+            Err(e) if model.deletion_policy == DeletionPolicy::Retain => {
+                // The database stays for any state to import, but with this state's claim.
+                let held = model.claim.as_deref().unwrap_or_default();
+                d.warning(
+                    "Claim not released",
+                    format!("Database {:?} still carries this state's claim {held}: {e}. A state importing it will need `take_over_claim = \"{held}\"`.", name.name),
+                );
+                retained(&model, config, d);
             }
-            DeletionPolicy::Archive => Removal::Archive,
-            DeletionPolicy::Drop => Removal::Drop,
-        };
-        let Some(client) = self.client(name.engine, d).await else { return };
-        let databases = self.databases(&client, &config);
-        if let Err(e) = databases.refuse_theirs(name, model.claim.as_deref()).await {
-            return errors::database(d, "removing the database", name, &e);
-        }
-        if !model.force_drop {
-            match databases.sessions(name).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    let idle_from_pooler = databases.idle_from_pooler(name).await;
-                    return errors::database_in_use(d, &name.name, n, idle_from_pooler);
-                }
-                Err(e) => return errors::database(d, "counting connected clients", name, &e),
+            Ok(Removed::Archived(archived_name)) => {
+                let kept = match name.engine {
+                    Engine::Postgresql => "nobody can connect to it. Its data and group roles are kept",
+                    Engine::Mysql => "its data is kept",
+                };
+                d.warning("Database archived", format!("{:?} was renamed to {archived_name:?}; {kept}.", name.name));
             }
-        }
-        let archived_name = name.archived(&archive_stamp());
-        if let Err(e) =
-            databases.decommission(name, model.claim.as_deref(), removal, &archived_name, model.force_drop).await
-        {
-            return errors::database(d, "removing the database", name, &e);
-        }
-        if removal == Removal::Archive {
-            let kept = match name.engine {
-                Engine::Postgresql => "nobody can connect to it. Its data and group roles are kept",
-                Engine::Mysql => "its data is kept",
-            };
-            d.warning("Database archived", format!("{:?} was renamed to {archived_name:?}; {kept}.", name.name));
+            Ok(Removed::Dropped) => {}
+            Err(e) => errors::database(d, "removing the database", name, &e),
         }
     }
 
@@ -444,48 +410,6 @@ impl Resource for SharedDatabase {
 }
 
 impl SharedDatabase {
-    async fn client(&self, engine: Engine, d: &mut Diagnostics) -> Option<Client> {
-        Some(match engine {
-            Engine::Postgresql => Client::Postgres(self.services.postgres(d).await?, self.services.pgbouncer()),
-            Engine::Mysql => Client::Mysql(self.services.mysql(d).await?),
-        })
-    }
-
-    fn databases<'a>(&'a self, client: &'a Client, config: &'a ProviderConfig) -> Databases<'a> {
-        let server = match client {
-            Client::Postgres(pg, _) => {
-                Server::Postgres(pg, config.postgres.as_ref().expect("a PostgreSQL client exists only with its block"))
-            }
-            Client::Mysql(my) => {
-                Server::Mysql(my, config.mysql.as_ref().expect("a MySQL client exists only with its block"))
-            }
-        };
-        let pooler = match client {
-            Client::Postgres(_, pooler) => pooler.as_deref(),
-            Client::Mysql(_) => None,
-        };
-        Databases { server, vault: self.services.vault().zip(config.vault.as_ref()), pooler }
-    }
-
-    /// Why the extensions `model` adds to `prior`'s are refused, if they are (a failure to
-    /// ask the server is a diagnostic, and refuses too).
-    async fn refused_extensions(
-        &self,
-        client: &Client,
-        config: &ProviderConfig,
-        model: &Model,
-        prior: Option<&Model>,
-        d: &mut Diagnostics,
-    ) -> Option<String> {
-        match self.databases(client, config).refused_extensions(&model.extensions_added(prior)).await {
-            Ok(refused) => refused,
-            Err(e) => {
-                errors::database(d, "checking the extensions", &model.database, &e);
-                Some("the server could not be asked which extensions it trusts".into())
-            }
-        }
-    }
-
     /// Reads the database back into `response.state`; null when it no longer exists.
     /// The state after a create or update that went through: `planned` as the server now
     /// reads. When reading back fails (the server went away in between: a failover, say),
@@ -528,16 +452,14 @@ impl SharedDatabase {
         let d = &mut response.diagnostics;
         let Some(config) = self.services.config(d).cloned() else { return };
         let Value::Object(mut state) = response.state.clone() else { return };
-        let Some(client) = self.client(model.database.engine, d).await else { return };
+        let Some(databases) = self.services.databases(model.database.engine, d).await else { return };
         // Extensions: after import, all that are installed; otherwise those this resource
-        // manages that are still there (others, e.g. from migrations, are none of its
-        // business). An empty managed set needs no look.
-        let with_extensions = model.database.engine == Engine::Postgresql
+        // manages that are still there. An empty managed set needs no look.
+        let managed_some = model.database.engine == Engine::Postgresql
             && !matches!(state.get("extensions"), Some(Value::Set(s)) if s.is_empty());
-        let known = with_extensions && extensions.is_some();
-        let inspected = self.databases(&client, &config).inspect(&model.database, with_extensions && !known).await;
-        let observed = match inspected {
-            Ok(Some(o)) if known => Observed { extensions, ..o },
+        let read = if managed_some && extensions.is_none() { Extensions::Read } else { Extensions::Skip };
+        let observed = match databases.inspect(&model.database, read).await {
+            Ok(Some(o)) if managed_some && extensions.is_some() => Observed { extensions, ..o },
             Ok(Some(o)) => o,
             Ok(None) => {
                 response.state = Value::Null;
@@ -552,47 +474,58 @@ impl SharedDatabase {
         match model.database.engine {
             Engine::Postgresql => {
                 state.insert("connection_limit".into(), Value::int(i64::from(observed.connection_limit.unwrap_or(-1))));
-                state.insert("encoding".into(), text(observed.encoding));
-                state.insert("lc_collate".into(), text(observed.lc_collate));
-                state.insert("lc_ctype".into(), text(observed.lc_ctype));
-                if let Some(installed) = observed.extensions {
-                    let shown: BTreeSet<String> = match &model.spec.extensions {
-                        Some(managed) => managed.intersection(&installed).cloned().collect(),
-                        None => installed.into_iter().filter(|e| !DEFAULT_EXTENSIONS.contains(&e.as_str())).collect(),
-                    };
+                state.insert("encoding".into(), text(observed.encoding.clone()));
+                state.insert("lc_collate".into(), text(observed.lc_collate.clone()));
+                state.insert("lc_ctype".into(), text(observed.lc_ctype.clone()));
+                if let Some(shown) = observed.extensions_shown(model.spec.extensions.as_ref()) {
                     state.insert("extensions".into(), Value::Set(shown.into_iter().map(Value::string).collect()));
                 }
-                // A group role dropped outside Terraform shows as a change to put it back.
-                for (attr, present) in
-                    ["owner_role", "readwrite_role", "readonly_role"].iter().zip(observed.roles_present)
-                {
-                    if !present {
-                        state.insert((*attr).into(), Value::Null);
-                    }
+            }
+            Engine::Mysql => {
+                state.insert("character_set".into(), text(observed.character_set.clone()));
+                state.insert("collation".into(), text(observed.collation.clone()));
+            }
+        }
+        // Each drift shows as a change that puts it back.
+        for drift in databases.drift(&observed) {
+            match &drift {
+                DatabaseDrift::GroupRoleMissing(level) => {
+                    state.insert(format!("{}_role", level.as_str()), Value::Null);
                 }
-                // So does CONNECT taken from a group role (new credentials could not
-                // connect) or given to PUBLIC (anyone could).
-                if !observed.connect_ok {
+                DatabaseDrift::Connect { granted_to } => {
+                    // New credentials could not connect, or anyone could.
                     state.insert("readwrite_role".into(), Value::Null);
                     state.insert("readonly_role".into(), Value::Null);
                     d.warning(
                         "Database privileges changed outside Terraform",
-                        format!("CONNECT on {:?} is not as the provider set it: its readwrite and readonly roles must have it, and PUBLIC must not (it is granted to {}). Apply puts it back.", model.database.name, observed.connect.join(", ")),
+                        format!("CONNECT on {:?} is not as the provider set it: its readwrite and readonly roles must have it, and PUBLIC must not (it is granted to {}). Apply puts it back.", model.database.name, granted_to.join(", ")),
                     );
                 }
+                DatabaseDrift::VaultConnection => {
+                    state.insert("vault_connection".into(), Value::Null);
+                }
             }
-            Engine::Mysql => {
-                state.insert("character_set".into(), text(observed.character_set));
-                state.insert("collation".into(), text(observed.collation));
-            }
-        }
-        if config.vault.is_some() && !observed.vault_connection {
-            // Gone from Vault: the next plan shows a change that puts it back.
-            state.insert("vault_connection".into(), Value::Null);
         }
         state.insert("id".into(), Value::string(model.database.id()));
         let mut state = Value::Object(state);
         claim::refresh(d, &model.what(), &mut state, observed.claim.as_ref());
         response.state = state;
+    }
+}
+
+/// Why the extensions `model` adds to `prior`'s are refused, if they are (a failure to ask
+/// the server is a diagnostic, and refuses too).
+async fn refused_extensions(
+    databases: &Databases<'_>,
+    model: &Model,
+    prior: Option<&Model>,
+    d: &mut Diagnostics,
+) -> Option<String> {
+    match databases.refused_extensions(&model.extensions_added(prior)).await {
+        Ok(refused) => refused,
+        Err(e) => {
+            errors::database(d, "checking the extensions", &model.database, &e);
+            Some("the server could not be asked which extensions it trusts".into())
+        }
     }
 }

@@ -2,14 +2,6 @@
 
 use super::*;
 
-/// What to do with the database on destroy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum DeletionPolicy {
-    Retain,
-    Archive,
-    Drop,
-}
-
 /// The configuration (or plan, or state) of one database.
 #[derive(Clone, Debug)]
 pub(super) struct Model {

@@ -91,8 +91,3 @@ pub(super) fn derived_attributes(database: &DatabaseName, config: &ProviderConfi
         _ => Vec::new(),
     }
 }
-
-pub(super) fn archive_stamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default()
-}
