@@ -4,12 +4,13 @@
 pub mod rotate_credentials;
 pub mod rotate_root;
 
-use crate::backends::vault::Vault;
 use crate::framework::diagnostics::Diagnostics;
+use crate::platform::rotation::Rotation;
 use crate::provider::services::Services;
 
-/// The Vault client and database secrets mount, or an error saying Vault is needed.
-fn vault<'a>(services: &'a Services, d: &mut Diagnostics) -> Option<(&'a Vault, String)> {
+/// The rotation operations on the provider's database secrets engine, or an error saying
+/// Vault is needed.
+fn rotation<'a>(services: &'a Services, d: &mut Diagnostics) -> Option<Rotation<'a>> {
     let (vault, config) = services.vault_for("Rotation", d)?;
-    Some((vault, config.database_mount.clone()))
+    Some(Rotation { vault, mount: &config.database_mount })
 }

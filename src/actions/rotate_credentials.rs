@@ -21,7 +21,7 @@ use crate::framework::schema::{Attribute, Schema};
 use crate::framework::validator::string_check;
 use crate::framework::value::Value;
 use crate::platform::naming::RoleName;
-use crate::platform::rotation::{self, Rotated};
+use crate::platform::rotation::Rotated;
 use crate::provider::services::Services;
 
 /// The `dbaas_rotate_credentials` action.
@@ -70,9 +70,10 @@ impl Action for RotateCredentials {
                 "The role id is not known or not valid.",
             );
         };
-        let Some((vault, mount)) = super::vault(&self.services, d) else { return };
+        let Some(rotation) = super::rotation(&self.services, d) else { return };
+        let mount = rotation.mount;
         progress.report(format!("Rotating {} ({mount}/{})", role.id(), role.vault_role()));
-        match rotation::rotate_role(vault, &mount, &role).await {
+        match rotation.role(&role).await {
             Ok(Rotated::Static { last_rotated }) => {
                 progress.report(format!("{}: new password set by Vault; last_rotated = {last_rotated}", role.id()));
             }

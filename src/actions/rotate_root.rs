@@ -21,7 +21,6 @@ use crate::framework::schema::{Attribute, Schema};
 use crate::framework::validator::string_check;
 use crate::framework::value::Value;
 use crate::platform::naming::Target;
-use crate::platform::rotation;
 use crate::provider::services::Services;
 
 /// The `dbaas_rotate_root` action.
@@ -62,13 +61,14 @@ impl Action for RotateRoot {
                 "The id is not known or not valid.",
             );
         };
-        let Some((vault, mount)) = super::vault(&self.services, d) else { return };
+        let Some(rotation) = super::rotation(&self.services, d) else { return };
+        let mount = rotation.mount;
         progress.report(format!(
             "Rotating the management login of {} ({mount}/rotate-root/{})",
             target.id(),
             target.vault_connection()
         ));
-        match rotation::rotate_root(vault, &mount, &target).await {
+        match rotation.root(&target).await {
             Ok(()) => progress.report(format!("{}: Vault set a new password that only it knows", target.id())),
             Err(e) => crate::errors::rotation(d, "database", "rotating the management login", &e),
         }

@@ -169,8 +169,14 @@ fn catalog(c: &ProviderConfig) -> Value {
             ("namespace", Value::opt_string(v.namespace.clone())),
             ("database_mount", Value::string(&v.database_mount)),
             ("kv_mount", Value::string(&v.kv_mount)),
-            ("creds_path_pattern", Value::string(naming::creds_path(&v.database_mount, false, "<role>"))),
-            ("static_creds_path_pattern", Value::string(naming::creds_path(&v.database_mount, true, "<role>"))),
+            (
+                "creds_path_pattern",
+                Value::string(naming::creds_path(&v.database_mount, naming::Issuing::Dynamic, "<role>")),
+            ),
+            (
+                "static_creds_path_pattern",
+                Value::string(naming::creds_path(&v.database_mount, naming::Issuing::Static, "<role>")),
+            ),
         ])
     });
     Value::object([("postgres", postgres), ("mysql", mysql), ("redis", redis), ("vault", vault)])

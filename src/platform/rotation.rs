@@ -35,37 +35,49 @@ pub enum Rotated {
     },
 }
 
-/// Rotates `role` now: a static role's password is changed by Vault, a dynamic role's
-/// every issued lease is revoked (its users dropped), so apps fetch fresh credentials.
-///
-/// # Errors
-/// [`RotationError`]; [`RotationError::NotFound`] when the role is not `role` in Vault.
-pub async fn rotate_role(vault: &Vault, mount: &str, role: &RoleName) -> Result<Rotated, RotationError> {
-    let name = role.vault_role();
-    if Credentials::role_of(vault, mount, &name).await?.as_ref() != Some(role) {
-        return Err(RotationError::NotFound(format!("Role {mount}/{name} of {}", role.target.id())));
-    }
-    if vault.read_static_role(mount, &name).await?.is_some() {
-        vault.rotate_static_role(mount, &name).await?;
-        let read = vault.read_static_role(mount, &name).await?.unwrap_or_default();
-        let last_rotated = read["last_vault_rotation"].as_str().unwrap_or_default().to_owned();
-        return Ok(Rotated::Static { last_rotated });
-    }
-    let revoked = vault.lease_issue_times(mount, &name).await?.len();
-    vault.revoke_role_leases(mount, &name).await?;
-    Ok(Rotated::Dynamic { revoked })
+/// Rotation on one database secrets engine.
+pub struct Rotation<'a> {
+    /// Vault.
+    pub vault: &'a Vault,
+    /// The database secrets engine's mount.
+    pub mount: &'a str,
 }
 
-/// Rotates the password of `target`'s management login (the one its Vault connection
-/// logs in with), so only Vault knows the new one.
-///
-/// # Errors
-/// [`RotationError`]; [`RotationError::NotFound`] when the target has no Vault connection.
-pub async fn rotate_root(vault: &Vault, mount: &str, target: &Target) -> Result<(), RotationError> {
-    let connection = target.vault_connection();
-    if !vault.connection_exists(mount, &connection).await? {
-        return Err(RotationError::NotFound(format!("Connection {mount}/config/{connection} of {}", target.id())));
+impl Rotation<'_> {
+    /// Rotates `role` now: a static role's password is changed by Vault, a dynamic role's
+    /// every issued lease is revoked (its users dropped), so apps fetch fresh credentials.
+    ///
+    /// # Errors
+    /// [`RotationError`]; [`RotationError::NotFound`] when the role is not `role` in Vault.
+    pub async fn role(&self, role: &RoleName) -> Result<Rotated, RotationError> {
+        let (vault, mount) = (self.vault, self.mount);
+        let name = role.vault_role();
+        if Credentials::role_of(vault, mount, &name).await?.as_ref() != Some(role) {
+            return Err(RotationError::NotFound(format!("Role {mount}/{name} of {}", role.target.id())));
+        }
+        if vault.read_static_role(mount, &name).await?.is_some() {
+            vault.rotate_static_role(mount, &name).await?;
+            let read = vault.read_static_role(mount, &name).await?.unwrap_or_default();
+            let last_rotated = read["last_vault_rotation"].as_str().unwrap_or_default().to_owned();
+            return Ok(Rotated::Static { last_rotated });
+        }
+        let revoked = vault.lease_issue_times(mount, &name).await?.len();
+        vault.revoke_role_leases(mount, &name).await?;
+        Ok(Rotated::Dynamic { revoked })
     }
-    vault.rotate_root(mount, &connection).await?;
-    Ok(())
+
+    /// Rotates the password of `target`'s management login (the one its Vault connection
+    /// logs in with), so only Vault knows the new one.
+    ///
+    /// # Errors
+    /// [`RotationError`]; [`RotationError::NotFound`] when the target has no Vault connection.
+    pub async fn root(&self, target: &Target) -> Result<(), RotationError> {
+        let (vault, mount) = (self.vault, self.mount);
+        let connection = target.vault_connection();
+        if !vault.connection_exists(mount, &connection).await? {
+            return Err(RotationError::NotFound(format!("Connection {mount}/config/{connection} of {}", target.id())));
+        }
+        vault.rotate_root(mount, &connection).await?;
+        Ok(())
+    }
 }

@@ -315,10 +315,23 @@ pub fn is_provider_connection(name: &str) -> bool {
     ["postgres-", "mysql-", "redis-"].iter().any(|p| name.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
 }
 
+/// How Vault hands out a role's credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issuing {
+    /// A new user per request (`<mount>/creds/<role>`).
+    Dynamic,
+    /// One login whose password Vault rotates (`<mount>/static-creds/<role>`).
+    Static,
+}
+
 /// Where apps read a role's credentials: `<mount>/creds/<role>`, `<mount>/static-creds/<role>`
 /// for a static one (`role` may be a placeholder, for a catalog's pattern).
-pub fn creds_path(mount: &str, is_static: bool, role: &str) -> String {
-    format!("{mount}/{}/{role}", if is_static { "static-creds" } else { "creds" })
+pub fn creds_path(mount: &str, issuing: Issuing, role: &str) -> String {
+    let kind = match issuing {
+        Issuing::Dynamic => "creds",
+        Issuing::Static => "static-creds",
+    };
+    format!("{mount}/{kind}/{role}")
 }
 
 /// Whether an ACL user name is one the provider makes for some namespace (its user, its
@@ -478,8 +491,8 @@ impl RoleName {
 
     /// What apps read for credentials: `<mount>/creds/<vault role>`, or
     /// `<mount>/static-creds/<vault role>` for a static role.
-    pub fn creds_path(&self, mount: &str, is_static: bool) -> String {
-        creds_path(mount, is_static, &self.vault_role())
+    pub fn creds_path(&self, mount: &str, issuing: Issuing) -> String {
+        creds_path(mount, issuing, &self.vault_role())
     }
 
     /// The KV path of the role's claim: `dbaas/claims/<mount>/<vault role>`.

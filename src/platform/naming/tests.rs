@@ -59,11 +59,11 @@ fn users_vault_issued_for_a_namespace_are_told_from_others() {
 fn paths_apps_read_are_made_here() {
     let db = DatabaseName::new(Engine::Postgresql, "shop").unwrap();
     let role = RoleName::new(Target::Database(db.clone()), "app").unwrap();
-    assert_eq!(role.creds_path("database", false), "database/creds/postgres-shop-app");
-    assert_eq!(role.creds_path("database", true), "database/static-creds/postgres-shop-app");
+    assert_eq!(role.creds_path("database", Issuing::Dynamic), "database/creds/postgres-shop-app");
+    assert_eq!(role.creds_path("database", Issuing::Static), "database/static-creds/postgres-shop-app");
     let kept = role.keeping_vault_role("legacy-shop").unwrap();
-    assert_eq!(kept.creds_path("db", false), "db/creds/legacy-shop");
-    assert_eq!(creds_path("database", true, "<role>"), "database/static-creds/<role>");
+    assert_eq!(kept.creds_path("db", Issuing::Dynamic), "db/creds/legacy-shop");
+    assert_eq!(creds_path("database", Issuing::Static, "<role>"), "database/static-creds/<role>");
     let ns = NamespaceName::new("cache").unwrap();
     assert_eq!(ns.password_path("secret"), "secret/data/redis/cache");
     let archive = db.archived("20261205T071500Z");

@@ -482,7 +482,13 @@ fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)>
         ("id", Value::string(model.role.id())),
         ("vault_role", Value::string(&vault_role)),
         ("static_username", if model.static_mode { Value::string(model.spec().login()) } else { Value::Null }),
-        ("creds_path", Value::string(model.role.creds_path(&mount, model.static_mode))),
+        (
+            "creds_path",
+            Value::string(model.role.creds_path(
+                &mount,
+                if model.static_mode { naming::Issuing::Static } else { naming::Issuing::Dynamic },
+            )),
+        ),
         ("host", host),
         ("port", port),
         ("database_name", database),
