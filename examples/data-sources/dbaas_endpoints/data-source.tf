@@ -1,13 +1,13 @@
 data "dbaas_endpoints" "this" {}
 
 # Apps get PgBouncer; migrations get the primary.
-output "app_database_host" {
+output "app_database_host" { # => "pgbouncer.dbaas.svc.cluster.local:5432"
   value = "${data.dbaas_endpoints.this.postgres.host}:${data.dbaas_endpoints.this.postgres.port}"
 }
-output "migrations_host" {
+output "migrations_host" { # => "pg-cluster-rw.dbaas.svc.cluster.local:5432"
   value = "${data.dbaas_endpoints.this.postgres.admin_host}:${data.dbaas_endpoints.this.postgres.admin_port}"
 }
-output "creds_path_pattern" {
+output "creds_path_pattern" { # => "database/creds/<role>"
   value = data.dbaas_endpoints.this.vault.creds_path_pattern
 }
 

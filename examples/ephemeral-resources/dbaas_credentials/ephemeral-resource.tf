@@ -16,6 +16,7 @@ ephemeral "dbaas_credentials" "migrate" {
 
 # Migrations are DDL: they go to the primary itself (admin_host), not through PgBouncer
 # (host), whose transaction pooling breaks session state that migration tools rely on.
+# What they create belongs to trading_owner, whichever issued user ran them.
 resource "terraform_data" "migrations" {
   provisioner "local-exec" {
     command = "./migrate.sh"

@@ -12,5 +12,5 @@ resource "dbaas_redis_namespace" "prices" {
   extra_rules = ["+client|setname"]
 }
 
-output "cache_user" { value = dbaas_redis_namespace.cache.username }
-output "cache_password_path" { value = dbaas_redis_namespace.cache.password_path }
+output "cache_user" { value = dbaas_redis_namespace.cache.username } # => "dbaas-trading"
+output "cache_password_path" { value = dbaas_redis_namespace.cache.password_path } # => "secret/data/redis/trading"

@@ -20,4 +20,4 @@ resource "dbaas_rotated_role" "migrate" {
   max_ttl     = "4h"
 }
 
-output "app_creds_path" { value = dbaas_rotated_role.app.creds_path }
+output "app_creds_path" { value = dbaas_rotated_role.app.creds_path } # => "database/creds/postgres-trading-app"

@@ -1,5 +1,6 @@
 # A PostgreSQL database for the trading service: apps connect through PgBouncer,
-# migrations go to the primary, credentials come from dbaas_rotated_role.
+# migrations go to the primary, credentials come from dbaas_rotated_role. Each output
+# says (`# =>`) what it gives with the provider configured as on the provider's page.
 resource "dbaas_shared_database" "trading" {
   name       = "trading"
   engine     = "postgresql"
@@ -17,9 +18,9 @@ resource "dbaas_shared_database" "ledger" {
   collation     = "utf8mb4_bin"
 }
 
-output "trading_app_endpoint" {
+output "trading_app_endpoint" { # => "pgbouncer.dbaas.svc.cluster.local:5432"
   value = "${dbaas_shared_database.trading.host}:${dbaas_shared_database.trading.port}"
 }
-output "trading_migrations_endpoint" {
+output "trading_migrations_endpoint" { # => "pg-cluster-rw.dbaas.svc.cluster.local:5432"
   value = "${dbaas_shared_database.trading.admin_host}:${dbaas_shared_database.trading.admin_port}"
 }
