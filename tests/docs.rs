@@ -352,3 +352,59 @@ fn static_login_names_in_the_docs_are_the_ones_naming_makes() {
     }
     assert!(wrong.is_empty(), "static login names the docs get wrong: {wrong:#?}");
 }
+
+/// The paths the docs write with placeholders (where apps read credentials, where a
+/// namespace's password lives, over the API and in the CLI) have the shapes `naming` makes.
+#[test]
+fn credential_and_password_paths_in_the_docs_have_the_shapes_naming_makes() {
+    use dbaas::platform::naming::{Issuing, NamespaceName, creds_path};
+    let name = NamespaceName::new("placeholder").unwrap();
+    let placeholders = |made: String| made.replace("placeholder", "<name>");
+    // (what marks the path, the mount placeholder, the path naming makes)
+    let shapes = [
+        ("/creds/<", "<mount>", creds_path("<mount>", Issuing::Dynamic, "<role>")),
+        ("/static-creds/<", "<mount>", creds_path("<mount>", Issuing::Static, "<role>")),
+        ("/data/redis/<", "<kv mount>", placeholders(name.password_path("<kv mount>"))),
+        ("/redis/<", "<kv mount>", placeholders(format!("<kv mount>/{}", name.kv_path()))),
+    ];
+    // How pages name the same placeholder.
+    let normal = |written: &str| {
+        written
+            .replace("<database_mount>", "<mount>")
+            .replace("<vault_role>", "<role>")
+            .replace("<vault role>", "<role>")
+            .replace("<kv_mount>", "<kv mount>")
+            .replace("<namespace>", "<name>")
+    };
+    let mut pages = vec![root().join("README.md")];
+    for dir in ["docs", "templates"] {
+        markdown(&root().join(dir), &mut pages);
+    }
+    let (mut wrong, mut seen) = (Vec::new(), 0);
+    for page in pages {
+        let text = normal(&std::fs::read_to_string(&page).unwrap());
+        for (marker, mount, made) in &shapes {
+            for (at, _) in text.match_indices(marker) {
+                if *marker == "/redis/<" && text[..at].ends_with("/data") {
+                    continue;
+                }
+                // The mount: a placeholder, or a mount's name (`database`, `secret`).
+                let written_mount = if text[..at].ends_with('>') {
+                    &text[text[..at].rfind('<').unwrap_or(at)..at]
+                } else {
+                    let word = text[..at].trim_end_matches(|c: char| c.is_ascii_alphanumeric() || "_-".contains(c));
+                    if text[word.len()..at].is_empty() { "" } else { mount }
+                };
+                let rest = &text[at..];
+                let path = &rest[..rest[marker.len()..].find('>').map_or(rest.len(), |e| marker.len() + e + 1)];
+                let written = format!("{written_mount}{path}");
+                seen += 1;
+                if &written != made {
+                    wrong.push(format!("{}: {written} (the provider makes {made})", page.display()));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "paths the docs get wrong: {wrong:#?}");
+    assert!(seen >= 8, "only {seen} paths found: the docs' wording changed, and this check with it");
+}
