@@ -406,3 +406,37 @@ impl Databases<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_failed_create_left_is_named_in_the_order_undo_removes_it() {
+        let name = DatabaseName::new(Engine::Postgresql, "shop").unwrap();
+        let made = Made { roles: vec!["shop_owner".into()], database: true, login: true, connection: true };
+        // The reverse of making: the connection (which logs in as the login) first, the
+        // group roles (which the database's privileges name) last.
+        assert_eq!(
+            made.describe(&name, Some("db")),
+            vec![
+                "Vault connection db/config/postgres-shop".to_owned(),
+                "PostgreSQL login \"shop_vault\"".to_owned(),
+                "PostgreSQL database \"shop\"".to_owned(),
+                "PostgreSQL role \"shop_owner\"".to_owned(),
+            ]
+        );
+        assert!(Made::default().is_empty());
+        assert!(!Made { database: true, ..Made::default() }.is_empty());
+    }
+
+    #[test]
+    fn what_a_failed_create_left_survives_in_private_state_written_by_any_version() {
+        let made = Made { roles: vec!["shop_readonly".into()], database: true, login: false, connection: false };
+        let kept = serde_json::to_vec(&made).unwrap();
+        assert_eq!(serde_json::from_slice::<Made>(&kept).unwrap(), made);
+        // A record from before `login` and `connection` were kept still reads.
+        let older: Made = serde_json::from_str(r#"{"roles":["shop_owner"],"database":true}"#).unwrap();
+        assert_eq!(older, Made { roles: vec!["shop_owner".into()], database: true, ..Made::default() });
+    }
+}
