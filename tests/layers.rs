@@ -134,3 +134,17 @@ fn the_guide_shows_the_layers_as_they_are() {
         }
     }
 }
+
+/// The Terraform types reach the services only through the platform's operations: the
+/// clients are built in `provider::services`, and their errors mapped in `errors`.
+#[test]
+fn terraform_types_reach_services_only_through_the_platform() {
+    let graph = imports();
+    let mut wrong = Vec::new();
+    for module in ["resources", "data_sources", "ephemeral", "list_resources", "actions"] {
+        if graph.get(module).is_some_and(|targets| targets.contains("backends")) {
+            wrong.push(module);
+        }
+    }
+    assert!(wrong.is_empty(), "these name a backend directly, past the platform: {wrong:?}");
+}

@@ -124,6 +124,16 @@ impl DatabaseName {
         format!("{}/{}", self.engine.as_str(), self.name)
     }
 
+    /// The URI apps connect with through `host`:`port` (an IPv6 host in brackets):
+    /// `postgresql://<host>:<port>/<name>?sslmode=<sslmode>` or `mysql://<host>:<port>/<name>`.
+    pub fn connection_uri(&self, host: &str, port: u16, sslmode: &str) -> String {
+        let authority = crate::backends::authority(host, port);
+        match self.engine {
+            Engine::Postgresql => format!("postgresql://{authority}/{}?sslmode={sslmode}", self.name),
+            Engine::Mysql => format!("mysql://{authority}/{}", self.name),
+        }
+    }
+
     /// The database's Vault connection: `postgres-<name>` or `mysql-<name>`.
     pub fn vault_connection(&self) -> String {
         format!("{}-{}", self.engine.vault_prefix(), self.name)

@@ -157,3 +157,12 @@ fn static_logins_never_look_like_group_roles_or_namespace_users() {
         assert!(check_acl_user(refused, &app).is_err(), "{refused:?} is refused");
     }
 }
+
+#[test]
+fn connection_uris_name_the_database_behind_its_endpoint() {
+    let pg = DatabaseName::new(Engine::Postgresql, "shop").unwrap();
+    assert_eq!(pg.connection_uri("pgbouncer", 5432, "require"), "postgresql://pgbouncer:5432/shop?sslmode=require");
+    assert_eq!(pg.connection_uri("::1", 6432, "disable"), "postgresql://[::1]:6432/shop?sslmode=disable");
+    let my = DatabaseName::new(Engine::Mysql, "shop").unwrap();
+    assert_eq!(my.connection_uri("mysql", 3306, ""), "mysql://mysql:3306/shop");
+}

@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::backends::authority;
 use crate::errors;
 use crate::framework::component::{
     ApplyResponse, Context, CreateRequest, DeleteRequest, ImportRequest, ImportResponse, ModifyPlanRequest,

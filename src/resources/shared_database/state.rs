@@ -62,12 +62,7 @@ pub(super) fn derived_attributes(database: &DatabaseName, config: &ProviderConfi
                 ("read_port", pg.app_read_endpoint().map_or(Value::Null, |(_, p)| port(*p))),
                 (
                     "connection_uri",
-                    Value::string(format!(
-                        "postgresql://{}/{}?sslmode={}",
-                        authority(&pg.pooled_host, pg.pooled_port),
-                        database.name,
-                        pg.sslmode
-                    )),
+                    Value::string(database.connection_uri(&pg.pooled_host, pg.pooled_port, &pg.sslmode)),
                 ),
                 ("owner_role", Value::string(roles.owner)),
                 ("readwrite_role", Value::string(roles.readwrite)),
@@ -82,7 +77,7 @@ pub(super) fn derived_attributes(database: &DatabaseName, config: &ProviderConfi
             ("admin_port", port(my.port)),
             ("read_host", my.read.as_ref().map_or(Value::Null, |(h, _)| Value::string(h))),
             ("read_port", my.read.as_ref().map_or(Value::Null, |(_, p)| port(*p))),
-            ("connection_uri", Value::string(format!("mysql://{}/{}", authority(&my.host, my.port), database.name))),
+            ("connection_uri", Value::string(database.connection_uri(&my.host, my.port, ""))),
             ("owner_role", Value::Null),
             ("readwrite_role", Value::Null),
             ("readonly_role", Value::Null),
