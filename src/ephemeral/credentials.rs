@@ -132,6 +132,10 @@ impl EphemeralResource for Credentials {
 
     async fn close(&self, _ctx: &Context, private: Vec<u8>, d: &mut Diagnostics) {
         let Ok(lease) = serde_json::from_slice::<Lease>(&private) else { return };
+        if lease.lease_id.is_empty() {
+            // A static role's credentials: nothing to revoke.
+            return;
+        }
         let Some(leases) = self.leases(d) else { return };
         if let Err(e) = leases.revoke(&lease.lease_id).await {
             errors::lease(d, "revoking the credentials at the end of the run", &e);
