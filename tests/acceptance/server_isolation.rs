@@ -742,3 +742,109 @@ fn mysql_app_credentials_get_exactly_their_level() {
     assert_eq!(mysql("SELECT COUNT(*) FROM mysql.user WHERE User = 'tfacc_beyond'"), "0");
     ws.destroy();
 }
+
+/// MySQL and MariaDB read `_` and `%` in a database-level grant as wildcards: a grant on
+/// `x_a` also names `xxa`. Every credential the provider's roles issue (each level, dynamic
+/// and static) reaches its own database and not a neighbour whose name the bare name would
+/// match as a pattern; and grants an earlier release wrote bare (a Vault role's statements,
+/// the management and static logins' grants) show at plan and are escaped by the next apply.
+#[test]
+fn mysql_grants_name_their_database_alone() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("mywild");
+    let base: String = c.prefix.chars().take(20).collect::<String>().trim_end_matches('_').to_owned();
+    let c = Cleanup { prefix: base.clone(), mount: c.mount.clone() };
+    // `x_a` as a pattern also names `xxa`: another tenant's database, made by hand.
+    let (mine, neighbour) = (format!("{base}_x_a"), format!("{base}_xxa"));
+    let resources = format!(
+        "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{mine}\"\n  engine = \"mysql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n"
+    ) + &role("owner", "own", "privileges = \"owner\"")
+        + &role("readwrite", "rw", "privileges = \"readwrite\"")
+        + &role("readonly", "ro", "privileges = \"readonly\"")
+        + &role("static", "st", "mode = \"static\"");
+    let ws = Workspace::new(tf, "mywild", &Stack::default().mysql().vault(&c.mount, "token = \"root\"").main_tf(&resources));
+    ws.init();
+    ws.apply();
+    mysql(&format!("CREATE DATABASE `{neighbour}`; CREATE TABLE `{neighbour}`.secrets (v TEXT); INSERT INTO `{neighbour}`.secrets VALUES ('theirs')"));
+    mysql(&format!("CREATE TABLE `{mine}`.trades (id INT); INSERT INTO `{mine}`.trades VALUES (1)"));
+    let mount = &c.mount;
+    let static_login = || {
+        let fixed = vault("GET", &format!("{mount}/static-creds/mysql-{mine}-st"), None);
+        let (user, password) = (fixed["data"]["username"].as_str(), fixed["data"]["password"].as_str());
+        (user.expect("a static login").to_owned(), password.unwrap().to_owned())
+    };
+    let credentials = || {
+        let mut all: Vec<(&str, String, String)> = ["own", "rw", "ro"]
+            .into_iter()
+            .map(|short| {
+                let (user, password, _) = issue(&format!("{mount}/creds/mysql-{mine}-{short}"));
+                (short, user, password)
+            })
+            .collect();
+        let (user, password) = static_login();
+        all.push(("st", user, password));
+        all
+    };
+    let kept_apart = |when: &str| {
+        for (short, user, password) in credentials() {
+            assert_eq!(
+                mysql_as(&user, &password, &format!("SELECT COUNT(*) FROM `{mine}`.trades")).unwrap(),
+                "1",
+                "{short} lost its own database {when}"
+            );
+            let reached = mysql_as(&user, &password, &format!("SELECT v FROM `{neighbour}`.secrets"));
+            assert!(reached.is_err(), "{short} read {neighbour} through a grant on {mine} {when}: {reached:?}");
+            let listed = mysql_as(&user, &password, "SHOW DATABASES").unwrap();
+            assert!(!listed.lines().any(|d| d == neighbour), "{short} sees {neighbour} {when}");
+        }
+        let bare = mysql(&format!("SELECT COUNT(*) FROM mysql.db WHERE Db = '{mine}'"));
+        assert_eq!(bare, "0", "a grant names {mine} as a pattern {when}");
+    };
+    kept_apart("after create");
+
+    // The state an earlier release left: the logins' grants and a Vault role's statements
+    // spell the database bare.
+    let escaped = mine.replace('_', "\\\\_");
+    for (user, host) in mysql(&format!("SELECT User, Host FROM mysql.db WHERE Db = '{escaped}'"))
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(u, h)| (u.to_owned(), h.to_owned()))
+        .filter(|(u, _)| u.starts_with(&base))
+    {
+        let privileges = mysql(&format!(
+            "SELECT GROUP_CONCAT(PRIVILEGE_TYPE) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = \"'{user}'@'{host}'\" AND TABLE_SCHEMA = '{escaped}'"
+        ));
+        mysql(&format!(
+            "GRANT {privileges} ON `{mine}`.* TO '{user}'@'{host}'; REVOKE ALL PRIVILEGES ON `{}`.* FROM '{user}'@'{host}'",
+            mine.replace('_', "\\_")
+        ));
+    }
+    let path = format!("{mount}/roles/mysql-{mine}-rw");
+    let written = vault("GET", &path, None)["data"].clone();
+    let bare_statements: Vec<String> = written["creation_statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().replace("\\_", "_"))
+        .collect();
+    assert_ne!(Some(&serde_json::json!(bare_statements)), written.get("creation_statements"), "the role escaped nothing");
+    vault("POST", &path, Some(&json!({ "db_name": written["db_name"], "creation_statements": bare_statements })));
+    let (st_user, st_password) = static_login();
+    assert!(
+        mysql_as(&st_user, &st_password, &format!("SELECT v FROM `{neighbour}`.secrets")).is_ok(),
+        "the earlier release's grants are not reproduced: the repair below would prove nothing"
+    );
+
+    let planned = ws.run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    let shown = text(&planned);
+    assert_eq!(planned.status.code(), Some(2), "the bare grants do not show at plan:\n{shown}");
+    assert!(shown.contains("Database grants reach other databases"), "{shown}");
+    assert!(shown.contains("dbaas_rotated_role.readwrite will be updated in-place"), "{shown}");
+    ws.apply();
+    ws.assert_plan_empty();
+    kept_apart("after the repair");
+    ws.destroy();
+    let left = mysql(&format!("SELECT COUNT(*) FROM mysql.db WHERE Db IN ('{mine}', '{escaped}')"));
+    assert_eq!(left, "0", "destroy left grants on {mine}");
+}

@@ -38,11 +38,8 @@ impl Mysql {
         }
         self.execute(&format!("GRANT CREATE USER ON *.* TO {account} WITH GRANT OPTION")).await?;
         self.execute(&format!("GRANT SELECT ON mysql.user TO {account}")).await?;
-        self.execute(&format!(
-            "GRANT ALL PRIVILEGES ON {}.* TO {account} WITH GRANT OPTION",
-            quote_identifier(database)
-        ))
-        .await
+        self.execute(&format!("GRANT ALL PRIVILEGES ON {} TO {account} WITH GRANT OPTION", database_grant_scope(database)))
+            .await
     }
 
     /// Creates or puts right a login `@'%'` for a static role: exactly `grants` on the
@@ -59,16 +56,16 @@ impl Mysql {
         grants: &str,
     ) -> Result<(), MysqlError> {
         let account = format!("{}@'%'", self.quote_literal(login).await?);
-        let db = quote_identifier(database);
+        let scope = database_grant_scope(database);
         if let Some(p) = password {
             let password = self.quote_literal(p.expose()).await?;
             self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
             self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
         }
         if !self.privileges_on(login, database).await?.is_empty() {
-            self.execute(&format!("REVOKE ALL PRIVILEGES ON {db}.* FROM {account}")).await?;
+            self.execute(&format!("REVOKE ALL PRIVILEGES ON {scope} FROM {account}")).await?;
         }
-        self.execute(&format!("GRANT {grants} ON {db}.* TO {account}")).await
+        self.execute(&format!("GRANT {grants} ON {scope} TO {account}")).await
     }
 
     /// Accounts Vault's default username templates make (`v-…`, host `%`) that hold
@@ -80,8 +77,10 @@ impl Mysql {
     /// # Errors
     /// [`MysqlError`] when the server cannot be asked.
     pub async fn vault_users_of(&self, database: &str) -> Result<Vec<(String, i64)>, MysqlError> {
-        let only_this_database = "EXISTS (SELECT 1 FROM mysql.db d WHERE d.User = a.User AND d.Host = a.Host AND d.Db = ?) \
-             AND NOT EXISTS (SELECT 1 FROM mysql.db d WHERE d.User = a.User AND d.Host = a.Host AND d.Db <> ?) \
+        // A grant on the database is spelt escaped, or bare as releases before 0.2 and hand-made
+        // roles write it.
+        let only_this_database = "EXISTS (SELECT 1 FROM mysql.db d WHERE d.User = a.User AND d.Host = a.Host AND d.Db IN (?, ?)) \
+             AND NOT EXISTS (SELECT 1 FROM mysql.db d WHERE d.User = a.User AND d.Host = a.Host AND d.Db NOT IN (?, ?)) \
              AND NOT EXISTS (SELECT 1 FROM mysql.tables_priv t WHERE t.User = a.User AND t.Host = a.Host AND t.Db <> ?)";
         let version: String = self.limit(sqlx::query_scalar("SELECT VERSION()").fetch_one(&self.pool)).await?;
         let query = if version.contains("MariaDB") {
@@ -107,7 +106,15 @@ impl Mysql {
             )
         };
         let rows: Vec<(String, Option<i64>)> = self
-            .limit(sqlx::query_as(&query).bind(database).bind(database).bind(database).fetch_all(&self.pool))
+            .limit(
+                sqlx::query_as(&query)
+                    .bind(database)
+                    .bind(grant_pattern(database))
+                    .bind(database)
+                    .bind(grant_pattern(database))
+                    .bind(database)
+                    .fetch_all(&self.pool),
+            )
             .await?;
         Ok(rows.into_iter().filter_map(|(user, at)| Some((user, at?))).collect())
     }
@@ -126,23 +133,80 @@ impl Mysql {
         .await
     }
 
-    /// Every account (user, host) holding database-level privileges on `database`. MySQL
-    /// keeps them after `DROP DATABASE`, and they apply again to a new database of the name.
+    /// Every account (user, host) holding database-level privileges on `database`, written
+    /// either way: escaped ([`grant_pattern`]) or as a bare name, as releases before 0.2
+    /// wrote them. MySQL keeps them after `DROP DATABASE`, and they apply again to a new
+    /// database of the name.
     ///
     /// # Errors
     /// [`MysqlError`] when the server cannot be asked.
     pub async fn accounts_granted_on(&self, database: &str) -> Result<Vec<(String, String)>, MysqlError> {
-        // A grant may have been written with `_` escaped, as `GRANT` patterns allow.
-        let escaped = database.replace('_', "\\_");
         self.limit(
             sqlx::query_as(
                 "SELECT DISTINCT CAST(User AS CHAR), CAST(Host AS CHAR) FROM mysql.db WHERE Db = ? OR Db = ? ORDER BY 1, 2",
             )
             .bind(database)
-            .bind(escaped)
+            .bind(grant_pattern(database))
             .fetch_all(&self.pool),
         )
         .await
+    }
+
+    /// Accounts (user, host) whose grant on `database` is written as its bare name, which
+    /// MySQL reads as a pattern reaching other databases (`x_a` gives `xxa` too): what
+    /// releases before 0.2 wrote. Empty for a name with no `_` or `%`, where the two
+    /// spellings are one.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn wildcard_grants_on(&self, database: &str) -> Result<Vec<(String, String)>, MysqlError> {
+        if grant_pattern(database) == database {
+            return Ok(Vec::new());
+        }
+        self.limit(
+            sqlx::query_as(
+                "SELECT CAST(User AS CHAR), CAST(Host AS CHAR) FROM mysql.db WHERE Db = ? ORDER BY 1, 2",
+            )
+            .bind(database)
+            .fetch_all(&self.pool),
+        )
+        .await
+    }
+
+    /// Gives each account of [`Mysql::wildcard_grants_on`] the same privileges on
+    /// `database` alone, then takes the pattern's away: in that order, so an app using the
+    /// account never loses access to its own database in between.
+    ///
+    /// # Errors
+    /// [`MysqlError`] for any refusal.
+    pub async fn escape_wildcard_grants(&self, database: &str) -> Result<(), MysqlError> {
+        for (user, host) in self.wildcard_grants_on(database).await? {
+            let grantee = format!("'{}'@'{}'", user.replace('\'', "''"), host.replace('\'', "''"));
+            let held: Vec<(String, String)> = self
+                .limit(
+                    sqlx::query_as(
+                        "SELECT CAST(PRIVILEGE_TYPE AS CHAR), CAST(IS_GRANTABLE AS CHAR) FROM information_schema.SCHEMA_PRIVILEGES \
+                         WHERE GRANTEE = ? AND TABLE_SCHEMA = ?",
+                    )
+                    .bind(&grantee)
+                    .bind(database)
+                    .fetch_all(&self.pool),
+                )
+                .await?;
+            let account = format!("{}@{}", self.quote_literal(&user).await?, self.quote_literal(&host).await?);
+            let privileges: Vec<&str> = held.iter().map(|(p, _)| p.as_str()).collect();
+            if !privileges.is_empty() {
+                let option = if held.iter().any(|(_, g)| g == "YES") { " WITH GRANT OPTION" } else { "" };
+                self.execute(&format!(
+                    "GRANT {} ON {} TO {account}{option}",
+                    privileges.join(", "),
+                    database_grant_scope(database)
+                ))
+                .await?;
+            }
+            self.revoke_pattern(&account, database, held.iter().any(|(_, g)| g == "YES")).await?;
+        }
+        Ok(())
     }
 
     /// Drops the account `user@host`.
@@ -154,16 +218,38 @@ impl Mysql {
         self.execute(&format!("DROP USER IF EXISTS {account}")).await
     }
 
-    /// Takes every privilege on `database` from `user@host` (the account stays).
+    /// Takes every privilege on `database` from `user@host` (the account stays), however
+    /// the grant spells the database.
     ///
     /// # Errors
     /// [`MysqlError`] for any refusal.
     pub async fn revoke_database(&self, user: &str, host: &str, database: &str) -> Result<(), MysqlError> {
         let account = format!("{}@{}", self.quote_literal(user).await?, self.quote_literal(host).await?);
-        let on = format!("{}.*", quote_identifier(database));
+        let held: Vec<(String, String)> = self
+            .limit(
+                sqlx::query_as(
+                    "SELECT CAST(Db AS CHAR), CAST(Grant_priv AS CHAR) FROM mysql.db \
+                     WHERE User = ? AND Host = ? AND (Db = ? OR Db = ?)",
+                )
+                .bind(user)
+                .bind(host)
+                .bind(database)
+                .bind(grant_pattern(database))
+                .fetch_all(&self.pool),
+            )
+            .await?;
+        for (pattern, grant_option) in held {
+            self.revoke_pattern(&account, &pattern, grant_option == "Y").await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes a grant on `pattern` exactly as it is stored (REVOKE matches it as written).
+    async fn revoke_pattern(&self, account: &str, pattern: &str, grant_option: bool) -> Result<(), MysqlError> {
+        let on = format!("{}.*", quote_identifier(pattern));
         self.execute(&format!("REVOKE ALL PRIVILEGES ON {on} FROM {account}")).await?;
         // GRANT OPTION is revoked on its own, and only where it was given (else MySQL refuses).
-        if self.accounts_granted_on(database).await?.iter().any(|(u, h)| u == user && h == host) {
+        if grant_option {
             self.execute(&format!("REVOKE GRANT OPTION ON {on} FROM {account}")).await?;
         }
         Ok(())
@@ -193,7 +279,7 @@ impl Mysql {
             "SELECT CAST(PRIVILEGE_TYPE AS CHAR) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ?",
         )
         .bind(grantee)
-        .bind(database)
+        .bind(grant_pattern(database))
         .fetch_all(&self.pool)).await
     }
 

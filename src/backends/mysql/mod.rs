@@ -25,7 +25,9 @@ mod accounts;
 mod databases;
 
 const CATALOG_TTL: Duration = Duration::from_secs(10);
-/// The provider's own schema: its name holds a `-`, which no database a stack names can.
+/// The provider's own database: its name holds a `-`, which no database a stack names can.
+pub const REGISTRY_DATABASE: &str = "dbaas-provider";
+/// [`REGISTRY_DATABASE`], quoted.
 const REGISTRY_SCHEMA: &str = "`dbaas-provider`";
 /// Which state claims each database (MySQL databases carry no comment to hold it).
 const REGISTRY: &str = "`dbaas-provider`.`claims`";
@@ -156,6 +158,28 @@ pub struct Mysql {
 /// ```
 pub fn quote_identifier(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
+}
+
+/// `database` as a database-level grant must spell it to name that database alone: MySQL
+/// and MariaDB read `_` and `%` there as wildcards (a grant on `x_a` also gives `xxa`), so
+/// both are escaped, and the escape character itself. This is also how the server stores
+/// the grant (`mysql.db.Db`, `SCHEMA_PRIVILEGES.TABLE_SCHEMA`). MySQL 8 with
+/// `partial_revokes` reads every `_` literally, and the escaped form there too.
+///
+/// ```
+/// assert_eq!(dbaas::backends::mysql::grant_pattern("x_a%"), "x\\_a\\%");
+/// ```
+pub fn grant_pattern(database: &str) -> String {
+    database.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%")
+}
+
+/// The scope of a grant on every table of `database` and nothing else: `` `x\_a`.* ``.
+///
+/// ```
+/// assert_eq!(dbaas::backends::mysql::database_grant_scope("x_a"), "`x\\_a`.*");
+/// ```
+pub fn database_grant_scope(database: &str) -> String {
+    format!("{}.*", quote_identifier(&grant_pattern(database)))
 }
 
 impl Mysql {
@@ -290,5 +314,59 @@ impl Mysql {
     /// Marks the snapshot as out of date: this process changed the catalog.
     async fn invalidate(&self) {
         self.catalog.lock().await.mark_changed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// How MySQL and MariaDB match a database name against a grant's pattern
+    /// (`wild_case_compare`, case-sensitive as on Linux): `\` escapes the next character,
+    /// `_` is any one, `%` any run.
+    fn grant_matches(pattern: &[char], name: &[char]) -> bool {
+        match pattern.split_first() {
+            None => name.is_empty(),
+            Some(('\\', rest)) if !rest.is_empty() => {
+                name.first() == Some(&rest[0]) && grant_matches(&rest[1..], &name[1..])
+            }
+            Some(('_', rest)) => !name.is_empty() && grant_matches(rest, &name[1..]),
+            Some(('%', rest)) => (0..=name.len()).any(|skip| grant_matches(rest, &name[skip..])),
+            Some((c, rest)) => name.first() == Some(c) && grant_matches(rest, &name[1..]),
+        }
+    }
+
+    fn matches(pattern: &str, name: &str) -> bool {
+        grant_matches(&pattern.chars().collect::<Vec<_>>(), &name.chars().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_model_reads_bare_names_as_mysql_does() {
+        assert!(matches("x_a", "xxa") && matches("x%", "xyz") && matches("x\\_a", "x_a") && !matches("x\\_a", "xxa"));
+    }
+
+    proptest! {
+        /// Whatever two names (wildcards and escapes included), the escaped grant on one
+        /// names the other only when they are the same name.
+        #[test]
+        fn an_escaped_grant_names_its_database_alone(
+            database in "[a-z_%\\\\]{1,12}",
+            other in "[a-z_%\\\\]{1,12}",
+        ) {
+            prop_assert!(matches(&grant_pattern(&database), &database));
+            prop_assert_eq!(matches(&grant_pattern(&database), &other), database == other);
+        }
+
+        /// A name that differs from the database only where the bare name holds `_` is
+        /// what the bare grant would have given away.
+        #[test]
+        fn a_neighbour_the_bare_name_reaches_is_refused(database in "[a-z]{1,5}(_[a-z0-9]{1,5}){1,3}", c in "[a-z0-9]") {
+            let neighbour = database.replacen('_', &c, 1);
+            prop_assert!(matches(&database, &neighbour));
+            prop_assert!(!matches(&grant_pattern(&database), &neighbour));
+            prop_assert!(database_grant_scope(&database).ends_with("`.*"));
+        }
     }
 }

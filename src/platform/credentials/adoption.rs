@@ -233,8 +233,12 @@ pub(super) fn databases_named(engine: Engine, statements: &Json) -> std::collect
                 Engine::Mysql => (rest, false),
             };
             let Some((ident, after)) = identifier(rest, engine) else { continue };
-            if postgres_database || after.starts_with(".*") {
+            if postgres_database {
                 found.insert(ident);
+            } else if after.starts_with(".*") {
+                // A grant escapes `_` and `%` to name one database (`x\_a`); a bare one
+                // names the same database, and others too.
+                found.insert(ident.replace("\\_", "_").replace("\\%", "%").replace("\\\\", "\\"));
             }
         }
     }

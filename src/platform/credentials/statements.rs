@@ -93,9 +93,9 @@ pub(super) fn sql_statements(db: &DatabaseName, privileges: Privileges, issuer: 
             creation: vec![
                 "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_owned(),
                 format!(
-                    "GRANT {} ON {}.* TO '{{{{name}}}}'@'%';",
+                    "GRANT {} ON {} TO '{{{{name}}}}'@'%';",
                     mysql_grants(privileges),
-                    mysql::quote_identifier(&db.name)
+                    mysql::database_grant_scope(&db.name)
                 ),
             ],
             revocation: vec!["DROP USER IF EXISTS '{{name}}'@'%';".to_owned()],

@@ -199,6 +199,7 @@ impl Databases<'_> {
                 if plan.character_set != prior.character_set || plan.collation != prior.collation {
                     my.alter_database(&name.name, plan.character_set.as_deref(), plan.collation.as_deref()).await?;
                 }
+                my.escape_wildcard_grants(&name.name).await?;
             }
         }
         if let Some((vault, vc)) = self.vault

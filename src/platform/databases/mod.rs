@@ -229,6 +229,9 @@ pub struct Observed {
     pub character_set: Option<String>,
     /// MySQL collation.
     pub collation: Option<String>,
+    /// MySQL: accounts (`user@host`) whose grant names the database as a pattern that
+    /// reaches other databases too (see [`Mysql::wildcard_grants_on`]).
+    pub wildcard_grants: Vec<String>,
     /// Whether the Vault connection exists (false without Vault).
     pub vault_connection: bool,
     /// The claim on the database; `None` when unclaimed.
@@ -358,6 +361,12 @@ impl Databases<'_> {
                 let Some(info) = catalog.get(&name.name) else { return Ok(None) };
                 observed.character_set = Some(info.character_set.clone());
                 observed.collation = Some(info.collation.clone());
+                observed.wildcard_grants = my
+                    .wildcard_grants_on(&name.name)
+                    .await?
+                    .into_iter()
+                    .map(|(user, host)| format!("{user}@{host}"))
+                    .collect();
                 observed.claim = claims::ClaimStore::read(&MysqlDatabaseClaim { my, name }).await?.claim;
             }
         }

@@ -27,6 +27,12 @@ pub enum DatabaseDrift {
     /// The Vault connection, or the management login behind it, is gone or is not as the
     /// provider writes it now.
     VaultConnection,
+    /// MySQL: these accounts' grants name the database as a pattern that gives them other
+    /// databases too (`x_a` also names `xxa`); apply grants the same on this database alone.
+    WildcardGrants {
+        /// `user@host` of each.
+        accounts: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for DatabaseDrift {
@@ -39,6 +45,11 @@ impl std::fmt::Display for DatabaseDrift {
                 granted_to.join(", ")
             ),
             DatabaseDrift::VaultConnection => f.write_str("its Vault connection is missing or out of date"),
+            DatabaseDrift::WildcardGrants { accounts } => write!(
+                f,
+                "the grants of {} name it as a pattern (`_` and `%` are wildcards in a MySQL grant), which also reaches other databases",
+                accounts.join(", ")
+            ),
         }
     }
 }
@@ -83,6 +94,9 @@ fn judge(engine: Engine, observed: &Observed, with_vault: bool) -> Vec<DatabaseD
     if with_vault && !observed.vault_connection {
         drift.push(DatabaseDrift::VaultConnection);
     }
+    if engine == Engine::Mysql && !observed.wildcard_grants.is_empty() {
+        drift.push(DatabaseDrift::WildcardGrants { accounts: observed.wildcard_grants.clone() });
+    }
     drift
 }
 
@@ -124,6 +138,19 @@ mod tests {
             ]
         );
         assert_eq!(judge(Engine::Postgresql, &seen, false).len(), 2, "without Vault there is no connection to miss");
+    }
+
+    #[test]
+    fn a_mysql_grant_that_is_a_pattern_is_drift() {
+        let seen = Observed {
+            vault_connection: true,
+            wildcard_grants: vec!["x_a_vault@%".to_owned()],
+            ..Observed::default()
+        };
+        assert_eq!(
+            judge(Engine::Mysql, &seen, true),
+            vec![DatabaseDrift::WildcardGrants { accounts: vec!["x_a_vault@%".to_owned()] }]
+        );
     }
 
     #[test]

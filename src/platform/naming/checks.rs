@@ -18,6 +18,19 @@ pub(super) fn check_database_name(name: &str, engine: Engine) -> Result<(), Stri
     if RESERVED_DATABASES.contains(&name) {
         return Err(format!("{name:?} is reserved by the database server."));
     }
+    // A grant written with the name unescaped (by hand, by another tool, by a release
+    // before 0.2) reads `_` as any character: a name that would match one of the server's
+    // or the platform's own databases that way is refused, though the provider escapes it.
+    if engine == Engine::Mysql
+        && let Some(theirs) = RESERVED_DATABASES
+            .iter()
+            .chain([&crate::backends::mysql::REGISTRY_DATABASE])
+            .find(|db| matches_as_grant_pattern(name, db))
+    {
+        return Err(format!(
+            "{name:?} would also name the database {theirs:?} in a MySQL grant that does not escape `_` (a wildcard there). Choose another name."
+        ));
+    }
     // PostgreSQL reserves role names starting with `pg_`, and the group roles start with
     // the database name.
     if engine == Engine::Postgresql && name.starts_with("pg_") {
@@ -26,6 +39,13 @@ pub(super) fn check_database_name(name: &str, engine: Engine) -> Result<(), Stri
         ));
     }
     Ok(())
+}
+
+/// Whether `pattern`, read as MySQL reads a database name in a grant (`_` any one
+/// character; names here hold no `%`), matches `database`.
+pub(super) fn matches_as_grant_pattern(pattern: &str, database: &str) -> bool {
+    pattern.chars().count() == database.chars().count()
+        && pattern.chars().zip(database.chars()).all(|(p, d)| p == '_' || p == d)
 }
 
 /// Checks a Vault role name as Vault's own rule for names has it: letters, digits and

@@ -80,6 +80,12 @@ fn database_names() {
         assert!(DatabaseName::new(Engine::Postgresql, bad).is_err(), "{bad}");
     }
     assert!(DatabaseName::new(Engine::Mysql, "pg_x").is_ok(), "MySQL reserves no pg_ names");
+    // As a grant pattern `_` is any character: these would name the platform's own.
+    for colliding in ["dbaas_provider", "sy_", "___", "mysq_", "information_schem_"] {
+        assert!(DatabaseName::new(Engine::Mysql, colliding).is_err(), "{colliding}");
+    }
+    assert!(DatabaseName::new(Engine::Postgresql, "dbaas_provider").is_ok(), "PostgreSQL grants are no patterns");
+    assert!(DatabaseName::new(Engine::Mysql, "____").is_ok(), "no platform database has four characters");
     assert!(DatabaseName::new(Engine::Postgresql, &"a".repeat(POSTGRES_MAX_NAME)).is_ok());
     assert!(DatabaseName::new(Engine::Postgresql, &"a".repeat(POSTGRES_MAX_NAME + 1)).is_err());
     assert!(DatabaseName::new(Engine::Mysql, &"a".repeat(MYSQL_MAX_NAME + 1)).is_err());

@@ -503,6 +503,13 @@ impl SharedDatabase {
                 DatabaseDrift::VaultConnection => {
                     state.insert("vault_connection".into(), Value::Null);
                 }
+                DatabaseDrift::WildcardGrants { .. } => {
+                    state.insert("vault_connection".into(), Value::Null);
+                    d.warning(
+                        "Database grants reach other databases",
+                        format!("On {:?}, {drift}. Apply gives each the same privileges on this database alone, then revokes the pattern.", model.database.name),
+                    );
+                }
             }
         }
         state.insert("id".into(), Value::string(model.database.id()));
