@@ -12,6 +12,7 @@ mod isolation;
 mod provider;
 mod query;
 mod redis_namespace;
+mod renewal;
 mod replicas;
 mod rotated_role;
 mod server_isolation;

@@ -223,6 +223,39 @@ impl Postgres {
         }
     }
 
+    /// Before PostgreSQL 16: puts the issuer's functions ([`ISSUER_SCHEMA`]) in `database`
+    /// as this release writes them (a database made by an earlier one may lack some, say
+    /// `renew_user`), so a Vault role may call them; nothing on 16 and later. Idempotent.
+    ///
+    /// # Errors
+    /// [`PostgresError::ForeignSchema`] when someone else made the issuer's schema first;
+    /// [`PostgresError`] for any refusal.
+    pub async fn ensure_issuer(&self, database: &str) -> Result<(), PostgresError> {
+        if !self.needs_issuer().await? {
+            return Ok(());
+        }
+        self.ensure_issuer_role().await?;
+        let db = database.to_owned();
+        let foreign = self
+            .with(database, move |c| {
+                let db = db.clone();
+                Box::pin(async move {
+                    let mut tx = c.begin().await?;
+                    lock_ddl(&mut tx, &db).await?;
+                    let foreign = install_issuer(&mut tx).await?;
+                    tx.commit().await?;
+                    Ok(foreign)
+                })
+            })
+            .await?;
+        match foreign {
+            None => Ok(()),
+            Some(owner) => {
+                Err(PostgresError::ForeignSchema { schema: ISSUER_SCHEMA, database: database.to_owned(), owner })
+            }
+        }
+    }
+
     /// Sets the connection limit (`-1`: none).
     ///
     /// # Errors

@@ -50,25 +50,31 @@ BEGIN
   END IF;
 END $fn$;
 
+CREATE OR REPLACE FUNCTION dbaas_vault.issued_here(username text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  -- Issued through create_user; or issued before, by Vault's own CREATE ROLE: a v- login
+  -- whose every membership is one of this database's group roles.
+  SELECT shobj_description(r.oid, 'pg_authid') IS NOT DISTINCT FROM 'issued by Vault for database ' || current_database()::text
+      OR (username LIKE 'v-%' AND r.rolcanlogin AND NOT r.rolcreaterole AND NOT r.rolcreatedb AND NOT r.rolsuper
+          AND EXISTS (SELECT FROM pg_auth_members WHERE member = r.oid)
+          AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                          WHERE m.member = r.oid
+                            AND g.rolname <> ALL (ARRAY[current_database()::text || '_owner',
+                                                        current_database()::text || '_readwrite',
+                                                        current_database()::text || '_readonly'])))
+  FROM pg_roles r WHERE r.rolname = username
+$fn$;
+
 CREATE OR REPLACE FUNCTION dbaas_vault.drop_user(username text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   heir text := current_database()::text || '_owner';
-  groups text[] := ARRAY[current_database()::text || '_owner', current_database()::text || '_readwrite', current_database()::text || '_readonly'];
-  target pg_roles%ROWTYPE;
 BEGIN
   PERFORM dbaas_vault.check_caller();
-  SELECT * INTO target FROM pg_roles WHERE rolname = username;
-  IF NOT FOUND THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = username) THEN
     RETURN;
   END IF;
-  -- Issued through here; or issued before, by Vault's own CREATE ROLE: a v- login whose
-  -- every membership is one of this database's group roles.
-  IF shobj_description(target.oid, 'pg_authid') IS DISTINCT FROM 'issued by Vault for database ' || current_database()::text
-     AND NOT (username LIKE 'v-%' AND target.rolcanlogin AND NOT target.rolcreaterole AND NOT target.rolcreatedb
-              AND EXISTS (SELECT FROM pg_auth_members WHERE member = target.oid)
-              AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-                              WHERE m.member = target.oid AND g.rolname <> ALL (groups))) THEN
+  IF NOT dbaas_vault.issued_here(username) THEN
     RAISE EXCEPTION 'role % was not issued for database %', username, current_database() USING ERRCODE = 'insufficient_privilege';
   END IF;
   -- REASSIGN and DROP OWNED need the privileges of both roles, for this call only.
@@ -77,6 +83,18 @@ BEGIN
   EXECUTE format('DROP OWNED BY %I', username);
   EXECUTE format('REVOKE %I FROM %I', heir, current_user);
   EXECUTE format('DROP ROLE %I', username);
+END $fn$;
+
+-- Vault's default renewal is `ALTER ROLE … VALID UNTIL`, which the management login may
+-- not run on 15 (no CREATEROLE): every renewal goes through here instead.
+CREATE OR REPLACE FUNCTION dbaas_vault.renew_user(username text, valid_until text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM dbaas_vault.check_caller();
+  IF dbaas_vault.issued_here(username) IS NOT TRUE THEN
+    RAISE EXCEPTION 'role % was not issued for database %', username, current_database() USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  EXECUTE format('ALTER ROLE %I VALID UNTIL %L', username, valid_until);
 END $fn$;
 
 CREATE OR REPLACE FUNCTION dbaas_vault.set_password(username text, password text) RETURNS void
@@ -135,5 +153,6 @@ mod tests {
         // mark_static_login write it from the constant.
         assert!(ISSUER_FUNCTIONS.contains(&format!("'{STATIC_LOGIN_MARK}' || current_database()")));
         assert!(ISSUER_FUNCTIONS.contains(&format!("CREATE OR REPLACE FUNCTION {ISSUER_SCHEMA}.set_password(")));
+        assert!(ISSUER_FUNCTIONS.contains(&format!("CREATE OR REPLACE FUNCTION {ISSUER_SCHEMA}.renew_user(")));
     }
 }

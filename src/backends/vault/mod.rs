@@ -203,6 +203,9 @@ pub struct DynamicRole {
     /// Run to drop one (the plugin's default when empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub revocation_statements: Vec<String>,
+    /// Run to extend a user's lease (the plugin's default when empty). Always sent, so a
+    /// role that no longer needs its own renewal loses it.
+    pub renew_statements: Vec<String>,
     /// Seconds.
     pub default_ttl: u64,
     /// Seconds.

@@ -282,10 +282,18 @@ impl Credentials<'_> {
         match spec.mode {
             Mode::Dynamic { default_ttl, max_ttl } => {
                 let statements = self.statements(&spec.role, spec.privileges).await?;
+                if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target)
+                    && !statements.renewal.is_empty()
+                {
+                    // The statements call the issuer's functions: a database an earlier
+                    // release made gets the ones it lacks (renew_user) first.
+                    pg.ensure_issuer(&db.name).await?;
+                }
                 let body = DynamicRole {
                     db_name: connection,
                     creation_statements: statements.creation,
                     revocation_statements: statements.revocation,
+                    renew_statements: statements.renewal,
                     default_ttl,
                     max_ttl,
                 };
@@ -339,7 +347,9 @@ impl Credentials<'_> {
                 && self.static_login_matches(spec, &login).await?
         } else {
             let statements = self.statements(&spec.role, spec.privileges).await?;
+            let renewal = role["renew_statements"].as_array().cloned().unwrap_or_default();
             role["creation_statements"] == Json::from(statements.creation)
+                && renewal == statements.renewal.into_iter().map(Json::from).collect::<Vec<_>>()
         };
         Ok(Some(Observed {
             default_ttl: role["default_ttl"].as_u64(),
@@ -462,6 +472,7 @@ pub async fn move_to_issuer(
             db_name: connection.clone(),
             creation_statements: statements.creation,
             revocation_statements: statements.revocation,
+            renew_statements: statements.renewal,
             default_ttl: role["default_ttl"].as_u64().unwrap_or_default(),
             max_ttl: role["max_ttl"].as_u64().unwrap_or_default(),
         };
@@ -497,6 +508,8 @@ pub async fn move_to_issuer(
 struct Statements {
     creation: Vec<String>,
     revocation: Vec<String>,
+    /// What Vault runs on a lease's renewal; empty for the plugin's own.
+    renewal: Vec<String>,
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ impl Credentials<'_> {
             (Store::Redis(ns), Target::Namespace(name)) => {
                 let rules = self.redis_rules(ns, name, privileges).await?;
                 // The redis plugin reads creation_statements[0] as a JSON array of rules.
-                Statements { creation: vec![Json::from(rules).to_string()], revocation: Vec::new() }
+                Statements { creation: vec![Json::from(rules).to_string()], revocation: Vec::new(), renewal: Vec::new() }
             }
             (Store::Postgres(pg), Target::Database(db)) => sql_statements(db, privileges, pg.needs_issuer().await?),
             (_, Target::Database(db)) => sql_statements(db, privileges, false),
@@ -56,7 +56,12 @@ pub(super) fn sql_statements(db: &DatabaseName, privileges: Privileges, issuer: 
                     .push(format!("ALTER ROLE \"{{{{name}}}}\" SET role = {};", pg_literal(&db.group_roles().owner)));
                 creation.push("RESET ROLE;".to_owned());
             }
-            Statements { creation, revocation: vec![format!("SELECT {ISSUER_SCHEMA}.drop_user('{{{{name}}}}');")] }
+            Statements {
+                creation,
+                revocation: vec![format!("SELECT {ISSUER_SCHEMA}.drop_user('{{{{name}}}}');")],
+                // The plugin's own renewal alters the role, which the login may not here.
+                renewal: vec![format!("SELECT {ISSUER_SCHEMA}.renew_user('{{{{name}}}}', '{{{{expiration}}}}');")],
+            }
         }
         Engine::Postgresql => {
             let roles = db.group_roles();
@@ -87,6 +92,9 @@ pub(super) fn sql_statements(db: &DatabaseName, privileges: Privileges, issuer: 
                      END IF; END $$;",
                     owner = pg_literal(&roles.owner)
                 )],
+                // The plugin's own ALTER ROLE … VALID UNTIL: the login made the user, so
+                // holds ADMIN on it.
+                renewal: Vec::new(),
             }
         }
         Engine::Mysql => Statements {
@@ -99,6 +107,8 @@ pub(super) fn sql_statements(db: &DatabaseName, privileges: Privileges, issuer: 
                 ),
             ],
             revocation: vec!["DROP USER IF EXISTS '{{name}}'@'%';".to_owned()],
+            // MySQL users carry no expiry: the plugin's renewal does nothing.
+            renewal: Vec::new(),
         },
     }
 }
