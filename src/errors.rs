@@ -38,10 +38,15 @@ pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
         ),
         PostgresError::TimedOut { .. } => timed_out(d, action, e, "postgres", "DBAAS_POSTGRES_TIMEOUT"),
         PostgresError::Stopped => stopped(d, action),
-        PostgresError::NotOurs { role, comment } => d.attribute_error(
+        PostgresError::NotOurs { role, comment, held_by } => d.attribute_error(
             AttributePath::root("name"),
             "Role already exists",
-            format!("While {action}: the PostgreSQL role {role:?} already exists and was not made by this provider for this database (its comment is {}), so nothing was changed: a database of this name would hand its privileges to whoever holds that role. Choose another name, or have the role's owner drop or rename it.", comment.as_deref().map_or("empty".to_owned(), |c| format!("{c:?}"))),
+            format!(
+                "While {action}: the PostgreSQL role {role:?} already exists and was not made by this provider for this database (its comment is {}{}), so nothing was changed: a database of this name would hand its privileges to whoever holds that role. Choose another name, or have the platform's admin (a superuser{}) drop or rename it.",
+                comment.as_deref().map_or("empty".to_owned(), |c| format!("{c:?}")),
+                held_by.as_deref().map(|h| format!("; {h}")).unwrap_or_default(),
+                held_by.as_deref().and_then(|h| h.strip_prefix("held with ADMIN by ")).map(|h| format!(", or {}", h.split("; ").next().unwrap_or(h))).unwrap_or_default(),
+            ),
         ),
         other => d.error("PostgreSQL refused the change", format!("While {action}: {other}")),
     }

@@ -848,3 +848,79 @@ fn mysql_grants_name_their_database_alone() {
     let left = mysql(&format!("SELECT COUNT(*) FROM mysql.db WHERE Db IN ('{mine}', '{escaped}')"));
     assert_eq!(left, "0", "destroy left grants on {mine}");
 }
+
+/// A team's Vault token writes a role on its own database's connection whose statements
+/// plant, through the management login, the group role and management login of a database
+/// another team is about to create, marked as the provider marks its own. On 16+ the login
+/// may (CREATEROLE reaches the roles it makes); the other team's create then refuses the
+/// planted roles, naming them and who holds them, rather than handing its database to the
+/// planter. On 15 the issuer's functions refuse to make them at all.
+fn planted_roles_are_never_adopted(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (mine, future) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let ws = Workspace::new(tf, label, &stack_on(&c, port, &database(&mine, "deletion_policy = \"drop\"")));
+    ws.init();
+    ws.apply();
+    let mark = format!("managed by terraform-provider-dbaas: postgresql/{future}");
+    let plant = if port == 5432 {
+        vec![format!("SELECT dbaas_vault.create_user('{future}_owner', 'planted', 'infinity', 'owner');")]
+    } else {
+        vec![
+            format!("CREATE ROLE \"{future}_owner\" LOGIN PASSWORD 'planted';"),
+            format!("COMMENT ON ROLE \"{future}_owner\" IS '{mark}';"),
+            format!("CREATE ROLE \"{future}_vault\" LOGIN PASSWORD 'planted';"),
+            format!("COMMENT ON ROLE \"{future}_vault\" IS '{mark}';"),
+        ]
+    };
+    let path = format!("{}/roles/postgres-{mine}-plant", c.mount);
+    vault(
+        "POST",
+        &path,
+        Some(&json!({ "db_name": format!("postgres-{mine}"), "creation_statements": plant, "default_ttl": "5m" })),
+    );
+    let planted = vault("GET", &format!("{}/creds/postgres-{mine}-plant", c.mount), None);
+    let exists = psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{future}_owner'"));
+    if port == 5432 {
+        assert!(planted["errors"].is_array(), "the issuer made a role that is no Vault user: {planted}");
+        assert_eq!(exists, "0");
+    } else {
+        assert!(planted["data"]["username"].is_string(), "the management login could not plant (the story needs it to): {planted}");
+        assert_eq!(exists, "1");
+    }
+    let other = Workspace::new(
+        tf,
+        &format!("{label}b"),
+        &stack_on(&c, port, &database(&future, "deletion_policy = \"drop\"")),
+    );
+    other.init();
+    if port == 5432 {
+        other.apply();
+        other.destroy();
+    } else {
+        let refused = other.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+        let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(refused.contains("Role already exists") && refused.contains(&format!("{future}_owner")), "{refused}");
+        assert!(refused.contains(&format!("held with ADMIN by {mine}_vault")), "who holds it is not named: {refused}");
+        let owner = psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{future}'"));
+        assert_eq!(owner, "0", "the database was made for the planted owner");
+    }
+    vault("DELETE", &path, None);
+    ws.destroy();
+}
+
+#[test]
+fn planted_roles_are_never_adopted_on_postgres_15() {
+    planted_roles_are_never_adopted(5432, "plant15");
+}
+
+#[test]
+fn planted_roles_are_never_adopted_on_postgres_17() {
+    planted_roles_are_never_adopted(PG17, "plant17");
+}
+
+#[test]
+fn planted_roles_are_never_adopted_on_postgres_18() {
+    planted_roles_are_never_adopted(PG18, "plant18");
+}

@@ -41,6 +41,11 @@ BEGIN
   IF level NOT IN ('owner', 'readwrite', 'readonly') THEN
     RAISE EXCEPTION 'level % is not owner, readwrite or readonly', level USING ERRCODE = 'insufficient_privilege';
   END IF;
+  -- Only names Vault's template makes: never one the provider makes for a database
+  -- (`<db>_owner`, `<db>_vault`, …), which a squatter could otherwise take first.
+  IF left(username, 2) <> 'v-' THEN
+    RAISE EXCEPTION 'role % is not a name Vault issues (v-…)', username USING ERRCODE = 'insufficient_privilege';
+  END IF;
   EXECUTE format('CREATE ROLE %I WITH LOGIN PASSWORD %L VALID UNTIL %L IN ROLE %I', username, password, valid_until, grp);
   EXECUTE format('COMMENT ON ROLE %I IS %L', username, 'issued by Vault for database ' || current_database()::text);
   -- A security-definer function may not set `role`, even as a default: an owner-level

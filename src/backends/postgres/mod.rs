@@ -106,13 +106,18 @@ pub enum PostgresError {
         idle_from_pooler: i64,
     },
     /// A role exists that this provider did not make for this database: its comment is
-    /// not the owner mark.
-    #[error("role {role:?} already exists and is not marked as this database's (its comment is {comment:?})")]
+    /// not the owner mark, or (a mark anyone who may comment on it could have written)
+    /// someone other than the provider's admin may administer it, or it is not the kind of
+    /// role the provider makes.
+    #[error("role {role:?} already exists and is not this database's (its comment is {comment:?}{})", held_by.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
     NotOurs {
         /// The role.
         role: String,
         /// Its comment, if any.
         comment: Option<String>,
+        /// Who holds it besides the provider: the roles with ADMIN on it, or that it can
+        /// log in where the provider's would not.
+        held_by: Option<String>,
     },
     /// The issuer's schema exists in the database, owned by someone else (a tenant who
     /// made it first): the functions that must be out of the tenant's reach cannot go there.

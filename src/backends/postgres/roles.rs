@@ -3,6 +3,20 @@
 
 use super::*;
 
+/// Each role's name, comment, and who holds it besides the provider: the roles other than
+/// the provider's admin with ADMIN on it (a CREATEROLE login that made it keeps that, from
+/// PostgreSQL 16 on, and the server alone writes it), or a login or role attribute where
+/// `$2` (a login is expected) does not allow one. `None` for a role only the provider holds.
+const HOLDERS: &str = "SELECT r.rolname::text, shobj_description(r.oid, 'pg_authid'), \
+       NULLIF(concat_ws('; ', \
+         (SELECT 'held with ADMIN by ' || string_agg(quote_ident(h.rolname), ', ' ORDER BY h.rolname) \
+            FROM pg_auth_members a JOIN pg_roles h ON h.oid = a.member \
+           WHERE a.roleid = r.oid AND a.admin_option AND h.rolname <> current_user), \
+         CASE WHEN r.rolcanlogin AND NOT $2 THEN 'it can log in' END, \
+         CASE WHEN r.rolsuper OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls \
+                   OR (r.rolcreaterole AND NOT $2) THEN 'it holds role attributes' END), '') \
+  FROM pg_roles r";
+
 impl Postgres {
     /// Creates the missing group roles (owner, readwrite, readonly) of `database`, each
     /// NOLOGIN and marked with `mark`, under the DDL lock; returns those it created. With
@@ -36,19 +50,24 @@ impl Postgres {
                     {
                         return Ok(Err(None));
                     }
-                    let existing: Vec<(String, Option<String>)> = sqlx::query_as(
-                        "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY($1)",
-                    )
-                    .bind(&names)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let existing: BTreeMap<String, Option<String>> = existing.into_iter().collect();
+                    let found: Vec<(String, Option<String>, Option<String>)> =
+                        sqlx::query_as(&format!("{HOLDERS} WHERE r.rolname = ANY($1)"))
+                            .bind(&names)
+                            .bind(false)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    // The mark is a comment, which whoever may administer a role can write
+                    // (a management login holds CREATEROLE from 16 on): a role is the
+                    // provider's only when it is marked and nobody else holds it.
                     if if_exists == Existing::MustBeMarked
-                        && let Some((role, comment)) =
-                            existing.iter().find(|(_, comment)| comment.as_deref() != Some(mark.as_str()))
+                        && let Some((role, comment, held_by)) = found
+                            .iter()
+                            .find(|(_, comment, held_by)| comment.as_deref() != Some(mark.as_str()) || held_by.is_some())
                     {
-                        return Ok(Err(Some((role.clone(), comment.clone()))));
+                        return Ok(Err(Some((role.clone(), comment.clone(), held_by.clone()))));
                     }
+                    let existing: BTreeMap<String, Option<String>> =
+                        found.into_iter().map(|(role, comment, _)| (role, comment)).collect();
                     let created: Vec<String> = names.iter().filter(|n| !existing.contains_key(*n)).cloned().collect();
                     let unmarked: Vec<String> = names
                         .iter()
@@ -83,7 +102,7 @@ impl Postgres {
         self.invalidate().await;
         outcome.map_err(|taken| match taken {
             None => PostgresError::AlreadyExists(database.to_owned()),
-            Some((role, comment)) => PostgresError::NotOurs { role, comment },
+            Some((role, comment, held_by)) => PostgresError::NotOurs { role, comment, held_by },
         })
     }
 
@@ -117,18 +136,19 @@ impl Postgres {
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
                     lock_ddl(&mut tx, &db).await?;
-                    let existing: Option<Option<String>> = sqlx::query_scalar(
-                        "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
-                    )
-                    .bind(&r.management)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    let found: Option<(String, Option<String>, Option<String>)> =
+                        sqlx::query_as(&format!("{HOLDERS} WHERE r.rolname = $1"))
+                            .bind(&r.management)
+                            .bind(true)
+                            .fetch_optional(&mut *tx)
+                            .await?;
                     if if_exists == Existing::MustBeMarked
-                        && let Some(comment) = &existing
-                        && comment.as_deref() != Some(mark.as_str())
+                        && let Some((_, comment, held_by)) = &found
+                        && (comment.as_deref() != Some(mark.as_str()) || held_by.is_some())
                     {
-                        return Ok(Err(comment.clone()));
+                        return Ok(Err((comment.clone(), held_by.clone())));
                     }
+                    let existing = found.map(|(_, comment, _)| comment);
                     let statements: Vec<Option<String>> = sqlx::query_scalar(
                         "SELECT unnest(ARRAY[ \
                             CASE WHEN $6 \
@@ -159,7 +179,7 @@ impl Postgres {
             })
             .await?;
         self.invalidate().await;
-        outcome.map_err(|comment| PostgresError::NotOurs { role: roles.management.clone(), comment })
+        outcome.map_err(|(comment, held_by)| PostgresError::NotOurs { role: roles.management.clone(), comment, held_by })
     }
 
     /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE, made
