@@ -132,6 +132,14 @@ pub fn database(d: &mut Diagnostics, action: &str, name: &DatabaseName, e: &Data
             format!("While {action}: {e}. Nothing was narrowed: the management login keeps what it had until the next apply succeeds."),
         ),
         DatabaseError::Claimed(claim) => claimed(d, action, &format!("database {:?}", name.name), claim),
+        DatabaseError::PoolerAuthUser { user, why: None } => d.error(
+            "PgBouncer's auth_user does not exist",
+            format!("While {action}: the provider's `postgres.pooler_auth_user` is {user:?}, but PostgreSQL has no such role, so nothing was changed. PgBouncer looks logins up as that role: apps connecting through PgBouncer would wait and time out, and whoever made a role of that name first would be granted CONNECT on every new database. Have the platform create it, or set `pooler_auth_user` (or DBAAS_POSTGRES_POOLER_AUTH_USER) to PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`)."),
+        ),
+        DatabaseError::PoolerAuthUser { user, why: Some(why) } => d.error(
+            "PgBouncer's auth_user is not the platform's",
+            format!("While {action}: the provider's `postgres.pooler_auth_user` is {user:?}, but {why}, so nothing was changed: every database grants that role CONNECT, and whoever holds it would list every database's tables, functions and views. The platform's auth user is a plain login that nobody but the platform's admin holds with ADMIN. Have a superuser drop it and create it again, or point `pooler_auth_user` at PgBouncer's real `auth_user`."),
+        ),
         DatabaseError::ConnectionTaken { .. } => d.attribute_error(
             AttributePath::root("name"),
             "Vault connection already exists",

@@ -924,3 +924,57 @@ fn planted_roles_are_never_adopted_on_postgres_17() {
 fn planted_roles_are_never_adopted_on_postgres_18() {
     planted_roles_are_never_adopted(PG18, "plant18");
 }
+
+/// PgBouncer's auth user is granted CONNECT on every database. A team whose management
+/// login may make roles (16+) makes a login of that name before the platform does; every
+/// later plan that creates or changes a database refuses it, naming who holds it, and only
+/// the platform's own login (made by a superuser) is granted anything.
+fn a_squatted_pooler_auth_user_is_refused(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (mine, theirs, squatted, platform) =
+        (format!("{}_a", c.prefix), format!("{}_b", c.prefix), format!("{}_pool", c.prefix), format!("{}_plat", c.prefix));
+    let ws = Workspace::new(tf, label, &stack_on(&c, port, &database(&mine, "deletion_policy = \"drop\"")));
+    ws.init();
+    ws.apply();
+    let path = format!("{}/roles/postgres-{mine}-squat", c.mount);
+    let plant = vec![format!("CREATE ROLE \"{squatted}\" LOGIN PASSWORD 'squatted';")];
+    vault("POST", &path, Some(&json!({ "db_name": format!("postgres-{mine}"), "creation_statements": plant, "default_ttl": "5m" })));
+    let planted = vault("GET", &format!("{}/creds/postgres-{mine}-squat", c.mount), None);
+    assert!(planted["data"]["username"].is_string(), "the squat could not be made (the story needs it): {planted}");
+    // Another team's stack, behind a PgBouncer whose auth user is the squatted name.
+    let behind_pooler = |auth_user: &str| {
+        Stack::default()
+            .postgres_behind_pooler(port, 6432, auth_user)
+            .vault(&c.mount, "token = \"root\"")
+            .main_tf(&database(&theirs, "deletion_policy = \"drop\""))
+    };
+    let other = Workspace::new(tf, &format!("{label}b"), &behind_pooler(&squatted));
+    other.init();
+    let refused = other.fails(&["plan", "-input=false", "-no-color"]);
+    let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(refused.contains("PgBouncer's auth_user is not the platform's"), "{refused}");
+    assert!(refused.contains(&format!("held with ADMIN by {mine}_vault")), "who holds it is not named: {refused}");
+    psql_on(port, "postgres", &format!("CREATE ROLE \"{platform}\" LOGIN"));
+    other.write_main(&behind_pooler(&platform));
+    other.apply();
+    let connect = |role: &str| {
+        psql_on(port, "postgres", &format!("SELECT has_database_privilege('{role}', '{theirs}', 'CONNECT')"))
+    };
+    assert_eq!(connect(&platform), "t", "the platform's auth user was not granted CONNECT");
+    assert_eq!(connect(&squatted), "f", "the squatted login may CONNECT");
+    other.destroy();
+    vault("DELETE", &path, None);
+    ws.destroy();
+}
+
+#[test]
+fn a_squatted_pooler_auth_user_is_refused_on_postgres_17() {
+    a_squatted_pooler_auth_user_is_refused(PG17, "squat17");
+}
+
+#[test]
+fn a_squatted_pooler_auth_user_is_refused_on_postgres_18() {
+    a_squatted_pooler_auth_user_is_refused(PG18, "squat18");
+}

@@ -644,8 +644,11 @@ fn with_databases(main: &str, names: &[String]) -> String {
     main
 }
 
+/// Every database grants PgBouncer's auth user CONNECT, so one that does not exist is an
+/// error at plan (whoever made a role of that name first would be granted it), not a
+/// warning; and nothing is made at apply either.
 #[test]
-fn plan_warns_when_pgbouncers_auth_user_does_not_exist() {
+fn plan_refuses_a_pgbouncer_auth_user_that_does_not_exist() {
     require_services();
     let tf = &terraforms()[0];
     let c = Cleanup::new("pgbauth");
@@ -657,8 +660,11 @@ fn plan_warns_when_pgbouncers_auth_user_does_not_exist() {
     assert!(!plan.contains("auth_user does not exist"), "{plan}");
     // Left unset, it defaults to CloudNativePG's role, which this server does not have.
     ws.write_main(&good.replace("pooler_auth_user = \"pgbouncer_auth\"", ""));
-    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    let plan = ws.fails(&["plan", "-no-color", "-input=false"]);
     assert!(plan.contains("PgBouncer's auth_user does not exist") && plan.contains("cnpg_pooler_pgbouncer"), "{plan}");
+    let applied = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    assert!(applied.contains("PgBouncer's auth_user does not exist"), "{applied}");
+    assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
 }
 
 /// `plpgsql` is in every database from its template. Listed in `extensions`, it used to

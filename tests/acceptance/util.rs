@@ -558,6 +558,15 @@ impl Stack {
         self
     }
 
+    /// The PostgreSQL at `port` with apps sent to a pooler at `pooled_port` whose
+    /// `auth_user` is `auth_user` (only its name matters to the provider).
+    pub(crate) fn postgres_behind_pooler(mut self, port: u16, pooled_port: u16, auth_user: &str) -> Stack {
+        self.blocks.push(format!(
+            "  postgres {{\n    host             = \"127.0.0.1\"\n    port             = {port}\n    pooled_port      = {pooled_port}\n    sslmode          = \"disable\"\n    pooler_auth_user = \"{auth_user}\"\n  }}"
+        ));
+        self
+    }
+
     /// As [`Stack::postgres_direct`], with the admin login `username`.
     pub(crate) fn postgres_direct_as(mut self, port: u16, username: &str, password: &str) -> Stack {
         self.blocks.push(format!(

@@ -329,6 +329,44 @@ impl Postgres {
         .await
     }
 
+    /// How the pooler's auth user `user` stands: `None` when no such role exists;
+    /// `Some(None)` when it is the platform's; `Some(Some(why))` when someone else could
+    /// hold it. PgBouncer looks every login up as that user and each database grants it
+    /// CONNECT, so a squatter would list the tables, functions and views of every new
+    /// database. The platform's is a login nobody but the provider's admin holds with ADMIN
+    /// (a management login keeps ADMIN on the roles it makes from 16 on, and the server
+    /// alone writes that), that is no user Vault issued, and that holds no role attributes.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn pooler_auth_user_standing(&self, user: &str) -> Result<Option<Option<String>>, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let user = user.to_owned();
+        self.with(&maintenance, move |c| {
+            let user = user.clone();
+            Box::pin(async move {
+                sqlx::query_scalar(
+                    "SELECT NULLIF(concat_ws('; ', \
+                       (SELECT 'held with ADMIN by ' || string_agg(quote_ident(h.rolname), ', ' ORDER BY h.rolname) \
+                          FROM pg_auth_members a JOIN pg_roles h ON h.oid = a.member \
+                         WHERE a.roleid = r.oid AND a.admin_option AND h.rolname <> current_user), \
+                       CASE WHEN left(r.rolname, 2) = 'v-' \
+                              OR shobj_description(r.oid, 'pg_authid') LIKE 'issued by Vault for database %' \
+                              OR shobj_description(r.oid, 'pg_authid') LIKE 'static login of database %' \
+                            THEN 'it is a login Vault issues or rotates' END, \
+                       CASE WHEN NOT r.rolcanlogin THEN 'it cannot log in' END, \
+                       CASE WHEN r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls \
+                            THEN 'it holds role attributes' END), '') \
+                     FROM pg_roles r WHERE r.rolname = $1",
+                )
+                .bind(user)
+                .fetch_optional(c)
+                .await
+            })
+        })
+        .await
+    }
+
     /// Whether the management login is as [`Postgres::ensure_management_login`] makes it on
     /// this server: `CREATEROLE` exactly from PostgreSQL 16 on, and the pinned search path.
     /// One made by an older version of the provider is not, and an update puts it right.

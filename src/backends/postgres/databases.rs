@@ -158,7 +158,9 @@ impl Postgres {
         }
         let roles = roles.clone();
         let db = database.to_owned();
-        let pooler = self.endpoint.pooler_auth_user.clone();
+        // '' names no role: format('%I', NULL) is an error even in a CASE branch not taken
+        // (the planner folds it).
+        let pooler = self.endpoint.pooler_auth_user.clone().unwrap_or_default();
         let foreign = self
             .with(database, move |c| {
             let (roles, db, pooler) = (roles.clone(), db.clone(), pooler.clone());

@@ -185,6 +185,15 @@ pub enum DatabaseError {
         /// The connection.
         connection: String,
     },
+    /// The configured PgBouncer `auth_user` does not exist (`why` is `None`), or someone
+    /// other than the platform could hold it: every database grants it CONNECT.
+    #[error("PgBouncer's auth_user {user:?} {}", why.as_deref().map_or("does not exist".to_owned(), |w| format!("is not the platform's: {w}")))]
+    PoolerAuthUser {
+        /// The configured name.
+        user: String,
+        /// Why it is not the platform's; `None` when it does not exist.
+        why: Option<String>,
+    },
     /// A step failed, and undoing what came before it failed too.
     #[error("{cause}")]
     Incomplete {

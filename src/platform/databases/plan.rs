@@ -28,15 +28,20 @@ impl Databases<'_> {
         self.check_connection_free(name).await
     }
 
-    /// The configured PgBouncer `auth_user`, when it names no role on the server: apps
-    /// logging in through PgBouncer would then wait and time out with no clear error.
+    /// Checks the configured PgBouncer `auth_user` before a database grants it CONNECT (see
+    /// [`Postgres::pooler_auth_user_standing`]): at plan, and again at apply.
     ///
     /// # Errors
+    /// [`DatabaseError::PoolerAuthUser`] when it is missing or not the platform's;
     /// [`DatabaseError`] when the catalog cannot be read.
-    pub async fn missing_pooler_auth_user(&self) -> Result<Option<String>, DatabaseError> {
-        let Server::Postgres(pg, config) = self.server else { return Ok(None) };
-        let Some(user) = &config.pooler_auth_user else { return Ok(None) };
-        Ok((!pg.catalog_of(&[], &[user]).await?.roles.contains(user)).then(|| user.clone()))
+    pub async fn check_pooler_auth_user(&self) -> Result<(), DatabaseError> {
+        let Server::Postgres(pg, config) = self.server else { return Ok(()) };
+        let Some(user) = &config.pooler_auth_user else { return Ok(()) };
+        match pg.pooler_auth_user_standing(user).await? {
+            Some(None) => Ok(()),
+            Some(why) => Err(DatabaseError::PoolerAuthUser { user: user.clone(), why }),
+            None => Err(DatabaseError::PoolerAuthUser { user: user.clone(), why: None }),
+        }
     }
 
     /// PostgreSQL: refuses extensions `adding` that neither the server marks `trusted` nor

@@ -159,10 +159,14 @@ impl ProviderConfig {
             };
             let read_port = port_or(&mut r, "read_port", port, diagnostics);
             let pooled_read_port = port_or(&mut r, "pooled_read_port", pooled_port, diagnostics);
+            let pooled_host = pooled.and_then(|p| p.text.into_iter().next());
+            // Apps given the server itself have no PgBouncer in front: no auth user to grant
+            // CONNECT to, or to check is the platform's.
+            let behind_pooler = (pooled_host.as_deref().unwrap_or(&host_text), pooled_port) != (host_text.as_str(), port);
             out.postgres = Some(PostgresConfig {
                 read: read_host.map(|h| (h, read_port)),
                 pooled_read: pooled_read_host.map(|h| (h, pooled_read_port)),
-                pooled_host: pooled.and_then(|p| p.text.into_iter().next()).unwrap_or_else(|| host_text.clone()),
+                pooled_host: pooled_host.clone().unwrap_or_else(|| host_text.clone()),
                 host: host_text,
                 port,
                 pooled_port,
@@ -170,7 +174,9 @@ impl ProviderConfig {
                 sslmode: r.text(POSTGRES, "sslmode", diagnostics).unwrap_or_default(),
                 database: r.text(POSTGRES, "database", diagnostics).unwrap_or_default(),
                 max_connections: r.number(POSTGRES, "max_connections", diagnostics),
-                pooler_auth_user: r.text(POSTGRES, "pooler_auth_user", diagnostics).filter(|u| !u.is_empty()),
+                pooler_auth_user: r
+                    .text(POSTGRES, "pooler_auth_user", diagnostics)
+                    .filter(|u| !u.is_empty() && behind_pooler),
                 pooler_admin: r
                     .text(POSTGRES, "pooler_admin_user", diagnostics)
                     .filter(|u| !u.is_empty())

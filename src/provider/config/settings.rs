@@ -268,7 +268,7 @@ pub(super) const POSTGRES: &[Setting] = &[
         default: Some("cnpg_pooler_pgbouncer"),
         kind: SettingKind::Text,
         sensitive: false,
-        description: "PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`). Databases revoke CONNECT from PUBLIC, so this role, when it exists, is granted CONNECT on each one; without it PgBouncer cannot look up logins.",
+        description: "PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`). Databases revoke CONNECT from PUBLIC, so this role is granted CONNECT on each one; without it PgBouncer cannot look up logins. It must exist and be the platform's (a plain login nobody but the platform's admin holds with ADMIN, no user Vault issues): otherwise a plan that creates or changes a database is an error. Not used when `pooled_host`/`pooled_port` are the server itself (no PgBouncer), or when set to `\"\"`.",
     },
     Setting {
         name: "pooler_admin_user",

@@ -266,12 +266,16 @@ impl Resource for SharedDatabase {
                     format!("{why} Stacks stay apart through their Vault policies and this provider's checks, not through the server. On PostgreSQL 16 or later, give each team its own login with CREATEDB CREATEROLE and no superuser: the server then refuses one team's login everything another team's login made. (Apps' credentials and Vault's management logins are kept to their own database by the server either way.)"),
                 );
             }
-            if let Ok(Some(user)) = databases.missing_pooler_auth_user().await {
-                response.diagnostics.warning(
-                    "PgBouncer's auth_user does not exist",
-                    format!("The provider's `postgres.pooler_auth_user` is {user:?}, but PostgreSQL has no such role. PgBouncer looks logins up as that role: apps connecting through PgBouncer will wait and time out. Set `pooler_auth_user` (or DBAAS_POSTGRES_POOLER_AUTH_USER) to PgBouncer's `auth_user` (CloudNativePG's pooler uses `cnpg_pooler_pgbouncer`)."),
-                );
-            }
+        }
+        // Every create and update grants the pooler's auth user CONNECT: it must be the
+        // platform's, at plan and again at apply.
+        if model.database.engine == Engine::Postgresql
+            && response.plan != request.state
+            && !response.diagnostics.has_error()
+            && let Some(databases) = self.services.databases(model.database.engine, &mut Diagnostics::default()).await
+            && let Err(e) = databases.check_pooler_auth_user().await
+        {
+            errors::database(&mut response.diagnostics, "planning the database", &model.database, &e);
         }
     }
 
@@ -287,6 +291,9 @@ impl Resource for SharedDatabase {
         }
         if let Some(reason) = refused_extensions(&databases, &model, None, d).await {
             return d.attribute_error(AttributePath::root("extensions"), "Extension not allowed", reason);
+        }
+        if let Err(e) = databases.check_pooler_auth_user().await {
+            return errors::database(d, "creating the database", &model.database, &e);
         }
         let claim = Claim::new();
         let provisioned = match databases.provision(&model.database, &model.spec, &claim).await {
@@ -321,6 +328,9 @@ impl Resource for SharedDatabase {
         let Some(databases) = self.services.databases(plan.database.engine, d).await else { return };
         if let Some(reason) = refused_extensions(&databases, &plan, Some(&prior), d).await {
             return d.attribute_error(AttributePath::root("extensions"), "Extension not allowed", reason);
+        }
+        if let Err(e) = databases.check_pooler_auth_user().await {
+            return errors::database(d, "updating the database", &plan.database, &e);
         }
         // The claim first, before anything changes; kept in state even when what follows fails.
         let claim = match databases.take_claim(&plan.database, prior.claim.as_deref(), plan.take_over.as_deref()).await
