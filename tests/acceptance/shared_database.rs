@@ -355,12 +355,15 @@ fn mysql_create_update_import_destroy() {
         assert_eq!(ws.outputs()["database"]["value"]["vault_connection"], connection);
 
         // A user Vault issues on a hand-written role logs in with its password, and only with it.
+        // The role names the database as the management login holds it, `_` escaped: a bare
+        // name would be a pattern reaching other databases, which the server refuses it.
+        let escaped = name.replace('_', "\\_");
         let (user, password) = issue_login(
             &c,
             &connection,
             (
                 &format!(
-                    "CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}'; GRANT SELECT ON `{name}`.* TO '{{{{name}}}}'@'%';"
+                    "CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}'; GRANT SELECT ON `{escaped}`.* TO '{{{{name}}}}'@'%';"
                 ),
                 "",
             ),
