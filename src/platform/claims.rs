@@ -186,6 +186,23 @@ pub async fn check<S: ClaimStore>(store: &S, held: Option<&str>) -> Result<Stand
     }
 }
 
+/// Refuses an object another state claims, unless `take_over` names that claim: what
+/// [`take`] would refuse, without writing anything.
+///
+/// # Errors
+/// [`ClaimError::Theirs`]; the store's error.
+pub async fn check_standing<S: ClaimStore>(
+    store: &S,
+    held: Option<&str>,
+    take_over: Option<&str>,
+) -> Result<Standing, ClaimError<S::Error>> {
+    let found = store.read().await.map_err(ClaimError::Store)?;
+    match standing(found.claim.as_ref(), held, take_over) {
+        Standing::Theirs(c) => Err(ClaimError::Theirs(c)),
+        other => Ok(other),
+    }
+}
+
 /// Gives the claim up, if it is still `held`'s (destroy with `retain` leaves the object for
 /// any state to import freely).
 ///

@@ -827,3 +827,47 @@ fn a_revoked_token_is_named_as_the_cause() {
     assert!(!out.contains("check the token's policies"), "{out}");
     assert_eq!(psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
 }
+
+/// A hand-made ACL user one state adopted (`acl_user`) belongs to that state, whatever
+/// namespace name another state imports it under: the other's plan and apply are refused
+/// as another state's claim, and its password never reaches the user.
+#[test]
+fn an_adopted_redis_user_is_refused_to_every_other_state() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("readopt");
+    let name = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(name.clone());
+    let legacy = format!("{name}-legacy");
+    redis(&["ACL", "SETUSER", &legacy, "on", ">legacy-password", &format!("~{legacy}:*"), "+@all", "-@dangerous"]);
+    redis(&["SET", &format!("{legacy}:orders"), "theirs"]);
+    let adopting = |namespace: &str| adopting_by_import(namespace, &legacy);
+    let owner = Workspace::new(tf, "readoptb", &stack(&c, &adopting(&format!("{name}-b"))));
+    owner.init();
+    owner.apply();
+    owner.assert_plan_empty();
+    let held = kv_password(&format!("{name}-b"));
+
+    let thief = Workspace::new(tf, "readopta", &stack(&c, &adopting(&format!("{name}-evil"))));
+    thief.init();
+    let refused = flat(&thief.fails(&["plan", "-input=false", "-no-color"]));
+    assert!(refused.contains("Claimed by another Terraform state"), "{refused}");
+    let refused = flat(&thief.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]));
+    assert!(refused.contains("Claimed by another Terraform state"), "{refused}");
+    let evil_secret = vault("GET", &format!("secret/data/redis/{name}-evil"), None);
+    assert!(evil_secret["data"].is_null(), "the other state wrote a password for the user: {evil_secret}");
+    let logs_in = |password: &str| {
+        redis_session(&[format!("AUTH {legacy} {password}"), format!("GET {legacy}:orders")]) == ["OK", "theirs"]
+    };
+    assert!(logs_in("legacy-password") && logs_in(&held), "the owning state's passwords stopped working");
+    owner.assert_plan_empty();
+    owner.destroy();
+}
+
+/// A namespace that adopts `user` by import, keeping its prefix.
+fn adopting_by_import(namespace: &str, user: &str) -> String {
+    format!(
+        "resource \"dbaas_redis_namespace\" \"cache\" {{\n  name = \"{namespace}\"\n  acl_user = \"{user}\"\n  key_prefix = \"{user}:\"\n}}\n\
+         import {{\n  to = dbaas_redis_namespace.cache\n  id = \"{namespace}/{user}\"\n}}\n"
+    )
+}

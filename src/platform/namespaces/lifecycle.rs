@@ -32,6 +32,12 @@ impl Namespaces<'_> {
         if result.is_ok() {
             result = claims::stamp_new(&self.claim_store(&spec.name), claim).await;
         }
+        if result.is_ok()
+            && let Some(store) = self.user_claim_store(spec)
+        {
+            // A user made before the provider that another state claims is refused.
+            result = claims::take(&store, Some(&claim.id), None).await.map(drop).map_err(NamespaceError::from);
+        }
         if let Err(cause) = result {
             result = match self.undo(spec, &made).await {
                 Ok(()) => Err(cause),
@@ -194,6 +200,9 @@ impl Namespaces<'_> {
         let name = &spec.name;
         let store = self.claim_store(name);
         claims::check(&store, held).await?;
+        if let Some(user_store) = self.user_claim_store(spec) {
+            claims::check(&user_store, held).await?;
+        }
         if let Some((vault, vc)) = self.vault {
             self.claimed(name).await?;
             if vault.connection_exists(&vc.database_mount, &name.vault_connection()).await? {
@@ -206,6 +215,9 @@ impl Namespaces<'_> {
             vault.kv_delete(&vc.kv_mount, &name.kv_path()).await?;
         }
         if let Some(held) = held {
+            if let Some(user_store) = self.user_claim_store(spec) {
+                claims::release(&user_store, held).await?;
+            }
             claims::release(&store, held).await?;
         }
         Ok(())

@@ -218,11 +218,52 @@ impl Namespaces<'_> {
     /// [`NamespaceError::Claimed`] when another state holds it; [`NamespaceError`].
     pub async fn take_claim(
         &self,
-        name: &NamespaceName,
+        spec: &NamespaceSpec,
         held: Option<&str>,
         take_over: Option<&str>,
     ) -> Result<Claim, NamespaceError> {
-        Ok(claims::take(&self.claim_store(name), held, take_over).await?)
+        // The user first: a state that may not have it takes nothing.
+        let user_store = self.user_claim_store(spec);
+        if let Some(store) = &user_store {
+            claims::check_standing(store, held, take_over).await?;
+        }
+        let claim = claims::take(&self.claim_store(&spec.name), held, take_over).await?;
+        if let Some(store) = &user_store {
+            claims::take(store, Some(&claim.id), take_over).await?;
+        }
+        Ok(claim)
+    }
+
+    /// Where the claim on the namespace's ACL user is kept, when it is one made before the
+    /// provider (`acl_user`); `None` for the namespace's own `dbaas-<name>`, which no other
+    /// namespace may name.
+    fn user_claim_store<'s>(&'s self, spec: &NamespaceSpec) -> Option<NamespaceClaim<'s>> {
+        if spec.user == spec.name.user() {
+            return None;
+        }
+        Some(match self.vault {
+            Some((vault, vc)) => NamespaceClaim::Vault(VaultClaim {
+                vault,
+                kv_mount: &vc.kv_mount,
+                path: naming::acl_user_claim_path(&spec.user),
+            }),
+            None => NamespaceClaim::Redis(RedisClaim { redis: self.redis, key: naming::acl_user_claim_key(&spec.user) }),
+        })
+    }
+
+    /// The namespace's claim as a state must hold it: the namespace's, when its ACL user
+    /// (one made before the provider) carries the same; the user's, when another state
+    /// holds that; none while the user is not claimed yet (a namespace from before user
+    /// claims), so the plan takes it.
+    async fn read_claim(&self, spec: &NamespaceSpec) -> Result<Option<Claim>, NamespaceError> {
+        let claim = self.claim_store(&spec.name).read().await?.claim;
+        let Some(store) = self.user_claim_store(spec) else { return Ok(claim) };
+        let user_claim = store.read().await?.claim;
+        Ok(match (claim, user_claim) {
+            (Some(ours), Some(user)) if ours.id == user.id => Some(ours),
+            (_, Some(theirs)) => Some(theirs),
+            (_, None) => None,
+        })
     }
 
     /// Where the namespace's claim is kept.
@@ -242,12 +283,19 @@ impl Namespaces<'_> {
     /// [`NamespaceError`] when the claim cannot be read.
     pub async fn claim_standing(
         &self,
-        name: &NamespaceName,
+        spec: &NamespaceSpec,
         held: Option<&str>,
         take_over: Option<&str>,
     ) -> Result<Standing, NamespaceError> {
-        let found = self.claim_store(name).read().await?;
-        Ok(claims::standing(found.claim.as_ref(), held, take_over))
+        let found = self.claim_store(&spec.name).read().await?;
+        let standing = claims::standing(found.claim.as_ref(), held, take_over);
+        let Some(store) = self.user_claim_store(spec) else { return Ok(standing) };
+        // Another state's claim on the ACL user stands whatever the namespace's name.
+        let user = store.read().await?;
+        Ok(match claims::standing(user.claim.as_ref(), held.or(found.claim.as_ref().map(|c| c.id.as_str())), take_over) {
+            theirs @ Standing::Theirs(_) => theirs,
+            _ => standing,
+        })
     }
 
     /// Reads the namespace back from every node and Vault.
@@ -257,7 +305,7 @@ impl Namespaces<'_> {
     async fn inspect(&self, spec: &NamespaceSpec) -> Result<Observed, NamespaceError> {
         let name = &spec.name;
         let user = self.redis.get_user(0, &spec.user).await?;
-        let claim = self.claim_store(name).read().await?.claim;
+        let claim = self.read_claim(spec).await?;
         let mut observed = Observed { user: user.clone(), claim, ..Observed::default() };
         for (i, address) in self.redis.addresses().iter().enumerate() {
             let astray = match (&user, i) {

@@ -297,6 +297,24 @@ impl NamespaceName {
     }
 }
 
+/// Where the claim on ACL user `user` is kept in Vault KV when a namespace uses a user made
+/// before the provider (`acl_user`): `dbaas/claims/redis-user/<user, hex>`. A namespace's
+/// claim is keyed by its name, and any name may name that user, so the user is claimed
+/// too. Hex, since a user's name may be `..`.
+pub fn acl_user_claim_path(user: &str) -> String {
+    format!("{CLAIMS_KV_PREFIX}/redis-user/{}", hex(user))
+}
+
+/// [`acl_user_claim_path`] without Vault: a key on the primary, under the prefix no
+/// namespace may overlap.
+pub fn acl_user_claim_key(user: &str) -> String {
+    format!("{REDIS_RESERVED_PREFIX}claim-user:{}", hex(user))
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Checks the ACL user a namespace named `name` uses: its own `dbaas-<name>`, or a user
 /// made before the provider whose apps know it by name: 1 to 128 letters, digits, `.`,
 /// `_`, `-`, `:` or `@`; never `default` (every connection's user before `AUTH`), nor a

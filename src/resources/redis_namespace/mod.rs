@@ -186,7 +186,7 @@ impl Resource for RedisNamespace {
         let creating = request.state.is_null();
         let Some(namespaces) = self.services.namespaces(&mut Diagnostics::default()) else { return };
         if !creating && claim::held(&request.state).is_none() {
-            let standing = namespaces.claim_standing(&model.spec.name, None, model.take_over.as_deref()).await;
+            let standing = namespaces.claim_standing(&model.spec, None, model.take_over.as_deref()).await;
             match standing {
                 Ok(standing) => claim::check_at_plan(&mut response.diagnostics, &model.what(), &standing),
                 Err(e) => {
@@ -312,7 +312,7 @@ impl Resource for RedisNamespace {
         let prior_prefix = request.state.attr("key_prefix").and_then(Value::as_str);
         let held = claim::held(&request.state);
         // The claim first, before anything changes; kept in state even when what follows fails.
-        let claim = match namespaces.take_claim(&model.spec.name, held.as_deref(), model.take_over.as_deref()).await {
+        let claim = match namespaces.take_claim(&model.spec, held.as_deref(), model.take_over.as_deref()).await {
             Ok(claim) => claim,
             Err(e) => return errors::namespace(d, "updating the namespace", &model.spec, &e),
         };
