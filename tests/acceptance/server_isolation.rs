@@ -978,3 +978,53 @@ fn a_squatted_pooler_auth_user_is_refused_on_postgres_17() {
 fn a_squatted_pooler_auth_user_is_refused_on_postgres_18() {
     a_squatted_pooler_auth_user_is_refused(PG18, "squat18");
 }
+
+/// An owner may grant to any role: tenant A's `owner` app grants its table to B's group
+/// roles and to a user Vault issued for B, and names B's readwrite group in a row policy.
+/// None of that may keep B's destroy from dropping B's roles or Vault from revoking B's
+/// users; A's table and rows stay.
+fn another_tenants_grants_never_break_a_destroy(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (a, b) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let tenant = |db: &str| {
+        stack_on(
+            &c,
+            port,
+            &(database(db, "deletion_policy = \"drop\"")
+                + &role("own", "own", "privileges = \"owner\"")
+                + &role("app", "app", "privileges = \"readonly\"")),
+        )
+    };
+    let ws_a = Workspace::new(tf, &format!("{label}a"), &tenant(&a));
+    let ws_b = Workspace::new(tf, &format!("{label}b"), &tenant(&b));
+    for ws in [&ws_a, &ws_b] {
+        ws.init();
+        ws.apply();
+    }
+    let (b_user, _, _) = issue(&format!("{}/creds/postgres-{b}-app", c.mount));
+    let (owner, owner_pw, _) = issue(&format!("{}/creds/postgres-{a}-own", c.mount));
+    let grants = format!(
+        "CREATE TABLE shared (v text); INSERT INTO shared VALUES ('kept'); \
+         GRANT SELECT ON shared TO \"{b}_readonly\", \"{b_user}\"; \
+         ALTER TABLE shared ENABLE ROW LEVEL SECURITY; CREATE POLICY b_rows ON shared TO \"{b}_readwrite\" USING (true); \
+         ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO \"{b}_owner\""
+    );
+    psql_as(port, &owner, &owner_pw, &a, &grants).unwrap_or_else(|e| panic!("A's owner could not grant: {e}"));
+    ws_b.destroy();
+    let left = psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{b}\\_%' OR rolname = '{b_user}'"));
+    assert_eq!(left, "0", "B's destroy left roles behind");
+    assert_eq!(psql_on(port, &a, "SELECT v FROM shared"), "kept", "A's rows were touched");
+    ws_a.destroy();
+}
+
+#[test]
+fn another_tenants_grants_never_break_a_destroy_on_postgres_15() {
+    another_tenants_grants_never_break_a_destroy(5432, "grants15");
+}
+
+#[test]
+fn another_tenants_grants_never_break_a_destroy_on_postgres_17() {
+    another_tenants_grants_never_break_a_destroy(PG17, "grants17");
+}

@@ -119,6 +119,15 @@ pub enum PostgresError {
         /// log in where the provider's would not.
         held_by: Option<String>,
     },
+    /// Roles of a database being dropped own objects in other databases: dropping the
+    /// roles would need those objects dropped, and data is never dropped unasked.
+    #[error("roles of database {database:?} own objects in {elsewhere}; give them to their databases' owners (`REASSIGN OWNED BY … TO …` there), then apply again")]
+    OwnsElsewhere {
+        /// The database being dropped.
+        database: String,
+        /// The other databases.
+        elsewhere: String,
+    },
     /// The issuer's schema exists in the database, owned by someone else (a tenant who
     /// made it first): the functions that must be out of the tenant's reach cannot go there.
     #[error(

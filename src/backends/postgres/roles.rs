@@ -106,6 +106,71 @@ impl Postgres {
         })
     }
 
+    /// Takes back what other databases granted the roles of `database` (its group roles,
+    /// its management login, and every login in the groups, Vault's users among them): an
+    /// owner anywhere may `GRANT … TO` any role, and a role still granted something in
+    /// another database cannot be dropped, so one tenant could otherwise break another's
+    /// destroy and Vault's revocations. `DROP OWNED BY` in each such database, as the admin,
+    /// revokes them (and the role's default privileges and policy entries there). With
+    /// `only`, just those of them (users whose revocation Vault was refused).
+    ///
+    /// # Errors
+    /// [`PostgresError::OwnsElsewhere`] when a role owns objects elsewhere (nothing is
+    /// dropped then); [`PostgresError`] for any refusal.
+    pub async fn revoke_granted_elsewhere(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        only: Option<&[String]>,
+    ) -> Result<(), PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (db, r, only) = (database.to_owned(), roles.clone(), only.map(<[String]>::to_vec));
+        let found: Vec<(String, Vec<String>, bool)> = self
+            .with(&maintenance, move |c| {
+                let (db, r, only) = (db.clone(), r.clone(), only.clone());
+                Box::pin(async move {
+                    sqlx::query_as(
+                        "WITH every AS ( \
+                            SELECT oid FROM pg_roles WHERE rolname = ANY($1) \
+                            UNION SELECT m.member FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                             WHERE g.rolname = ANY($2) AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user)), \
+                         ours AS (SELECT oid FROM every WHERE $4::text[] IS NULL OR pg_get_userbyid(oid) = ANY($4)) \
+                         SELECT d.datname::text, array_agg(DISTINCT pg_get_userbyid(s.refobjid)::text), bool_or(s.deptype = 'o') \
+                           FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid \
+                          WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid IN (SELECT oid FROM ours) \
+                            AND d.datname <> $3 \
+                          GROUP BY d.datname ORDER BY 1",
+                    )
+                    .bind(vec![r.owner.clone(), r.readwrite.clone(), r.readonly.clone(), r.management.clone()])
+                    .bind(vec![r.owner.clone(), r.readwrite.clone(), r.readonly.clone()])
+                    .bind(&db)
+                    .bind(only)
+                    .fetch_all(c)
+                    .await
+                })
+            })
+            .await?;
+        let owning: Vec<&str> = found.iter().filter(|(_, _, owns)| *owns).map(|(d, _, _)| d.as_str()).collect();
+        if !owning.is_empty() {
+            return Err(PostgresError::OwnsElsewhere { database: database.to_owned(), elsewhere: owning.join(", ") });
+        }
+        for (elsewhere, held, _) in found {
+            self.with(&elsewhere, move |c| {
+                let held = held.clone();
+                Box::pin(async move {
+                    let statement: String =
+                        sqlx::query_scalar("SELECT 'DROP OWNED BY ' || string_agg(quote_ident(r), ', ') FROM unnest($1::text[]) r")
+                            .bind(&held)
+                            .fetch_one(&mut *c)
+                            .await?;
+                    c.execute(statement.as_str()).await.map(drop)
+                })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Creates (or resets the password of) the management login Vault uses: LOGIN, marked
     /// with `mark`, with ADMIN OPTION on the database's group roles, and the system catalog
     /// as its only search path (Vault's sessions run in the tenant's database, where the

@@ -408,7 +408,7 @@ impl Credentials<'_> {
             self.vault.delete_static_role(self.mount, &name).await?;
             self.drop_static_login(spec).await?;
         } else {
-            self.vault.revoke_role_leases(self.mount, &name).await?;
+            self.revoke_leases(spec, &name).await?;
             self.vault.delete_role(self.mount, &name).await?;
         }
         if spec.role.keeps_vault_role() {
@@ -418,6 +418,27 @@ impl Credentials<'_> {
             claims::release(&store, held).await?;
         }
         Ok(())
+    }
+
+    /// Revokes every lease of the dynamic role `name`. On PostgreSQL, a user another
+    /// tenant granted something in its own database cannot be dropped, so Vault refuses its
+    /// revocation naming it: what it was granted elsewhere is taken back, and the leases are
+    /// revoked again.
+    async fn revoke_leases(&self, spec: &CredentialSpec, name: &str) -> Result<(), CredentialError> {
+        let refused = match self.vault.revoke_role_leases(self.mount, name).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let blocked = match &refused {
+            VaultError::Api { message, .. } => undroppable_roles(message),
+            _ => Vec::new(),
+        };
+        let (Store::Postgres(pg), Target::Database(db), false) = (&self.store, &spec.role.target, blocked.is_empty())
+        else {
+            return Err(refused.into());
+        };
+        pg.revoke_granted_elsewhere(&db.name, &db.group_roles(), Some(&blocked)).await?;
+        Ok(self.vault.revoke_role_leases(self.mount, name).await?)
     }
 
     /// Refuses a new role whose Vault role (dynamic or static) exists already: a role made
@@ -505,6 +526,18 @@ pub async fn move_to_issuer(
 }
 
 /// What Vault runs to create and to drop a user of a role.
+/// The roles PostgreSQL would not drop in a revocation Vault reports (`role "v-…" cannot be
+/// dropped because some objects depend on it`).
+fn undroppable_roles(message: &str) -> Vec<String> {
+    message
+        .split("role \"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\" cannot be dropped"))
+        .map(|(role, _)| role.to_owned())
+        .filter(|role| !role.contains('"'))
+        .collect()
+}
+
 struct Statements {
     creation: Vec<String>,
     revocation: Vec<String>,
@@ -515,6 +548,13 @@ struct Statements {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_users_a_revocation_could_not_drop_are_read_from_vaults_answer() {
+        let answer = "failed to revoke \"db/creds/r/x\" (1 / 2): failed to revoke entry: resp: (*logical.Response)(nil) err: ERROR: role \"v-token-postgres-7687rW-1796658610\" cannot be dropped because some objects depend on it (SQLSTATE 2BP01); ERROR: role \"v-b\" cannot be dropped because some objects depend on it";
+        assert_eq!(undroppable_roles(answer), ["v-token-postgres-7687rW-1796658610", "v-b"]);
+        assert!(undroppable_roles("permission denied").is_empty());
+    }
 
     #[test]
     fn hand_written_statements_say_which_database_they_are_for() {

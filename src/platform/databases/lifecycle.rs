@@ -234,6 +234,11 @@ impl Databases<'_> {
         force: bool,
     ) -> Result<(), DatabaseError> {
         self.refuse_theirs(name, held).await?;
+        if let Server::Postgres(pg, _) = self.server {
+            // Before Vault revokes its users and the roles go: what another tenant granted
+            // them in its own database would refuse both.
+            pg.revoke_granted_elsewhere(&name.name, &name.group_roles(), None).await?;
+        }
         if let Some((vault, vc)) = self.vault {
             vault.remove_connection(&vc.database_mount, &name.vault_connection()).await?;
         }
