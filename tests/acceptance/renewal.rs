@@ -19,7 +19,11 @@ fn issue(path: &str) -> Lease {
     let creds = vault("GET", path, None);
     assert!(creds["data"]["username"].is_string(), "Vault issued nothing at {path}: {creds}");
     let text = |v: &Json| v.as_str().unwrap_or_default().to_owned();
-    Lease { id: text(&creds["lease_id"]), username: text(&creds["data"]["username"]), password: text(&creds["data"]["password"]) }
+    Lease {
+        id: text(&creds["lease_id"]),
+        username: text(&creds["data"]["username"]),
+        password: text(&creds["data"]["password"]),
+    }
 }
 
 /// Renews as an agent does; Vault's answer, or its errors.
@@ -74,13 +78,18 @@ fn postgres_credentials_renew_and_revoke(port: u16, label: &str) {
         for short in ["own", "rw", "ro"] {
             let lease = issue(&format!("{}/creds/postgres-{name}-{short}", c.mount));
             let before = valid_until(port, &lease.username);
-            let renewed = renew(&lease, 3600).unwrap_or_else(|e| panic!("{short} on :{port} did not renew {when}: {e}"));
+            let renewed =
+                renew(&lease, 3600).unwrap_or_else(|e| panic!("{short} on :{port} did not renew {when}: {e}"));
             assert!(renewed["lease_duration"].as_u64() > Some(600), "{short}: {renewed}");
             let after = valid_until(port, &lease.username);
             assert!(after > before, "{short} on :{port}: VALID UNTIL stayed at {before} through a renewal {when}");
             assert_eq!(login(&lease).as_deref(), Ok("1"), "{short} cannot log in after its renewal {when}");
             revoke(&lease);
-            let left = psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{}'", lease.username));
+            let left = psql_on(
+                port,
+                "postgres",
+                &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{}'", lease.username),
+            );
             assert_eq!(left, "0", "{short} on :{port}: the revoked user is still there {when}");
         }
     };
@@ -91,7 +100,11 @@ fn postgres_credentials_renew_and_revoke(port: u16, label: &str) {
         // issuer function for them to call. Its users cannot renew: shown, then mended.
         psql_on(port, &name, "DROP FUNCTION dbaas_vault.renew_user(text, text)");
         for short in ["own", "rw", "ro"] {
-            vault("POST", &format!("{}/roles/postgres-{name}-{short}", c.mount), Some(&json!({ "renew_statements": [] })));
+            vault(
+                "POST",
+                &format!("{}/roles/postgres-{name}-{short}", c.mount),
+                Some(&json!({ "renew_statements": [] })),
+            );
         }
         let lease = issue(&format!("{}/creds/postgres-{name}-rw", c.mount));
         assert!(renew(&lease, 3600).is_err(), "the earlier release's roles renewed: this story would prove nothing");

@@ -763,10 +763,13 @@ fn mysql_grants_name_their_database_alone() {
         + &role("readwrite", "rw", "privileges = \"readwrite\"")
         + &role("readonly", "ro", "privileges = \"readonly\"")
         + &role("static", "st", "mode = \"static\"");
-    let ws = Workspace::new(tf, "mywild", &Stack::default().mysql().vault(&c.mount, "token = \"root\"").main_tf(&resources));
+    let ws =
+        Workspace::new(tf, "mywild", &Stack::default().mysql().vault(&c.mount, "token = \"root\"").main_tf(&resources));
     ws.init();
     ws.apply();
-    mysql(&format!("CREATE DATABASE `{neighbour}`; CREATE TABLE `{neighbour}`.secrets (v TEXT); INSERT INTO `{neighbour}`.secrets VALUES ('theirs')"));
+    mysql(&format!(
+        "CREATE DATABASE `{neighbour}`; CREATE TABLE `{neighbour}`.secrets (v TEXT); INSERT INTO `{neighbour}`.secrets VALUES ('theirs')"
+    ));
     mysql(&format!("CREATE TABLE `{mine}`.trades (id INT); INSERT INTO `{mine}`.trades VALUES (1)"));
     let mount = &c.mount;
     let static_login = || {
@@ -828,7 +831,11 @@ fn mysql_grants_name_their_database_alone() {
         .iter()
         .map(|s| s.as_str().unwrap().replace("\\_", "_"))
         .collect();
-    assert_ne!(Some(&serde_json::json!(bare_statements)), written.get("creation_statements"), "the role escaped nothing");
+    assert_ne!(
+        Some(&serde_json::json!(bare_statements)),
+        written.get("creation_statements"),
+        "the role escaped nothing"
+    );
     vault("POST", &path, Some(&json!({ "db_name": written["db_name"], "creation_statements": bare_statements })));
     let (st_user, st_password) = static_login();
     assert!(
@@ -886,14 +893,14 @@ fn planted_roles_are_never_adopted(port: u16, label: &str) {
         assert!(planted["errors"].is_array(), "the issuer made a role that is no Vault user: {planted}");
         assert_eq!(exists, "0");
     } else {
-        assert!(planted["data"]["username"].is_string(), "the management login could not plant (the story needs it to): {planted}");
+        assert!(
+            planted["data"]["username"].is_string(),
+            "the management login could not plant (the story needs it to): {planted}"
+        );
         assert_eq!(exists, "1");
     }
-    let other = Workspace::new(
-        tf,
-        &format!("{label}b"),
-        &stack_on(&c, port, &database(&future, "deletion_policy = \"drop\"")),
-    );
+    let other =
+        Workspace::new(tf, &format!("{label}b"), &stack_on(&c, port, &database(&future, "deletion_policy = \"drop\"")));
     other.init();
     if port == 5432 {
         other.apply();
@@ -933,14 +940,22 @@ fn a_squatted_pooler_auth_user_is_refused(port: u16, label: &str) {
     require_services();
     let tf = &terraforms()[0];
     let c = Cleanup::new(label);
-    let (mine, theirs, squatted, platform) =
-        (format!("{}_a", c.prefix), format!("{}_b", c.prefix), format!("{}_pool", c.prefix), format!("{}_plat", c.prefix));
+    let (mine, theirs, squatted, platform) = (
+        format!("{}_a", c.prefix),
+        format!("{}_b", c.prefix),
+        format!("{}_pool", c.prefix),
+        format!("{}_plat", c.prefix),
+    );
     let ws = Workspace::new(tf, label, &stack_on(&c, port, &database(&mine, "deletion_policy = \"drop\"")));
     ws.init();
     ws.apply();
     let path = format!("{}/roles/postgres-{mine}-squat", c.mount);
     let plant = vec![format!("CREATE ROLE \"{squatted}\" LOGIN PASSWORD 'squatted';")];
-    vault("POST", &path, Some(&json!({ "db_name": format!("postgres-{mine}"), "creation_statements": plant, "default_ttl": "5m" })));
+    vault(
+        "POST",
+        &path,
+        Some(&json!({ "db_name": format!("postgres-{mine}"), "creation_statements": plant, "default_ttl": "5m" })),
+    );
     let planted = vault("GET", &format!("{}/creds/postgres-{mine}-squat", c.mount), None);
     assert!(planted["data"]["username"].is_string(), "the squat could not be made (the story needs it): {planted}");
     // Another team's stack, behind a PgBouncer whose auth user is the squatted name.
@@ -1013,7 +1028,11 @@ fn another_tenants_grants_never_break_a_destroy(port: u16, label: &str) {
     );
     psql_as(port, &owner, &owner_pw, &a, &grants).unwrap_or_else(|e| panic!("A's owner could not grant: {e}"));
     ws_b.destroy();
-    let left = psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{b}\\_%' OR rolname = '{b_user}'"));
+    let left = psql_on(
+        port,
+        "postgres",
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE '{b}\\_%' OR rolname = '{b_user}'"),
+    );
     assert_eq!(left, "0", "B's destroy left roles behind");
     assert_eq!(psql_on(port, &a, "SELECT v FROM shared"), "kept", "A's rows were touched");
     ws_a.destroy();

@@ -38,8 +38,11 @@ impl Mysql {
         }
         self.execute(&format!("GRANT CREATE USER ON *.* TO {account} WITH GRANT OPTION")).await?;
         self.execute(&format!("GRANT SELECT ON mysql.user TO {account}")).await?;
-        self.execute(&format!("GRANT ALL PRIVILEGES ON {} TO {account} WITH GRANT OPTION", database_grant_scope(database)))
-            .await
+        self.execute(&format!(
+            "GRANT ALL PRIVILEGES ON {} TO {account} WITH GRANT OPTION",
+            database_grant_scope(database)
+        ))
+        .await
     }
 
     /// Creates or puts right a login `@'%'` for a static role: exactly `grants` on the
@@ -164,11 +167,9 @@ impl Mysql {
             return Ok(Vec::new());
         }
         self.limit(
-            sqlx::query_as(
-                "SELECT CAST(User AS CHAR), CAST(Host AS CHAR) FROM mysql.db WHERE Db = ? ORDER BY 1, 2",
-            )
-            .bind(database)
-            .fetch_all(&self.pool),
+            sqlx::query_as("SELECT CAST(User AS CHAR), CAST(Host AS CHAR) FROM mysql.db WHERE Db = ? ORDER BY 1, 2")
+                .bind(database)
+                .fetch_all(&self.pool),
         )
         .await
     }

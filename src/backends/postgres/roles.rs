@@ -60,9 +60,9 @@ impl Postgres {
                     // (a management login holds CREATEROLE from 16 on): a role is the
                     // provider's only when it is marked and nobody else holds it.
                     if if_exists == Existing::MustBeMarked
-                        && let Some((role, comment, held_by)) = found
-                            .iter()
-                            .find(|(_, comment, held_by)| comment.as_deref() != Some(mark.as_str()) || held_by.is_some())
+                        && let Some((role, comment, held_by)) = found.iter().find(|(_, comment, held_by)| {
+                            comment.as_deref() != Some(mark.as_str()) || held_by.is_some()
+                        })
                     {
                         return Ok(Err(Some((role.clone(), comment.clone(), held_by.clone()))));
                     }
@@ -158,11 +158,12 @@ impl Postgres {
             self.with(&elsewhere, move |c| {
                 let held = held.clone();
                 Box::pin(async move {
-                    let statement: String =
-                        sqlx::query_scalar("SELECT 'DROP OWNED BY ' || string_agg(quote_ident(r), ', ') FROM unnest($1::text[]) r")
-                            .bind(&held)
-                            .fetch_one(&mut *c)
-                            .await?;
+                    let statement: String = sqlx::query_scalar(
+                        "SELECT 'DROP OWNED BY ' || string_agg(quote_ident(r), ', ') FROM unnest($1::text[]) r",
+                    )
+                    .bind(&held)
+                    .fetch_one(&mut *c)
+                    .await?;
                     c.execute(statement.as_str()).await.map(drop)
                 })
             })
@@ -244,7 +245,11 @@ impl Postgres {
             })
             .await?;
         self.invalidate().await;
-        outcome.map_err(|(comment, held_by)| PostgresError::NotOurs { role: roles.management.clone(), comment, held_by })
+        outcome.map_err(|(comment, held_by)| PostgresError::NotOurs {
+            role: roles.management.clone(),
+            comment,
+            held_by,
+        })
     }
 
     /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE, made

@@ -13,7 +13,11 @@ impl Credentials<'_> {
             (Store::Redis(ns), Target::Namespace(name)) => {
                 let rules = self.redis_rules(ns, name, privileges).await?;
                 // The redis plugin reads creation_statements[0] as a JSON array of rules.
-                Statements { creation: vec![Json::from(rules).to_string()], revocation: Vec::new(), renewal: Vec::new() }
+                Statements {
+                    creation: vec![Json::from(rules).to_string()],
+                    revocation: Vec::new(),
+                    renewal: Vec::new(),
+                }
             }
             (Store::Postgres(pg), Target::Database(db)) => sql_statements(db, privileges, pg.needs_issuer().await?),
             (_, Target::Database(db)) => sql_statements(db, privileges, false),

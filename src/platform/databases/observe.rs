@@ -142,11 +142,8 @@ mod tests {
 
     #[test]
     fn a_mysql_grant_that_is_a_pattern_is_drift() {
-        let seen = Observed {
-            vault_connection: true,
-            wildcard_grants: vec!["x_a_vault@%".to_owned()],
-            ..Observed::default()
-        };
+        let seen =
+            Observed { vault_connection: true, wildcard_grants: vec!["x_a_vault@%".to_owned()], ..Observed::default() };
         assert_eq!(
             judge(Engine::Mysql, &seen, true),
             vec![DatabaseDrift::WildcardGrants { accounts: vec!["x_a_vault@%".to_owned()] }]

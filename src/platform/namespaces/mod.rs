@@ -247,7 +247,9 @@ impl Namespaces<'_> {
                 kv_mount: &vc.kv_mount,
                 path: naming::acl_user_claim_path(&spec.user),
             }),
-            None => NamespaceClaim::Redis(RedisClaim { redis: self.redis, key: naming::acl_user_claim_key(&spec.user) }),
+            None => {
+                NamespaceClaim::Redis(RedisClaim { redis: self.redis, key: naming::acl_user_claim_key(&spec.user) })
+            }
         })
     }
 
@@ -292,10 +294,13 @@ impl Namespaces<'_> {
         let Some(store) = self.user_claim_store(spec) else { return Ok(standing) };
         // Another state's claim on the ACL user stands whatever the namespace's name.
         let user = store.read().await?;
-        Ok(match claims::standing(user.claim.as_ref(), held.or(found.claim.as_ref().map(|c| c.id.as_str())), take_over) {
-            theirs @ Standing::Theirs(_) => theirs,
-            _ => standing,
-        })
+        Ok(
+            match claims::standing(user.claim.as_ref(), held.or(found.claim.as_ref().map(|c| c.id.as_str())), take_over)
+            {
+                theirs @ Standing::Theirs(_) => theirs,
+                _ => standing,
+            },
+        )
     }
 
     /// Reads the namespace back from every node and Vault.

@@ -162,7 +162,8 @@ impl ProviderConfig {
             let pooled_host = pooled.and_then(|p| p.text.into_iter().next());
             // Apps given the server itself have no PgBouncer in front: no auth user to grant
             // CONNECT to, or to check is the platform's.
-            let behind_pooler = (pooled_host.as_deref().unwrap_or(&host_text), pooled_port) != (host_text.as_str(), port);
+            let behind_pooler =
+                (pooled_host.as_deref().unwrap_or(&host_text), pooled_port) != (host_text.as_str(), port);
             out.postgres = Some(PostgresConfig {
                 read: read_host.map(|h| (h, read_port)),
                 pooled_read: pooled_read_host.map(|h| (h, pooled_read_port)),
