@@ -18,7 +18,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 
 use crate::backends::mysql::{Mysql, MysqlError};
-use crate::backends::postgres::{Postgres, PostgresError};
+use crate::backends::postgres::{ClaimRecord, Postgres, PostgresError};
 use crate::backends::redis::{Redis, RedisBackendError};
 use crate::backends::vault::{Vault, VaultError};
 use crate::platform::naming::DatabaseName;
@@ -221,8 +221,9 @@ pub async fn release<S: ClaimStore>(store: &S, held: &str) -> Result<(), S::Erro
     Ok(())
 }
 
-/// A PostgreSQL database's claim: in its comment, after the owner mark
-/// (`<mark>; claim <id> since <time>`), swapped under the database's DDL lock.
+/// A PostgreSQL database's claim: the comment on its claim role, which no tenant can write
+/// (see [`crate::backends::postgres::claim_role`]); the database's own comment for one an
+/// earlier release claimed. Swapped under the database's DDL lock.
 pub struct PostgresDatabaseClaim<'a> {
     /// The server.
     pub pg: &'a Postgres,
@@ -231,11 +232,14 @@ pub struct PostgresDatabaseClaim<'a> {
 }
 
 impl PostgresDatabaseClaim<'_> {
-    /// The comment that carries `claim` (or only the mark).
-    pub fn comment(&self, claim: Option<&Claim>) -> String {
-        match claim {
-            Some(c) => format!("{}; {}", self.name.mark(), c.to_text()),
-            None => self.name.mark(),
+    /// The claim `record` holds: a claim role's comment, or what follows this database's
+    /// own mark in its comment.
+    pub fn claim_in(&self, record: &ClaimRecord) -> Option<Claim> {
+        match record {
+            ClaimRecord::Role(comment) => comment.as_deref().and_then(Claim::from_text),
+            ClaimRecord::Comment(comment) => {
+                comment.as_deref().filter(|c| c.starts_with(&self.name.mark())).and_then(Claim::from_text)
+            }
         }
     }
 }
@@ -245,15 +249,31 @@ impl ClaimStore for PostgresDatabaseClaim<'_> {
     type Error = PostgresError;
 
     async fn read(&self) -> Result<Held, PostgresError> {
-        let comment = self.pg.database_comment(&self.name.name).await?;
-        // Only a claim behind this database's own mark counts; any other comment is text.
-        let claim = comment.as_deref().filter(|c| c.starts_with(&self.name.mark())).and_then(Claim::from_text);
-        Ok(Held { claim, version: comment })
+        let record = self.pg.claim_record(&self.name.name).await?;
+        let claim = self.claim_in(&record);
+        Ok(Held { claim, version: Some(serde_json::to_string(&record_version(&record)).unwrap_or_default()) })
     }
 
     async fn swap(&self, expected: &Held, claim: Option<&Claim>) -> Result<bool, PostgresError> {
-        self.pg.swap_database_comment(&self.name.name, expected.version.as_deref(), &self.comment(claim)).await
+        let Some(expected) = expected.version.as_deref().and_then(|v| serde_json::from_str(v).ok()).map(version_record)
+        else {
+            return Ok(false);
+        };
+        let record = claim.map(Claim::to_text);
+        self.pg.swap_claim(&self.name.name, &expected, record.as_deref(), &self.name.mark()).await
     }
+}
+
+/// A [`ClaimRecord`] as the opaque version a [`Held`] carries.
+fn record_version(record: &ClaimRecord) -> (bool, Option<String>) {
+    match record {
+        ClaimRecord::Role(c) => (true, c.clone()),
+        ClaimRecord::Comment(c) => (false, c.clone()),
+    }
+}
+
+fn version_record((role, text): (bool, Option<String>)) -> ClaimRecord {
+    if role { ClaimRecord::Role(text) } else { ClaimRecord::Comment(text) }
 }
 
 /// A MySQL database's claim: a row of the provider's registry table.

@@ -189,7 +189,9 @@ fn state_from_before_claims_takes_its_claim_in_place() {
     ws.ok(&["state", "push", "old.tfstate"]);
     psql(
         "postgres",
-        &format!("COMMENT ON DATABASE \"{name}\" IS 'managed by terraform-provider-dbaas: postgresql/{name}'"),
+        &format!(
+            "COMMENT ON DATABASE \"{name}\" IS 'managed by terraform-provider-dbaas: postgresql/{name}'; DROP ROLE \"dbaas-claim:{name}\""
+        ),
     );
 
     let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
@@ -307,4 +309,87 @@ fn a_failed_apply_after_import_keeps_the_claim_it_took() {
     ws.apply();
     ws.assert_plan_empty();
     assert_eq!(claim_in_state(&ws), Some(claim), "the same claim throughout");
+}
+
+/// A tenant's `owner` credentials act as its database's owner, and an owner may rewrite
+/// the database's comment: erasing a claim kept there let another state import the
+/// database, take the claim and drop it. The claim is the comment on a role no tenant may
+/// comment on, so an erased or forged database comment decides nothing; and a database an
+/// earlier release claimed (its comment alone holds the claim) gets that role at the first
+/// claim this release writes on the server, before any tenant is asked.
+#[test]
+fn a_tenant_cannot_erase_or_forge_its_databases_claim() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("claimerase");
+    let (name, legacy, next) = (format!("{}_a", c.prefix), format!("{}_l", c.prefix), format!("{}_n", c.prefix));
+    let role = |label: &str| {
+        format!(
+            "resource \"dbaas_rotated_role\" \"{label}\" {{\n  database = dbaas_shared_database.{label}.id\n  name = \"own\"\n  privileges = \"owner\"\n}}\n"
+        )
+    };
+    // Its apps log in through PgBouncer, whose idle server connections a drop must end.
+    let main = database(&c, &name, "postgresql", "deletion_policy = \"drop\"\n  force_drop = true")
+        + &role("this")
+        + &format!(
+            "resource \"dbaas_shared_database\" \"legacy\" {{\n  name = \"{legacy}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n"
+        )
+        + &role("legacy");
+    let owner = Workspace::new(tf, "claimerasea", &main);
+    owner.init();
+    owner.apply();
+    // The earlier release's shape for `legacy`: its claim in its comment alone.
+    psql("postgres", &format!("DROP ROLE \"dbaas-claim:{legacy}\""));
+    // Any claim this release writes on the server (a third database here) moves it.
+    let third = Workspace::new(tf, "claimerasen", &database(&c, &next, "postgresql", "deletion_policy = \"drop\""));
+    third.init();
+    third.apply();
+    let moved = psql(
+        "postgres",
+        &format!("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'dbaas-claim:{legacy}'"),
+    );
+    assert!(moved.starts_with("claim "), "the earlier release's claim was not moved to its role: {moved:?}");
+    owner.assert_plan_empty();
+
+    for db in [&name, &legacy] {
+        let label = if db == &name { "this" } else { "legacy" };
+        let (user, password) = {
+            let creds = vault("GET", &format!("{}/creds/postgres-{db}-own", c.mount), None);
+            (
+                creds["data"]["username"].as_str().unwrap().to_owned(),
+                creds["data"]["password"].as_str().unwrap().to_owned(),
+            )
+        };
+        // The tenant's owner app erases the claim from its database's comment; another
+        // stack imports the database.
+        let erased = format!("COMMENT ON DATABASE \"{db}\" IS 'managed by terraform-provider-dbaas: postgresql/{db}'");
+        psql_pooled(&user, &password, db, &erased)
+            .unwrap_or_else(|e| panic!("the owner app may comment its database: {e}"));
+        let planted = psql_pooled(
+            &user,
+            &password,
+            db,
+            &format!("COMMENT ON ROLE \"dbaas-claim:{db}\" IS 'claim forged since 2026-01-01T00:00:00Z'"),
+        );
+        assert!(planted.is_err(), "the owner app wrote the claim role's comment: {planted:?}");
+        let thief = Workspace::new(
+            tf,
+            "claimeraset",
+            &(database(&c, db, "postgresql", "deletion_policy = \"drop\"") + &import_block("postgresql", db)),
+        );
+        thief.init();
+        let refused = thief.refused_claims();
+        assert_eq!(refused.len(), 1, "the other stack's plan was not refused for {db}: {refused:?}");
+        assert_eq!(refused[0].1, owner.claim_of(&format!("dbaas_shared_database.{label}")));
+        let refused = thief.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+        assert!(refused.contains("Claimed by another Terraform state"), "{refused}");
+    }
+    owner.assert_plan_empty();
+    third.destroy();
+    owner.destroy();
+    assert_eq!(
+        psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'dbaas-claim:{}%'", c.prefix)),
+        "0",
+        "destroy left claim roles"
+    );
 }

@@ -460,7 +460,11 @@ impl Drop for Cleanup {
             for name in list(format!("SELECT datname FROM pg_database WHERE datname LIKE '{like}'")).lines() {
                 run(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
             }
-            for name in list(format!("SELECT rolname FROM pg_roles WHERE rolname LIKE '{like}'")).lines() {
+            for name in list(format!(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE '{like}' OR rolname LIKE 'dbaas-claim:{like}'"
+            ))
+            .lines()
+            {
                 run(format!("DROP ROLE IF EXISTS \"{name}\""));
             }
         }

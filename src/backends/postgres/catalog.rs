@@ -53,18 +53,23 @@ impl Postgres {
             .with(&maintenance, move |c| {
                 let (databases, roles) = (databases.clone(), roles.clone());
                 Box::pin(async move {
-                    sqlx::query(
+                    sqlx::query(&format!(
                         "SELECT 'd' AS kind, d.datname::text AS name, pg_get_userbyid(d.datdba)::text AS owner, d.datconnlimit AS connlimit, \
                                 pg_encoding_to_char(d.encoding)::text AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype, \
                                 shobj_description(d.oid, 'pg_database') AS comment, \
                                 ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END \
                                       FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
-                                      WHERE a.privilege_type = 'CONNECT') AS connect \
+                                      WHERE a.privilege_type = 'CONNECT') AS connect, \
+                                (SELECT CASE WHEN {TRUSTED_CLAIM_ROLE} THEN 't' ELSE 'f' END FROM pg_roles c \
+                                  WHERE c.rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) AS claim_role, \
+                                (SELECT shobj_description(c.oid, 'pg_authid') FROM pg_roles c \
+                                  WHERE c.rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) AS claim_role_comment \
                          FROM pg_database d WHERE $1::text[] IS NULL OR d.datname = ANY($1) \
                          UNION ALL \
-                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r \
+                         SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r \
                          WHERE $2::text[] IS NULL OR r.rolname = ANY($2)",
-                    )
+                        TRUSTED_CLAIM_ROLE = super::claims::TRUSTED_CLAIM_ROLE,
+                    ))
                     .bind(databases)
                     .bind(roles)
                     .fetch_all(c)
@@ -89,6 +94,11 @@ impl Postgres {
                         lc_ctype: row.get("ctype"),
                         comment: row.get("comment"),
                         connect: row.get::<Option<Vec<String>>, _>("connect").unwrap_or_default(),
+                        claim: match row.get::<Option<String>, _>("claim_role").as_deref() {
+                            None => ClaimRecord::Comment(row.get("comment")),
+                            Some("t") => ClaimRecord::Role(row.get("claim_role_comment")),
+                            Some(_) => ClaimRecord::Role(None),
+                        },
                     },
                 );
             }

@@ -380,7 +380,8 @@ impl Postgres {
         }
         // Our own idle connections and Vault's would block the drop.
         self.terminate_sessions(database, roles, false).await?;
-        let roles = drop_roles.to_vec();
+        // The claim goes with the database: a new one of the name starts unclaimed.
+        let roles: Vec<String> = drop_roles.iter().cloned().chain([claim_role(database)]).collect();
         let maintenance = self.endpoint.database.clone();
         let db = database.to_owned();
         self.with(&maintenance, move |c| {
@@ -454,10 +455,14 @@ impl Postgres {
                         .fetch_one(&mut *c)
                         .await?;
                 c.execute(rename.as_str()).await?;
-                let drop_login: String = sqlx::query_scalar("SELECT format('DROP ROLE IF EXISTS %I', $1::text)")
-                    .bind(&r.management)
-                    .fetch_one(&mut *c)
-                    .await?;
+                // The management login, and the claim role: an archive is nobody's.
+                let drop_login: String = sqlx::query_scalar(
+                    "SELECT format('DROP ROLE IF EXISTS %I; DROP ROLE IF EXISTS %I', $1::text, $2::text)",
+                )
+                .bind(&r.management)
+                .bind(claim_role(&db))
+                .fetch_one(&mut *c)
+                .await?;
                 c.execute(drop_login.as_str()).await.map(drop)
             })
         })

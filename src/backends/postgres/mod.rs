@@ -26,11 +26,13 @@ use super::snapshot::Snapshot;
 use crate::secret::Secret;
 
 mod catalog;
+mod claims;
 mod databases;
 mod issuer;
 mod pool;
 mod roles;
 
+pub use claims::{CLAIM_ROLE_PREFIX, ClaimRecord, claim_role};
 use issuer::install_issuer;
 pub use issuer::{ISSUER_ROLE, ISSUER_SCHEMA, SCOPED_CREATEROLE_SINCE, STATIC_LOGIN_MARK};
 
@@ -119,9 +121,20 @@ pub enum PostgresError {
         /// log in where the provider's would not.
         held_by: Option<String>,
     },
+    /// The role that holds a database's claim exists but is not trusted: someone other
+    /// than an admin holds it, or it can log in.
+    #[error("the role {role:?} that holds the database's claim was made or is held by {held_by}, not by an admin")]
+    ClaimRoleTaken {
+        /// The claim role.
+        role: String,
+        /// Who holds it.
+        held_by: String,
+    },
     /// Roles of a database being dropped own objects in other databases: dropping the
     /// roles would need those objects dropped, and data is never dropped unasked.
-    #[error("roles of database {database:?} own objects in {elsewhere}; give them to their databases' owners (`REASSIGN OWNED BY … TO …` there), then apply again")]
+    #[error(
+        "roles of database {database:?} own objects in {elsewhere}; give them to their databases' owners (`REASSIGN OWNED BY … TO …` there), then apply again"
+    )]
     OwnsElsewhere {
         /// The database being dropped.
         database: String,
@@ -289,6 +302,8 @@ pub struct DatabaseInfo {
     pub comment: Option<String>,
     /// Who may CONNECT (`PUBLIC` for everyone), from its ACL.
     pub connect: Vec<String>,
+    /// Its claim record (a claim role nobody trusts reads as one with no claim).
+    pub claim: ClaimRecord,
 }
 
 /// A snapshot of the shared catalogs: every database and role, read in one round trip.

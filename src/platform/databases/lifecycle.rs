@@ -68,7 +68,7 @@ impl Databases<'_> {
                     return Err(e.into());
                 }
                 made.database = true;
-                pg.mark_database(&name.name, &PostgresDatabaseClaim { pg, name }.comment(Some(claim))).await?;
+                claims::stamp_new(&PostgresDatabaseClaim { pg, name }, claim).await?;
                 pg.ensure_privileges(&name.name, &roles).await?;
                 if let Some(extensions) = &spec.extensions {
                     let add: Vec<String> = extensions.iter().cloned().collect();

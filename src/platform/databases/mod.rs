@@ -349,8 +349,7 @@ impl Databases<'_> {
                 let roles = name.group_roles();
                 let catalog = pg.catalog_of(&[&name.name], &[&roles.owner, &roles.readwrite, &roles.readonly]).await?;
                 let Some(info) = catalog.databases.get(&name.name) else { return Ok(None) };
-                observed.claim =
-                    info.comment.as_deref().filter(|c| c.starts_with(&name.mark())).and_then(Claim::from_text);
+                observed.claim = PostgresDatabaseClaim { pg, name }.claim_in(&info.claim);
                 observed.connection_limit = Some(info.connection_limit);
                 observed.encoding = Some(info.encoding.clone());
                 observed.lc_collate = Some(info.lc_collate.clone());

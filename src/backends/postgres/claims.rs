@@ -1,0 +1,164 @@
+//! Which Terraform state manages each database: a claim kept where no tenant can write it.
+//!
+//! A database's comment is written by whoever owns it, and its `owner` credentials act as
+//! its owner group: a claim there could be erased by the tenant it separates. So the claim
+//! is the comment on a NOLOGIN role of its own, [`claim_role`], which only a role holding
+//! ADMIN on it may comment on (PostgreSQL 16+: only the admin that made it; 15: only
+//! `CREATEROLE` logins, which no tenant or management login holds there). A claim role is
+//! trusted only when every role holding any membership in it is an admin (a superuser or a
+//! login with `CREATEDB`, which no management login has), so one a management login
+//! planted counts for nothing. The database's comment keeps `<mark>; claim …` as well, for
+//! releases before this one, and is read only for a database with no claim role yet.
+
+use super::*;
+
+/// The prefix of every claim role's name; its `:` keeps it apart from any name a stack
+/// derives.
+pub const CLAIM_ROLE_PREFIX: &str = "dbaas-claim:";
+
+/// The role whose comment holds `database`'s claim.
+pub fn claim_role(database: &str) -> String {
+    format!("{CLAIM_ROLE_PREFIX}{database}")
+}
+
+/// Whether the claim role `c` (a `pg_roles` row alias) can be trusted: no login, no role
+/// attribute, and every member (ADMIN included) an admin. SQL, spliced into queries.
+pub(super) const TRUSTED_CLAIM_ROLE: &str = "(NOT c.rolcanlogin AND NOT c.rolsuper AND NOT c.rolcreaterole \
+     AND NOT c.rolcreatedb AND NOT c.rolreplication AND NOT c.rolbypassrls \
+     AND NOT EXISTS (SELECT FROM pg_auth_members a JOIN pg_roles h ON h.oid = a.member \
+                     WHERE a.roleid = c.oid AND NOT (h.rolsuper OR h.rolcreatedb)))";
+
+/// A database's claim as read: where it was found, and its text there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimRecord {
+    /// The trusted claim role's comment (`None`: no comment).
+    Role(Option<String>),
+    /// No claim role: the database's comment (`None`: no database, or no comment).
+    Comment(Option<String>),
+}
+
+impl Postgres {
+    /// `database`'s claim record.
+    ///
+    /// # Errors
+    /// [`PostgresError::ClaimRoleTaken`] when a claim role exists that is not trusted;
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn claim_record(&self, database: &str) -> Result<ClaimRecord, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let db = database.to_owned();
+        self.with(&maintenance, move |c| {
+            let db = db.clone();
+            Box::pin(async move { read_claim(c, &db).await })
+        })
+        .await?
+    }
+
+    /// Sets `database`'s claim to `record` (`None` gives it up) if it still is
+    /// `expected`, under the database's DDL lock; false when it changed in between. The
+    /// database's comment gets `mark` (and the record after it, for earlier releases).
+    /// Databases whose claim only their comment holds (made by an earlier release) get
+    /// their claim role too, in the same transaction: from the first claim this release
+    /// writes on a server, no comment decides anything there.
+    ///
+    /// # Errors
+    /// [`PostgresError::ClaimRoleTaken`]; [`PostgresError`] for any refusal.
+    pub async fn swap_claim(
+        &self,
+        database: &str,
+        expected: &ClaimRecord,
+        record: Option<&str>,
+        mark: &str,
+    ) -> Result<bool, PostgresError> {
+        let maintenance = self.endpoint.database.clone();
+        let (db, expected, record, mark) =
+            (database.to_owned(), expected.clone(), record.map(str::to_owned), mark.to_owned());
+        let swapped = self
+            .with(&maintenance, move |c| {
+                let (db, expected, record, mark) = (db.clone(), expected.clone(), record.clone(), mark.clone());
+                Box::pin(async move {
+                    let mut tx = c.begin().await?;
+                    // Claim roles are made one transaction at a time on a server.
+                    lock_ddl(&mut tx, CLAIM_ROLE_PREFIX).await?;
+                    lock_ddl(&mut tx, &db).await?;
+                    let now = match read_claim(&mut tx, &db).await? {
+                        Ok(now) => now,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    if now != expected {
+                        return Ok(Ok(false));
+                    }
+                    let statements: Vec<Option<String>> = sqlx::query_scalar(&format!(
+                        "SELECT s FROM ( \
+                           SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', '{CLAIM_ROLE_PREFIX}' || d.datname) AS s, d.datname \
+                             FROM pg_database d \
+                            WHERE left(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; claim ')) \
+                                  = $4 || d.datname || '; claim ' \
+                              AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
+                              AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) \
+                           UNION ALL \
+                           SELECT 2, format('COMMENT ON ROLE %I IS %L', '{CLAIM_ROLE_PREFIX}' || d.datname, \
+                                            substr(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; ') + 1)), d.datname \
+                             FROM pg_database d \
+                            WHERE left(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; claim ')) \
+                                  = $4 || d.datname || '; claim ' \
+                              AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
+                              AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) \
+                           UNION ALL \
+                           SELECT 3, CASE WHEN $2::text IS NOT NULL AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $3) \
+                                          THEN format('CREATE ROLE %I NOLOGIN', $3) END, $1 \
+                           UNION ALL \
+                           SELECT 4, CASE WHEN $2::text IS NOT NULL THEN format('COMMENT ON ROLE %I IS %L', $3, $2::text) \
+                                          ELSE format('DROP ROLE IF EXISTS %I', $3) END, $1 \
+                           UNION ALL \
+                           SELECT 5, CASE WHEN EXISTS (SELECT FROM pg_database WHERE datname = $1) \
+                                          THEN format('COMMENT ON DATABASE %I IS %L', $1, \
+                                                      $5 || coalesce('; ' || $2::text, '')) END, $1 \
+                         ) q ORDER BY step, datname"
+                    ))
+                    .bind(&db)
+                    .bind(&record)
+                    .bind(claim_role(&db))
+                    .bind(mark.strip_suffix(&db).unwrap_or(&mark).to_owned())
+                    .bind(&mark)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;
+                    tx.commit().await?;
+                    Ok(Ok(true))
+                })
+            })
+            .await?;
+        self.invalidate().await;
+        swapped
+    }
+}
+
+/// Reads `database`'s claim record on `c`; a claim role that is not trusted is an error
+/// naming who holds it.
+async fn read_claim(c: &mut PgConnection, database: &str) -> Result<Result<ClaimRecord, PostgresError>, sqlx::Error> {
+    let (exists, trusted, role_comment, database_comment, held_by): (
+        bool,
+        bool,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = sqlx::query_as(&format!(
+        "SELECT c.oid IS NOT NULL, coalesce({TRUSTED_CLAIM_ROLE}, false), shobj_description(c.oid, 'pg_authid'), \
+                    (SELECT shobj_description(d.oid, 'pg_database') FROM pg_database d WHERE d.datname = $1), \
+                    (SELECT string_agg(quote_ident(h.rolname), ', ' ORDER BY h.rolname) \
+                       FROM pg_auth_members a JOIN pg_roles h ON h.oid = a.member WHERE a.roleid = c.oid) \
+               FROM (SELECT) one LEFT JOIN pg_roles c ON c.rolname = $2"
+    ))
+    .bind(database)
+    .bind(claim_role(database))
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(match (exists, trusted) {
+        (false, _) => Ok(ClaimRecord::Comment(database_comment)),
+        (true, true) => Ok(ClaimRecord::Role(role_comment)),
+        (true, false) => Err(PostgresError::ClaimRoleTaken {
+            role: claim_role(database),
+            held_by: held_by.unwrap_or_else(|| "a role that can log in or holds role attributes".to_owned()),
+        }),
+    })
+}
