@@ -9,6 +9,7 @@
 //! call one operation, and map the typed error it returns to diagnostics
 //! (`crate::errors`).
 
+pub mod authority;
 pub mod claims;
 pub mod credentials;
 pub mod databases;

@@ -7,6 +7,7 @@ mod chaos;
 mod claims;
 mod drift;
 mod endpoints;
+mod escapes;
 mod examples;
 mod isolation;
 mod provider;
