@@ -275,7 +275,16 @@ impl Resource for SharedDatabase {
             && let Some(databases) = self.services.databases(model.database.engine, &mut Diagnostics::default()).await
             && let Err(e) = databases.check_pooler_auth_user().await
         {
-            errors::database(&mut response.diagnostics, "planning the database", &model.database, &e);
+            match e {
+                DatabaseError::PoolerAuthUser { .. } => {
+                    errors::database(&mut response.diagnostics, "planning the database", &model.database, &e);
+                }
+                // A server that does not answer fails the apply, which checks again.
+                other => response.diagnostics.warning(
+                    "Could not check PgBouncer's auth_user",
+                    format!("Checking `postgres.pooler_auth_user` failed: {other}. Apply checks again."),
+                ),
+            }
         }
     }
 
