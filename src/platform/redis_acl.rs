@@ -365,6 +365,34 @@ pub fn prefixes_overlap(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// How Redis matches a key against a pattern (`stringmatchlen`), for the characters a
+    /// pattern built here may hold: `\\` escapes the next one, `*` is any run, `?` any one.
+    fn glob(pattern: &[char], key: &[char]) -> bool {
+        match pattern.split_first() {
+            None => key.is_empty(),
+            Some(('\\', rest)) if !rest.is_empty() => key.first() == Some(&rest[0]) && glob(&rest[1..], &key[1..]),
+            Some(('*', rest)) => (0..=key.len()).any(|skip| glob(rest, &key[skip..])),
+            Some(('?', rest)) => !key.is_empty() && glob(rest, &key[1..]),
+            Some(('[', _)) => panic!("an unescaped [ in a pattern built here"),
+            Some((c, rest)) => key.first() == Some(c) && glob(rest, &key[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever prefix `check_prefix` accepts and whatever key an app names, the key
+        /// pattern reaches the key exactly when the key starts with the prefix.
+        #[test]
+        fn a_prefix_pattern_reaches_its_keys_alone(prefix in "[ -~]{1,8}", key in "[ -~]{0,12}") {
+            proptest::prop_assume!(check_prefix(&prefix).is_ok());
+            let rules = pattern_rules(&prefix);
+            let pattern: Vec<char> = rules[0].strip_prefix('~').unwrap().chars().collect();
+            let key_chars: Vec<char> = key.chars().collect();
+            proptest::prop_assert_eq!(glob(&pattern, &key_chars), key.starts_with(&prefix));
+            let with_prefix: Vec<char> = format!("{prefix}{key}").chars().collect();
+            proptest::prop_assert!(glob(&pattern, &with_prefix));
+        }
+    }
+
     #[test]
     fn escalations_are_refused() {
         for bad in [

@@ -134,3 +134,36 @@ pub(super) fn pg_ident(name: &str) -> String {
 pub(super) fn pg_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Reads back a quoted token as the server's lexer does: between the quotes, a doubled
+    /// quote is one; any other quote ends it.
+    fn unquote(quoted: &str, quote: char) -> Option<String> {
+        let inner = quoted.strip_prefix(quote)?.strip_suffix(quote)?;
+        let mut out = String::new();
+        let mut chars = inner.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == quote {
+                (chars.next() == Some(quote)).then_some(())?;
+            }
+            out.push(c);
+        }
+        Some(out)
+    }
+
+    proptest! {
+        /// Whatever text, quoting it as a PostgreSQL identifier or string literal, or a
+        /// MySQL identifier, gives one token that reads back as that text.
+        #[test]
+        fn quoting_reads_back_as_the_text(text in "\\PC{0,24}") {
+            prop_assert_eq!(unquote(&pg_ident(&text), '"'), Some(text.clone()));
+            prop_assert_eq!(unquote(&pg_literal(&text), '\''), Some(text.clone()));
+            prop_assert_eq!(unquote(&mysql::quote_identifier(&text), '`'), Some(text.clone()));
+        }
+    }
+}

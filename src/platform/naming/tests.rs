@@ -172,3 +172,48 @@ fn connection_uris_name_the_database_behind_its_endpoint() {
     let my = DatabaseName::new(Engine::Mysql, "shop").unwrap();
     assert_eq!(my.connection_uri("mysql", 3306, ""), "mysql://mysql:3306/shop");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever name a stack may give a database, every name the provider derives from
+        /// it fits the server: PostgreSQL's 63 bytes (group roles, the management login,
+        /// the claim role, the archive's name), MySQL's 32-character user names; and what
+        /// is accepted is lowercase ASCII, so no server folds it into another name.
+        #[test]
+        fn every_derived_name_fits_its_server(name in "[a-z_][a-z0-9_]{0,70}") {
+            if let Ok(db) = DatabaseName::new(Engine::Postgresql, &name) {
+                let roles = db.group_roles();
+                for derived in [roles.owner, roles.readwrite, roles.readonly, roles.management,
+                                crate::backends::postgres::claim_role(&name), db.archived("20261207T160000Z")] {
+                    prop_assert!(derived.len() <= 63, "{derived:?} is longer than PostgreSQL keeps");
+                }
+                prop_assert!(!name.starts_with("pg_"));
+            }
+            if let Ok(db) = DatabaseName::new(Engine::Mysql, &name) {
+                prop_assert!(db.mysql_management_login().chars().count() <= 32);
+                prop_assert!(name.len() <= 64);
+            }
+            for engine in [Engine::Postgresql, Engine::Mysql] {
+                if DatabaseName::new(engine, &name).is_ok() {
+                    prop_assert_eq!(name.to_ascii_lowercase(), name.clone());
+                }
+            }
+        }
+
+        /// A MySQL name is refused when, read as a bare grant pattern, it names one of the
+        /// server's or the platform's own databases.
+        #[test]
+        fn no_mysql_name_is_a_pattern_over_a_platform_database(name in "[a-z_][a-z0-9_]{0,20}") {
+            let reaches = ["mysql", "information_schema", "performance_schema", "sys", "dbaas-provider"]
+                .iter()
+                .any(|db| name.len() == db.len() && name.chars().zip(db.chars()).all(|(p, d)| p == '_' || p == d));
+            if reaches {
+                prop_assert!(DatabaseName::new(Engine::Mysql, &name).is_err(), "{name:?} was accepted");
+            }
+        }
+    }
+}
