@@ -1024,7 +1024,8 @@ fn another_tenants_grants_never_break_a_destroy(port: u16, label: &str) {
         "CREATE TABLE shared (v text); INSERT INTO shared VALUES ('kept'); \
          GRANT SELECT ON shared TO \"{b}_readonly\", \"{b_user}\"; \
          ALTER TABLE shared ENABLE ROW LEVEL SECURITY; CREATE POLICY b_rows ON shared TO \"{b}_readwrite\" USING (true); \
-         ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO \"{b}_owner\""
+         ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO \"{b}_owner\"; \
+         GRANT CONNECT ON DATABASE \"{a}\" TO \"{b}_readonly\", \"{b_user}\""
     );
     psql_as(port, &owner, &owner_pw, &a, &grants).unwrap_or_else(|e| panic!("A's owner could not grant: {e}"));
     ws_b.destroy();
@@ -1046,4 +1047,48 @@ fn another_tenants_grants_never_break_a_destroy_on_postgres_15() {
 #[test]
 fn another_tenants_grants_never_break_a_destroy_on_postgres_17() {
     another_tenants_grants_never_break_a_destroy(PG17, "grants17");
+}
+
+/// Any login may set its own default privileges in `template1` (PUBLIC keeps CONNECT there,
+/// and `ALTER DEFAULT PRIVILEGES` for oneself needs no privilege), and every new database
+/// copies them. A new database must not read that as a login working in it that needs
+/// CONNECT of its own: tenant A's app is not granted CONNECT on B's new database.
+fn template_default_privileges_grant_no_connect(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (a, b) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let ws = Workspace::new(
+        tf,
+        label,
+        &stack_on(&c, port, &(database(&a, "deletion_policy = \"drop\"") + &role("app", "app", ""))),
+    );
+    ws.init();
+    ws.apply();
+    let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
+    let set = "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC";
+    // Straight to the server: PgBouncer would keep a server connection on template1, and
+    // CREATE DATABASE refuses a template anyone is connected to.
+    psql_as(port, &user, &password, "template1", set)
+        .unwrap_or_else(|e| panic!("the app could not set its defaults in template1 (the story needs it): {e}"));
+    let other =
+        Workspace::new(tf, &format!("{label}b"), &stack_on(&c, port, &database(&b, "deletion_policy = \"drop\"")));
+    other.init();
+    other.apply();
+    let connect = psql_on(port, "postgres", &format!("SELECT has_database_privilege('{user}', '{b}', 'CONNECT')"));
+    assert_eq!(connect, "f", "A's app was granted CONNECT on B's new database");
+    other.destroy();
+    // The app's own defaults in template1 would keep Vault from dropping it.
+    psql_on(port, "template1", &format!("DROP OWNED BY \"{user}\""));
+    ws.destroy();
+}
+
+#[test]
+fn template_default_privileges_grant_no_connect_on_postgres_15() {
+    template_default_privileges_grant_no_connect(5432, "tmpldef15");
+}
+
+#[test]
+fn template_default_privileges_grant_no_connect_on_postgres_17() {
+    template_default_privileges_grant_no_connect(PG17, "tmpldef17");
 }

@@ -403,7 +403,9 @@ pub struct PrivilegeGaps {
 /// Logins that hold privileges or own objects in the current database and may connect to
 /// it only because PUBLIC may (not superusers, not members of the group roles named by
 /// parameters `$first`, `$first + 1` and `$first + 2`): a database made by hand, whose apps'
-/// logins would be locked out when PUBLIC loses CONNECT.
+/// logins would be locked out when PUBLIC loses CONNECT. Default privileges do not count:
+/// any login may set its own in `template1` (no privilege needed), and every new database
+/// copies them, so counting them would hand CONNECT on each new database to whoever did.
 fn connecting_through_public(first: usize) -> String {
     let (owner, rw, ro) = (first, first + 1, first + 2);
     format!(
@@ -414,7 +416,8 @@ fn connecting_through_public(first: usize) -> String {
            AND NOT EXISTS (SELECT FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
                            WHERE a.grantee = r.oid AND a.privilege_type = 'CONNECT') \
            AND NOT EXISTS (SELECT FROM pg_roles g WHERE g.rolname IN (${owner}, ${rw}, ${ro}) AND pg_has_role(r.oid, g.oid, 'MEMBER')) \
-           AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid AND s.dbid = d.oid) \
+           AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid AND s.dbid = d.oid \
+                         AND s.classid <> 'pg_default_acl'::regclass) \
          ORDER BY 1"
     )
 }

@@ -7,11 +7,16 @@ use super::*;
 /// the provider's admin with ADMIN on it (a CREATEROLE login that made it keeps that, from
 /// PostgreSQL 16 on, and the server alone writes it), or a login or role attribute where
 /// `$2` (a login is expected) does not allow one. `None` for a role only the provider holds.
+/// The database's own management login `$3`, when it is marked `$4` and itself held by
+/// nobody else, may hold its group roles: what a database dropped outside Terraform leaves.
 const HOLDERS: &str = "SELECT r.rolname::text, shobj_description(r.oid, 'pg_authid'), \
        NULLIF(concat_ws('; ', \
          (SELECT 'held with ADMIN by ' || string_agg(quote_ident(h.rolname), ', ' ORDER BY h.rolname) \
             FROM pg_auth_members a JOIN pg_roles h ON h.oid = a.member \
-           WHERE a.roleid = r.oid AND a.admin_option AND h.rolname <> current_user), \
+           WHERE a.roleid = r.oid AND a.admin_option AND h.rolname <> current_user \
+             AND NOT (h.rolname = $3 AND shobj_description(h.oid, 'pg_authid') IS NOT DISTINCT FROM $4 \
+                      AND NOT EXISTS (SELECT FROM pg_auth_members a2 JOIN pg_roles h2 ON h2.oid = a2.member \
+                                      WHERE a2.roleid = h.oid AND a2.admin_option AND h2.rolname <> current_user))), \
          CASE WHEN r.rolcanlogin AND NOT $2 THEN 'it can log in' END, \
          CASE WHEN r.rolsuper OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls \
                    OR (r.rolcreaterole AND NOT $2) THEN 'it holds role attributes' END), '') \
@@ -35,10 +40,10 @@ impl Postgres {
     ) -> Result<Vec<String>, PostgresError> {
         let maintenance = self.endpoint.database.clone();
         let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
-        let (mark, db) = (mark.to_owned(), database.to_owned());
+        let (mark, db, management) = (mark.to_owned(), database.to_owned(), roles.management.clone());
         let outcome = self
             .with(&maintenance, move |c| {
-                let (names, mark, db) = (names.clone(), mark.clone(), db.clone());
+                let (names, mark, db, management) = (names.clone(), mark.clone(), db.clone(), management.clone());
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
                     lock_ddl(&mut tx, &db).await?;
@@ -54,6 +59,8 @@ impl Postgres {
                         sqlx::query_as(&format!("{HOLDERS} WHERE r.rolname = ANY($1)"))
                             .bind(&names)
                             .bind(false)
+                            .bind(&management)
+                            .bind(&mark)
                             .fetch_all(&mut *tx)
                             .await?;
                     // The mark is a comment, which whoever may administer a role can write
@@ -111,7 +118,10 @@ impl Postgres {
     /// owner anywhere may `GRANT … TO` any role, and a role still granted something in
     /// another database cannot be dropped, so one tenant could otherwise break another's
     /// destroy and Vault's revocations. `DROP OWNED BY` in each such database, as the admin,
-    /// revokes them (and the role's default privileges and policy entries there). With
+    /// revokes them (and the role's default privileges and policy entries there); what
+    /// other databases' owners granted on the databases themselves (`GRANT CONNECT ON
+    /// DATABASE … TO`, kept in the shared catalog) goes by `DROP OWNED BY` in the
+    /// maintenance database, which revokes privileges on shared objects too. With
     /// `only`, just those of them (users whose revocation Vault was refused).
     ///
     /// # Errors
@@ -139,7 +149,15 @@ impl Postgres {
                            FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid \
                           WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid IN (SELECT oid FROM ours) \
                             AND d.datname <> $3 \
-                          GROUP BY d.datname ORDER BY 1",
+                          GROUP BY d.datname \
+                         UNION ALL \
+                         SELECT current_database()::text, array_agg(DISTINCT pg_get_userbyid(s.refobjid)::text), bool_or(s.deptype = 'o') \
+                           FROM pg_shdepend s \
+                          WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid IN (SELECT oid FROM ours) \
+                            AND s.dbid = 0 AND s.classid = 'pg_database'::regclass \
+                            AND s.objid <> (SELECT oid FROM pg_database WHERE datname = $3) \
+                         HAVING count(*) > 0 \
+                         ORDER BY 1",
                     )
                     .bind(vec![r.owner.clone(), r.readwrite.clone(), r.readonly.clone(), r.management.clone()])
                     .bind(vec![r.owner.clone(), r.readwrite.clone(), r.readonly.clone()])
@@ -206,6 +224,8 @@ impl Postgres {
                         sqlx::query_as(&format!("{HOLDERS} WHERE r.rolname = $1"))
                             .bind(&r.management)
                             .bind(true)
+                            .bind("")
+                            .bind(&mark)
                             .fetch_optional(&mut *tx)
                             .await?;
                     if if_exists == Existing::MustBeMarked
