@@ -338,21 +338,9 @@ fn a_tenant_cannot_erase_or_forge_its_databases_claim() {
     let owner = Workspace::new(tf, "claimerasea", &main);
     owner.init();
     owner.apply();
-    // The earlier release's shape for `legacy`: its claim in its comment alone.
-    psql("postgres", &format!("DROP ROLE \"dbaas-claim:{legacy}\""));
-    // Any claim this release writes on the server (a third database here) moves it.
-    let third = Workspace::new(tf, "claimerasen", &database(&c, &next, "postgresql", "deletion_policy = \"drop\""));
-    third.init();
-    third.apply();
-    let moved = psql(
-        "postgres",
-        &format!("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'dbaas-claim:{legacy}'"),
-    );
-    assert!(moved.starts_with("claim "), "the earlier release's claim was not moved to its role: {moved:?}");
-    owner.assert_plan_empty();
-
-    for db in [&name, &legacy] {
-        let label = if db == &name { "this" } else { "legacy" };
+    // The tenant's owner app erases the claim from its database's comment and tries to
+    // forge the claim role's; another stack imports the database.
+    let attack = |db: &String, label: &str| {
         let (user, password) = {
             let creds = vault("GET", &format!("{}/creds/postgres-{db}-own", c.mount), None);
             (
@@ -383,7 +371,22 @@ fn a_tenant_cannot_erase_or_forge_its_databases_claim() {
         assert_eq!(refused[0].1, owner.claim_of(&format!("dbaas_shared_database.{label}")));
         let refused = thief.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
         assert!(refused.contains("Claimed by another Terraform state"), "{refused}");
-    }
+    };
+    attack(&name, "this");
+    // The earlier release's shape for `legacy`: its claim in its comment alone.
+    psql("postgres", &format!("DROP ROLE \"dbaas-claim:{legacy}\""));
+    // Any claim this release writes on the server (a third database here) moves it.
+    let third = Workspace::new(tf, "claimerasen", &database(&c, &next, "postgresql", "deletion_policy = \"drop\""));
+    third.init();
+    third.apply();
+    let moved = psql(
+        "postgres",
+        &format!("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'dbaas-claim:{legacy}'"),
+    );
+    assert!(moved.starts_with("claim "), "the earlier release's claim was not moved to its role: {moved:?}");
+    owner.assert_plan_empty();
+
+    attack(&legacy, "legacy");
     owner.assert_plan_empty();
     third.destroy();
     owner.destroy();

@@ -915,6 +915,17 @@ fn planted_roles_are_never_adopted(port: u16, label: &str) {
     }
     vault("DELETE", &path, None);
     ws.destroy();
+    if port != 5432 {
+        // The planter's own database is gone, and its management login with it: nothing
+        // records who made the planted roles any more, and they are still refused.
+        assert_eq!(
+            psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{mine}_vault'")),
+            "0"
+        );
+        let refused = other.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+        let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(refused.contains("Role already exists") && refused.contains("no admin ever granted it"), "{refused}");
+    }
 }
 
 #[test]

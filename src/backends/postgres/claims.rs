@@ -10,6 +10,7 @@
 //! planted counts for nothing. The database's comment keeps `<mark>; claim …` as well, for
 //! releases before this one, and is read only for a database with no claim role yet.
 
+use super::roles::PROVIDER_ROLE;
 use super::*;
 
 /// The prefix of every claim role's name; its `:` keeps it apart from any name a stack
@@ -23,10 +24,15 @@ pub fn claim_role(database: &str) -> String {
 
 /// Whether the claim role `c` (a `pg_roles` row alias) can be trusted: no login, no role
 /// attribute, and every member (ADMIN included) an admin. SQL, spliced into queries.
+/// From 16 on it must also carry a membership row an admin granted (see `HOLDERS` in
+/// roles.rs): a claim role a management login made, and that login dropped since, has none.
 pub(super) const TRUSTED_CLAIM_ROLE: &str = "(NOT c.rolcanlogin AND NOT c.rolsuper AND NOT c.rolcreaterole \
      AND NOT c.rolcreatedb AND NOT c.rolreplication AND NOT c.rolbypassrls \
      AND NOT EXISTS (SELECT FROM pg_auth_members a JOIN pg_roles h ON h.oid = a.member \
-                     WHERE a.roleid = c.oid AND NOT (h.rolsuper OR h.rolcreatedb)))";
+                     WHERE a.roleid = c.oid AND NOT (h.rolsuper OR h.rolcreatedb)) \
+     AND (current_setting('server_version_num')::int < 160000 OR EXISTS ( \
+          SELECT FROM pg_auth_members e JOIN pg_roles g ON g.oid = e.grantor \
+           WHERE (e.roleid = c.oid OR e.member = c.oid) AND (g.rolsuper OR g.rolcreatedb))))";
 
 /// A database's claim as read: where it was found, and its text there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +85,7 @@ impl Postgres {
                     let mut tx = c.begin().await?;
                     // Claim roles are made one transaction at a time on a server.
                     lock_ddl(&mut tx, CLAIM_ROLE_PREFIX).await?;
+                    lock_ddl(&mut tx, PROVIDER_ROLE).await?;
                     lock_ddl(&mut tx, &db).await?;
                     let now = match read_claim(&mut tx, &db).await? {
                         Ok(now) => now,
@@ -107,10 +114,26 @@ impl Postgres {
                            SELECT 3, CASE WHEN $2::text IS NOT NULL AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $3) \
                                           THEN format('CREATE ROLE %I NOLOGIN', $3) END, $1 \
                            UNION ALL \
-                           SELECT 4, CASE WHEN $2::text IS NOT NULL THEN format('COMMENT ON ROLE %I IS %L', $3, $2::text) \
+                           SELECT 0, format('DO $do$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %L) THEN CREATE ROLE %I NOLOGIN; END IF; END $do$', $6::text, $6::text), '' \
+                            WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                           UNION ALL \
+                           SELECT 3, format('GRANT %I TO %I', $6::text, '{CLAIM_ROLE_PREFIX}' || d.datname), d.datname \
+                             FROM pg_database d \
+                            WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                              AND left(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; claim ')) \
+                                  = $4 || d.datname || '; claim ' \
+                              AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
+                              AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) \
+                           UNION ALL \
+                           SELECT 4, CASE WHEN $2::text IS NOT NULL AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                                               AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles w ON w.oid = m.roleid \
+                                                               JOIN pg_roles g ON g.oid = m.member WHERE w.rolname = $6 AND g.rolname = $3) \
+                                          THEN format('GRANT %I TO %I', $6::text, $3) END, $1 \
+                           UNION ALL \
+                           SELECT 5, CASE WHEN $2::text IS NOT NULL THEN format('COMMENT ON ROLE %I IS %L', $3, $2::text) \
                                           ELSE format('DROP ROLE IF EXISTS %I', $3) END, $1 \
                            UNION ALL \
-                           SELECT 5, CASE WHEN EXISTS (SELECT FROM pg_database WHERE datname = $1) \
+                           SELECT 6, CASE WHEN EXISTS (SELECT FROM pg_database WHERE datname = $1) \
                                           THEN format('COMMENT ON DATABASE %I IS %L', $1, \
                                                       $5 || coalesce('; ' || $2::text, '')) END, $1 \
                          ) q ORDER BY step, datname"
@@ -120,6 +143,7 @@ impl Postgres {
                     .bind(claim_role(&db))
                     .bind(mark.strip_suffix(&db).unwrap_or(&mark).to_owned())
                     .bind(&mark)
+                    .bind(PROVIDER_ROLE)
                     .fetch_all(&mut *tx)
                     .await?;
                     execute_all(&mut tx, &statements.into_iter().flatten().collect::<Vec<_>>()).await?;

@@ -9,6 +9,14 @@ use super::*;
 /// `$2` (a login is expected) does not allow one. `None` for a role only the provider holds.
 /// The database's own management login `$3`, when it is marked `$4` and itself held by
 /// nobody else, may hold its group roles: what a database dropped outside Terraform leaves.
+/// From 16 on, a role some login made and that login was then dropped leaves no ADMIN row:
+/// so a role counts only with a membership row an admin (a superuser or `CREATEDB` login)
+/// granted, on it or to it ([`PROVIDER_ROLE`] gives the roles a superuser makes one).
+/// A NOLOGIN role with no privileges that the roles a superuser admin makes (group roles,
+/// claim roles) are made members of: the membership row, granted by an admin, is what
+/// tells them from a role some other login made (see [`HOLDERS`]).
+pub(super) const PROVIDER_ROLE: &str = "dbaas-provider";
+
 const HOLDERS: &str = "SELECT r.rolname::text, shobj_description(r.oid, 'pg_authid'), \
        NULLIF(concat_ws('; ', \
          (SELECT 'held with ADMIN by ' || string_agg(quote_ident(h.rolname), ', ' ORDER BY h.rolname) \
@@ -19,7 +27,11 @@ const HOLDERS: &str = "SELECT r.rolname::text, shobj_description(r.oid, 'pg_auth
                                       WHERE a2.roleid = h.oid AND a2.admin_option AND h2.rolname <> current_user))), \
          CASE WHEN r.rolcanlogin AND NOT $2 THEN 'it can log in' END, \
          CASE WHEN r.rolsuper OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls \
-                   OR (r.rolcreaterole AND NOT $2) THEN 'it holds role attributes' END), '') \
+                   OR (r.rolcreaterole AND NOT $2) THEN 'it holds role attributes' END, \
+         CASE WHEN NOT (current_setting('server_version_num')::int < 160000 OR EXISTS ( \
+                  SELECT FROM pg_auth_members e JOIN pg_roles g ON g.oid = e.grantor \
+                   WHERE (e.roleid = r.oid OR e.member = r.oid) AND (g.rolsuper OR g.rolcreatedb))) \
+              THEN 'no admin ever granted it anything or anything to it (it may be what a dropped login made)' END), '') \
   FROM pg_roles r";
 
 impl Postgres {
@@ -46,6 +58,7 @@ impl Postgres {
                 let (names, mark, db, management) = (names.clone(), mark.clone(), db.clone(), management.clone());
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
+                    lock_ddl(&mut tx, PROVIDER_ROLE).await?;
                     lock_ddl(&mut tx, &db).await?;
                     if if_exists == Existing::MustBeMarked
                         && sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
@@ -85,7 +98,15 @@ impl Postgres {
                     // the owner group: to create the database owned by it and to grant in it.
                     let statements: Vec<String> = sqlx::query_scalar(
                         "SELECT s FROM ( \
+                            SELECT 0 AS step, format('DO $do$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %L) THEN CREATE ROLE %I NOLOGIN; END IF; END $do$', $5::text, $5::text) AS s \
+                             WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                            UNION ALL \
                             SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', n) AS s FROM unnest($1::text[]) n \
+                            UNION ALL \
+                            SELECT 4, format('GRANT %I TO %I', $5::text, n) FROM unnest($6::text[]) n \
+                             WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                               AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles w ON w.oid = m.roleid \
+                                               JOIN pg_roles g ON g.oid = m.member WHERE w.rolname = $5 AND g.rolname = n) \
                             UNION ALL \
                             SELECT 2, format('COMMENT ON ROLE %I IS %L', n, $3::text) FROM unnest($2::text[]) n \
                             UNION ALL \
@@ -98,6 +119,8 @@ impl Postgres {
                     .bind(&unmarked)
                     .bind(&mark)
                     .bind(&names[0])
+                    .bind(PROVIDER_ROLE)
+                    .bind(&names)
                     .fetch_all(&mut *tx)
                     .await?;
                     execute_all(&mut tx, &statements).await?;
