@@ -95,40 +95,30 @@ impl Postgres {
                         return Ok(Ok(false));
                     }
                     let statements: Vec<Option<String>> = sqlx::query_scalar(&format!(
-                        "SELECT s FROM ( \
-                           SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', '{CLAIM_ROLE_PREFIX}' || d.datname) AS s, d.datname \
-                             FROM pg_database d \
-                            WHERE left(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; claim ')) \
-                                  = $4 || d.datname || '; claim ' \
-                              AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
-                              AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) \
-                           UNION ALL \
-                           SELECT 2, format('COMMENT ON ROLE %I IS %L', '{CLAIM_ROLE_PREFIX}' || d.datname, \
-                                            substr(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; ') + 1)), d.datname \
-                             FROM pg_database d \
-                            WHERE left(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; claim ')) \
-                                  = $4 || d.datname || '; claim ' \
-                              AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
-                              AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) \
+                        // legacy: the databases whose claim only their comment holds.
+                        "WITH admin AS (SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user), \
+                              legacy AS ( \
+                                SELECT '{CLAIM_ROLE_PREFIX}' || d.datname AS role, d.datname, \
+                                       substr(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; ') + 1) AS record \
+                                  FROM pg_database d \
+                                 WHERE left(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; claim ')) \
+                                       = $4 || d.datname || '; claim ' \
+                                   AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
+                                   AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname)) \
+                         SELECT s FROM ( \
+                           SELECT 0 AS step, format('DO $do$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %L) THEN CREATE ROLE %I NOLOGIN; END IF; END $do$', $6::text, $6::text) AS s, '' AS datname \
+                             FROM admin WHERE superuser \
+                           UNION ALL SELECT 1, format('CREATE ROLE %I NOLOGIN', role), datname FROM legacy \
+                           UNION ALL SELECT 2, format('COMMENT ON ROLE %I IS %L', role, record), datname FROM legacy \
+                           UNION ALL SELECT 3, format('GRANT %I TO %I', $6::text, role), datname FROM legacy, admin WHERE superuser \
                            UNION ALL \
                            SELECT 3, CASE WHEN $2::text IS NOT NULL AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $3) \
                                           THEN format('CREATE ROLE %I NOLOGIN', $3) END, $1 \
                            UNION ALL \
-                           SELECT 0, format('DO $do$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %L) THEN CREATE ROLE %I NOLOGIN; END IF; END $do$', $6::text, $6::text), '' \
-                            WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                           UNION ALL \
-                           SELECT 3, format('GRANT %I TO %I', $6::text, '{CLAIM_ROLE_PREFIX}' || d.datname), d.datname \
-                             FROM pg_database d \
-                            WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                              AND left(shobj_description(d.oid, 'pg_database'), length($4 || d.datname || '; claim ')) \
-                                  = $4 || d.datname || '; claim ' \
-                              AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
-                              AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) \
-                           UNION ALL \
-                           SELECT 4, CASE WHEN $2::text IS NOT NULL AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                           SELECT 4, CASE WHEN $2::text IS NOT NULL AND superuser \
                                                AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles w ON w.oid = m.roleid \
                                                                JOIN pg_roles g ON g.oid = m.member WHERE w.rolname = $6 AND g.rolname = $3) \
-                                          THEN format('GRANT %I TO %I', $6::text, $3) END, $1 \
+                                          THEN format('GRANT %I TO %I', $6::text, $3) END, $1 FROM admin \
                            UNION ALL \
                            SELECT 5, CASE WHEN $2::text IS NOT NULL THEN format('COMMENT ON ROLE %I IS %L', $3, $2::text) \
                                           ELSE format('DROP ROLE IF EXISTS %I', $3) END, $1 \
