@@ -1060,15 +1060,17 @@ fn another_tenants_grants_never_break_a_destroy_on_postgres_17() {
     another_tenants_grants_never_break_a_destroy(PG17, "grants17");
 }
 
-/// Any login may set its own default privileges in `template1` (PUBLIC keeps CONNECT there,
-/// and `ALTER DEFAULT PRIVILEGES` for oneself needs no privilege), and every new database
-/// copies them. A new database must not read that as a login working in it that needs
-/// CONNECT of its own: tenant A's app is not granted CONNECT on B's new database.
+/// Any login may set its own default privileges in a template it may connect to (PUBLIC
+/// keeps CONNECT on `template1`; `ALTER DEFAULT PRIVILEGES` for oneself needs no privilege),
+/// and every database made from it copies them. A new database must not read that as a
+/// login working in it that needs CONNECT of its own: tenant A's app is not granted CONNECT
+/// on B's new database. The story's own template stands in for `template1`: a session on
+/// `template1` would make every other story's CREATE DATABASE fail meanwhile.
 fn template_default_privileges_grant_no_connect(port: u16, label: &str) {
     require_services();
     let tf = &terraforms()[0];
     let c = Cleanup::new(label);
-    let (a, b) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let (a, b, template) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix), format!("{}_t", c.prefix));
     let ws = Workspace::new(
         tf,
         label,
@@ -1076,21 +1078,30 @@ fn template_default_privileges_grant_no_connect(port: u16, label: &str) {
     );
     ws.init();
     ws.apply();
+    psql_on(port, "postgres", &format!("CREATE DATABASE \"{template}\" IS_TEMPLATE true"));
     let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
     let set = "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC";
-    // Straight to the server: PgBouncer would keep a server connection on template1, and
+    // Straight to the server: PgBouncer would keep a server connection on the template, and
     // CREATE DATABASE refuses a template anyone is connected to.
-    psql_as(port, &user, &password, "template1", set)
-        .unwrap_or_else(|e| panic!("the app could not set its defaults in template1 (the story needs it): {e}"));
+    psql_as(port, &user, &password, &template, set)
+        .unwrap_or_else(|e| panic!("the app could not set its defaults in the template (the story needs it): {e}"));
+    let templates = format!("templates = [\"{template}\"]");
+    let stack = if port == 5432 {
+        Stack::default().postgres(5432, &templates)
+    } else {
+        Stack::default().postgres_direct_with(port, &templates)
+    };
+    let resources = database(&b, &format!("deletion_policy = \"drop\"\n  template = \"{template}\""));
     let other =
-        Workspace::new(tf, &format!("{label}b"), &stack_on(&c, port, &database(&b, "deletion_policy = \"drop\"")));
+        Workspace::new(tf, &format!("{label}b"), &stack.vault(&c.mount, "token = \"root\"").main_tf(&resources));
     other.init();
     other.apply();
     let connect = psql_on(port, "postgres", &format!("SELECT has_database_privilege('{user}', '{b}', 'CONNECT')"));
     assert_eq!(connect, "f", "A's app was granted CONNECT on B's new database");
     other.destroy();
-    // The app's own defaults in template1 would keep Vault from dropping it.
-    psql_on(port, "template1", &format!("DROP OWNED BY \"{user}\""));
+    // The app's defaults in the template would keep Vault from dropping it: the template goes.
+    psql_on(port, "postgres", &format!("ALTER DATABASE \"{template}\" IS_TEMPLATE false"));
+    psql_on(port, "postgres", &format!("DROP DATABASE \"{template}\""));
     ws.destroy();
 }
 

@@ -571,6 +571,14 @@ impl Stack {
         self
     }
 
+    /// As [`Stack::postgres_direct`], plus `extra` settings.
+    pub(crate) fn postgres_direct_with(mut self, port: u16, extra: &str) -> Stack {
+        self.blocks.push(format!(
+            "  postgres {{\n    host        = \"127.0.0.1\"\n    port        = {port}\n    pooled_port = {port}\n    sslmode     = \"disable\"\n    {extra}\n  }}"
+        ));
+        self
+    }
+
     /// As [`Stack::postgres_direct`], with the admin login `username`.
     pub(crate) fn postgres_direct_as(mut self, port: u16, username: &str, password: &str) -> Stack {
         self.blocks.push(format!(
