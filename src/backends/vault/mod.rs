@@ -91,11 +91,15 @@ pub enum VaultError {
 
 impl VaultError {
     /// Only what certainly did not reach Vault, or what Vault says to try again: a request
-    /// that timed out may have been carried out, and a 500 may have half-applied.
+    /// that timed out may have been carried out, and a 500 may have half-applied. One 500
+    /// is known to have applied nothing: OpenBao's transactional storage refusing to commit
+    /// a write that met another (`transaction commit failed`), which its own clients retry.
     fn is_transient(&self) -> bool {
         match self {
             VaultError::Unreachable { source, .. } => source.is_connect(),
-            VaultError::Api { status, .. } => *status == 503 || *status == 429,
+            VaultError::Api { status, message, .. } => {
+                *status == 503 || *status == 429 || (*status == 500 && message.contains("transaction commit failed"))
+            }
             _ => false,
         }
     }
