@@ -296,26 +296,6 @@ impl Postgres {
         .await
     }
 
-    /// The database's comment; `None` when it has none (or the database does not exist).
-    ///
-    /// # Errors
-    /// [`PostgresError`] for any refusal.
-    pub async fn database_comment(&self, database: &str) -> Result<Option<String>, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
-        let db = database.to_owned();
-        self.with(&maintenance, move |c| {
-            let db = db.clone();
-            Box::pin(async move {
-                sqlx::query_scalar("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1")
-                    .bind(&db)
-                    .fetch_optional(&mut *c)
-                    .await
-                    .map(Option::flatten)
-            })
-        })
-        .await
-    }
-
     /// Whether `login` exists and is marked as a static login of `database`
     /// ([`STATIC_LOGIN_MARK`]; only an admin can set a role's comment). Read now.
     ///
