@@ -251,29 +251,17 @@ impl ClaimStore for PostgresDatabaseClaim<'_> {
     async fn read(&self) -> Result<Held, PostgresError> {
         let record = self.pg.claim_record(&self.name.name).await?;
         let claim = self.claim_in(&record);
-        Ok(Held { claim, version: Some(serde_json::to_string(&record_version(&record)).unwrap_or_default()) })
+        Ok(Held { claim, version: serde_json::to_string(&record).ok() })
     }
 
     async fn swap(&self, expected: &Held, claim: Option<&Claim>) -> Result<bool, PostgresError> {
-        let Some(expected) = expected.version.as_deref().and_then(|v| serde_json::from_str(v).ok()).map(version_record)
+        let Some(expected) = expected.version.as_deref().and_then(|v| serde_json::from_str::<ClaimRecord>(v).ok())
         else {
             return Ok(false);
         };
         let record = claim.map(Claim::to_text);
         self.pg.swap_claim(&self.name.name, &expected, record.as_deref(), &self.name.mark()).await
     }
-}
-
-/// A [`ClaimRecord`] as the opaque version a [`Held`] carries.
-fn record_version(record: &ClaimRecord) -> (bool, Option<String>) {
-    match record {
-        ClaimRecord::Role(c) => (true, c.clone()),
-        ClaimRecord::Comment(c) => (false, c.clone()),
-    }
-}
-
-fn version_record((role, text): (bool, Option<String>)) -> ClaimRecord {
-    if role { ClaimRecord::Role(text) } else { ClaimRecord::Comment(text) }
 }
 
 /// A MySQL database's claim: a row of the provider's registry table.

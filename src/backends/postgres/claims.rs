@@ -34,8 +34,9 @@ pub(super) const TRUSTED_CLAIM_ROLE: &str = "(NOT c.rolcanlogin AND NOT c.rolsup
           SELECT FROM pg_auth_members e JOIN pg_roles g ON g.oid = e.grantor \
            WHERE (e.roleid = c.oid OR e.member = c.oid) AND (g.rolsuper OR g.rolcreatedb))))";
 
-/// A database's claim as read: where it was found, and its text there.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A database's claim as read: where it was found, and its text there. Serialized, it is
+/// the version a compare-and-swap expects.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ClaimRecord {
     /// The trusted claim role's comment (`None`: no comment).
     Role(Option<String>),
