@@ -211,7 +211,10 @@ fn escape_matrix_on_mysql() {
         + &role("own", "privileges = \"owner\"")
         + &role("rw", "privileges = \"readwrite\"")
         + &role("ro", "privileges = \"readonly\"")
-        + &role("st", "mode = \"static\"");
+        + &role("st", "mode = \"static\"")
+        + &role("theirs", "privileges = \"readonly\"")
+            .replace("dbaas_shared_database.mine", "dbaas_shared_database.other")
+        + &role("theirst", "mode = \"static\"").replace("dbaas_shared_database.mine", "dbaas_shared_database.other");
     let ws = Workspace::new(
         tf,
         "escapesmy",
@@ -223,15 +226,61 @@ fn escape_matrix_on_mysql() {
     mysql(&format!("CREATE TABLE `{other}`.secrets (v TEXT); INSERT INTO `{other}`.secrets VALUES ('theirs')"));
     mysql(&format!("CREATE DATABASE `{neighbour}`; CREATE TABLE `{neighbour}`.secrets (v TEXT)"));
     let mount = &c.mount;
+    // Another tenant's user, issued as its app gets it: what the management login must not drop.
+    let (victim, _) = issue(&format!("{mount}/creds/mysql-{other}-theirs"));
+    let exists = |user: &str| mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{user}'")) == "1";
     let mut n = 0;
     let (cells, failures) = walk(Server::Mysql, |rule| {
         n += 1;
+        if rule.holder == Holder::ManagementLogin {
+            // A team's token writes a role on its own connection: each statement runs as
+            // `<mine>_vault`. Several ways at one cell: any let through is an escape.
+            let connection = format!("mysql-{mine}");
+            let mut attempt = |statement: &str| {
+                n += 1;
+                as_management_login(mount, &connection, n, statement)
+            };
+            let any = |outcomes: Vec<Outcome>| {
+                outcomes.iter().find(|o| o.is_ok()).cloned().unwrap_or_else(|| outcomes[0].clone())
+            };
+            return Some(match (rule.object, rule.verb) {
+                (Object::OtherTenantData, Verb::Read) => any(vec![
+                    attempt(&format!("SELECT v FROM `{other}`.secrets")),
+                    attempt(&format!(
+                        "CALL `dbaas-provider`.`issue_user`('{{{{name}}}}', '{{{{password}}}}', 'readonly'); GRANT SELECT ON `{other}`.* TO '{{{{name}}}}'@'%'"
+                    )),
+                ]),
+                (Object::ServerDatabases, Verb::Read) => attempt("SELECT COUNT(*) FROM mysql.user"),
+                (Object::OtherTenantRoles, Verb::Alter) => {
+                    let dropped = attempt(&format!("CALL `dbaas-provider`.`drop_user`('{victim}')")).and_then(|_| {
+                        if exists(&victim) { Err("the issuer left it".to_owned()) } else { Ok("dropped".to_owned()) }
+                    });
+                    any(vec![
+                        attempt(&format!("ALTER USER '{other}_vault'@'%' IDENTIFIED BY 'stolen'")),
+                        attempt(&format!("CALL `dbaas-provider`.`set_password`('{other}_theirst', 'stolen')")),
+                        dropped,
+                    ])
+                }
+                (Object::NewRole, Verb::Create) => attempt(&format!("CREATE USER '{base}_new'@'%' IDENTIFIED BY 'x'")),
+                (Object::FutureDatabaseRole, Verb::Create) => {
+                    attempt(&format!("CALL `dbaas-provider`.`issue_user`('{base}_future_vault', 'planted', 'owner')"))
+                }
+                (Object::Claims, Verb::Alter) => any(vec![
+                    attempt("DELETE FROM `dbaas-provider`.claims"),
+                    attempt(&format!(
+                        "INSERT INTO `dbaas-provider`.logins (login, db, kind) VALUES ('{victim}', '{mine}', 'issued')"
+                    )),
+                    attempt(&format!("UPDATE `dbaas-provider`.issuers SET db = '{other}' WHERE db = '{mine}'")),
+                ]),
+                _ => return None,
+            });
+        }
         let (user, password) = match rule.holder {
             Holder::AppOwner => issue(&format!("{mount}/creds/mysql-{mine}-own")),
             Holder::AppReadwrite => issue(&format!("{mount}/creds/mysql-{mine}-rw")),
             Holder::AppReadonly => issue(&format!("{mount}/creds/mysql-{mine}-ro")),
             Holder::StaticLogin => issue(&format!("{mount}/static-creds/mysql-{mine}-st")),
-            Holder::ManagementLogin => return None,
+            Holder::ManagementLogin => unreachable!("driven through Vault"),
         };
         let sql = match (rule.object, rule.verb) {
             (Object::OwnData, Verb::Read) => format!("SELECT COUNT(*) FROM `{mine}`.trades"),
@@ -252,8 +301,15 @@ fn escape_matrix_on_mysql() {
         };
         Some(mysql_as(&user, &password, &sql))
     });
-    ws.destroy();
+    // The management login's calls above were made under its own name: the issuer took
+    // its database from that, so its own users still come and go.
+    let (own, _) = issue(&format!("{mount}/creds/mysql-{mine}-ro"));
+    // Before the destroy: an escape may have broken another tenant's connection, and so it.
     report("MariaDB", cells, &failures);
+    ws.destroy();
+    for user in [&victim, &own] {
+        assert!(!exists(user), "{user} outlived its database's destroy");
+    }
 }
 
 #[test]

@@ -417,10 +417,10 @@ fn mysql_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
     let user_of = |creds: &serde_json::Value| creds["data"]["username"].as_str().expect("issued").to_owned();
     let (kept_user, lost_user) = (user_of(&kept), user_of(&lost));
 
-    // The management login loses CREATE USER, and its open sessions end, so Vault's
-    // revocation (DROP USER) fails; the lease is then forced out and the user stays.
+    // The management login loses the issuer's drop_user, and its open sessions end, so
+    // Vault's revocation fails; the lease is then forced out and the user stays.
     let management = format!("'{name}_vault'@'%'");
-    mysql(&format!("REVOKE CREATE USER ON *.* FROM {management}"));
+    mysql(&format!("REVOKE EXECUTE ON PROCEDURE `dbaas-provider`.`drop_user` FROM {management}"));
     for id in mysql(&format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{name}_vault'")).lines() {
         let _ = mysql_as("root", "", &format!("KILL {id}"));
     }
@@ -428,7 +428,7 @@ fn mysql_users_left_by_a_failed_revocation_are_listed_and_cleaned_up() {
     let refused = vault("PUT", "sys/leases/revoke", Some(&json!({ "lease_id": lease, "sync": true })));
     assert!(refused["errors"].is_array(), "the revocation was supposed to fail: {refused}");
     vault("PUT", &format!("sys/leases/revoke-force/{lease}"), None);
-    mysql(&format!("GRANT CREATE USER ON *.* TO {management} WITH GRANT OPTION"));
+    mysql(&format!("GRANT EXECUTE ON PROCEDURE `dbaas-provider`.`drop_user` TO {management}"));
     // Sessions keep the global privileges they logged in with: Vault's must log in again.
     for id in mysql(&format!("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{name}_vault'")).lines() {
         let _ = mysql_as("root", "", &format!("KILL {id}"));

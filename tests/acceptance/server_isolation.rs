@@ -823,20 +823,63 @@ fn mysql_grants_name_their_database_alone() {
             mine.replace('_', "\\_")
         ));
     }
-    let path = format!("{mount}/roles/mysql-{mine}-rw");
-    let written = vault("GET", &path, None)["data"].clone();
-    let bare_statements: Vec<String> = written["creation_statements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().replace("\\_", "_"))
-        .collect();
-    assert_ne!(
-        Some(&serde_json::json!(bare_statements)),
-        written.get("creation_statements"),
-        "the role escaped nothing"
+    // Before 0.2 the management login itself made users: CREATE USER and the grant option
+    // on *.*, SELECT on mysql.user; the roles' statements ran CREATE USER, naming the
+    // database bare; no issuer knew the login, and a static role rotated with Vault's own
+    // ALTER USER.
+    let management = format!("'{mine}_vault'@'%'");
+    mysql(&format!(
+        "GRANT CREATE USER ON *.* TO {management} WITH GRANT OPTION; GRANT SELECT ON mysql.user TO {management}; \
+         GRANT ALL PRIVILEGES ON `{mine}`.* TO {management} WITH GRANT OPTION; \
+         REVOKE EXECUTE ON PROCEDURE `dbaas-provider`.`issue_user` FROM {management}; \
+         REVOKE EXECUTE ON PROCEDURE `dbaas-provider`.`drop_user` FROM {management}; \
+         REVOKE EXECUTE ON PROCEDURE `dbaas-provider`.`set_password` FROM {management}; \
+         REVOKE EXECUTE ON PROCEDURE `dbaas-provider`.`set_own_password` FROM {management}; \
+         DELETE FROM `dbaas-provider`.issuers WHERE db = '{mine}'; DELETE FROM `dbaas-provider`.logins WHERE db = '{mine}'"
+    ));
+    for (short, grants) in [("own", "ALL PRIVILEGES"), ("rw", "SELECT, INSERT, UPDATE, DELETE"), ("ro", "SELECT")] {
+        let path = format!("{mount}/roles/mysql-{mine}-{short}");
+        let written = vault("GET", &path, None)["data"].clone();
+        let earlier = json!([
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
+            format!("GRANT {grants} ON `{mine}`.* TO '{{{{name}}}}'@'%';"),
+        ]);
+        assert_ne!(
+            Some(&earlier),
+            written.get("creation_statements"),
+            "the role was already as the earlier release wrote it"
+        );
+        vault(
+            "POST",
+            &path,
+            Some(&json!({
+                "db_name": written["db_name"],
+                "creation_statements": earlier,
+                "revocation_statements": ["DROP USER IF EXISTS '{{name}}'@'%';"],
+                "default_ttl": written["default_ttl"],
+            })),
+        );
+    }
+    let static_path = format!("{mount}/static-roles/mysql-{mine}-st");
+    let written = vault("GET", &static_path, None)["data"].clone();
+    vault(
+        "POST",
+        &static_path,
+        Some(&json!({
+            "db_name": written["db_name"],
+            "username": written["username"],
+            "rotation_period": written["rotation_period"],
+            "rotation_statements": [],
+        })),
     );
-    vault("POST", &path, Some(&json!({ "db_name": written["db_name"], "creation_statements": bare_statements })));
+    // An app holding a credential the earlier release's role issued, through the upgrade.
+    let (earlier_user, earlier_password, earlier_lease) = issue(&format!("{mount}/creds/mysql-{mine}-rw"));
+    let count = format!("SELECT COUNT(*) FROM `{mine}`.trades");
+    assert_eq!(mysql_as(&earlier_user, &earlier_password, &count).as_deref(), Ok("1"));
+    assert!(
+        mysql_as(&earlier_user, &earlier_password, &format!("SELECT v FROM `{neighbour}`.secrets")).is_ok(),
+        "the earlier release's statements are not reproduced: the repair below would prove nothing"
+    );
     let (st_user, st_password) = static_login();
     assert!(
         mysql_as(&st_user, &st_password, &format!("SELECT v FROM `{neighbour}`.secrets")).is_ok(),
@@ -851,6 +894,31 @@ fn mysql_grants_name_their_database_alone() {
     ws.apply();
     ws.assert_plan_empty();
     kept_apart("after the repair");
+    // The login is narrowed to the issuer: nothing beyond its database but EXECUTE there.
+    let global = mysql(&format!(
+        "SELECT CONCAT(Create_user_priv, Grant_priv) FROM mysql.user WHERE User = '{mine}_vault' AND Host = '%'"
+    ));
+    assert_eq!(global, "NN", "the management login kept CREATE USER or the grant option on *.*");
+    let hashes = mysql(&format!("SELECT COUNT(*) FROM mysql.tables_priv WHERE User = '{mine}_vault' AND Db = 'mysql'"));
+    assert_eq!(hashes, "0", "the management login still reads mysql.user");
+    // The app's credential from before kept working, and its lease still revokes: the
+    // issuer took the user on its record.
+    assert_eq!(mysql_as(&earlier_user, &earlier_password, &count).as_deref(), Ok("1"), "the earlier credential broke");
+    let revoked = vault("PUT", "sys/leases/revoke", Some(&json!({ "lease_id": earlier_lease, "sync": true })));
+    assert!(revoked["errors"].is_null(), "an earlier user's lease does not revoke: {revoked}");
+    let left = mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{earlier_user}'"));
+    assert_eq!(left, "0", "its revocation left the user");
+    // Vault rotates the static login and the management login's own password through it.
+    let before = static_login();
+    let rotated = vault("POST", &format!("{mount}/rotate-role/mysql-{mine}-st"), None);
+    assert!(rotated.is_null() || rotated["errors"].is_null(), "the static login did not rotate: {rotated}");
+    let after = static_login();
+    assert_ne!(before.1, after.1);
+    assert_eq!(mysql_as(&after.0, &after.1, &count).as_deref(), Ok("1"));
+    let root = vault("POST", &format!("{mount}/rotate-root/mysql-{mine}"), None);
+    assert!(root.is_null() || root["errors"].is_null(), "the management login's password did not rotate: {root}");
+    let (user, password, _) = issue(&format!("{mount}/creds/mysql-{mine}-rw"));
+    assert_eq!(mysql_as(&user, &password, &count).as_deref(), Ok("1"), "issuing failed after rotate-root");
     ws.destroy();
     let left = mysql(&format!("SELECT COUNT(*) FROM mysql.db WHERE Db IN ('{mine}', '{escaped}')"));
     assert_eq!(left, "0", "destroy left grants on {mine}");

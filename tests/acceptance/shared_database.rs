@@ -355,17 +355,14 @@ fn mysql_create_update_import_destroy() {
         assert_eq!(ws.outputs()["database"]["value"]["vault_connection"], connection);
 
         // A user Vault issues on a hand-written role logs in with its password, and only with it.
-        // The role names the database as the management login holds it, `_` escaped: a bare
-        // name would be a pattern reaching other databases, which the server refuses it.
-        let escaped = name.replace('_', "\\_");
+        // The management login holds no CREATE USER: a hand-written role on its connection
+        // issues through the issuer's procedures, as the provider's own roles do.
         let (user, password) = issue_login(
             &c,
             &connection,
             (
-                &format!(
-                    "CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}'; GRANT SELECT ON `{escaped}`.* TO '{{{{name}}}}'@'%';"
-                ),
-                "",
+                "CALL `dbaas-provider`.`issue_user`('{{name}}', '{{password}}', 'readonly');",
+                "CALL `dbaas-provider`.`drop_user`('{{name}}');",
             ),
         );
         assert_eq!(

@@ -439,6 +439,24 @@ impl Drop for Cleanup {
         };
         // The provider's claims on this test's objects: MySQL's registry rows, Vault KV.
         mariadb(format!("DELETE FROM `dbaas-provider`.`claims` WHERE db LIKE '{like}'"));
+        // Users Vault issued for this test's MySQL databases carry no prefix: found by the
+        // issuer's record and by their grants (stored escaped), then the records go.
+        let issued = mysql_as(
+            "root",
+            "",
+            &format!(
+                "SELECT CONCAT(QUOTE(login), '@''%''') FROM `dbaas-provider`.logins WHERE db LIKE '{like}' \
+                 UNION SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.db \
+                 WHERE User LIKE 'v%' AND REPLACE(Db, '\\\\', '') LIKE '{like}'"
+            ),
+        )
+        .unwrap_or_default();
+        for account in issued.lines().filter(|l| !l.is_empty()) {
+            mariadb(format!("DROP USER IF EXISTS {account}"));
+        }
+        for table in ["issuers", "logins"] {
+            mariadb(format!("DELETE FROM `dbaas-provider`.`{table}` WHERE db LIKE '{like}'"));
+        }
         for kind in ["redis", &self.mount] {
             let listed = vault("LIST", &format!("secret/metadata/dbaas/claims/{kind}"), None);
             for key in listed["data"]["keys"].as_array().into_iter().flatten().filter_map(|k| k.as_str()) {

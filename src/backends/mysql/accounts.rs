@@ -4,12 +4,13 @@ use super::*;
 
 impl Mysql {
     /// Creates (`new`) or resets the password of the management login, `@'%'` because the
-    /// Vault plugin's rotation statement targets that host: CREATE USER with grant
-    /// option, SELECT on mysql.user (the plugin's revocation reads it), and everything on
-    /// the database with grant option. When `new`, an existing account of that name is
-    /// [`MysqlError::LoginTaken`] and is left as it is: MySQL accounts carry no comment
-    /// to mark them with (MariaDB has no user attributes), so a database's management
-    /// login is ours only if this call created it.
+    /// Vault plugin's rotation statement targets that host, and makes it the issuer of the
+    /// database: everything on the database, no grant option, and nothing beyond it but
+    /// EXECUTE on the issuer's procedures (`issuer.rs`), through which alone it makes and
+    /// drops users. What releases before 0.2 gave it beyond that is taken back. When `new`,
+    /// an existing account of that name is [`MysqlError::LoginTaken`] and is left as it
+    /// is: MySQL accounts carry no comment to mark them with (MariaDB has no user
+    /// attributes), so a database's management login is ours only if this call created it.
     ///
     /// # Errors
     /// [`MysqlError`] for any refusal.
@@ -35,14 +36,10 @@ impl Mysql {
         } else {
             self.execute(&format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {password}")).await?;
             self.execute(&format!("ALTER USER {account} IDENTIFIED BY {password}")).await?;
+            self.narrow_management_login(user, &account).await?;
         }
-        self.execute(&format!("GRANT CREATE USER ON *.* TO {account} WITH GRANT OPTION")).await?;
-        self.execute(&format!("GRANT SELECT ON mysql.user TO {account}")).await?;
-        self.execute(&format!(
-            "GRANT ALL PRIVILEGES ON {} TO {account} WITH GRANT OPTION",
-            database_grant_scope(database)
-        ))
-        .await
+        self.execute(&format!("GRANT ALL PRIVILEGES ON {} TO {account}", database_grant_scope(database))).await?;
+        self.register_issuer(user, database).await
     }
 
     /// Creates or puts right a login `@'%'` for a static role: exactly `grants` on the
@@ -68,7 +65,9 @@ impl Mysql {
         if !self.privileges_on(login, database).await?.is_empty() {
             self.execute(&format!("REVOKE ALL PRIVILEGES ON {scope} FROM {account}")).await?;
         }
-        self.execute(&format!("GRANT {grants} ON {scope} TO {account}")).await
+        self.execute(&format!("GRANT {grants} ON {scope} TO {account}")).await?;
+        // Vault rotates its password through the issuer, which needs this record.
+        self.record_logins(database, &[login.to_owned()], LoginKind::Static).await
     }
 
     /// Accounts Vault's default username templates make (`v-…`, host `%`) that hold
@@ -80,6 +79,24 @@ impl Mysql {
     /// # Errors
     /// [`MysqlError`] when the server cannot be asked.
     pub async fn vault_users_of(&self, database: &str) -> Result<Vec<(String, i64)>, MysqlError> {
+        self.users_only_on(database, "a.User LIKE 'v-%'").await
+    }
+
+    /// Every user Vault issued for `database` that is still there, as
+    /// [`Mysql::vault_users_of`] finds them, and those of the provider's username template
+    /// (`v<8 hex>_<10 digits>_<8>`): what an issuer takes on its record when the
+    /// management login of an earlier release is narrowed to it.
+    ///
+    /// # Errors
+    /// [`MysqlError`] when the server cannot be asked.
+    pub async fn users_issued_for(&self, database: &str) -> Result<Vec<String>, MysqlError> {
+        let either = "(a.User LIKE 'v-%' OR CAST(a.User AS CHAR) REGEXP '^v[0-9a-f]{8}_[0-9]{10}_[A-Za-z0-9]{8}$')";
+        Ok(self.users_only_on(database, either).await?.into_iter().map(|(user, _)| user).collect())
+    }
+
+    /// Accounts `@'%'` whose name meets `named` (SQL over `a.User`) holding privileges on
+    /// `database`.* alone, with when their password was set.
+    async fn users_only_on(&self, database: &str, named: &str) -> Result<Vec<(String, i64)>, MysqlError> {
         // A grant on the database is spelt escaped, or bare as releases before 0.2 and hand-made
         // roles write it.
         let only_this_database = "EXISTS (SELECT 1 FROM mysql.db d WHERE d.User = a.User AND d.Host = a.Host AND d.Db IN (?, ?)) \
@@ -90,7 +107,7 @@ impl Mysql {
             format!(
                 "SELECT CAST(a.User AS CHAR), CAST(JSON_VALUE(a.Priv, '$.password_last_changed') AS SIGNED) \
                  FROM mysql.global_priv a \
-                 WHERE a.User LIKE 'v-%' AND a.Host = '%' AND CAST(JSON_VALUE(a.Priv, '$.access') AS UNSIGNED) = 0 \
+                 WHERE {named} AND a.Host = '%' AND CAST(JSON_VALUE(a.Priv, '$.access') AS UNSIGNED) = 0 \
                    AND NOT EXISTS (SELECT 1 FROM mysql.roles_mapping r WHERE r.User = a.User AND r.Host = a.Host) \
                    AND {only_this_database} ORDER BY 1"
             )
@@ -98,7 +115,7 @@ impl Mysql {
             format!(
                 "SELECT CAST(a.User AS CHAR), CAST(UNIX_TIMESTAMP(a.password_last_changed) AS SIGNED) \
                  FROM mysql.user a \
-                 WHERE a.User LIKE 'v-%' AND a.Host = '%' \
+                 WHERE {named} AND a.Host = '%' \
                    AND 'N' = ALL (SELECT 'N' UNION ALL SELECT a.Select_priv UNION ALL SELECT a.Insert_priv \
                                   UNION ALL SELECT a.Update_priv UNION ALL SELECT a.Delete_priv \
                                   UNION ALL SELECT a.Create_priv UNION ALL SELECT a.Drop_priv \
@@ -216,7 +233,8 @@ impl Mysql {
     /// [`MysqlError`] for any refusal.
     pub async fn drop_account(&self, user: &str, host: &str) -> Result<(), MysqlError> {
         let account = format!("{}@{}", self.quote_literal(user).await?, self.quote_literal(host).await?);
-        self.execute(&format!("DROP USER IF EXISTS {account}")).await
+        self.execute(&format!("DROP USER IF EXISTS {account}")).await?;
+        self.forget_login(user).await
     }
 
     /// Takes every privilege on `database` from `user@host` (the account stays), however
@@ -290,11 +308,13 @@ impl Mysql {
     /// [`MysqlError`] for any refusal.
     pub async fn drop_login(&self, login: &str) -> Result<(), MysqlError> {
         let account = format!("{}@'%'", self.quote_literal(login).await?);
-        self.execute(&format!("DROP USER IF EXISTS {account}")).await
+        self.execute(&format!("DROP USER IF EXISTS {account}")).await?;
+        self.forget_login(login).await
     }
 
-    pub(super) async fn drop_management_login(&self, management: &str) -> Result<(), MysqlError> {
+    pub(super) async fn drop_management_login(&self, database: &str, management: &str) -> Result<(), MysqlError> {
         let account = format!("{}@'%'", self.quote_literal(management).await?);
-        self.execute(&format!("DROP USER IF EXISTS {account}")).await
+        self.execute(&format!("DROP USER IF EXISTS {account}")).await?;
+        self.forget_issuer(management, database).await
     }
 }

@@ -97,7 +97,8 @@ impl Mysql {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Creates the registry's schema and table if missing: once per process.
+    /// Creates the registry's schema, its claims table and the issuer if missing: once per
+    /// process.
     pub(super) async fn ensure_registry(&self) -> Result<(), MysqlError> {
         if self.registry_ready.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
@@ -107,6 +108,7 @@ impl Mysql {
             "CREATE TABLE IF NOT EXISTS {REGISTRY} (db VARCHAR(64) NOT NULL PRIMARY KEY, record VARCHAR(255) NOT NULL)"
         ))
         .await?;
+        self.ensure_issuer().await?;
         self.registry_ready.store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
@@ -163,7 +165,7 @@ impl Mysql {
     pub async fn drop_database(&self, name: &str, management: &str, force: bool) -> Result<(), MysqlError> {
         self.clear_sessions(name, management, force).await?;
         self.execute(&format!("DROP DATABASE IF EXISTS {}", quote_identifier(name))).await?;
-        self.drop_management_login(management).await?;
+        self.drop_management_login(name, management).await?;
         self.invalidate().await;
         Ok(())
     }
@@ -232,7 +234,7 @@ impl Mysql {
             self.execute(&format!("RENAME TABLE {}", moves.join(", "))).await?;
         }
         self.execute(&format!("DROP DATABASE {}", quote_identifier(name))).await?;
-        self.drop_management_login(management).await?;
+        self.drop_management_login(name, management).await?;
         self.invalidate().await;
         Ok(())
     }

@@ -23,6 +23,9 @@ use crate::secret::Secret;
 
 mod accounts;
 mod databases;
+mod issuer;
+
+pub use issuer::{DROP_USER, ISSUE_USER, LoginKind, SET_OWN_PASSWORD, SET_PASSWORD};
 
 const CATALOG_TTL: Duration = Duration::from_secs(10);
 /// The provider's own database: its name holds a `-`, which no database a stack names can.

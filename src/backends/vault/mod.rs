@@ -156,6 +156,8 @@ pub enum Plugin {
         connection_url: String,
         /// How issued users are named.
         username_template: &'static str,
+        /// What rotating the login's own password runs.
+        root_rotation_statements: Vec<String>,
         /// How many connections Vault keeps to the database.
         #[serde(flatten)]
         pool: SqlPool,

@@ -90,8 +90,8 @@ impl Credentials<'_> {
 
     /// Users issued for the database before the provider, each with what keeps the
     /// management login from dropping it: on PostgreSQL see
-    /// [`Postgres::users_issued_before`]; on MySQL nothing does (its management login may
-    /// drop any user of its database), see [`Mysql::vault_users_of`]. `None` on Redis.
+    /// [`Postgres::users_issued_before`]; on MySQL nothing does (the issuer drops any of them
+    /// once [`Credentials::hand_over`] records it), see [`Mysql::vault_users_of`]. `None` on Redis.
     pub(super) async fn issued_before(
         &self,
         spec: &CredentialSpec,
@@ -108,8 +108,15 @@ impl Credentials<'_> {
     }
 
     pub(super) async fn hand_over(&self, spec: &CredentialSpec, users: &[String]) -> Result<(), CredentialError> {
-        if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) {
-            pg.hand_over_users(&db.name, &db.group_roles(), users).await?;
+        match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                pg.hand_over_users(&db.name, &db.group_roles(), users).await?
+            }
+            // The issuer drops only users on its record.
+            (Store::Mysql(my), Target::Database(db)) => {
+                my.record_logins(&db.name, users, crate::backends::mysql::LoginKind::Issued).await?;
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -458,24 +458,29 @@ impl Credentials<'_> {
     }
 }
 
-/// PostgreSQL before 16, before the management login of `db` loses `CREATEROLE`: moves the
-/// provider's roles on its connection that still carry the previous release's statements
-/// (`CREATE ROLE` run by the login itself) onto the issuer's functions, and marks their static
-/// logins, so each keeps issuing and rotating the moment the login is narrowed, not only once
-/// Terraform reaches the role later in the same apply. Roles written by hand are left as they
-/// are. A token that may not list static roles (the policy of earlier releases) moves only
-/// the dynamic ones.
+/// Before the management login of `db` is narrowed to the issuer (it loses `CREATEROLE` on
+/// PostgreSQL before 16, `CREATE USER` on MySQL): moves the provider's roles on its
+/// connection that still carry the previous release's statements (users made by the login
+/// itself) onto the issuer, and records what the issuer may touch (static logins; on MySQL,
+/// the users already issued, so their leases still revoke), so each role keeps issuing and
+/// rotating the moment the login is narrowed, not only once Terraform reaches the role later
+/// in the same apply. Roles written by hand are left as they are. A token that may not list
+/// static roles (the policy of earlier releases) moves only the dynamic ones.
 ///
 /// # Errors
-/// [`CredentialError`] when Vault or PostgreSQL refuses.
+/// [`CredentialError`] when Vault or the server refuses.
 pub async fn move_to_issuer(
     vault: &Vault,
     mount: &str,
-    pg: &Postgres,
+    store: Store<'_>,
     db: &DatabaseName,
 ) -> Result<(), CredentialError> {
     let connection = db.vault_connection();
     let ours = |name: &String| name.starts_with(&format!("{connection}-"));
+    if let Store::Mysql(my) = &store {
+        let issued = my.users_issued_for(&db.name).await?;
+        my.record_logins(&db.name, &issued, mysql::LoginKind::Issued).await?;
+    }
     for name in vault.list_roles(mount).await?.into_iter().filter(ours) {
         let Some(role) = vault.read_role(mount, &name).await? else { continue };
         let written = &role["creation_statements"];
@@ -513,12 +518,16 @@ pub async fn move_to_issuer(
         if role["db_name"].as_str() != Some(connection.as_str()) || !unset {
             continue;
         }
-        pg.mark_static_login(&db.name, login).await?;
+        match &store {
+            Store::Postgres(pg) => pg.mark_static_login(&db.name, login).await?,
+            Store::Mysql(my) => my.record_logins(&db.name, &[login.to_owned()], mysql::LoginKind::Static).await?,
+            Store::Redis(_) => unreachable!("a database's store is PostgreSQL or MySQL"),
+        }
         let body = StaticRole {
             db_name: connection.clone(),
             username: login.to_owned(),
             rotation_period: period,
-            rotation_statements: vec![issuer_rotation_statement()],
+            rotation_statements: vec![issuer_rotation_statement(db.engine)],
         };
         vault.write_static_role(mount, &name, &body).await?;
     }

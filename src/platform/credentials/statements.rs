@@ -20,31 +20,35 @@ impl Credentials<'_> {
                 }
             }
             (Store::Postgres(pg), Target::Database(db)) => sql_statements(db, privileges, pg.needs_issuer().await?),
-            (_, Target::Database(db)) => sql_statements(db, privileges, false),
+            (_, Target::Database(db)) => sql_statements(db, privileges, true),
             _ => unreachable!("the store is chosen by the target"),
         })
     }
 
-    /// What Vault runs to rotate a static login's password: through the issuer before
-    /// PostgreSQL 16 (the management login may not alter roles there), else the plugin's
-    /// own statement.
+    /// What Vault runs to rotate a static login's password: through the issuer on MySQL and
+    /// before PostgreSQL 16 (the management login may not alter logins there), else the
+    /// plugin's own statement.
     pub(super) async fn rotation_statements(&self) -> Result<Vec<String>, CredentialError> {
-        if let Store::Postgres(pg) = &self.store
-            && pg.needs_issuer().await?
-        {
-            return Ok(vec![issuer_rotation_statement()]);
-        }
-        Ok(Vec::new())
+        Ok(match &self.store {
+            Store::Postgres(pg) if pg.needs_issuer().await? => vec![issuer_rotation_statement(Engine::Postgresql)],
+            Store::Mysql(_) => vec![issuer_rotation_statement(Engine::Mysql)],
+            _ => Vec::new(),
+        })
     }
 }
 
 /// What Vault runs, through the issuer, to set a static login's password.
-pub(super) fn issuer_rotation_statement() -> String {
-    format!("SELECT {ISSUER_SCHEMA}.set_password('{{{{name}}}}', '{{{{password}}}}');")
+pub(super) fn issuer_rotation_statement(engine: Engine) -> String {
+    match engine {
+        Engine::Postgresql => format!("SELECT {ISSUER_SCHEMA}.set_password('{{{{name}}}}', '{{{{password}}}}');"),
+        Engine::Mysql => format!("CALL {}('{{{{name}}}}', '{{{{password}}}}');", mysql::SET_PASSWORD),
+    }
 }
 
-/// `issuer`: PostgreSQL before 16, where the management login has no `CREATEROLE` and
-/// issues and drops users through the functions in [`ISSUER_SCHEMA`].
+/// `issuer`: the management login issues and drops users through the issuer, as it does on
+/// MySQL (where it holds no `CREATE USER`) and before PostgreSQL 16 (no `CREATEROLE`: the
+/// functions in [`ISSUER_SCHEMA`]). Without it, the statements of earlier releases, which
+/// [`move_to_issuer`](super::move_to_issuer) recognises.
 pub(super) fn sql_statements(db: &DatabaseName, privileges: Privileges, issuer: bool) -> Statements {
     match db.engine {
         Engine::Postgresql if issuer => {
@@ -101,6 +105,16 @@ pub(super) fn sql_statements(db: &DatabaseName, privileges: Privileges, issuer: 
                 renewal: Vec::new(),
             }
         }
+        Engine::Mysql if issuer => Statements {
+            creation: vec![format!(
+                "CALL {}('{{{{name}}}}', '{{{{password}}}}', '{}');",
+                mysql::ISSUE_USER,
+                privileges.as_str()
+            )],
+            revocation: vec![format!("CALL {}('{{{{name}}}}');", mysql::DROP_USER)],
+            // MySQL users carry no expiry: the plugin's renewal does nothing.
+            renewal: Vec::new(),
+        },
         Engine::Mysql => Statements {
             creation: vec![
                 "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_owned(),

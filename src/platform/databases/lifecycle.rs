@@ -205,11 +205,14 @@ impl Databases<'_> {
         if let Some((vault, vc)) = self.vault
             && !self.vault_connection_current(name, vault, vc).await?
         {
-            if let Server::Postgres(pg, _) = self.server
-                && pg.needs_issuer().await?
-            {
-                // The login may be about to lose CREATEROLE: its roles move first.
-                credentials::move_to_issuer(vault, &vc.database_mount, pg, name).await.map_err(Box::new)?;
+            // The login may be about to lose CREATEROLE or CREATE USER: its roles move first.
+            let store = match self.server {
+                Server::Postgres(pg, _) if pg.needs_issuer().await? => Some(credentials::Store::Postgres(pg)),
+                Server::Mysql(my, _) => Some(credentials::Store::Mysql(my)),
+                Server::Postgres(..) => None,
+            };
+            if let Some(store) = store {
+                credentials::move_to_issuer(vault, &vc.database_mount, store, name).await.map_err(Box::new)?;
             }
             let mut made = Made::default();
             self.connect_vault(name, false, &mut made).await?;
@@ -352,7 +355,12 @@ impl Databases<'_> {
                 let connection_url =
                     format!("{{{{username}}}}:{{{{password}}}}@tcp({})/", authority(&config.host, config.port));
                 (
-                    Plugin::Mysql { connection_url, username_template: MYSQL_USERNAME_TEMPLATE, pool: sql_pool(vc) },
+                    Plugin::Mysql {
+                        connection_url,
+                        username_template: MYSQL_USERNAME_TEMPLATE,
+                        root_rotation_statements: mysql_root_rotation(),
+                        pool: sql_pool(vc),
+                    },
                     login,
                     RootRotation::Now,
                 )

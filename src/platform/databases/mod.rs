@@ -55,11 +55,20 @@ pub struct DatabaseSpec {
 }
 
 /// Whether a connection as Vault reports it is as the provider writes it now: the pool
-/// limits, and for MySQL the username template (0.1 set neither).
+/// limits, and for MySQL the username template (0.1 set neither) and the root rotation
+/// through the issuer (0.2).
 fn connection_current(name: &DatabaseName, vault: &VaultConfig, connection: &serde_json::Value) -> bool {
     let details = &connection["connection_details"];
     sql_pool(vault).matches(details)
-        && (name.engine != Engine::Mysql || details["username_template"].as_str() == Some(MYSQL_USERNAME_TEMPLATE))
+        && (name.engine != Engine::Mysql
+            || (details["username_template"].as_str() == Some(MYSQL_USERNAME_TEMPLATE)
+                && connection["root_credentials_rotate_statements"] == serde_json::json!(mysql_root_rotation())))
+}
+
+/// What Vault runs to rotate a MySQL management login's own password: through the issuer,
+/// since the login holds no `CREATE USER` (MariaDB asks for it even to alter oneself).
+fn mysql_root_rotation() -> Vec<String> {
+    vec![format!("CALL {}('{{{{password}}}}');", crate::backends::mysql::SET_OWN_PASSWORD)]
 }
 
 /// The pool limits every SQL connection given to Vault gets.
@@ -329,7 +338,7 @@ impl Databases<'_> {
         }
         Ok(match self.server {
             Server::Postgres(pg, _) => pg.management_login_current(&name.group_roles().management).await?,
-            Server::Mysql(..) => true,
+            Server::Mysql(my, _) => my.issuer_current(&name.mysql_management_login(), &name.name).await?,
         })
     }
 

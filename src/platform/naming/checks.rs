@@ -31,6 +31,13 @@ pub(super) fn check_database_name(name: &str, engine: Engine) -> Result<(), Stri
             "{name:?} would also name the database {theirs:?} in a MySQL grant that does not escape `_` (a wildcard there). Choose another name."
         ));
     }
+    // `<name>_<8 characters>` would have the shape of a user Vault issues on MySQL
+    // ([`MYSQL_USERNAME_TEMPLATE`]), which the issuer lets any database's login make.
+    if engine == Engine::Mysql && looks_issued_prefix(name) {
+        return Err(format!(
+            "{name:?} has the shape of the users Vault issues on MySQL (`v<8 hex>_<10 digits>_…`), so its logins could be taken before it exists. Choose another name."
+        ));
+    }
     // PostgreSQL reserves role names starting with `pg_`, and the group roles start with
     // the database name.
     if engine == Engine::Postgresql && name.starts_with("pg_") {
@@ -39,6 +46,17 @@ pub(super) fn check_database_name(name: &str, engine: Engine) -> Result<(), Stri
         ));
     }
     Ok(())
+}
+
+/// Whether `name` is `v<8 hex>_<10 digits>`: what precedes the random tail of a user
+/// [`MYSQL_USERNAME_TEMPLATE`] makes.
+fn looks_issued_prefix(name: &str) -> bool {
+    let Some((hash, time)) = name.split_once('_') else { return false };
+    hash.len() == 9
+        && hash.starts_with('v')
+        && hash[1..].bytes().all(|b| b.is_ascii_hexdigit())
+        && time.len() == 10
+        && time.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether `pattern`, read as MySQL reads a database name in a grant (`_` any one

@@ -86,6 +86,11 @@ fn database_names() {
     }
     assert!(DatabaseName::new(Engine::Postgresql, "dbaas_provider").is_ok(), "PostgreSQL grants are no patterns");
     assert!(DatabaseName::new(Engine::Mysql, "____").is_ok(), "no platform database has four characters");
+    // Its logins (`<name>_<8 characters>`) would have the shape of users Vault issues,
+    // which any database's issuer may make.
+    assert!(DatabaseName::new(Engine::Mysql, "v0123abcd_1764000000").is_err());
+    assert!(DatabaseName::new(Engine::Mysql, "v0123abcd_176400000").is_ok(), "nine digits: no issued name starts so");
+    assert!(DatabaseName::new(Engine::Postgresql, "v0123abcd_1764000000").is_ok());
     assert!(DatabaseName::new(Engine::Postgresql, &"a".repeat(POSTGRES_MAX_NAME)).is_ok());
     assert!(DatabaseName::new(Engine::Postgresql, &"a".repeat(POSTGRES_MAX_NAME + 1)).is_err());
     assert!(DatabaseName::new(Engine::Mysql, &"a".repeat(MYSQL_MAX_NAME + 1)).is_err());
