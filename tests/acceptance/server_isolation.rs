@@ -1075,8 +1075,11 @@ fn a_squatted_pooler_auth_user_is_refused_on_postgres_18() {
 
 /// An owner may grant to any role: tenant A's `owner` app grants its table to B's group
 /// roles and to a user Vault issued for B, and names B's readwrite group in a row policy.
-/// None of that may keep B's destroy from dropping B's roles or Vault from revoking B's
-/// users; A's table and rows stay.
+/// And it may attach settings to its database, which every session there starts with:
+/// read-only, run as A's owner group, cut off when idle (and on 17, every transaction cut
+/// at once). None of that may keep B's destroy (which visits A's database to take those
+/// grants back) from dropping B's roles or Vault from revoking B's users; A's table and
+/// rows stay.
 fn another_tenants_grants_never_break_a_destroy(port: u16, label: &str) {
     require_services();
     let tf = &terraforms()[0];
@@ -1107,7 +1110,26 @@ fn another_tenants_grants_never_break_a_destroy(port: u16, label: &str) {
          GRANT CONNECT ON DATABASE \"{a}\" TO \"{b}_readonly\", \"{b_user}\""
     );
     psql_as(port, &owner, &owner_pw, &a, &grants).unwrap_or_else(|e| panic!("A's owner could not grant: {e}"));
+    let mut settings = format!(
+        "ALTER DATABASE \"{a}\" SET default_transaction_read_only = on; ALTER DATABASE \"{a}\" SET role = '{a}_owner'; \
+         ALTER DATABASE \"{a}\" SET idle_session_timeout = '20ms'"
+    );
+    if port != 5432 {
+        settings.push_str(&format!("; ALTER DATABASE \"{a}\" SET transaction_timeout = '1ms'"));
+    }
+    psql_as(port, &owner, &owner_pw, &a, &settings).unwrap_or_else(|e| panic!("A's owner could not set: {e}"));
+    let attached = psql_on(
+        port,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = '{a}' AND 'default_transaction_read_only=on' = ANY (s.setconfig)"
+        ),
+    );
+    assert_eq!(attached, "1", "A's settings did not hold: this story would prove nothing");
     ws_b.destroy();
+    // What A did to its own database's sessions (Vault's among them) is A's to undo; the
+    // platform does it here, from outside A's database.
+    psql_on(port, "postgres", &format!("ALTER DATABASE \"{a}\" RESET ALL"));
     let left = psql_on(
         port,
         "postgres",

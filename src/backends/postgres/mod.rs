@@ -582,6 +582,17 @@ impl Postgres {
                 // A provider cut off mid-transaction (a partition, a killed process) must
                 // not hold the DDL lock for every other stack: the server ends it.
                 ("idle_in_transaction_session_timeout", format!("{}ms", self.endpoint.deadline.timeout.as_millis())),
+                // A database's owner may attach settings to it (`ALTER DATABASE … SET`), and
+                // every session there starts with them: the provider's must not run as the
+                // owner's role, read-only, cut off when idle, or read literals otherwise,
+                // whatever a tenant set (its database may be one another stack's destroy
+                // visits). A client's own options take precedence over a database's.
+                // `transaction_timeout` (17+) is reset when the connection is first used.
+                ("role", "none".to_owned()),
+                ("default_transaction_read_only", "off".to_owned()),
+                ("idle_session_timeout", "0".to_owned()),
+                ("standard_conforming_strings", "on".to_owned()),
+                ("exit_on_error", "off".to_owned()),
             ]);
         if let Some(p) = &self.endpoint.password {
             o = o.password(p.expose());

@@ -115,11 +115,17 @@ impl Postgres {
         )
         .await?;
         // Every change goes to the primary: during a failover the read-write address may
-        // reach a replica for a while, where DDL would fail half way (SQLSTATE 25006).
-        let (backend_pid, in_recovery): (i32, bool) = sqlx::query_as("SELECT pg_backend_pid(), pg_is_in_recovery()")
-            .fetch_one(&mut connection)
-            .await
-            .map_err(sql)?;
+        // reach a replica for a while, where DDL would fail half way (SQLSTATE 25006). In
+        // the same round trip, the one setting a database's owner could attach that no
+        // startup option can reset on every version (see `options`): 17's `transaction_timeout`.
+        let (backend_pid, in_recovery, _): (i32, bool, Option<String>) = sqlx::query_as(
+            "SELECT pg_backend_pid(), pg_is_in_recovery(), \
+             CASE WHEN current_setting('transaction_timeout', true) IS NOT NULL \
+             THEN set_config('transaction_timeout', '0', false) END",
+        )
+        .fetch_one(&mut connection)
+        .await
+        .map_err(sql)?;
         if in_recovery {
             let _ = connection.close().await;
             return Err(PostgresError::NotPrimary { endpoint: self.endpoint() });
