@@ -1195,6 +1195,72 @@ fn template_default_privileges_grant_no_connect(port: u16, label: &str) {
     ws.destroy();
 }
 
+/// CREATE DATABASE copies its template only when no one else is connected to it, and any
+/// login may connect to `template1` (PUBLIC's CONNECT). Tenant A's app opens a session on the
+/// template and keeps it; B's create must still succeed (the session is ended), not fail
+/// with "source database is being accessed by other users", as every create on the server
+/// would. The story's own template, with PUBLIC's CONNECT as `template1` has it, stands in
+/// for `template1`: holding a session there would stop other stories' creates meanwhile.
+fn a_session_on_the_template_never_stops_a_create(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (a, b, template) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix), format!("{}_t", c.prefix));
+    let ws = Workspace::new(
+        tf,
+        label,
+        &stack_on(&c, port, &(database(&a, "deletion_policy = \"drop\"") + &role("app", "app", ""))),
+    );
+    ws.init();
+    ws.apply();
+    psql_on(port, "postgres", &format!("CREATE DATABASE \"{template}\" IS_TEMPLATE true"));
+    let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
+    let mut holder = std::process::Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", &user, "-d", &template])
+        .args(["-c", "SELECT pg_sleep(300)"])
+        .env("PGPASSWORD", &password)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql runs");
+    let held =
+        || psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{template}'"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while held() != "1" {
+        assert!(std::time::Instant::now() < deadline, "the app's session on the template never opened");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let templates = format!("templates = [\"{template}\"]");
+    let stack = if port == 5432 {
+        Stack::default().postgres(5432, &templates)
+    } else {
+        Stack::default().postgres_direct_with(port, &templates)
+    };
+    let resources = database(&b, &format!("deletion_policy = \"drop\"\n  template = \"{template}\""));
+    let other =
+        Workspace::new(tf, &format!("{label}b"), &stack.vault(&c.mount, "token = \"root\"").main_tf(&resources));
+    other.init();
+    let created = other.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(created.status.success(), "a session on the template stopped B's create:\n{}", text(&created));
+    assert_eq!(held(), "0", "the app's session on the template is still there");
+    other.destroy();
+    psql_on(port, "postgres", &format!("ALTER DATABASE \"{template}\" IS_TEMPLATE false"));
+    psql_on(port, "postgres", &format!("DROP DATABASE \"{template}\""));
+    ws.destroy();
+}
+
+#[test]
+fn a_session_on_the_template_never_stops_a_create_on_postgres_15() {
+    a_session_on_the_template_never_stops_a_create(5432, "tmplheld15");
+}
+
+#[test]
+fn a_session_on_the_template_never_stops_a_create_on_postgres_17() {
+    a_session_on_the_template_never_stops_a_create(PG17, "tmplheld17");
+}
+
 #[test]
 fn template_default_privileges_grant_no_connect_on_postgres_15() {
     template_default_privileges_grant_no_connect(5432, "tmpldef15");

@@ -33,7 +33,27 @@ impl Postgres {
                     .bind(spec.connection_limit)
                     .fetch_one(&mut *c)
                     .await?;
-                    c.execute(statement.as_str()).await.map(drop)
+                    match c.execute(statement.as_str()).await {
+                        // 55006: someone is connected to the template, which CREATE DATABASE
+                        // copies only when no one else is. Any login may connect to
+                        // `template1` (PUBLIC's CONNECT): one idle session there would
+                        // stop every create on the server. Such sessions are ended (a
+                        // superuser's excepted: the platform's own work) and the create
+                        // tried again; it waits a few seconds for them to go.
+                        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55006") => {
+                            sqlx::query(
+                                "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a \
+                                 WHERE a.datname = coalesce($1, 'template1') AND a.pid <> pg_backend_pid() \
+                                   AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.usesysid AND r.rolsuper) \
+                                   AND (pg_has_role(a.usesysid, 'MEMBER') OR pg_has_role('pg_signal_backend', 'MEMBER'))",
+                            )
+                            .bind(&spec.template)
+                            .execute(&mut *c)
+                            .await?;
+                            c.execute(statement.as_str()).await.map(drop)
+                        }
+                        other => other.map(drop),
+                    }
                 })
             })
             .await;
