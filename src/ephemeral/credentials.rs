@@ -7,9 +7,11 @@
 //! }
 //! ```
 //!
-//! Terraform asks for a renewal before the lease runs out, and closes the resource at the
-//! end of the run: closing revokes the lease, so the issued user is gone when the run is
-//! (unlike the Vault provider's ephemeral secret, which leaves the lease to expire).
+//! The lease is cut to [`LEASE`] as soon as it is issued, and Terraform renews it (by as
+//! much again) while the run lasts; closing at the end of the run revokes it, so the issued
+//! user is gone when the run is (unlike the Vault provider's ephemeral secret, which leaves
+//! the lease to expire). A run that fails, is killed or never closes leaves a user that
+//! Vault revokes within [`LEASE`] (on PostgreSQL its login expires then too).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,6 +27,10 @@ use crate::framework::value::{Number, Value};
 use crate::platform::credentials::Leases;
 use crate::platform::naming::RoleName;
 use crate::provider::services::Services;
+
+/// How long an ephemeral credential's lease lasts between renewals: the bound on a user
+/// left by a run that never closed it.
+pub const LEASE: Duration = Duration::from_secs(300);
 
 /// The `dbaas_credentials` ephemeral resource.
 pub struct Credentials {
@@ -55,7 +61,7 @@ impl EphemeralResource for Credentials {
     fn schema(&self) -> Schema {
         let computed = |name, description: &str| Attribute::string(name).computed().description(description);
         Schema::new(
-            "Credentials issued by a `dbaas_rotated_role` for one Terraform run: never stored in plan or state, renewed while the run needs them, and revoked when it ends. Needs Terraform 1.10 or later.",
+            "Credentials issued by a `dbaas_rotated_role` for one Terraform run: never stored in plan or state, renewed while the run needs them, and revoked when it ends. Their lease lasts 5 minutes between renewals, so a run that fails, is killed or never ends them leaves the user 5 minutes at most (a static role's login stays: it is the role's). Needs Terraform 1.10 or later.",
             vec![
                 Attribute::string("role").required().description("The `id` of a `dbaas_rotated_role`."),
                 computed("username", "The issued login."),
@@ -74,7 +80,9 @@ impl EphemeralResource for Credentials {
                 Attribute::number("read_port").computed().description("Its port."),
                 computed("database", "The database (null for Redis)."),
                 computed("lease_id", "The Vault lease, revoked when the run ends."),
-                Attribute::number("lease_duration").computed().description("Seconds the lease lasts."),
+                Attribute::number("lease_duration").computed().description(
+                    "Seconds the lease lasts: at most 300, renewed while the run lasts, so a run that fails or is killed leaves a user for 5 minutes at most.",
+                ),
                 computed("expires_at", "When the lease ends unless renewed (RFC 3339, UTC)."),
             ],
         )
@@ -92,10 +100,20 @@ impl EphemeralResource for Credentials {
         };
         let Some(provider) = self.services.config(d).cloned() else { return };
         let Some(leases) = self.leases(d) else { return };
-        let creds = match leases.issue(&parsed).await {
+        let mut creds = match leases.issue(&parsed).await {
             Ok(c) => c,
             Err(e) => return errors::lease(d, "issuing credentials", &e),
         };
+        if creds.renewable && creds.lease_duration > LEASE.as_secs() {
+            // Renewing by less than is left shortens the lease (and the login's VALID UNTIL).
+            match leases.renew(&creds.lease_id, LEASE.as_secs()).await {
+                Ok(duration) => creds.lease_duration = duration,
+                Err(e) => {
+                    let _ = leases.revoke(&creds.lease_id).await;
+                    return errors::lease(d, "shortening the credentials' lease", &e);
+                }
+            }
+        }
         let (host, port, database) = crate::resources::app_endpoint_values(&parsed, &provider);
         let (admin_host, admin_port) = crate::resources::endpoint_values(provider.admin_endpoint(&parsed.target));
         let (read_host, read_port) = crate::resources::endpoint_values(provider.read_endpoint(&parsed.target));
@@ -124,7 +142,7 @@ impl EphemeralResource for Credentials {
     async fn renew(&self, _ctx: &Context, private: Vec<u8>, response: &mut RenewResponse) {
         let Ok(lease) = serde_json::from_slice::<Lease>(&private) else { return };
         let Some(leases) = self.leases(&mut response.diagnostics) else { return };
-        match leases.renew(&lease.lease_id, lease.lease_duration).await {
+        match leases.renew(&lease.lease_id, LEASE.as_secs()).await {
             Ok(duration) => response.renew_at = renew_at(duration, lease.renewable),
             Err(e) => errors::lease(&mut response.diagnostics, "renewing the credentials' lease", &e),
         }

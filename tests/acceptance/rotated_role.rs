@@ -250,6 +250,65 @@ resource "terraform_data" "migration" {{
     }
 }
 
+/// A migration job that fails: its provisioner uses the ephemeral credentials and exits
+/// non-zero, so the run ends in an error. Whether or not Terraform closes them then, the
+/// user they issued must not outlive the run by more than the lease's 5 minutes: its lease
+/// is that short from the start (Vault's lookup and, on PostgreSQL, the login's VALID
+/// UNTIL say so), though the role's own TTL is the default day.
+#[test]
+fn an_ephemeral_credential_of_a_failed_run_lasts_minutes_not_the_roles_ttl() {
+    require_services();
+    for tf in terraforms_since(1, 10, "ephemeral resources") {
+        let c = Cleanup::new("pgephfail");
+        let name = c.prefix.clone();
+        let marker = std::env::temp_dir().join(format!("{name}.marker"));
+        let mut main = fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]);
+        main.push_str(&format!(
+            r#"
+ephemeral "dbaas_credentials" "migrate" {{
+  role = dbaas_rotated_role.readwrite.id
+}}
+
+# A migration that fails half way, after logging in.
+resource "terraform_data" "migration" {{
+  provisioner "local-exec" {{
+    command = "psql -X -At -h ${{ephemeral.dbaas_credentials.migrate.host}} -p ${{ephemeral.dbaas_credentials.migrate.port}} -U \"$PGUSER\" -d ${{ephemeral.dbaas_credentials.migrate.database}} -c 'SELECT current_user' > {marker} && echo \"$LEASE\" >> {marker} && exit 3"
+    environment = {{
+      PGUSER     = ephemeral.dbaas_credentials.migrate.username
+      PGPASSWORD = ephemeral.dbaas_credentials.migrate.password
+      LEASE      = ephemeral.dbaas_credentials.migrate.lease_id
+    }}
+  }}
+}}
+"#,
+            marker = marker.display()
+        ));
+        let ws = Workspace::new(tf, "pgephfail", &main);
+        ws.init();
+        let failed = ws.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+        assert!(!failed.status.success(), "the migration was supposed to fail");
+        let recorded = std::fs::read_to_string(&marker).expect("the provisioner ran");
+        let _ = std::fs::remove_file(&marker);
+        let mut lines = recorded.lines();
+        let (user, lease) = (lines.next().unwrap_or_default().to_owned(), lines.next().unwrap_or_default().to_owned());
+        assert!(user.starts_with("v-"), "logged in as {user:?}");
+        let looked_up = vault("PUT", "sys/leases/lookup", Some(&json!({ "lease_id": lease })));
+        if let Some(ttl) = looked_up["data"]["ttl"].as_u64() {
+            assert!(ttl <= 300, "the lease of a failed run's credentials lasts {ttl} s");
+        } else {
+            assert!(looked_up["errors"].is_array(), "Vault knows nothing of the lease: {looked_up}");
+        }
+        let within = psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_roles WHERE rolname = '{user}' AND rolvaliduntil > now() + interval '330 seconds'"
+            ),
+        );
+        assert_eq!(within, "0", "the failed run's login is valid for longer than its lease");
+        ws.destroy();
+    }
+}
+
 #[test]
 fn static_roles_rotate_and_their_login_goes_with_them() {
     require_services();
