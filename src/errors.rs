@@ -140,6 +140,11 @@ pub fn database(d: &mut Diagnostics, action: &str, name: &DatabaseName, e: &Data
             "PgBouncer's auth_user is not the platform's",
             format!("While {action}: the provider's `postgres.pooler_auth_user` is {user:?}, but {why}, so nothing was changed: every database grants that role CONNECT, and whoever holds it would list every database's tables, functions and views. The platform's auth user is a plain login that nobody but the platform's admin holds with ADMIN. Have a superuser drop it and create it again, or point `pooler_auth_user` at PgBouncer's real `auth_user`."),
         ),
+        DatabaseError::ConnectionTaken { server: Some(_), .. } => d.attribute_error(
+            AttributePath::root("name"),
+            "Vault connection already exists for another server",
+            format!("While {action}: {e}, so nothing was changed: two servers on one Vault mount would share the connection, and this database's would overwrite the other's. Choose another name, or give this provider configuration a Vault mount of its own (`vault.database_mount`)."),
+        ),
         DatabaseError::ConnectionTaken { .. } => d.attribute_error(
             AttributePath::root("name"),
             "Vault connection already exists",

@@ -1270,3 +1270,37 @@ fn template_default_privileges_grant_no_connect_on_postgres_15() {
 fn template_default_privileges_grant_no_connect_on_postgres_17() {
     template_default_privileges_grant_no_connect(PG17, "tmpldef17");
 }
+
+/// Two provider configurations, one for PostgreSQL 15 and one for 17, share a Vault mount,
+/// and each stack asks for a database of the same name. The second is warned of at plan
+/// and refused at apply, naming both servers, and the first's Vault connection still reaches the first's server:
+/// it was never overwritten.
+#[test]
+fn two_servers_on_one_mount_never_share_a_connection() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("twosrv");
+    let name = c.prefix.clone();
+    let first = Workspace::new(tf, "twosrv15", &stack_on(&c, 5432, &database(&name, "deletion_policy = \"drop\"")));
+    first.init();
+    first.apply();
+    let connection = format!("{}/config/postgres-{name}", c.mount);
+    let url = || vault("GET", &connection, None)["data"]["connection_details"]["connection_url"].clone();
+    let before = url();
+    assert!(before.as_str().is_some_and(|u| u.contains("127.0.0.1:5432")), "{before}");
+    let second = Workspace::new(tf, "twosrv17", &stack_on(&c, PG17, &database(&name, "deletion_policy = \"drop\"")));
+    second.init();
+    // At plan a warning (an error there would also block planning this stack's destroy);
+    // apply refuses before anything changes.
+    let planned = text(&second.run(&["plan", "-input=false", "-no-color"]));
+    let planned = planned.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(planned.contains("Vault connection already exists for another server"), "{planned}");
+    assert!(planned.contains("127.0.0.1:5432") && planned.contains(&format!("127.0.0.1:{PG17}")), "{planned}");
+    let refused = second.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(refused.contains("Vault connection already exists for another server"), "{refused}");
+    assert_eq!(url(), before, "the first server's connection was rewritten");
+    let made = psql_on(PG17, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"));
+    assert_eq!(made, "0", "the second database was made though its connection was refused");
+    first.destroy();
+}

@@ -291,21 +291,34 @@ impl Databases<'_> {
     }
 
     /// Refuses a Vault connection of this name unless it is the provider's for this same
-    /// database: one whose login is the database's management login. That is a stale one
-    /// (its database was dropped outside Terraform); anything else is someone else's.
+    /// database on this same server: one whose login is the database's management login
+    /// and whose address is this server's. That is a stale one (its database was dropped
+    /// outside Terraform); anything else is someone else's, a database of the same name on
+    /// another server (another provider configuration on the same mount) included.
     pub(super) async fn check_connection_free(&self, name: &DatabaseName) -> Result<(), DatabaseError> {
         let Some((vault, vc)) = self.vault else { return Ok(()) };
         let Some(existing) = vault.read_connection(&vc.database_mount, &name.vault_connection()).await? else {
             return Ok(());
         };
-        let login = match name.engine {
-            Engine::Postgresql => name.group_roles().management,
-            Engine::Mysql => name.mysql_management_login(),
+        let (login, here) = match self.server {
+            Server::Postgres(_, config) => (name.group_roles().management, authority(&config.host, config.port)),
+            Server::Mysql(_, config) => (name.mysql_management_login(), authority(&config.host, config.port)),
         };
-        if existing["connection_details"]["username"].as_str() == Some(login.as_str()) {
-            return Ok(());
+        let details = &existing["connection_details"];
+        let there = details["connection_url"].as_str().and_then(|url| connection_server(name.engine, url));
+        let taken = |server| DatabaseError::ConnectionTaken {
+            mount: vc.database_mount.clone(),
+            connection: name.vault_connection(),
+            server,
+            here: here.clone(),
+        };
+        if details["username"].as_str() != Some(login.as_str()) {
+            return Err(taken(None));
         }
-        Err(DatabaseError::ConnectionTaken { mount: vc.database_mount.clone(), connection: name.vault_connection() })
+        match there {
+            Some(there) if there != here => Err(taken(Some(there))),
+            _ => Ok(()),
+        }
     }
 
     /// Creates (`new`: refusing one that exists unmarked) or resets the management login
@@ -379,5 +392,31 @@ impl Databases<'_> {
         made.connection = true;
         vault.create_connection(&vc.database_mount, &name.vault_connection(), &body, rotation).await?;
         Ok(())
+    }
+}
+
+/// The server (`host:port`) a Vault connection's URL names, as [`Databases::connect_vault`]
+/// writes it: `postgresql://…@host:port/db?…`, or MySQL's `…@tcp(host:port)/`.
+fn connection_server(engine: Engine, url: &str) -> Option<String> {
+    let (_, rest) = url.rsplit_once('@')?;
+    match engine {
+        Engine::Postgresql => rest.split(['/', '?']).next().map(str::to_owned),
+        Engine::Mysql => rest.strip_prefix("tcp(")?.split_once(')').map(|(server, _)| server.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_names_the_server_it_reaches() {
+        let pg = "postgresql://{{username}}:{{password}}@pg-cluster-rw.db:5432/orders?sslmode=require";
+        assert_eq!(connection_server(Engine::Postgresql, pg).as_deref(), Some("pg-cluster-rw.db:5432"));
+        let v6 = "postgresql://{{username}}:{{password}}@[::1]:5417/orders?sslmode=disable";
+        assert_eq!(connection_server(Engine::Postgresql, v6).as_deref(), Some("[::1]:5417"));
+        let my = "{{username}}:{{password}}@tcp(mysql.db:3306)/";
+        assert_eq!(connection_server(Engine::Mysql, my).as_deref(), Some("mysql.db:3306"));
+        assert_eq!(connection_server(Engine::Mysql, "nonsense"), None);
     }
 }

@@ -186,13 +186,18 @@ pub enum DatabaseError {
     /// Another Terraform state claims the database.
     #[error("the database is claimed by another Terraform state since {} (claim {})", .0.since, .0.id)]
     Claimed(Claim),
-    /// The database's Vault connection exists, made by someone else.
-    #[error("the Vault connection {mount}/config/{connection} already exists")]
+    /// The database's Vault connection exists, made by someone else, or for a database of
+    /// the same name on another server (`server`).
+    #[error("the Vault connection {mount}/config/{connection} already exists{}", server.as_deref().map_or(String::new(), |s| format!(" for the database of that name on {s}, not on {here}")))]
     ConnectionTaken {
         /// The mount.
         mount: String,
         /// The connection.
         connection: String,
+        /// The other server it reaches, when its login is this database's.
+        server: Option<String>,
+        /// This provider configuration's server.
+        here: String,
     },
     /// The configured PgBouncer `auth_user` does not exist (`why` is `None`), or someone
     /// other than the platform could hold it: every database grants it CONNECT.
