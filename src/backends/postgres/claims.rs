@@ -76,6 +76,7 @@ impl Postgres {
         record: Option<&str>,
         mark: &str,
     ) -> Result<bool, PostgresError> {
+        self.ensure_provider_role().await?;
         let maintenance = self.endpoint.database.clone();
         let (db, expected, record, mark) =
             (database.to_owned(), expected.clone(), record.map(str::to_owned), mark.to_owned());
@@ -84,10 +85,23 @@ impl Postgres {
                 let (db, expected, record, mark) = (db.clone(), expected.clone(), record.clone(), mark.clone());
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
-                    // Claim roles are made one transaction at a time on a server.
-                    lock_ddl(&mut tx, CLAIM_ROLE_PREFIX).await?;
-                    lock_ddl(&mut tx, PROVIDER_ROLE).await?;
                     lock_ddl(&mut tx, &db).await?;
+                    // Claim roles of other databases (those whose claim only their comment
+                    // holds) are made one transaction at a time on a server; while there
+                    // are none, claims of different databases are written side by side.
+                    let legacy: bool = sqlx::query_scalar(&format!(
+                        "SELECT EXISTS (SELECT FROM pg_database d \
+                          WHERE left(shobj_description(d.oid, 'pg_database'), length($1 || d.datname || '; claim ')) \
+                                = $1 || d.datname || '; claim ' \
+                            AND pg_has_role(d.datdba, 'MEMBER') \
+                            AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname))"
+                    ))
+                    .bind(mark.strip_suffix(&db).unwrap_or(&mark))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if legacy {
+                        lock_ddl(&mut tx, CLAIM_ROLE_PREFIX).await?;
+                    }
                     let now = match read_claim(&mut tx, &db).await? {
                         Ok(now) => now,
                         Err(e) => return Ok(Err(e)),
@@ -107,9 +121,7 @@ impl Postgres {
                                    AND pg_has_role(d.datdba, 'MEMBER') AND d.datname <> $1 \
                                    AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname)) \
                          SELECT s FROM ( \
-                           SELECT 0 AS step, format('DO $do$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %L) THEN CREATE ROLE %I NOLOGIN; END IF; END $do$', $6::text, $6::text) AS s, '' AS datname \
-                             FROM admin WHERE superuser \
-                           UNION ALL SELECT 1, format('CREATE ROLE %I NOLOGIN', role), datname FROM legacy \
+                           SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', role) AS s, datname FROM legacy \
                            UNION ALL SELECT 2, format('COMMENT ON ROLE %I IS %L', role, record), datname FROM legacy \
                            UNION ALL SELECT 3, format('GRANT %I TO %I', $6::text, role), datname FROM legacy, admin WHERE superuser \
                            UNION ALL \

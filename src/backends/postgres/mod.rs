@@ -435,6 +435,10 @@ pub struct Postgres {
     /// Whether the issuer role is known to exist on the server this process talks to;
     /// forgotten when that server may have changed (a failover can lose its creation).
     issuer_role: std::sync::atomic::AtomicBool,
+    /// The same for the provider role (`roles::PROVIDER_ROLE`).
+    provider_role: std::sync::atomic::AtomicBool,
+    /// Held while making sure of it, so concurrent creates ask once.
+    provider_role_check: Mutex<()>,
 }
 
 /// A connection kept open for reuse, still holding its permit.
@@ -478,6 +482,8 @@ impl Postgres {
             facts: tokio::sync::OnceCell::new(),
             trusted: tokio::sync::OnceCell::new(),
             issuer_role: std::sync::atomic::AtomicBool::new(false),
+            provider_role: std::sync::atomic::AtomicBool::new(false),
+            provider_role_check: Mutex::new(()),
         }
     }
 

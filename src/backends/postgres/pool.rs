@@ -71,7 +71,7 @@ impl Postgres {
                     if reused.released_at.elapsed() < IDLE_CHECK_AFTER || reused.connection.ping().await.is_ok() {
                         return Ok(reused);
                     }
-                    self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
+                    self.forget_server_roles();
                     break reused.permit;
                 }
                 Step::Open(p) => break p,
@@ -147,10 +147,17 @@ impl Postgres {
         }
     }
 
+    /// Forgets that the server-wide roles the provider makes once exist: the server may have
+    /// changed (a failover can lose their creation).
+    fn forget_server_roles(&self) {
+        self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.provider_role.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Closes every idle connection without waiting: after a connection broke or its
     /// server stopped being the primary, the others went to the same server.
     pub(super) async fn forget_idle(&self) {
-        self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.forget_server_roles();
         let idle = std::mem::take(&mut *self.idle.lock().await);
         let closing = idle.into_iter().map(|c| tokio::time::timeout(Duration::from_millis(200), c.connection.close()));
         futures::future::join_all(closing).await;

@@ -50,6 +50,7 @@ impl Postgres {
         mark: &str,
         if_exists: Existing,
     ) -> Result<Vec<String>, PostgresError> {
+        self.ensure_provider_role().await?;
         let maintenance = self.endpoint.database.clone();
         let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
         let (mark, db, management) = (mark.to_owned(), database.to_owned(), roles.management.clone());
@@ -58,7 +59,6 @@ impl Postgres {
                 let (names, mark, db, management) = (names.clone(), mark.clone(), db.clone(), management.clone());
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
-                    lock_ddl(&mut tx, PROVIDER_ROLE).await?;
                     lock_ddl(&mut tx, &db).await?;
                     if if_exists == Existing::MustBeMarked
                         && sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
@@ -98,9 +98,6 @@ impl Postgres {
                     // the owner group: to create the database owned by it and to grant in it.
                     let statements: Vec<String> = sqlx::query_scalar(
                         "SELECT s FROM ( \
-                            SELECT 0 AS step, format('DO $do$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %L) THEN CREATE ROLE %I NOLOGIN; END IF; END $do$', $5::text, $5::text) AS s \
-                             WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                            UNION ALL \
                             SELECT 1 AS step, format('CREATE ROLE %I NOLOGIN', n) AS s FROM unnest($1::text[]) n \
                             UNION ALL \
                             SELECT 4, format('GRANT %I TO %I', $5::text, n) FROM unnest($6::text[]) n \
@@ -293,6 +290,40 @@ impl Postgres {
             comment,
             held_by,
         })
+    }
+
+    /// With a superuser admin: makes sure [`PROVIDER_ROLE`] exists (made once per server,
+    /// under a server-wide lock), asked once per process, so the transactions that make a
+    /// database's roles need no lock beyond that database's.
+    pub(super) async fn ensure_provider_role(&self) -> Result<(), PostgresError> {
+        use std::sync::atomic::Ordering;
+        if self.provider_role.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.provider_role_check.lock().await;
+        if self.provider_role.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let maintenance = self.endpoint.database.clone();
+        self.with(&maintenance, |c| {
+            Box::pin(async move {
+                let mut tx = c.begin().await?;
+                lock_ddl(&mut tx, PROVIDER_ROLE).await?;
+                let statement: Option<String> = sqlx::query_scalar(
+                    "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
+                                   AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+                                 THEN format('CREATE ROLE %I NOLOGIN', $1::text) END",
+                )
+                .bind(PROVIDER_ROLE)
+                .fetch_one(&mut *tx)
+                .await?;
+                execute_all(&mut tx, &statement.into_iter().collect::<Vec<_>>()).await?;
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.provider_role.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE, made
