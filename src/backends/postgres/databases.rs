@@ -170,6 +170,9 @@ impl Postgres {
             })
         })
         .await?;
+        if issuer && foreign.is_none() {
+            self.issuer_installed_in(database);
+        }
         match foreign {
             None => Ok(()),
             Some(owner) => {
@@ -186,7 +189,7 @@ impl Postgres {
     /// [`PostgresError::ForeignSchema`] when someone else made the issuer's schema first;
     /// [`PostgresError`] for any refusal.
     pub async fn ensure_issuer(&self, database: &str) -> Result<(), PostgresError> {
-        if !self.needs_issuer().await? {
+        if !self.needs_issuer().await? || self.issuer_known_in(database) {
             return Ok(());
         }
         self.ensure_issuer_role().await?;
@@ -204,11 +207,22 @@ impl Postgres {
             })
             .await?;
         match foreign {
-            None => Ok(()),
+            None => {
+                self.issuer_installed_in(database);
+                Ok(())
+            }
             Some(owner) => {
                 Err(PostgresError::ForeignSchema { schema: ISSUER_SCHEMA, database: database.to_owned(), owner })
             }
         }
+    }
+
+    fn issuer_installed_in(&self, database: &str) {
+        self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(database.to_owned());
+    }
+
+    fn issuer_known_in(&self, database: &str) -> bool {
+        self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(database)
     }
 
     /// Sets the connection limit (`-1`: none).
@@ -325,6 +339,7 @@ impl Postgres {
         drop_roles: &[String],
         force: bool,
     ) -> Result<(), PostgresError> {
+        self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(database);
         if !force {
             let sessions = self.sessions(database, roles).await?;
             if sessions > 0 {
@@ -373,6 +388,7 @@ impl Postgres {
         roles: &GroupRoles,
         force: bool,
     ) -> Result<(), PostgresError> {
+        self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(database);
         let roles = roles.clone();
         let maintenance = self.endpoint.database.clone();
         let (db, archived) = (database.to_owned(), archived_name.to_owned());

@@ -439,6 +439,9 @@ pub struct Postgres {
     provider_role: std::sync::atomic::AtomicBool,
     /// Held while making sure of it, so concurrent creates ask once.
     provider_role_check: Mutex<()>,
+    /// Databases in which this process installed the issuer's functions as this release
+    /// writes them (before 16): a role written next needs not install them again.
+    issuer_installed: std::sync::Mutex<BTreeSet<String>>,
 }
 
 /// A connection kept open for reuse, still holding its permit.
@@ -484,6 +487,7 @@ impl Postgres {
             issuer_role: std::sync::atomic::AtomicBool::new(false),
             provider_role: std::sync::atomic::AtomicBool::new(false),
             provider_role_check: Mutex::new(()),
+            issuer_installed: std::sync::Mutex::new(BTreeSet::new()),
         }
     }
 

@@ -147,11 +147,12 @@ impl Postgres {
         }
     }
 
-    /// Forgets that the server-wide roles the provider makes once exist: the server may have
-    /// changed (a failover can lose their creation).
+    /// Forgets that the server-wide roles the provider makes once exist, and where it
+    /// installed the issuer: the server may have changed (a failover can lose their creation).
     fn forget_server_roles(&self) {
         self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
         self.provider_role.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
     /// Closes every idle connection without waiting: after a connection broke or its
