@@ -330,9 +330,14 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn pooler_auth_user_standing(&self, user: &str) -> Result<Option<Option<String>>, PostgresError> {
+        use std::sync::atomic::Ordering;
+        // Asked by every create of an apply: once found the platform's, it is for the run.
+        if self.pooler_user_checked.load(Ordering::SeqCst) {
+            return Ok(Some(None));
+        }
         let maintenance = self.endpoint.database.clone();
         let user = user.to_owned();
-        self.with(&maintenance, move |c| {
+        let standing = self.with(&maintenance, move |c| {
             let user = user.clone();
             Box::pin(async move {
                 sqlx::query_scalar(
@@ -354,7 +359,11 @@ impl Postgres {
                 .await
             })
         })
-        .await
+        .await?;
+        if standing == Some(None) {
+            self.pooler_user_checked.store(true, Ordering::SeqCst);
+        }
+        Ok(standing)
     }
 
     /// Whether the management login is as [`Postgres::ensure_management_login`] makes it on

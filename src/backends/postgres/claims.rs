@@ -85,18 +85,21 @@ impl Postgres {
                 let (db, expected, record, mark) = (db.clone(), expected.clone(), record.clone(), mark.clone());
                 Box::pin(async move {
                     let mut tx = c.begin().await?;
-                    lock_ddl(&mut tx, &db).await?;
-                    // Claim roles of other databases (those whose claim only their comment
-                    // holds) are made one transaction at a time on a server; while there
-                    // are none, claims of different databases are written side by side.
+                    // The database's DDL lock, then, in the same round trip: claim roles
+                    // of other databases (those whose claim only their comment holds) are
+                    // made one transaction at a time on a server; while there are none,
+                    // claims of different databases are written side by side.
                     let legacy: bool = sqlx::query_scalar(&format!(
                         "SELECT EXISTS (SELECT FROM pg_database d \
                           WHERE left(shobj_description(d.oid, 'pg_database'), length($1 || d.datname || '; claim ')) \
                                 = $1 || d.datname || '; claim ' \
                             AND pg_has_role(d.datdba, 'MEMBER') \
-                            AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname))"
+                            AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLAIM_ROLE_PREFIX}' || d.datname)) \
+                         FROM (SELECT pg_advisory_xact_lock($2, hashtext($3))) locked"
                     ))
                     .bind(mark.strip_suffix(&db).unwrap_or(&mark))
+                    .bind(DDL_LOCK_CLASS)
+                    .bind(&db)
                     .fetch_one(&mut *tx)
                     .await?;
                     if legacy {

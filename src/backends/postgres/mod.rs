@@ -439,6 +439,9 @@ pub struct Postgres {
     provider_role: std::sync::atomic::AtomicBool,
     /// Held while making sure of it, so concurrent creates ask once.
     provider_role_check: Mutex<()>,
+    /// Whether the pooler's auth user was found as the platform's: a check every create
+    /// repeats, asked once per process (forgotten with the server roles).
+    pooler_user_checked: std::sync::atomic::AtomicBool,
     /// Databases in which this process installed the issuer's functions as this release
     /// writes them (before 16): a role written next needs not install them again.
     issuer_installed: std::sync::Mutex<BTreeSet<String>>,
@@ -488,6 +491,7 @@ impl Postgres {
             provider_role: std::sync::atomic::AtomicBool::new(false),
             provider_role_check: Mutex::new(()),
             issuer_installed: std::sync::Mutex::new(BTreeSet::new()),
+            pooler_user_checked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

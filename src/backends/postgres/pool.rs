@@ -152,6 +152,7 @@ impl Postgres {
     fn forget_server_roles(&self) {
         self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
         self.provider_role.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.pooler_user_checked.store(false, std::sync::atomic::Ordering::SeqCst);
         self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
