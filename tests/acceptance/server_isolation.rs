@@ -1076,8 +1076,8 @@ fn a_squatted_pooler_auth_user_is_refused_on_postgres_18() {
 /// An owner may grant to any role: tenant A's `owner` app grants its table to B's group
 /// roles and to a user Vault issued for B, and names B's readwrite group in a row policy.
 /// And it may attach settings to its database, which every session there starts with:
-/// read-only, run as A's owner group, cut off when idle (and on 17, every transaction cut
-/// at once). None of that may keep B's destroy (which visits A's database to take those
+/// read-only, run as A's owner group, cut off when idle, refused at login (a preload
+/// library that does not exist; and on 17, every transaction cut at once). None of that may keep B's destroy (which visits A's database to take those
 /// grants back) from dropping B's roles or Vault from revoking B's users; A's table and
 /// rows stay.
 fn another_tenants_grants_never_break_a_destroy(port: u16, label: &str) {
@@ -1112,7 +1112,8 @@ fn another_tenants_grants_never_break_a_destroy(port: u16, label: &str) {
     psql_as(port, &owner, &owner_pw, &a, &grants).unwrap_or_else(|e| panic!("A's owner could not grant: {e}"));
     let mut settings = format!(
         "ALTER DATABASE \"{a}\" SET default_transaction_read_only = on; ALTER DATABASE \"{a}\" SET role = '{a}_owner'; \
-         ALTER DATABASE \"{a}\" SET idle_session_timeout = '20ms'"
+         ALTER DATABASE \"{a}\" SET idle_session_timeout = '20ms'; \
+         ALTER DATABASE \"{a}\" SET local_preload_libraries = 'no_such_library'"
     );
     if port != 5432 {
         settings.push_str(&format!("; ALTER DATABASE \"{a}\" SET transaction_timeout = '1ms'"));
@@ -1303,4 +1304,71 @@ fn two_servers_on_one_mount_never_share_a_connection() {
     let made = psql_on(PG17, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"));
     assert_eq!(made, "0", "the second database was made though its connection was refused");
     first.destroy();
+}
+
+/// The MySQL issuer's procedures take names and passwords exactly, whatever a team's token
+/// passes them through a role on its own connection: a name differing from an issued
+/// user's by case erases no record (so the user's revocation still drops it), a name with
+/// a final newline or an upper-case `V` is no name Vault issues, and no password shorter
+/// than Vault's (an empty one least of all) is set on any login.
+#[test]
+fn the_mysql_issuer_takes_names_and_passwords_exactly() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("myexact");
+    let name = c.prefix.clone();
+    let resources = format!(
+        "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"mysql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n"
+    ) + &role("readonly", "ro", "privileges = \"readonly\"")
+        + &role("static", "st", "mode = \"static\"");
+    let ws = Workspace::new(
+        tf,
+        "myexact",
+        &Stack::default().mysql().vault(&c.mount, "token = \"root\"").main_tf(&resources),
+    );
+    ws.init();
+    ws.apply();
+    let mount = &c.mount;
+    let (user, password, lease) = issue(&format!("{mount}/creds/mysql-{name}-ro"));
+    let mut n = 0;
+    let mut run = |statement: &str| {
+        n += 1;
+        let path = format!("{mount}/roles/mysql-{name}-probe{n}");
+        let body = json!({ "db_name": format!("mysql-{name}"), "creation_statements": [statement], "revocation_statements": ["SELECT 1"], "default_ttl": "2m" });
+        vault("POST", &path, Some(&body));
+        let issued = vault("GET", &format!("{mount}/creds/mysql-{name}-probe{n}"), None);
+        vault("DELETE", &path, None);
+        issued["data"]["username"].is_string()
+    };
+    let exists = |account: &str| mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{account}'")) == "1";
+    let flipped: String = user
+        .chars()
+        .map(|ch| if ch.is_ascii_lowercase() { ch.to_ascii_uppercase() } else { ch.to_ascii_lowercase() })
+        .collect();
+    assert_ne!(flipped, user);
+    run(&format!("CALL `dbaas-provider`.`drop_user`('{flipped}')"));
+    assert!(exists(&user), "a case variant dropped the user");
+    for (what, statement) in [
+        ("a final newline", "CALL `dbaas-provider`.`issue_user`('v12345678_1234567890_abcdefgh\\n', 'Long-enough-password-1', 'readonly')".to_owned()),
+        ("an upper-case V", "CALL `dbaas-provider`.`issue_user`('V12345678_1234567890_abcdefgh', 'Long-enough-password-1', 'readonly')".to_owned()),
+        ("an empty password", "CALL `dbaas-provider`.`issue_user`('{{name}}', '', 'readonly')".to_owned()),
+        ("a short password", "CALL `dbaas-provider`.`issue_user`('{{name}}', 'short', 'readonly')".to_owned()),
+        ("no own password", "CALL `dbaas-provider`.`set_own_password`('')".to_owned()),
+        ("no static password", format!("CALL `dbaas-provider`.`set_password`('{name}_st', '')")),
+    ] {
+        assert!(!run(&statement), "the issuer took {what}");
+    }
+    let upper = mysql(
+        "SELECT COUNT(*) FROM mysql.user WHERE BINARY User LIKE 'V12345678%' OR User LIKE 'v12345678_1234567890_abcdefgh_%'",
+    );
+    assert_eq!(upper, "0", "an account outside Vault's names was made");
+    // The management login's password is still Vault's: issuing works.
+    let (again, _, _) = issue(&format!("{mount}/creds/mysql-{name}-ro"));
+    assert!(exists(&again));
+    // The user whose record a case variant tried to erase goes with its lease.
+    assert_eq!(mysql_as(&user, &password, "SELECT 1").as_deref(), Ok("1"));
+    let revoked = vault("PUT", "sys/leases/revoke", Some(&json!({ "lease_id": lease, "sync": true })));
+    assert!(revoked["errors"].is_null(), "{revoked}");
+    assert!(!exists(&user), "its revocation left the user");
+    ws.destroy();
 }

@@ -35,6 +35,10 @@ const DECLARE_CALLER: &str = "DECLARE caller VARCHAR(255) DEFAULT LEFT(USER(), C
 const CHECK_CALLER: &str = "SELECT db, scope INTO target, grant_scope FROM `dbaas-provider`.`issuers` WHERE login = caller;\n  \
      IF target IS NULL THEN SIGNAL SQLSTATE '42000' SET MESSAGE_TEXT = 'this login issues no users'; END IF;";
 
+/// Refuses a password shorter than Vault's: an empty one would leave the login open to all.
+const CHECK_SECRET: &str = "IF secret IS NULL OR CHAR_LENGTH(secret) < 16 THEN \
+     SIGNAL SQLSTATE '42000' SET MESSAGE_TEXT = 'a password has at least 16 characters'; END IF;";
+
 /// Runs the text in `@dbaas_statement`, then forgets it (it may hold a password).
 const RUN: &str = "PREPARE dbaas_run FROM @dbaas_statement; SET @dbaas_statement = NULL; \
      EXECUTE dbaas_run; DEALLOCATE PREPARE dbaas_run;";
@@ -52,10 +56,12 @@ fn procedures() -> [(&'static str, String); 4] {
                  DECLARE granted VARCHAR(64) DEFAULT CASE level WHEN 'owner' THEN 'ALL PRIVILEGES' \
                  WHEN 'readwrite' THEN 'SELECT, INSERT, UPDATE, DELETE' WHEN 'readonly' THEN 'SELECT' END;\n  \
                  {CHECK_CALLER}\n  \
+                 {CHECK_SECRET}\n  \
                  IF granted IS NULL THEN SIGNAL SQLSTATE '42000' SET MESSAGE_TEXT = 'level is not owner, readwrite or readonly'; END IF;\n  \
                  -- Only names Vault's templates make (the provider's, or Vault's default `v-...`):\n  \
                  -- never a login the provider names, which a squatter could otherwise take first.\n  \
-                 IF username NOT REGEXP '^v(-[A-Za-z0-9_.-]+|[0-9a-f]{{8}}_[0-9]{{10}}_[A-Za-z0-9]{{8}})$' THEN \
+                 -- Case-sensitive, and to the very end (`$` would let a final newline by).\n  \
+                 IF username NOT REGEXP '(?-i)^v(-[A-Za-z0-9_.-]+|[0-9a-f]{{8}}_[0-9]{{10}}_[A-Za-z0-9]{{8}})\\\\z' THEN \
                  SIGNAL SQLSTATE '42000' SET MESSAGE_TEXT = 'not a name Vault issues'; END IF;\n  \
                  -- CREATE USER fails on an account that exists: no one else's is ever recorded.\n  \
                  SET @dbaas_statement = CONCAT('CREATE USER ', QUOTE(username), '@''%'' IDENTIFIED BY ', QUOTE(secret));\n  \
@@ -85,6 +91,7 @@ fn procedures() -> [(&'static str, String); 4] {
             format!(
                 "CREATE PROCEDURE {SET_PASSWORD}(IN username VARCHAR(128), IN secret TEXT) SQL SECURITY DEFINER\n\
                  BEGIN\n  {DECLARE_CALLER}\n  {CHECK_CALLER}\n  \
+                 {CHECK_SECRET}\n  \
                  IF NOT EXISTS (SELECT 1 FROM {LOGINS} WHERE login = username AND db = target AND kind = 'static') THEN\n    \
                  SIGNAL SQLSTATE '42000' SET MESSAGE_TEXT = 'not a static login of this database';\n  \
                  END IF;\n  \
@@ -98,6 +105,7 @@ fn procedures() -> [(&'static str, String); 4] {
             format!(
                 "CREATE PROCEDURE {SET_OWN_PASSWORD}(IN secret TEXT) SQL SECURITY DEFINER\n\
                  BEGIN\n  {DECLARE_CALLER}\n  {CHECK_CALLER}\n  \
+                 {CHECK_SECRET}\n  \
                  SET @dbaas_statement = CONCAT('ALTER USER ', QUOTE(caller), '@''%'' IDENTIFIED BY ', QUOTE(secret));\n  \
                  {RUN}\n\
                  END"
@@ -112,13 +120,13 @@ impl Mysql {
     /// body would take a new name, so Vault's calls never meet one half made.
     pub(super) async fn ensure_issuer(&self) -> Result<(), MysqlError> {
         self.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {ISSUERS} (login VARCHAR(128) NOT NULL PRIMARY KEY, \
-             db VARCHAR(64) NOT NULL, scope VARCHAR(200) NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS {ISSUERS} (login VARBINARY(512) NOT NULL PRIMARY KEY, \
+             db VARBINARY(256) NOT NULL, scope VARBINARY(800) NOT NULL)"
         ))
         .await?;
         self.execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {LOGINS} (login VARCHAR(128) NOT NULL PRIMARY KEY, \
-             db VARCHAR(64) NOT NULL, kind VARCHAR(8) NOT NULL, KEY (db))"
+            "CREATE TABLE IF NOT EXISTS {LOGINS} (login VARBINARY(512) NOT NULL PRIMARY KEY, \
+             db VARBINARY(256) NOT NULL, kind VARCHAR(8) NOT NULL, KEY (db))"
         ))
         .await?;
         let present: Vec<String> = self

@@ -337,11 +337,12 @@ impl Postgres {
         }
         let maintenance = self.endpoint.database.clone();
         let user = user.to_owned();
-        let standing = self.with(&maintenance, move |c| {
-            let user = user.clone();
-            Box::pin(async move {
-                sqlx::query_scalar(
-                    "SELECT NULLIF(concat_ws('; ', \
+        let standing = self
+            .with(&maintenance, move |c| {
+                let user = user.clone();
+                Box::pin(async move {
+                    sqlx::query_scalar(
+                        "SELECT NULLIF(concat_ws('; ', \
                        (SELECT 'held with ADMIN by ' || string_agg(quote_ident(h.rolname), ', ' ORDER BY h.rolname) \
                           FROM pg_auth_members a JOIN pg_roles h ON h.oid = a.member \
                          WHERE a.roleid = r.oid AND a.admin_option AND h.rolname <> current_user), \
@@ -353,13 +354,13 @@ impl Postgres {
                        CASE WHEN r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls \
                             THEN 'it holds role attributes' END), '') \
                      FROM pg_roles r WHERE r.rolname = $1",
-                )
-                .bind(user)
-                .fetch_optional(c)
-                .await
+                    )
+                    .bind(user)
+                    .fetch_optional(c)
+                    .await
+                })
             })
-        })
-        .await?;
+            .await?;
         if standing == Some(None) {
             self.pooler_user_checked.store(true, Ordering::SeqCst);
         }

@@ -598,7 +598,7 @@ impl Postgres {
                 ("idle_in_transaction_session_timeout", format!("{}ms", self.endpoint.deadline.timeout.as_millis())),
                 // A database's owner may attach settings to it (`ALTER DATABASE … SET`), and
                 // every session there starts with them: the provider's must not run as the
-                // owner's role, read-only, cut off when idle, or read literals otherwise,
+                // owner's role, read-only, cut off when idle, refused at login, or read literals otherwise,
                 // whatever a tenant set (its database may be one another stack's destroy
                 // visits). A client's own options take precedence over a database's.
                 // `transaction_timeout` (17+) is reset when the connection is first used.
@@ -607,6 +607,8 @@ impl Postgres {
                 ("idle_session_timeout", "0".to_owned()),
                 ("standard_conforming_strings", "on".to_owned()),
                 ("exit_on_error", "off".to_owned()),
+                // A library named there that does not exist ends every new session at login.
+                ("local_preload_libraries", String::new()),
             ]);
         if let Some(p) = &self.endpoint.password {
             o = o.password(p.expose());
