@@ -437,8 +437,8 @@ pub struct Postgres {
     issuer_role: std::sync::atomic::AtomicBool,
     /// The same for the provider role (`roles::PROVIDER_ROLE`).
     provider_role: std::sync::atomic::AtomicBool,
-    /// Held while making sure of it, so concurrent creates ask once.
-    provider_role_check: Mutex<()>,
+    /// Held while making sure of either, so concurrent creates ask once.
+    server_role_check: Mutex<()>,
     /// Whether the pooler's auth user was found as the platform's: a check every create
     /// repeats, asked once per process (forgotten with the server roles).
     pooler_user_checked: std::sync::atomic::AtomicBool,
@@ -489,7 +489,7 @@ impl Postgres {
             trusted: tokio::sync::OnceCell::new(),
             issuer_role: std::sync::atomic::AtomicBool::new(false),
             provider_role: std::sync::atomic::AtomicBool::new(false),
-            provider_role_check: Mutex::new(()),
+            server_role_check: Mutex::new(()),
             issuer_installed: std::sync::Mutex::new(BTreeSet::new()),
             pooler_user_checked: std::sync::atomic::AtomicBool::new(false),
         }

@@ -292,57 +292,50 @@ impl Postgres {
         })
     }
 
-    /// With a superuser admin: makes sure [`PROVIDER_ROLE`] exists (made once per server,
-    /// under a server-wide lock), asked once per process, so the transactions that make a
-    /// database's roles need no lock beyond that database's.
+    /// With a superuser admin: makes sure [`PROVIDER_ROLE`] exists (NOLOGIN), asked once
+    /// per process, so the transactions that make a database's roles need no lock beyond
+    /// that database's.
     pub(super) async fn ensure_provider_role(&self) -> Result<(), PostgresError> {
-        use std::sync::atomic::Ordering;
-        if self.provider_role.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let _one_at_a_time = self.provider_role_check.lock().await;
-        if self.provider_role.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let maintenance = self.endpoint.database.clone();
-        self.with(&maintenance, |c| {
-            Box::pin(async move {
-                let mut tx = c.begin().await?;
-                lock_ddl(&mut tx, PROVIDER_ROLE).await?;
-                let statement: Option<String> = sqlx::query_scalar(
-                    "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
-                                   AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                                 THEN format('CREATE ROLE %I NOLOGIN', $1::text) END",
-                )
-                .bind(PROVIDER_ROLE)
-                .fetch_one(&mut *tx)
-                .await?;
-                execute_all(&mut tx, &statement.into_iter().collect::<Vec<_>>()).await?;
-                tx.commit().await
-            })
-        })
-        .await?;
-        self.provider_role.store(true, Ordering::SeqCst);
-        Ok(())
+        self.ensure_server_role(&self.provider_role, PROVIDER_ROLE, "NOLOGIN", true).await
     }
 
-    /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE, made
-    /// once per server), asked once per process.
+    /// PostgreSQL 15 and older: makes sure [`ISSUER_ROLE`] exists (NOLOGIN CREATEROLE),
+    /// asked once per process.
     pub(super) async fn ensure_issuer_role(&self) -> Result<(), PostgresError> {
+        self.ensure_server_role(&self.issuer_role, ISSUER_ROLE, "NOLOGIN CREATEROLE", false).await
+    }
+
+    /// Creates `role` with `attributes` where it is missing (only with a superuser admin
+    /// when `superuser_only`), under a server-wide lock; once it is known to exist, `known`
+    /// says so for the rest of the process (until a failover forgets it). Concurrent
+    /// callers in the process ask once.
+    async fn ensure_server_role(
+        &self,
+        known: &std::sync::atomic::AtomicBool,
+        role: &'static str,
+        attributes: &'static str,
+        superuser_only: bool,
+    ) -> Result<(), PostgresError> {
         use std::sync::atomic::Ordering;
-        if self.issuer_role.load(Ordering::SeqCst) {
+        if known.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.server_role_check.lock().await;
+        if known.load(Ordering::SeqCst) {
             return Ok(());
         }
         let maintenance = self.endpoint.database.clone();
-        self.with(&maintenance, |c| {
+        self.with(&maintenance, move |c| {
             Box::pin(async move {
                 let mut tx = c.begin().await?;
-                lock_ddl(&mut tx, ISSUER_ROLE).await?;
-                let statement: Option<String> = sqlx::query_scalar(
+                lock_ddl(&mut tx, role).await?;
+                let statement: Option<String> = sqlx::query_scalar(&format!(
                     "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) \
-                                         THEN format('CREATE ROLE %I NOLOGIN CREATEROLE', $1::text) END",
-                )
-                .bind(ISSUER_ROLE)
+                                   AND ($2 OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) \
+                                 THEN format('CREATE ROLE %I {attributes}', $1::text) END"
+                ))
+                .bind(role)
+                .bind(!superuser_only)
                 .fetch_one(&mut *tx)
                 .await?;
                 execute_all(&mut tx, &statement.into_iter().collect::<Vec<_>>()).await?;
@@ -350,7 +343,7 @@ impl Postgres {
             })
         })
         .await?;
-        self.issuer_role.store(true, Ordering::SeqCst);
+        known.store(true, Ordering::SeqCst);
         Ok(())
     }
 
