@@ -1151,6 +1151,65 @@ fn another_tenants_grants_never_break_a_destroy_on_postgres_17() {
     another_tenants_grants_never_break_a_destroy(PG17, "grants17");
 }
 
+/// What both template stories start from: tenant A's database with an `app` role, a
+/// credential of it, and a template of the story's own (PUBLIC keeps CONNECT on it, as on
+/// `template1`), standing in for `template1`, where a story's session would make every other
+/// story's CREATE DATABASE fail meanwhile.
+struct TemplateStory {
+    c: Cleanup,
+    ws: Workspace,
+    port: u16,
+    label: String,
+    b: String,
+    template: String,
+    user: String,
+    password: String,
+}
+
+impl TemplateStory {
+    fn new(port: u16, label: &str) -> TemplateStory {
+        require_services();
+        let c = Cleanup::new(label);
+        let (a, b, template) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix), format!("{}_t", c.prefix));
+        let ws = Workspace::new(
+            &terraforms()[0],
+            label,
+            &stack_on(&c, port, &(database(&a, "deletion_policy = \"drop\"") + &role("app", "app", ""))),
+        );
+        ws.init();
+        ws.apply();
+        psql_on(port, "postgres", &format!("CREATE DATABASE \"{template}\" IS_TEMPLATE true"));
+        let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
+        TemplateStory { c, ws, port, label: label.to_owned(), b, template, user, password }
+    }
+
+    /// Tenant B's stack, initialised: its database `b` is made from the template.
+    fn other_stack(&self) -> Workspace {
+        let templates = format!("templates = [\"{}\"]", self.template);
+        let stack = if self.port == 5432 {
+            Stack::default().postgres(5432, &templates)
+        } else {
+            Stack::default().postgres_direct_with(self.port, &templates)
+        };
+        let resources = database(&self.b, &format!("deletion_policy = \"drop\"\n  template = \"{}\"", self.template));
+        let other = Workspace::new(
+            &terraforms()[0],
+            &format!("{}b", self.label),
+            &stack.vault(&self.c.mount, "token = \"root\"").main_tf(&resources),
+        );
+        other.init();
+        other
+    }
+
+    /// Drops the template (an app's defaults there would keep Vault from dropping it), then
+    /// A's stack.
+    fn finish(self) {
+        psql_on(self.port, "postgres", &format!("ALTER DATABASE \"{}\" IS_TEMPLATE false", self.template));
+        psql_on(self.port, "postgres", &format!("DROP DATABASE \"{}\"", self.template));
+        self.ws.destroy();
+    }
+}
+
 /// Any login may set its own default privileges in a template it may connect to (PUBLIC
 /// keeps CONNECT on `template1`; `ALTER DEFAULT PRIVILEGES` for oneself needs no privilege),
 /// and every database made from it copies them. A new database must not read that as a
@@ -1158,42 +1217,20 @@ fn another_tenants_grants_never_break_a_destroy_on_postgres_17() {
 /// on B's new database. The story's own template stands in for `template1`: a session on
 /// `template1` would make every other story's CREATE DATABASE fail meanwhile.
 fn template_default_privileges_grant_no_connect(port: u16, label: &str) {
-    require_services();
-    let tf = &terraforms()[0];
-    let c = Cleanup::new(label);
-    let (a, b, template) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix), format!("{}_t", c.prefix));
-    let ws = Workspace::new(
-        tf,
-        label,
-        &stack_on(&c, port, &(database(&a, "deletion_policy = \"drop\"") + &role("app", "app", ""))),
-    );
-    ws.init();
-    ws.apply();
-    psql_on(port, "postgres", &format!("CREATE DATABASE \"{template}\" IS_TEMPLATE true"));
-    let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
+    let story = TemplateStory::new(port, label);
+    let (port, b, template) = (story.port, story.b.clone(), story.template.clone());
+    let (user, password) = (story.user.clone(), story.password.clone());
     let set = "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC";
     // Straight to the server: PgBouncer would keep a server connection on the template, and
     // CREATE DATABASE refuses a template anyone is connected to.
     psql_as(port, &user, &password, &template, set)
         .unwrap_or_else(|e| panic!("the app could not set its defaults in the template (the story needs it): {e}"));
-    let templates = format!("templates = [\"{template}\"]");
-    let stack = if port == 5432 {
-        Stack::default().postgres(5432, &templates)
-    } else {
-        Stack::default().postgres_direct_with(port, &templates)
-    };
-    let resources = database(&b, &format!("deletion_policy = \"drop\"\n  template = \"{template}\""));
-    let other =
-        Workspace::new(tf, &format!("{label}b"), &stack.vault(&c.mount, "token = \"root\"").main_tf(&resources));
-    other.init();
+    let other = story.other_stack();
     other.apply();
     let connect = psql_on(port, "postgres", &format!("SELECT has_database_privilege('{user}', '{b}', 'CONNECT')"));
     assert_eq!(connect, "f", "A's app was granted CONNECT on B's new database");
     other.destroy();
-    // The app's defaults in the template would keep Vault from dropping it: the template goes.
-    psql_on(port, "postgres", &format!("ALTER DATABASE \"{template}\" IS_TEMPLATE false"));
-    psql_on(port, "postgres", &format!("DROP DATABASE \"{template}\""));
-    ws.destroy();
+    story.finish();
 }
 
 /// CREATE DATABASE copies its template only when no one else is connected to it, and any
@@ -1203,19 +1240,9 @@ fn template_default_privileges_grant_no_connect(port: u16, label: &str) {
 /// would. The story's own template, with PUBLIC's CONNECT as `template1` has it, stands in
 /// for `template1`: holding a session there would stop other stories' creates meanwhile.
 fn a_session_on_the_template_never_stops_a_create(port: u16, label: &str) {
-    require_services();
-    let tf = &terraforms()[0];
-    let c = Cleanup::new(label);
-    let (a, b, template) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix), format!("{}_t", c.prefix));
-    let ws = Workspace::new(
-        tf,
-        label,
-        &stack_on(&c, port, &(database(&a, "deletion_policy = \"drop\"") + &role("app", "app", ""))),
-    );
-    ws.init();
-    ws.apply();
-    psql_on(port, "postgres", &format!("CREATE DATABASE \"{template}\" IS_TEMPLATE true"));
-    let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
+    let story = TemplateStory::new(port, label);
+    let (port, template) = (story.port, story.template.clone());
+    let (user, password) = (story.user.clone(), story.password.clone());
     let mut holder = std::process::Command::new("psql")
         .args(["-X", "-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", &user, "-d", &template])
         .args(["-c", "SELECT pg_sleep(300)"])
@@ -1231,25 +1258,14 @@ fn a_session_on_the_template_never_stops_a_create(port: u16, label: &str) {
         assert!(std::time::Instant::now() < deadline, "the app's session on the template never opened");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let templates = format!("templates = [\"{template}\"]");
-    let stack = if port == 5432 {
-        Stack::default().postgres(5432, &templates)
-    } else {
-        Stack::default().postgres_direct_with(port, &templates)
-    };
-    let resources = database(&b, &format!("deletion_policy = \"drop\"\n  template = \"{template}\""));
-    let other =
-        Workspace::new(tf, &format!("{label}b"), &stack.vault(&c.mount, "token = \"root\"").main_tf(&resources));
-    other.init();
+    let other = story.other_stack();
     let created = other.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
     let _ = holder.kill();
     let _ = holder.wait();
     assert!(created.status.success(), "a session on the template stopped B's create:\n{}", text(&created));
     assert_eq!(held(), "0", "the app's session on the template is still there");
     other.destroy();
-    psql_on(port, "postgres", &format!("ALTER DATABASE \"{template}\" IS_TEMPLATE false"));
-    psql_on(port, "postgres", &format!("DROP DATABASE \"{template}\""));
-    ws.destroy();
+    story.finish();
 }
 
 #[test]
