@@ -26,9 +26,7 @@ impl Mysql {
         if new {
             match self.execute(&format!("CREATE USER {account} IDENTIFIED BY {password}")).await {
                 // 1396: "Operation CREATE USER failed": the account exists.
-                Err(MysqlError::Sql(sqlx::Error::Database(db)))
-                    if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number()) == Some(1396) =>
-                {
+                Err(e) if e.server_error() == Some(1396) => {
                     return Err(MysqlError::LoginTaken(user.to_owned()));
                 }
                 other => other?,

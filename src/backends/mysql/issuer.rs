@@ -150,8 +150,7 @@ impl Mysql {
         for body in missing {
             match self.limit(connection.execute(body.as_str())).await {
                 // 1304: made meanwhile by another provider process.
-                Err(MysqlError::Sql(sqlx::Error::Database(db)))
-                    if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number()) == Some(1304) => {}
+                Err(e) if e.server_error() == Some(1304) => {}
                 other => {
                     other?;
                 }
@@ -243,11 +242,7 @@ impl Mysql {
         match registered {
             Ok(n) => Ok(n == 5),
             // 1146: no such table: a server no release with the issuer has touched.
-            Err(MysqlError::Sql(sqlx::Error::Database(db)))
-                if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number()) == Some(1146) =>
-            {
-                Ok(false)
-            }
+            Err(e) if e.server_error() == Some(1146) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -305,11 +300,7 @@ impl Mysql {
             )
             .await;
         let left = match left {
-            Err(MysqlError::Sql(sqlx::Error::Database(db)))
-                if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number()) == Some(1146) =>
-            {
-                Vec::new()
-            }
+            Err(e) if e.server_error() == Some(1146) => Vec::new(),
             other => other?,
         };
         for user in left {
@@ -331,8 +322,7 @@ impl Mysql {
     async fn forget(&self, deletes: &[(String, &str)]) -> Result<(), MysqlError> {
         for (statement, bind) in deletes {
             match self.limit(sqlx::query(statement).bind(*bind).execute(&self.pool)).await {
-                Err(MysqlError::Sql(sqlx::Error::Database(db)))
-                    if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number()) == Some(1146) => {}
+                Err(e) if e.server_error() == Some(1146) => {}
                 other => {
                     other?;
                 }

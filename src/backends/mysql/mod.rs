@@ -96,6 +96,16 @@ impl MysqlError {
         }
     }
 
+    /// The server's error number (`1146`: no such table, …), when the server refused.
+    fn server_error(&self) -> Option<u16> {
+        match self {
+            MysqlError::Sql(sqlx::Error::Database(db)) => {
+                db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number())
+            }
+            _ => None,
+        }
+    }
+
     fn is_transient(&self) -> bool {
         match self {
             MysqlError::Connect { source, .. } | MysqlError::Sql(source) => match source {
