@@ -201,8 +201,15 @@ async fn a_hung_stack_holding_one_databases_lock_blocks_no_other_database() {
     require_postgres();
     let pid = std::process::id();
     let (held, free) = (format!("tfdl_heldlock_{pid}"), format!("tfdl_freelock_{pid}"));
+    // The provider locks in its own database (PUBLIC may connect to `postgres` here): the
+    // hung stack's session is there. Made as a provider makes it, if none has yet.
+    let _ = Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+        .args(["-c", "CREATE DATABASE \"dbaas-provider\" TEMPLATE template0"])
+        .args(["-c", "REVOKE ALL ON DATABASE \"dbaas-provider\" FROM PUBLIC"])
+        .output();
     let mut holder = Command::new("psql")
-        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"])
+        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "dbaas-provider", "-c"])
         .arg(format!("BEGIN; SELECT pg_advisory_xact_lock(x'64626464'::int, hashtext('{held}')); SELECT pg_sleep(60);"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

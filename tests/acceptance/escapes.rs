@@ -134,6 +134,10 @@ fn postgres_matrix(port: u16, major: u32, label: &str) {
                 (Object::OtherTenantData, Verb::Connect) => {
                     format!("SELECT 1 / (CASE WHEN has_database_privilege('{other}', 'CONNECT') THEN 1 ELSE 0 END)")
                 }
+                (Object::ProviderLocks, Verb::Connect) => {
+                    "SELECT 1 / (CASE WHEN has_database_privilege('dbaas-provider', 'CONNECT') THEN 1 ELSE 0 END)"
+                        .to_owned()
+                }
                 (Object::OtherTenantRoles, Verb::Assume) => format!("SET LOCAL ROLE \"{other}_owner\""),
                 (Object::PredefinedRoles, Verb::Assume) => "SET LOCAL ROLE pg_read_server_files".to_owned(),
                 (Object::NewRole, Verb::Create) => format!("CREATE ROLE \"{}_new{n}\" NOLOGIN", c.prefix),
@@ -151,6 +155,8 @@ fn postgres_matrix(port: u16, major: u32, label: &str) {
             (Object::OwnData, Verb::Create) => (mine.clone(), format!("CREATE TABLE probe{n} (id int)")),
             (Object::OtherTenantData, Verb::Connect) => (other.clone(), "SELECT 1".to_owned()),
             (Object::ServerDatabases, Verb::Connect) => ("postgres".to_owned(), "SELECT 1".to_owned()),
+            // PUBLIC may connect to `postgres` on these servers: the provider locks in its own.
+            (Object::ProviderLocks, Verb::Connect) => ("dbaas-provider".to_owned(), "SELECT 1".to_owned()),
             (Object::ServerDatabases, Verb::Create) => {
                 ("postgres".to_owned(), format!("CREATE TABLE public.\"{}_probe{n}\" (id int)", c.prefix))
             }

@@ -495,6 +495,7 @@ fn app_credentials_get_exactly_their_level_on_postgres_18() {
 fn team_admin(port: u16, c: &Cleanup, team: &str) -> (String, String) {
     let (login, password) = (format!("{}_{team}_admin", c.prefix), format!("pw-{team}-{}", std::process::id()));
     psql_on(port, "postgres", &format!("CREATE ROLE \"{login}\" LOGIN CREATEDB CREATEROLE PASSWORD '{password}'"));
+    let_into_provider_database(port, &login);
     (login, password)
 }
 
@@ -1387,4 +1388,131 @@ fn the_mysql_issuer_takes_names_and_passwords_exactly() {
     assert!(revoked["errors"].is_null(), "{revoked}");
     assert!(!exists(&user), "its revocation left the user");
     ws.destroy();
+}
+
+/// The first key of the provider's DDL locks (`"dbdd"`); the second is `hashtext` of the
+/// database or server-wide role they keep. Named here as an attacker reads them off
+/// `pg_locks` while an apply runs.
+const DDL_LOCK_CLASS: i32 = 0x6462_6464;
+
+/// Advisory locks belong to the database they are taken in, and any login may connect to
+/// `postgres` (PUBLIC's CONNECT): tenant A's app, with the credential Vault gave it, holds
+/// there every key the provider's locks use for B's database and for the server-wide
+/// roles, for as long as it likes. B's create, role and destroy must not wait on it (the
+/// provider gets three seconds of `lock_timeout` here: before, its apply failed when they
+/// ran out). The app cannot reach where the provider locks instead.
+fn a_tenant_holding_lock_keys_never_stops_an_apply(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (a, b) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let first = Workspace::new(
+        tf,
+        label,
+        &stack_on(&c, port, &(database(&a, "deletion_policy = \"drop\"") + &role("app", "app", ""))),
+    );
+    first.init();
+    first.apply();
+    let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
+    let keys: Vec<String> = [b.as_str(), "dbaas-provider", "dbaas-claim:", "dbaas-issuer", &format!("{b}_vault")]
+        .iter()
+        .map(|k| format!("pg_advisory_lock({DDL_LOCK_CLASS}, hashtext('{k}'))"))
+        .collect();
+    let mut holder = std::process::Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", &user, "-d", "postgres"])
+        .args(["-c", &format!("SELECT {}", keys.join(", ")), "-c", "SELECT pg_sleep(300)"])
+        .env("PGPASSWORD", &password)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql runs");
+    let held = || {
+        psql_on(
+            port,
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND a.usename = '{user}'"
+            ),
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while held() != keys.len().to_string() {
+        assert!(std::time::Instant::now() < deadline, "the app never took the keys");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let resources = database(&b, "deletion_policy = \"drop\"") + &role("app", "app", "");
+    let provider = if port == 5432 {
+        Stack::default().postgres(5432, "lock_timeout = \"3s\"")
+    } else {
+        Stack::default().postgres_direct_with(port, "lock_timeout = \"3s\"")
+    };
+    let other =
+        Workspace::new(tf, &format!("{label}b"), &provider.vault(&c.mount, "token = \"root\"").main_tf(&resources));
+    other.init();
+    let created = other.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let destroyed =
+        created.status.success().then(|| other.run(&["destroy", "-auto-approve", "-input=false", "-no-color"]));
+    let still_held = held();
+    let reached = psql_as(port, &user, &password, "dbaas-provider", "SELECT 1");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // Its server process sleeps on, keys held, until it next writes to the client: end it.
+    psql_on(
+        port,
+        "postgres",
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{user}'"),
+    );
+    assert!(created.status.success(), "an app holding lock keys in postgres stopped B's create:\n{}", text(&created));
+    let destroyed = destroyed.expect("B was made");
+    assert!(
+        destroyed.status.success(),
+        "an app holding lock keys in postgres stopped B's destroy:\n{}",
+        text(&destroyed)
+    );
+    assert_eq!(
+        still_held,
+        keys.len().to_string(),
+        "the app's keys were let go before B's apply ended: the story proves nothing"
+    );
+    let refused = reached.expect_err("an app connected to the database the provider locks in");
+    assert!(refused.contains("permission denied for database"), "{refused}");
+    first.destroy();
+}
+
+#[test]
+fn a_tenant_holding_lock_keys_never_stops_an_apply_on_postgres_15() {
+    a_tenant_holding_lock_keys_never_stops_an_apply(5432, "lockkeys15");
+}
+
+#[test]
+fn a_tenant_holding_lock_keys_never_stops_an_apply_on_postgres_17() {
+    a_tenant_holding_lock_keys_never_stops_an_apply(PG17, "lockkeys17");
+}
+
+/// A platform with one admin login per team lets each into the provider's database (the
+/// security guide's setup). A login it left out is told so at plan, with the statement
+/// that lets it in, and nothing is made.
+#[test]
+fn a_team_admin_kept_out_of_the_providers_database_is_told_how_to_get_in() {
+    require_services();
+    let c = Cleanup::new("lockdbout");
+    let (login, password) = (format!("{}_admin", c.prefix), format!("pw-out-{}", std::process::id()));
+    psql_on(PG17, "postgres", &format!("CREATE ROLE \"{login}\" LOGIN CREATEDB CREATEROLE PASSWORD '{password}'"));
+    make_provider_database(PG17);
+    let name = format!("{}_db", c.prefix);
+    let ws = Workspace::new(
+        &terraforms()[0],
+        "lockdbout",
+        &Stack::default()
+            .postgres_direct_as(PG17, &login, &password)
+            .vault(&c.mount, "token = \"root\"")
+            .main_tf(&database(&name, "deletion_policy = \"drop\"")),
+    );
+    ws.init();
+    let refused = ws.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(refused.contains("No database for the provider's locks"), "{refused}");
+    assert!(refused.contains(&format!("GRANT CONNECT ON DATABASE \"dbaas-provider\" TO \"{login}\"")), "{refused}");
+    assert_eq!(psql_on(PG17, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
 }

@@ -363,6 +363,28 @@ pub(crate) fn psql_on(port: u16, database: &str, sql: &str) -> String {
     run_psql(&port.to_string(), "postgres", None, database, sql).unwrap_or_else(|e| panic!("psql :{port} {sql}: {e}"))
 }
 
+/// What a platform with one non-superuser admin login per team does for each (the security
+/// guide's setup): lets it connect to the provider's own database, made here first (closed
+/// to PUBLIC, as a provider makes it) if no provider has made it yet.
+pub(crate) fn let_into_provider_database(port: u16, login: &str) {
+    make_provider_database(port);
+    psql_on(port, "postgres", &format!("GRANT CONNECT ON DATABASE \"dbaas-provider\" TO \"{login}\""));
+}
+
+/// The provider's own database on the server at `port`, as a provider with a superuser
+/// admin makes it (closed to PUBLIC), if none has yet.
+pub(crate) fn make_provider_database(port: u16) {
+    // Fails harmlessly when it exists (a provider or another story made it first).
+    let _ = run_psql(
+        &port.to_string(),
+        "postgres",
+        None,
+        "postgres",
+        "CREATE DATABASE \"dbaas-provider\" TEMPLATE template0",
+    );
+    psql_on(port, "postgres", "REVOKE ALL ON DATABASE \"dbaas-provider\" FROM PUBLIC");
+}
+
 /// Logs in as `user` with `password` straight to the PostgreSQL at `port` and runs `sql`;
 /// the output, or the server's refusal.
 pub(crate) fn psql_as(port: u16, user: &str, password: &str, database: &str, sql: &str) -> Result<String, String> {
@@ -483,6 +505,8 @@ impl Drop for Cleanup {
             ))
             .lines()
             {
+                // A team's admin login may connect to the provider's database.
+                run(format!("REVOKE ALL ON DATABASE \"dbaas-provider\" FROM \"{name}\""));
                 run(format!("DROP ROLE IF EXISTS \"{name}\""));
             }
         }

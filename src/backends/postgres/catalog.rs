@@ -48,7 +48,7 @@ impl Postgres {
         databases: Option<Vec<String>>,
         roles: Option<Vec<String>>,
     ) -> Result<Catalog, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let rows = self
             .with(&maintenance, move |c| {
                 let (databases, roles) = (databases.clone(), roles.clone());
@@ -181,7 +181,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn role_exists(&self, name: &str) -> Result<bool, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let name = name.to_owned();
         self.with(&maintenance, move |c| {
             let name = name.clone();
@@ -200,7 +200,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn memberships(&self, login: &str) -> Result<Vec<String>, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let login = login.to_owned();
         self.with(&maintenance, move |c| {
             let login = login.clone();
@@ -223,7 +223,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn databases_of_login(&self, login: &str) -> Result<Vec<String>, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let login = login.to_owned();
         self.with(&maintenance, move |c| {
             let login = login.clone();
@@ -256,7 +256,7 @@ impl Postgres {
         login: &str,
         roles: &GroupRoles,
     ) -> Result<Option<String>, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (database, login, r) = (database.to_owned(), login.to_owned(), roles.clone());
         self.with(&maintenance, move |c| {
             let (database, login, r) = (database.clone(), login.clone(), r.clone());
@@ -302,7 +302,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn is_static_login_of(&self, database: &str, login: &str) -> Result<bool, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (login, mark) = (login.to_owned(), format!("{STATIC_LOGIN_MARK}{database}"));
         self.with(&maintenance, move |c| {
             let (login, mark) = (login.clone(), mark.clone());
@@ -335,7 +335,7 @@ impl Postgres {
         if self.pooler_user_checked.load(Ordering::SeqCst) {
             return Ok(Some(None));
         }
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let user = user.to_owned();
         let standing = self
             .with(&maintenance, move |c| {
@@ -375,7 +375,7 @@ impl Postgres {
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn management_login_current(&self, login: &str) -> Result<bool, PostgresError> {
         let createrole = !self.needs_issuer().await?;
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let login = login.to_owned();
         let current: Option<bool> = self
             .with(&maintenance, move |c| {
@@ -415,7 +415,7 @@ impl Postgres {
         roles: &GroupRoles,
         idle_from: Option<Vec<String>>,
     ) -> Result<i64, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (db, management) = (database.to_owned(), roles.management.clone());
         let pooler = self.endpoint.pooler_auth_user.clone();
         self.with(&maintenance, move |c| {

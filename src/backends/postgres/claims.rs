@@ -51,7 +51,7 @@ impl Postgres {
     /// [`PostgresError::ClaimRoleTaken`] when a claim role exists that is not trusted;
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn claim_record(&self, database: &str) -> Result<ClaimRecord, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let db = database.to_owned();
         self.with(&maintenance, move |c| {
             let db = db.clone();
@@ -77,7 +77,7 @@ impl Postgres {
         mark: &str,
     ) -> Result<bool, PostgresError> {
         self.ensure_provider_role().await?;
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (db, expected, record, mark) =
             (database.to_owned(), expected.clone(), record.map(str::to_owned), mark.to_owned());
         let swapped = self

@@ -9,7 +9,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] for any refusal.
     pub async fn create_database(&self, spec: &NewDatabase) -> Result<(), PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let spec2 = spec.clone();
         let result = self
             .with(&maintenance, move |c| {
@@ -75,7 +75,7 @@ impl Postgres {
 
     /// Whether `database` exists, owned by `owner`, with no comment (so no owner mark).
     pub(super) async fn made_unmarked(&self, database: &str, owner: &str) -> Result<bool, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (database, owner) = (database.to_owned(), owner.to_owned());
         self.with(&maintenance, move |c| {
             let (database, owner) = (database.clone(), owner.clone());
@@ -230,7 +230,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] for any refusal.
     pub async fn set_connection_limit(&self, database: &str, limit: i32) -> Result<(), PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let db = database.to_owned();
         self.with(&maintenance, move |c| {
             let db = db.clone();
@@ -303,7 +303,7 @@ impl Postgres {
         all: bool,
     ) -> Result<(), PostgresError> {
         self.close_idle_to(database).await?;
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (db, management) = (database.to_owned(), roles.management.clone());
         let pooler = self.endpoint.pooler_auth_user.clone();
         self.with(&maintenance, move |c| {
@@ -350,7 +350,7 @@ impl Postgres {
         self.terminate_sessions(database, roles, false).await?;
         // The claim goes with the database: a new one of the name starts unclaimed.
         let roles: Vec<String> = drop_roles.iter().cloned().chain([claim_role(database)]).collect();
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let db = database.to_owned();
         self.with(&maintenance, move |c| {
             let (db, roles) = (db.clone(), roles.clone());
@@ -390,7 +390,7 @@ impl Postgres {
     ) -> Result<(), PostgresError> {
         self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(database);
         let roles = roles.clone();
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (db, archived) = (database.to_owned(), archived_name.to_owned());
         let (revoke_db, r) = (db.clone(), roles.clone());
         self.with(&maintenance, move |c| {

@@ -29,12 +29,14 @@ mod catalog;
 mod claims;
 mod databases;
 mod issuer;
+mod maintenance;
 mod pool;
 mod roles;
 
 pub use claims::{CLAIM_ROLE_PREFIX, ClaimRecord, claim_role};
 use issuer::install_issuer;
 pub use issuer::{ISSUER_ROLE, ISSUER_SCHEMA, SCOPED_CREATEROLE_SINCE, STATIC_LOGIN_MARK};
+pub use maintenance::PROVIDER_DATABASE;
 
 /// The first advisory lock key of the DDL lock; the second is `hashtext(<database>)`.
 const DDL_LOCK_CLASS: i32 = 0x6462_6464; // "dbdd"
@@ -177,6 +179,22 @@ pub enum PostgresError {
         endpoint: String,
         /// How long it waited.
         waited: Duration,
+    },
+    /// PUBLIC may connect to the maintenance database (where the provider takes its
+    /// locks), and the provider's own database is out of the admin's reach: it may not
+    /// connect to it, or PUBLIC may and the admin may not revoke that.
+    #[error(
+        "PUBLIC may connect to the maintenance database (postgres.database), so the provider takes its locks in its own database {database:?}, {}; as a superuser: {}; or set postgres.database to a database PUBLIC may not connect to",
+        if *.open_to_public { "which PUBLIC may connect to as well and whose owner the admin is not" } else { "which the admin may not connect to" },
+        if *.open_to_public { format!("REVOKE ALL ON DATABASE \"{database}\" FROM PUBLIC") } else { format!("GRANT CONNECT ON DATABASE \"{database}\" TO \"{admin}\"") }
+    )]
+    ProviderDatabaseClosed {
+        /// The provider's database.
+        database: &'static str,
+        /// The admin login.
+        admin: String,
+        /// Whether PUBLIC may connect to it.
+        open_to_public: bool,
     },
     /// Terraform asked the provider to stop.
     #[error("stopped: Terraform asked the provider to stop")]
@@ -431,6 +449,8 @@ pub struct Postgres {
     released: Notify,
     catalog: Mutex<Snapshot<Arc<Catalog>>>,
     facts: tokio::sync::OnceCell<ServerFacts>,
+    /// Where the provider's cluster-wide work runs (see `maintenance`).
+    maintenance: tokio::sync::OnceCell<String>,
     trusted: tokio::sync::OnceCell<BTreeSet<String>>,
     /// Whether the issuer role is known to exist on the server this process talks to;
     /// forgotten when that server may have changed (a failover can lose its creation).
@@ -486,6 +506,7 @@ impl Postgres {
             released: Notify::new(),
             catalog: Mutex::new(Snapshot::default()),
             facts: tokio::sync::OnceCell::new(),
+            maintenance: tokio::sync::OnceCell::new(),
             trusted: tokio::sync::OnceCell::new(),
             issuer_role: std::sync::atomic::AtomicBool::new(false),
             provider_role: std::sync::atomic::AtomicBool::new(false),
@@ -501,7 +522,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the server cannot be asked.
     pub async fn server_facts(&self) -> Result<ServerFacts, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let facts = self
             .facts
             .get_or_try_init(|| async {
@@ -532,7 +553,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the server cannot be asked.
     pub async fn trusted_extensions(&self) -> Result<BTreeSet<String>, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let trusted = self
             .trusted
             .get_or_try_init(|| async {

@@ -51,7 +51,7 @@ impl Postgres {
         if_exists: Existing,
     ) -> Result<Vec<String>, PostgresError> {
         self.ensure_provider_role().await?;
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let names = vec![roles.owner.clone(), roles.readwrite.clone(), roles.readonly.clone()];
         let (mark, db, management) = (mark.to_owned(), database.to_owned(), roles.management.clone());
         let outcome = self
@@ -153,7 +153,7 @@ impl Postgres {
         roles: &GroupRoles,
         only: Option<&[String]>,
     ) -> Result<(), PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (db, r, only) = (database.to_owned(), roles.clone(), only.map(<[String]>::to_vec));
         let found: Vec<(String, Vec<String>, bool)> = self
             .with(&maintenance, move |c| {
@@ -229,7 +229,7 @@ impl Postgres {
         mark: &str,
         if_exists: Existing,
     ) -> Result<bool, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         // Only the verifier reaches the server: no statement log can hold the password.
         let password = crate::backends::password::scram_sha_256_verifier(password);
         let createrole = if self.needs_issuer().await? { "NOCREATEROLE" } else { "CREATEROLE" };
@@ -324,7 +324,7 @@ impl Postgres {
         if known.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         self.with(&maintenance, move |c| {
             Box::pin(async move {
                 let mut tx = c.begin().await?;
@@ -392,7 +392,7 @@ impl Postgres {
         let groups = [&roles.owner, &roles.readwrite, &roles.readonly];
         let act_as = (level == "owner").then_some(roles.owner.as_str());
         let rotator = roles.management.as_str();
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let others: Vec<String> = groups.iter().filter(|g| **g != group).map(|g| (*g).clone()).collect();
         let password = password.map(crate::backends::password::scram_sha_256_verifier);
         let (login, group, act_as, login_database, rotator) =
@@ -454,7 +454,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] for any refusal.
     pub async fn mark_static_login(&self, database: &str, login: &str) -> Result<(), PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (login, database) = (login.to_owned(), database.to_owned());
         self.with(&maintenance, move |c| {
             let (login, database) = (login.clone(), database.clone());
@@ -482,7 +482,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] when the catalogs cannot be read.
     pub async fn expired_vault_users(&self, group: &str, database: &str) -> Result<Vec<String>, PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (group, database) = (group.to_owned(), database.to_owned());
         self.with(&maintenance, move |c| {
             let (group, database) = (group.clone(), database.clone());
@@ -593,7 +593,7 @@ impl Postgres {
             return Ok(());
         }
         let (db, management, users) = (database.to_owned(), roles.management.clone(), users.to_vec());
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         self.with(&maintenance, move |c| {
             let (db, management, users) = (db.clone(), management.clone(), users.clone());
             Box::pin(async move {
@@ -667,7 +667,7 @@ impl Postgres {
     /// # Errors
     /// [`PostgresError`] for any refusal, e.g. a role that still owns something.
     pub async fn drop_roles(&self, database: &str, names: &[String]) -> Result<(), PostgresError> {
-        let maintenance = self.endpoint.database.clone();
+        let maintenance = self.maintenance().await?;
         let (names, scope) = (names.to_vec(), database.to_owned());
         self.with(&maintenance, move |c| {
             let (names, scope) = (names.clone(), scope.clone());
