@@ -9,6 +9,8 @@ mod drift;
 mod endpoints;
 mod escapes;
 mod examples;
+mod harness;
+mod holding;
 mod isolation;
 mod provider;
 mod query;
