@@ -3,6 +3,7 @@
 //! other; the data is untouched, and credentials of each level work on the tables that
 //! were there before.
 
+use crate::harness::{App, Apps};
 use crate::util::*;
 
 /// What the server says of schema `public` and the hand-made table: owner of the schema,
@@ -127,201 +128,15 @@ fn a_hand_made_database_is_imported_with_every_change_shown_at_plan() {
     }
 }
 
-/// Queries as the apps of a platform made by hand, in the background, through every step
-/// of its adoption: each app's open session, and a new login with a credential freshly
-/// read from its path. Counts queries and failures per step. The leases are left to the
-/// story: before the move, Vault's revocation of a hand-written role's user fails (its
-/// database grant keeps it), which is the platform's own fault, not the apps'.
-mod apps {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use sqlx::postgres::{PgConnectOptions, PgConnection};
-    use sqlx::{Connection, Row};
-
-    /// One app: where it reads credentials, where it connects, its database.
-    #[derive(Clone)]
-    pub(crate) struct App {
-        pub(crate) creds_path: String,
-        pub(crate) port: u16,
-        pub(crate) database: String,
-    }
-
-    /// Queries and failures per step, and the first failures' messages.
-    #[derive(Default, Debug)]
-    pub(crate) struct Tally {
-        pub(crate) steps: Vec<(String, u32, u32)>,
-        pub(crate) failures: Vec<String>,
-        /// Credential reads the client retried, as `step: error of the first try`.
-        pub(crate) retried: Vec<String>,
-        /// Users issued from the apps' paths, for the story to clean up after itself.
-        pub(crate) issued: Vec<String>,
-    }
-
-    impl Tally {
-        fn count(&mut self, step: &str, result: Result<(), String>) {
-            if self.steps.last().is_none_or(|(s, _, _)| s != step) {
-                self.steps.push((step.to_owned(), 0, 0));
-            }
-            let last = self.steps.last_mut().expect("pushed");
-            match result {
-                Ok(()) => last.1 += 1,
-                Err(e) => {
-                    last.2 += 1;
-                    if self.failures.len() < 10 {
-                        self.failures.push(format!("{step}: {e}"));
-                    }
-                }
-            }
-        }
-
-        /// `step: n queries, m failed` per step.
-        pub(crate) fn report(&self) -> String {
-            self.steps
-                .iter()
-                .map(|(s, ok, failed)| format!("{s}: {} queries, {failed} failed", ok + failed))
-                .chain((!self.retried.is_empty()).then(|| format!("{} reads retried", self.retried.len())))
-                .collect::<Vec<_>>()
-                .join("; ")
-        }
-
-        pub(crate) fn failed(&self) -> u32 {
-            self.steps.iter().map(|(_, _, f)| f).sum()
-        }
-    }
-
-    /// The running loop; [`Loop::stop`] ends it and gives its tally.
-    pub(crate) struct Loop {
-        step: Arc<Mutex<String>>,
-        done: Arc<AtomicBool>,
-        thread: Option<std::thread::JoinHandle<Tally>>,
-    }
-
-    impl Loop {
-        /// Opens each app's session with `held` (user, password), then queries until stopped.
-        pub(crate) fn start(apps: Vec<(App, (String, String))>) -> Loop {
-            let step = Arc::new(Mutex::new("before".to_owned()));
-            let done = Arc::new(AtomicBool::new(false));
-            let (s, d) = (step.clone(), done.clone());
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let thread = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                rt.block_on(async move {
-                    let mut tally = Tally::default();
-                    let mut sessions = Vec::new();
-                    for (app, (user, password)) in &apps {
-                        let session = login(app, user, password).await.expect("the app's session opens");
-                        sessions.push(session);
-                    }
-                    ready_tx.send(()).expect("the story waits");
-                    while !d.load(Ordering::SeqCst) {
-                        for (i, (app, _)) in apps.iter().enumerate() {
-                            let step = s.lock().expect("step").clone();
-                            tally.count(&step, count(&mut sessions[i]).await.map(drop));
-                            let fresh = fresh_login(app, &step, &mut tally).await;
-                            tally.count(&step, fresh);
-                        }
-                        tokio::time::sleep(Duration::from_millis(150)).await;
-                    }
-                    tally
-                })
-            });
-            ready_rx.recv_timeout(Duration::from_secs(30)).expect("the apps' sessions open");
-            Loop { step, done, thread: Some(thread) }
-        }
-
-        /// From now on, queries count for `step`.
-        pub(crate) fn step(&self, step: &str) {
-            *self.step.lock().expect("step") = step.to_owned();
-        }
-
-        pub(crate) fn stop(mut self) -> Tally {
-            self.done.store(true, Ordering::SeqCst);
-            self.thread.take().expect("running").join().expect("the loop ends")
-        }
-    }
-
-    impl Drop for Loop {
-        fn drop(&mut self) {
-            self.done.store(true, Ordering::SeqCst);
-        }
-    }
-
-    async fn login(app: &App, user: &str, password: &str) -> Result<PgConnection, String> {
-        let options = PgConnectOptions::new()
-            .host("127.0.0.1")
-            .port(app.port)
-            .username(user)
-            .password(password)
-            .database(&app.database);
-        match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect_with(&options)).await {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(format!("login as {user}: {e}")),
-            Err(_) => Err(format!("login as {user}: no answer in 10 s")),
-        }
-    }
-
-    /// The simple protocol: PgBouncer's transaction pooling keeps no prepared statements.
-    async fn count(session: &mut PgConnection) -> Result<i64, String> {
-        let query = sqlx::raw_sql("SELECT count(*) FROM orders").fetch_one(&mut *session);
-        match tokio::time::timeout(Duration::from_secs(10), query).await {
-            Ok(Ok(row)) => row.try_get::<i64, _>(0).map_err(|e| e.to_string()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer in 10 s".into()),
-        }
-    }
-
-    /// What an app does at start-up: read its path, log in, query.
-    async fn fresh_login(app: &App, step: &str, tally: &mut Tally) -> Result<(), String> {
-        let creds = read_creds(&app.creds_path, step, tally).await?;
-        let (Some(user), Some(password)) = (creds["data"]["username"].as_str(), creds["data"]["password"].as_str())
-        else {
-            return Err(format!("{}: {creds}", app.creds_path));
-        };
-        tally.issued.push(user.to_owned());
-        let mut session = login(app, user, password).await?;
-        let queried = count(&mut session).await;
-        let _ = session.close().await;
-        queried.map(drop)
-    }
-
-    /// Reads `path` as Vault's and OpenBao's own Go client does by default (what Vault
-    /// Agent and most apps use): a 5xx answer other than 501 is tried again, twice, a second
-    /// apart. OpenBao answers 500 "transaction commit failed" to a read that raced a write of
-    /// its role (its storage is transactional); the move writes each role once.
-    async fn read_creds(path: &str, step: &str, tally: &mut Tally) -> Result<serde_json::Value, String> {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let answer = client
-                .get(format!("http://127.0.0.1:8200/v1/{path}"))
-                .header("X-Vault-Token", "root")
-                .send()
-                .await
-                .map_err(|e| format!("{path}: {e}"))?;
-            let status = answer.status();
-            let body: serde_json::Value = answer.json().await.map_err(|e| format!("{path}: {e}"))?;
-            let retryable = status.is_server_error() && status != reqwest::StatusCode::NOT_IMPLEMENTED;
-            if !retryable || tries == 3 {
-                return if status.is_success() { Ok(body) } else { Err(format!("{path}: {status} {body}")) };
-            }
-            tally.retried.push(format!("{step}: {path}: {status} {body}"));
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-
-    /// Drops the users a story's apps were issued that are still there (a revocation that
-    /// failed), so the shared server keeps nothing of the story.
-    pub(crate) fn drop_users(users: &[String]) {
-        for user in users {
-            let _ = std::process::Command::new("psql")
-                .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
-                .args(["-c", &format!("DROP OWNED BY \"{user}\"")])
-                .args(["-c", &format!("DROP ROLE IF EXISTS \"{user}\"")])
-                .output();
-        }
+/// Drops the users a story's apps were issued that are still there (a revocation that
+/// failed), so the shared server keeps nothing of the story.
+fn drop_users(users: &[String]) {
+    for user in users {
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+            .args(["-c", &format!("DROP OWNED BY \"{user}\"")])
+            .args(["-c", &format!("DROP ROLE IF EXISTS \"{user}\"")])
+            .output();
     }
 }
 
@@ -332,7 +147,7 @@ struct DropUsers(Vec<String>, String);
 
 impl Drop for DropUsers {
     fn drop(&mut self) {
-        apps::drop_users(&self.0);
+        drop_users(&self.0);
         let left = psql(
             "postgres",
             &format!(
@@ -342,7 +157,7 @@ impl Drop for DropUsers {
             ),
         );
         let left: Vec<String> = left.split(',').filter(|u| !u.is_empty()).map(str::to_owned).collect();
-        apps::drop_users(&left);
+        drop_users(&left);
     }
 }
 
@@ -399,7 +214,7 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
                         "CREATE USER \"{{name}}\" WITH PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
                         format!("GRANT ALL PRIVILEGES ON DATABASE \"{name}\" TO \"{{{{name}}}}\";"),
                     ],
-                    "default_ttl": "1h",
+                    "default_ttl": "20s",
                     "max_ttl": "24h",
                 })),
             );
@@ -408,11 +223,14 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
         // Each app holds a session with a credential from before: one through PgBouncer.
         let (orders_user, orders_password, orders_lease) = issue(&path(&orders_role));
         let (legacy_user, legacy_password, _) = issue(&path(&legacy_role));
-        let app = |role: &str, port| apps::App { creds_path: path(role), port, database: name.clone() };
-        let running = apps::Loop::start(vec![
-            (app(&orders_role, 6432), (orders_user.clone(), orders_password)),
-            (app(&legacy_role, 5432), (legacy_user.clone(), legacy_password)),
-        ]);
+        let _ = (orders_password, legacy_password);
+        let app = |label: &str, role: &str, port| {
+            App::postgres(label, &path(role), port, &name, "SELECT count(*) FROM orders")
+        };
+        let running = Apps::start(
+            &format!("adoption on Terraform {}", tf.version),
+            vec![app("orders", &orders_role, 6432), app("legacy", &legacy_role, 5432)],
+        );
 
         let main = Stack::default().postgres(5432, "").vault(&mount, "token = \"root\"").main_tf(&format!(
             "resource \"dbaas_shared_database\" \"orders\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n}}\n\
@@ -473,6 +291,10 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
         }
         running.step("plan after apply");
         ws.assert_plan_empty();
+        // The apps' credentials from before the move live 20 s: each renews through the
+        // database's own connection now, as an app's agent would at half-life.
+        running.step("renewing after the move");
+        std::thread::sleep(std::time::Duration::from_secs(12));
 
         // Each level does what it says on the table that was there before.
         let (user, password, _) = issue(&path(&orders_role));
@@ -491,18 +313,21 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
         ws.write_main(&(Stack::default().postgres(5432, "").vault(&mount, "token = \"root\"").main_tf(removed)));
         ws.apply();
         std::thread::sleep(std::time::Duration::from_secs(1));
-        let tally = running.stop();
-        eprintln!("adoption on Terraform {}: {}", tf.version, tally.report());
-        let _dropped = DropUsers(tally.issued.clone(), name.clone());
-        assert_eq!(tally.failed(), 0, "an app noticed: {}\n{:?}", tally.report(), tally.failures);
+        let report = running.stop();
+        let issued_to_apps: Vec<String> = report.issued.iter().map(|(_, user)| user.clone()).collect();
+        let _dropped = DropUsers(issued_to_apps.clone(), name.clone());
+        assert_eq!(report.failed(), 0, "an app noticed:\n{}", report.table());
+        assert_eq!(report.lost_renewals(), 0, "a renewal was lost:\n{}", report.table());
+        let renewed_after = report.steps.iter().find(|s| s.name == "renewing after the move").map_or(0, |s| s.renewals);
+        assert!(renewed_after >= 2, "the apps' credentials did not renew after the move:\n{}", report.table());
         // The one answer a client tries again: OpenBao's to a read that raced the move's
         // write of its role or connection. Anything else would be a fault of the move.
         assert!(
-            tally.retried.iter().all(|e| e.contains("transaction commit failed")),
+            report.retried_reads.iter().all(|e| e.contains("transaction commit failed")),
             "a read failed for another reason: {:?}",
-            tally.retried
+            report.retried_reads
         );
-        assert!(tally.steps.iter().all(|(_, ok, _)| *ok > 0), "every step saw queries: {}", tally.report());
+        assert!(report.steps.iter().all(|s| s.queries > 0), "every step saw queries:\n{}", report.table());
 
         // A credential issued before the move is revoked through Vault: user and lease go.
         let revoked =
@@ -518,11 +343,11 @@ fn hand_made_vault_roles_are_adopted_keeping_their_paths_and_no_app_notices() {
             let revoked = vault("PUT", &format!("sys/leases/revoke-prefix/{mount}/creds/{role}?sync=true"), None);
             assert!(revoked["errors"].is_null(), "{revoked}");
         }
-        let issued = [tally.issued.clone(), vec![orders_user.clone(), legacy_user.clone()]].concat();
+        let issued = [issued_to_apps, vec![orders_user.clone(), legacy_user.clone()]].concat();
         let left: Vec<&String> = issued.iter().filter(|u| exists(u) != "0").collect();
         assert!(left.is_empty(), "{} of {} users are left after revocation: {left:?}", left.len(), issued.len());
         assert_eq!(checksum(), rows_at_start);
-        apps::drop_users(&[orders_user, legacy_user]);
+        drop_users(&[orders_user, legacy_user]);
     }
 }
 
@@ -804,10 +629,16 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
             creds["data"]["password"].as_str().unwrap_or_else(|| panic!("{creds}")).to_owned()
         };
         let issued = password();
-        let running = apps::Loop::start(vec![(
-            apps::App { creds_path: format!("{mount}/static-creds/{role}"), port: 5432, database: name.clone() },
-            (login.clone(), issued.clone()),
-        )]);
+        let running = Apps::start(
+            &format!("static adoption on Terraform {}", tf.version),
+            vec![App::postgres(
+                "app",
+                &format!("{mount}/static-creds/{role}"),
+                5432,
+                &name,
+                "SELECT count(*) FROM orders",
+            )],
+        );
 
         let stack = Stack::default().postgres(5432, "").vault(&mount, "token = \"root\"");
         let database = format!(
@@ -876,9 +707,8 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
         ));
         ws.apply();
         std::thread::sleep(std::time::Duration::from_secs(1));
-        let tally = running.stop();
-        eprintln!("static adoption on Terraform {}: {}", tf.version, tally.report());
-        assert_eq!(tally.failed(), 0, "an app noticed: {}\n{:?}", tally.report(), tally.failures);
+        let report = running.stop();
+        assert_eq!(report.failed(), 0, "an app noticed:\n{}", report.table());
         // Vault rotates it through the database's own connection (through the issuer's
         // functions on PostgreSQL 15, which take the login as marked); the new one works.
         let rotated = vault("POST", &format!("{mount}/rotate-role/{role}"), None);

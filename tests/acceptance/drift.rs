@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use crate::harness::{App, Apps};
 use crate::redis_namespace::{RedisCleanup, kv_password, redis};
 use crate::util::*;
 
@@ -61,10 +62,27 @@ fn changes_made_by_hand_show_in_plan_and_one_apply_puts_them_back() {
     ws.init();
     ws.apply();
     ws.assert_plan_empty();
+    // Apps hold credentials throughout: the static login through PgBouncer, a Redis user.
+    // Only the change that locks logins out by hand may fail them; no repair may.
+    let running = Apps::start(
+        "drift",
+        vec![
+            App::postgres(
+                "pool",
+                &format!("{}/static-creds/postgres-{database}-pool", c.mount),
+                6432,
+                &database,
+                "SELECT 1",
+            ),
+            App::redis("cache", &format!("{}/creds/redis-{namespace}-app", c.mount), &format!("{namespace}:probe")),
+        ],
+    );
 
     // CONNECT revoked from the readwrite group role: new credentials could not connect.
+    running.step("CONNECT revoked by hand");
     psql("postgres", &format!("REVOKE CONNECT ON DATABASE \"{database}\" FROM \"{database}_readwrite\""));
     repaired(&ws, "CONNECT revoked");
+    running.step("the rest, each repaired");
     assert_eq!(
         psql("postgres", &format!("SELECT has_database_privilege('{database}_readwrite', '{database}', 'CONNECT')")),
         "t"
@@ -119,6 +137,12 @@ fn changes_made_by_hand_show_in_plan_and_one_apply_puts_them_back() {
         meta["data"]["custom_metadata"]["managed_by"],
         json!(format!("managed by terraform-provider-dbaas: redis/{namespace}"))
     );
+    let report = running.stop();
+    let broken: Vec<_> = report.steps.iter().filter(|s| s.failed > 0 && s.name != "CONNECT revoked by hand").collect();
+    assert!(broken.is_empty(), "a repair failed the apps:\n{}", report.table());
+    assert_eq!(report.lost_renewals(), 0, "{}", report.table());
 
     ws.destroy();
+    let left = report.left_on_servers();
+    assert!(left.is_empty(), "users issued to the apps outlived the destroy: {left:?}");
 }
