@@ -368,6 +368,26 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
                 role.vault_role()
             ),
         ),
+        CredentialError::GroupsReachBeyond { groups, .. } => d.attribute_error(
+            AttributePath::root("privileges"),
+            "The role's users join roles that reach beyond the database",
+            format!(
+                "{e}, and {} not the database's own: each holds privileges or objects in another database, or can log in, holds role attributes or is a member of other roles. The provider would hand the users it issued to the database's management login, which could then act as them there; and the users it issues after the move would lose what those roles give. Nothing was changed. Confine {} to this database (revoke what {} elsewhere), then plan again; or leave this role out of the stack.",
+                if groups.len() == 1 { "it is" } else { "they are" },
+                if groups.len() == 1 { "it" } else { "them" },
+                if groups.len() == 1 { "it holds" } else { "they hold" },
+            ),
+        ),
+        CredentialError::LessThanBefore { beyond, group } => d.attribute_error(
+            AttributePath::root("privileges"),
+            "Users issued after the move would get less than those before",
+            format!(
+                "Vault role {:?} was made before the provider, and the users it issued hold, in the database, what `{}` would not give the users it issues after the move: {}. Apps starting after the move would lose it. Nothing was changed. Give it to {group:?} (`GRANT <privilege> ON <object> TO {group:?}`; for a role, `GRANT <role> TO {group:?}`), or choose the level that has it, then plan again. A role whose privileges are in this database alone is carried over by itself.",
+                role.vault_role(),
+                group,
+                beyond.join(", "),
+            ),
+        ),
         CredentialError::Unrevocable { blocked } => {
             let owner = match &role.target {
                 Target::Database(db) => db.group_roles().owner,
@@ -377,7 +397,7 @@ pub fn credentials(d: &mut Diagnostics, action: &str, role: &RoleName, e: &Crede
             d.error(
                 "Moving the role would leave users Vault cannot revoke",
                 format!(
-                    "Vault role {:?} was made before the provider, and some users it issued hold privileges granted by a role the database's management login cannot act for, so Vault could not drop them at the end of their lease once the role moves onto the database's own connection: {e}. Nothing was changed. Either give the objects to the owner group role first (`ALTER TABLE … OWNER TO {owner:?}` moves their grants with them), or wait until these users' leases end ({} listed: {}).",
+                    "Vault role {:?} was made before the provider, and some users it issued hold what the database's management login cannot take from them (a privilege granted by a role it cannot act for, or membership in a role that reaches beyond the database), so Vault could not drop them at the end of their lease once the role moves onto the database's own connection: {e}. Nothing was changed. Either give the objects to the owner group role first (`ALTER TABLE … OWNER TO {owner:?}` moves their grants with them), or confine a role they are members of to this database (revoke what it holds elsewhere), or wait until these users' leases end ({} listed: {}).",
                     role.vault_role(),
                     users.len(),
                     users.join(", ")

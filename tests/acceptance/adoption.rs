@@ -165,13 +165,24 @@ impl Drop for DropUsers {
 /// connection, `postgres`, that every hand-written role shares, logging in as the server's
 /// admin.
 fn shared_postgres_connection(mount: &str) {
+    shared_postgres_connection_on(mount, 5432);
+}
+
+/// [`shared_postgres_connection`] to the PostgreSQL at `port`.
+fn shared_postgres_connection_on(mount: &str, port: u16) {
+    shared_postgres_connection_to(mount, port, "postgres");
+}
+
+/// [`shared_postgres_connection_on`] logging in to `database` (a platform with one connection
+/// per database, whose statements then run there).
+fn shared_postgres_connection_to(mount: &str, port: u16, database: &str) {
     vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
     vault(
         "POST",
         &format!("{mount}/config/postgres"),
         Some(&serde_json::json!({
             "plugin_name": "postgresql-database-plugin",
-            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres?sslmode=disable",
+            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/{database}?sslmode=disable"),
             "username": "postgres",
             "password": "trust-auth-ignores-it",
             "allowed_roles": ["*"],
@@ -720,4 +731,187 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
             vault("DELETE", &format!("{mount}/static-roles/{vault_role}"), None);
         }
     }
+}
+
+/// A platform unlike the guide's example, adopted while its apps run: one Vault connection
+/// per database, its tables in a schema of their own (`sales`, nothing in `public`), reached
+/// through a group role it made by hand (`<db>_orders_rw`), and its Vault role's statements
+/// make each user a member of that group and let it create in `public` (its migrations). At
+/// first the group also reaches a second database: a user that is its member cannot be
+/// handed to the management login (which could then act as it there), so the plan stops and
+/// names the group, and nothing changes. Once the platform confines the group, the plan
+/// stops again: `readwrite` would not let the users issued after create in `public`. At the
+/// level that does (`owner`), the plan lists the live
+/// users, the move carries the group over (the level's group joins it), and no query of the
+/// apps fails: the users issued before renew through the new connection, those issued
+/// after read `sales` as the old ones did, and every one is revoked at the end.
+fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices(port: u16, label: &str) {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new(label);
+    let (name, mount) = (c.prefix.clone(), c.mount.clone());
+    let (group, elsewhere) = (format!("{name}_orders_rw"), format!("{name}_x"));
+    psql_on(port, "postgres", &format!("CREATE DATABASE \"{name}\""));
+    psql_on(port, "postgres", &format!("CREATE DATABASE \"{elsewhere}\""));
+    psql_on(
+        port,
+        "postgres",
+        &format!(
+            "CREATE ROLE \"{group}\" NOLOGIN; GRANT CONNECT ON DATABASE \"{name}\" TO \"{group}\"; \
+             GRANT CONNECT ON DATABASE \"{elsewhere}\" TO \"{group}\""
+        ),
+    );
+    psql_on(
+        port,
+        &name,
+        &format!(
+            "CREATE SCHEMA sales; CREATE TABLE sales.orders (id int, total numeric); INSERT INTO sales.orders VALUES (1, 9.5); \
+             GRANT USAGE ON SCHEMA sales TO \"{group}\"; GRANT SELECT, INSERT, UPDATE, DELETE ON sales.orders TO \"{group}\""
+        ),
+    );
+    shared_postgres_connection_to(&mount, port, &name);
+    let role = format!("postgres-{name}-role");
+    vault(
+        "POST",
+        &format!("{mount}/roles/{role}"),
+        Some(&serde_json::json!({
+            "db_name": "postgres",
+            "creation_statements": [
+                format!(
+                    "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE \"{group}\";"
+                ),
+                // Its apps run their migrations in `public` (PUBLIC may not, from 15 on).
+                "GRANT CREATE ON SCHEMA public TO \"{{name}}\";".to_owned(),
+            ],
+            "default_ttl": "20s",
+            "max_ttl": "24h",
+        })),
+    );
+    let path = format!("{mount}/creds/{role}");
+    let pooled = if port == 5432 { 6432 } else { port };
+    let query = "INSERT INTO sales.orders VALUES (2, 1); SELECT count(*) FROM sales.orders";
+    let running = Apps::start(
+        label,
+        vec![App::postgres("orders", &path, pooled, &name, query), App::postgres("reports", &path, port, &name, query)],
+    );
+    let _dropped = DropUsersOn(port, name.clone());
+    let provider =
+        if port == 5432 { Stack::default().postgres(5432, "") } else { Stack::default().postgres_direct(port) };
+    let main = |level: &str| {
+        provider.clone().vault(&mount, "token = \"root\"").main_tf(&format!(
+            "resource \"dbaas_shared_database\" \"orders\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n}}\n\
+             import {{\n  to = dbaas_shared_database.orders\n  id = \"postgresql/{name}\"\n}}\n\
+             resource \"dbaas_rotated_role\" \"orders\" {{\n  database = dbaas_shared_database.orders.id\n  name = \"role\"\n  privileges = \"{level}\"\n}}\n\
+             import {{\n  to = dbaas_rotated_role.orders\n  id = \"postgresql/{name}/role\"\n}}\n"
+        ))
+    };
+    let ws = Workspace::new(tf, label, &main("readwrite"));
+    ws.init();
+
+    // The group reaches another database: the plan stops, naming it, and changes nothing.
+    running.step("plan stops");
+    let refused = ws.fails(&["plan", "-no-color", "-input=false"]);
+    let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(refused.contains("The role's users join roles that reach beyond the database"), "{refused}");
+    assert!(
+        refused.contains(&format!("makes each user a member of {group}, and it is not the database's own")),
+        "{refused}"
+    );
+    assert_eq!(vault("GET", &format!("{mount}/roles/{role}"), None)["data"]["db_name"], "postgres");
+
+    // The platform confines the group. Its users may create in `public`, which `readwrite`
+    // would not give the users issued after: the plan stops again, naming it.
+    running.step("platform confines the group");
+    psql_on(port, "postgres", &format!("REVOKE CONNECT ON DATABASE \"{elsewhere}\" FROM \"{group}\""));
+    let refused = ws.fails(&["plan", "-no-color", "-input=false"]);
+    let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(refused.contains("Users issued after the move would get less than those before"), "{refused}");
+    assert!(refused.contains("CREATE on schema public"), "{refused}");
+    assert_eq!(vault("GET", &format!("{mount}/roles/{role}"), None)["data"]["db_name"], "postgres");
+
+    // The level that has it: the plan lists the live users and the carry-over.
+    ws.write_main(&main("owner"));
+    running.step("import and plan");
+    let diagnostics = ws.plan_diagnostics();
+    let (_, _, detail) = diagnostics
+        .iter()
+        .find(|(a, summary, _)| {
+            a == "dbaas_rotated_role.orders" && summary == "Apply moves a Vault role made before the provider"
+        })
+        .unwrap_or_else(|| panic!("no warning of the move: {diagnostics:?}"));
+    let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!detail.contains("No user it issued before is left"), "live users were not found: {detail}");
+    assert!(detail.contains(&format!("They are members of \"{group}\"")), "{detail}");
+
+    running.step("apply");
+    ws.apply();
+    assert_eq!(vault("GET", &format!("{mount}/roles/{role}"), None)["data"]["db_name"], format!("postgres-{name}"));
+    assert_eq!(
+        psql_on(port, "postgres", &format!("SELECT pg_has_role('{name}_owner', '{group}', 'MEMBER')")),
+        "t",
+        "the level's group did not join the platform's group"
+    );
+    running.step("plan after apply");
+    ws.assert_plan_empty();
+    // The credentials from before the move live 20 s: they renew through the new connection.
+    running.step("renewing after the move");
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    let report = running.stop();
+    assert_eq!(report.failed(), 0, "an app noticed:\n{}", report.table());
+    assert_eq!(report.lost_renewals(), 0, "a renewal was lost:\n{}", report.table());
+    assert!(report.renewals() >= 2, "the credentials from before did not renew:\n{}", report.table());
+
+    // Every user the apps were issued, before and after the move, is revoked through Vault.
+    let revoked = vault("PUT", &format!("sys/leases/revoke-prefix/{mount}/creds/{role}?sync=true"), None);
+    assert!(revoked["errors"].is_null(), "{revoked}");
+    let left = report.left_on_servers();
+    assert!(left.is_empty(), "users outlived their revocation: {left:?}");
+    psql_on(port, "postgres", &format!("DROP DATABASE \"{elsewhere}\""));
+    ws.write_main(&provider_removed(port, &mount));
+    ws.apply();
+}
+
+fn provider_removed(port: u16, mount: &str) -> String {
+    let provider =
+        if port == 5432 { Stack::default().postgres(5432, "") } else { Stack::default().postgres_direct(port) };
+    provider.vault(mount, "token = \"root\"").main_tf(
+        "removed {\n  from = dbaas_rotated_role.orders\n  lifecycle {\n    destroy = false\n  }\n}\n\
+         removed {\n  from = dbaas_shared_database.orders\n  lifecycle {\n    destroy = false\n  }\n}\n",
+    )
+}
+
+/// Drops, however the story ends, the Vault-named logins left in its database on `port`
+/// (an assertion that failed before the revocation).
+struct DropUsersOn(u16, String);
+
+impl Drop for DropUsersOn {
+    fn drop(&mut self) {
+        let users = run_psql(
+            &self.0.to_string(),
+            "postgres",
+            None,
+            "postgres",
+            &format!(
+                "SELECT string_agg(r.rolname, ',') FROM pg_roles r WHERE r.rolname LIKE 'v-%' AND EXISTS \
+                 (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid \
+                  AND g.rolname IN ('{0}_orders_rw', '{0}_readwrite', '{0}_owner'))",
+                self.1
+            ),
+        )
+        .unwrap_or_default();
+        for user in users.split(',').filter(|u| !u.is_empty()) {
+            let _ =
+                run_psql(&self.0.to_string(), "postgres", None, "postgres", &format!("DROP ROLE IF EXISTS \"{user}\""));
+        }
+    }
+}
+
+#[test]
+fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices_on_postgres_15() {
+    a_platform_unlike_the_guides_is_adopted_and_no_app_notices(5432, "adoptvar15");
+}
+
+#[test]
+fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices_on_postgres_17() {
+    a_platform_unlike_the_guides_is_adopted_and_no_app_notices(PG17, "adoptvar17");
 }

@@ -318,7 +318,13 @@ pub(crate) fn require_services() {
 }
 
 /// Runs SQL with psql on 127.0.0.1:`port` as `user`; the unaligned output, or the error.
-fn run_psql(port: &str, user: &str, password: Option<&str>, database: &str, sql: &str) -> Result<String, String> {
+pub(crate) fn run_psql(
+    port: &str,
+    user: &str,
+    password: Option<&str>,
+    database: &str,
+    sql: &str,
+) -> Result<String, String> {
     let mut cmd = Command::new("psql");
     cmd.args([
         "-X",

@@ -377,6 +377,17 @@ impl GroupRoles {
     }
 }
 
+/// What moving a Vault role made before the provider carries over to the users it issues
+/// after ([`Postgres::carry_over`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CarryOver {
+    /// Roles of the database alone its users were members of: the level's group joins them.
+    pub groups: Vec<String>,
+    /// What they held that no such role gives, and the level does not: each `<privilege> on
+    /// <object>` or `membership in <role>`.
+    pub beyond: Vec<String>,
+}
+
 /// What the provider needs to know of the server it manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerFacts {

@@ -17,6 +17,21 @@ use super::*;
 /// tells them from a role some other login made (see [`HOLDERS`]).
 pub(super) const PROVIDER_ROLE: &str = "dbaas-provider";
 
+/// The CTE `local_groups` (it needs `db`, the current database): roles a platform made by
+/// hand to group a database's users (`orders_rw`) whose reach is that database alone:
+/// NOLOGIN, no role attributes, not predefined, members of nothing, holding privileges or
+/// objects in the database or on it, and nowhere else.
+const LOCAL_GROUPS: &str = "local_groups AS (SELECT g.oid, g.rolname FROM pg_roles g \
+    WHERE NOT g.rolcanlogin AND NOT g.rolsuper AND NOT g.rolcreaterole AND NOT g.rolcreatedb \
+      AND NOT g.rolreplication AND NOT g.rolbypassrls AND left(g.rolname, 3) <> 'pg_' \
+      AND NOT EXISTS (SELECT FROM pg_auth_members gm WHERE gm.member = g.oid) \
+      AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = g.oid \
+                  AND (s.dbid = (SELECT oid FROM db) \
+                       OR (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))) \
+      AND NOT EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = g.oid \
+                      AND s.dbid <> (SELECT oid FROM db) \
+                      AND NOT (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db))))";
+
 const HOLDERS: &str = "SELECT r.rolname::text, shobj_description(r.oid, 'pg_authid'), \
        NULLIF(concat_ws('; ', \
          (SELECT 'held with ADMIN by ' || string_agg(quote_ident(h.rolname), ', ' ORDER BY h.rolname) \
@@ -507,10 +522,12 @@ impl Postgres {
     }
 
     /// Logins a Vault role made before the provider issued for `database` (its own SQL, run
-    /// by a shared connection): `v-...` logins with no role attributes, members of nothing
-    /// but the database's group roles, holding privileges or objects in or on `database`
-    /// and nowhere else. Each comes with what keeps the management login from dropping it
-    /// when Vault revokes its lease: a privilege whose grantor is neither the owner group
+    /// by a shared connection): `v-...` logins with no role attributes, holding privileges
+    /// or objects in or on `database` and nowhere else, or members of its group roles or of
+    /// roles whose reach is that database alone ([`LOCAL_GROUPS`]: a hand-made platform's
+    /// `orders_rw`). Each comes with what keeps the management login from taking it over:
+    /// membership in any other role (handing the user over would let the management login
+    /// act as it, and reach where that role reaches), or a privilege whose grantor is neither the owner group
     /// nor the user itself (REVOKE by the management login would leave it), on an object
     /// named in the reason. Grants by the database's or schema `public`'s present owner do
     /// not block: adopting the database gives both to the owner group, and their grants with
@@ -528,20 +545,21 @@ impl Postgres {
             let r = r.clone();
             Box::pin(async move {
                 let rows = sqlx::query(
-                    "WITH db AS (SELECT oid FROM pg_database WHERE datname = current_database()), \
+                    &format!("WITH db AS (SELECT oid FROM pg_database WHERE datname = current_database()), \
                           grp AS (SELECT oid FROM pg_roles WHERE rolname IN ($1, $2, $3)), \
+                          {LOCAL_GROUPS}, \
                           users AS ( \
                             SELECT r.oid, r.rolname FROM pg_roles r \
                             WHERE r.rolname LIKE 'v-%' AND r.rolcanlogin AND NOT r.rolsuper AND NOT r.rolcreaterole \
                               AND NOT r.rolcreatedb AND NOT r.rolreplication AND NOT r.rolbypassrls \
-                              AND NOT EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid \
-                                              AND m.roleid NOT IN (SELECT oid FROM grp)) \
                               AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles x ON x.oid = m.member \
                                               WHERE m.roleid = r.oid AND x.rolname <> $4) \
-                              AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
-                                          AND s.refobjid = r.oid \
-                                          AND (s.dbid = (SELECT oid FROM db) \
-                                               OR (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))) \
+                              AND (EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
+                                           AND s.refobjid = r.oid \
+                                           AND (s.dbid = (SELECT oid FROM db) \
+                                                OR (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))) \
+                                   OR EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid \
+                                              AND (m.roleid IN (SELECT oid FROM grp) OR m.roleid IN (SELECT oid FROM local_groups)))) \
                               AND NOT EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
                                               AND s.refobjid = r.oid AND s.deptype IN ('a', 'o') \
                                               AND s.dbid <> (SELECT oid FROM db) \
@@ -553,6 +571,11 @@ impl Postgres {
                             UNION ALL SELECT u.oid, format('database %I', d.datname), a.grantor FROM users u, pg_database d, aclexplode(d.datacl) a \
                                       WHERE a.grantee = u.oid AND d.oid = (SELECT oid FROM db)) \
                      SELECT u.rolname::text AS name, \
+                            coalesce( \
+                            (SELECT format('membership in %I, whose privileges or objects reach beyond the database', g.rolname) \
+                               FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                              WHERE m.member = u.oid AND m.roleid NOT IN (SELECT oid FROM grp) \
+                                AND m.roleid NOT IN (SELECT oid FROM local_groups) ORDER BY 1 LIMIT 1), \
                             (SELECT format('%s, granted by %I', acl.what, pg_get_userbyid(acl.grantor)) FROM acl \
                              WHERE acl.member = u.oid AND acl.grantor <> u.oid \
                                AND acl.grantor IS DISTINCT FROM (SELECT oid FROM pg_roles WHERE rolname = $1) \
@@ -560,8 +583,8 @@ impl Postgres {
                                         AND acl.grantor = (SELECT datdba FROM pg_database WHERE oid = (SELECT oid FROM db))) \
                                AND NOT (acl.what = 'schema public' \
                                         AND acl.grantor = (SELECT nspowner FROM pg_namespace WHERE nspname = 'public')) \
-                             ORDER BY 1 LIMIT 1) AS blocked \
-                     FROM users u ORDER BY 1",
+                             ORDER BY 1 LIMIT 1)) AS blocked \
+                     FROM users u ORDER BY 1"),
                 )
                 .bind(&r.owner)
                 .bind(&r.readwrite)
@@ -573,6 +596,158 @@ impl Postgres {
             })
         })
         .await
+    }
+
+    /// What the users a Vault role made before the provider issued (`users`, from
+    /// [`Postgres::users_issued_before`]) hold in `database` beyond what a user of `level`
+    /// gets once the database is the provider's: read from the server, whatever statements
+    /// gave it (group roles, schema, table or sequence grants), so the users issued after
+    /// the move get exactly what those before had. Roles of [`LOCAL_GROUPS`] they are
+    /// members of are [`CarryOver::groups`]: the level's group joins them at the move. What
+    /// no such role gives them is [`CarryOver::beyond`], and the move is refused while
+    /// there is any.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn carry_over(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        level: &str,
+        users: &[String],
+    ) -> Result<CarryOver, PostgresError> {
+        if users.is_empty() {
+            return Ok(CarryOver::default());
+        }
+        let (r, group, users) = (roles.clone(), roles.for_level(level).to_owned(), users.to_vec());
+        // What the provider grants the level in schema `public` when it adopts the
+        // database (`ensure_privileges`); the owner group owns the schema.
+        let (public_privileges, owner): (Vec<&str>, bool) = match level {
+            "owner" => (vec![], true),
+            "readonly" => (vec!["SELECT"], false),
+            _ => (vec!["SELECT", "INSERT", "UPDATE", "DELETE", "USAGE"], false),
+        };
+        let public_privileges: Vec<String> = public_privileges.into_iter().map(str::to_owned).collect();
+        let (groups, beyond): (Vec<String>, Vec<String>) = self
+            .with(database, move |c| {
+                let (r, group, users, public_privileges) = (r.clone(), group.clone(), users.clone(), public_privileges.clone());
+                Box::pin(async move {
+                    sqlx::query_as(&format!(
+                        "WITH db AS (SELECT oid FROM pg_database WHERE datname = current_database()), \
+                              grp AS (SELECT oid FROM pg_roles WHERE rolname IN ($2, $3, $4)), \
+                              {LOCAL_GROUPS}, \
+                              u AS (SELECT oid, rolname FROM pg_roles WHERE rolname = ANY($1)), \
+                              carried AS (SELECT DISTINCT g.oid, g.rolname FROM u \
+                                          JOIN pg_auth_members m ON m.member = u.oid JOIN local_groups g ON g.oid = m.roleid), \
+                              covering AS (SELECT oid FROM carried UNION SELECT oid FROM pg_roles WHERE rolname = $5), \
+                              rel AS (SELECT c.oid, n.nspname, c.relkind, c.relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                                      WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') \
+                                        AND n.nspname <> 'information_schema' AND left(n.nspname, 3) <> 'pg_'), \
+                              beyond AS ( \
+                                SELECT format('%s on %s', p, r.oid::regclass) AS what \
+                                  FROM u, rel r, unnest(CASE WHEN r.relkind = 'S' THEN ARRAY['USAGE', 'SELECT', 'UPDATE'] \
+                                       ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'] END) p \
+                                 WHERE r.relowner <> u.oid \
+                                   AND CASE WHEN r.relkind = 'S' THEN has_sequence_privilege(u.oid, r.oid, p) \
+                                            ELSE has_table_privilege(u.oid, r.oid, p) END \
+                                   AND NOT (r.nspname = 'public' AND (p = ANY($6) OR $7)) \
+                                   AND NOT CASE WHEN r.relkind = 'S' THEN has_sequence_privilege('public', r.oid, p) \
+                                                ELSE has_table_privilege('public', r.oid, p) END \
+                                   AND NOT EXISTS (SELECT FROM covering c WHERE CASE WHEN r.relkind = 'S' \
+                                                   THEN has_sequence_privilege(c.oid, r.oid, p) ELSE has_table_privilege(c.oid, r.oid, p) END) \
+                                UNION \
+                                SELECT format('%s on schema %I', p, n.nspname) FROM u, pg_namespace n, unnest(ARRAY['USAGE', 'CREATE']) p \
+                                 WHERE n.nspname <> 'information_schema' AND left(n.nspname, 3) <> 'pg_' AND n.nspowner <> u.oid \
+                                   AND has_schema_privilege(u.oid, n.oid, p) AND NOT has_schema_privilege('public', n.oid, p) \
+                                   AND NOT (n.nspname = 'public' AND (p = 'USAGE' OR $7)) \
+                                   AND NOT EXISTS (SELECT FROM covering c WHERE has_schema_privilege(c.oid, n.oid, p)) \
+                                UNION \
+                                SELECT format('membership in %I', g.rolname) FROM u \
+                                  JOIN pg_auth_members m ON m.member = u.oid JOIN pg_roles g ON g.oid = m.roleid \
+                                 WHERE g.oid NOT IN (SELECT oid FROM carried) AND g.rolname <> $5) \
+                         SELECT (SELECT coalesce(array_agg(rolname::text ORDER BY rolname), '{{}}') FROM carried), \
+                                (SELECT coalesce(array_agg(what ORDER BY what), '{{}}') FROM beyond)"
+                    ))
+                    .bind(&users)
+                    .bind(&r.owner)
+                    .bind(&r.readwrite)
+                    .bind(&r.readonly)
+                    .bind(&group)
+                    .bind(&public_privileges)
+                    .bind(owner)
+                    .fetch_one(c)
+                    .await
+                })
+            })
+            .await?;
+        Ok(CarryOver { groups, beyond })
+    }
+
+    /// The roles of `names` that are neither one of `database`'s group roles nor reach that
+    /// database alone ([`LOCAL_GROUPS`]): none, and a Vault role made by hand whose users
+    /// join them is that database's.
+    ///
+    /// # Errors
+    /// [`PostgresError`] when the catalogs cannot be read.
+    pub async fn not_confined_to(
+        &self,
+        database: &str,
+        roles: &GroupRoles,
+        names: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>, PostgresError> {
+        let (r, names) = (roles.clone(), names.iter().cloned().collect::<Vec<_>>());
+        self.with(database, move |c| {
+            let (r, names) = (r.clone(), names.clone());
+            Box::pin(async move {
+                sqlx::query_scalar(&format!(
+                    "WITH db AS (SELECT oid FROM pg_database WHERE datname = current_database()), {LOCAL_GROUPS} \
+                     SELECT n FROM unnest($1::text[]) AS n \
+                      WHERE n NOT IN ($2, $3, $4) AND n NOT IN (SELECT rolname::text FROM local_groups) ORDER BY 1"
+                ))
+                .bind(&names)
+                .bind(&r.owner)
+                .bind(&r.readwrite)
+                .bind(&r.readonly)
+                .fetch_all(c)
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Makes the group of `level` a member of `groups` (from [`Postgres::carry_over`]), so
+    /// the users issued after a move get what those before had.
+    ///
+    /// # Errors
+    /// [`PostgresError`] for any refusal.
+    pub async fn carry_groups_over(
+        &self,
+        roles: &GroupRoles,
+        level: &str,
+        groups: &[String],
+    ) -> Result<(), PostgresError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let (group, groups) = (roles.for_level(level).to_owned(), groups.to_vec());
+        let maintenance = self.maintenance().await?;
+        self.with(&maintenance, move |c| {
+            let (group, groups) = (group.clone(), groups.clone());
+            Box::pin(async move {
+                let statements: Vec<String> = sqlx::query_scalar(
+                    "SELECT format('GRANT %I TO %I', g, $2::text) FROM unnest($1::text[]) AS g \
+                     WHERE NOT pg_has_role($2, g, 'MEMBER')",
+                )
+                .bind(&groups)
+                .bind(&group)
+                .fetch_all(&mut *c)
+                .await?;
+                execute_all(c, &statements).await
+            })
+        })
+        .await?;
+        self.invalidate().await;
+        Ok(())
     }
 
     /// Hands `users` (from [`Postgres::users_issued_before`], with nothing blocking them)

@@ -19,7 +19,7 @@ impl Credentials<'_> {
         }
         let name = spec.role.vault_role();
         let Some(role) = self.vault.read_role(self.mount, &name).await? else { return Ok(None) };
-        let Some(from_connection) = self.adopted_from(spec, &role)? else { return Ok(None) };
+        let Some(from_connection) = self.adopted_from(spec, &role).await? else { return Ok(None) };
         let (mut users, mut blocked) = (Vec::new(), Vec::new());
         for (user, why) in self.issued_before(spec).await?.unwrap_or_default() {
             match why {
@@ -27,18 +27,46 @@ impl Credentials<'_> {
                 Some(why) => blocked.push((user, why)),
             }
         }
-        Ok(Some(Adoption { from_connection, users, blocked }))
+        // What they hold, read from the server, against what the level gives.
+        let carry = match (&self.store, &spec.role.target) {
+            (Store::Postgres(pg), Target::Database(db)) => {
+                let all: Vec<String> = users.iter().cloned().chain(blocked.iter().map(|(u, _)| u.clone())).collect();
+                pg.carry_over(&db.name, &db.group_roles(), spec.privileges.as_str(), &all).await?
+            }
+            _ => Default::default(),
+        };
+        Ok(Some(Adoption { from_connection, users, blocked, carried: carry.groups, beyond: carry.beyond }))
     }
 
     /// `Some(connection)` when `role` (as Vault returns it) issues through another
     /// connection than the target's and was made for this database before the provider:
     /// its statements name this database and no other. Another database's role is
     /// [`CredentialError::ForeignRole`].
-    pub(super) fn adopted_from(&self, spec: &CredentialSpec, role: &Json) -> Result<Option<String>, CredentialError> {
+    ///
+    /// On PostgreSQL, statements that name no database but make each user a member of
+    /// roles (`IN ROLE orders_rw`, `GRANT orders_rw TO "{{name}}"`) are this database's
+    /// when every such role is one of its group roles or reaches this database alone
+    /// (asked of the server).
+    pub(super) async fn adopted_from(
+        &self,
+        spec: &CredentialSpec,
+        role: &Json,
+    ) -> Result<Option<String>, CredentialError> {
         let Some((db_name, foreign)) = other_connection(spec, role) else { return Ok(None) };
         let Target::Database(db) = &spec.role.target else { return Err(foreign) };
         let named = databases_named(db.engine, &role["creation_statements"]);
-        if named.len() == 1 && named.contains(&db.name) { Ok(Some(db_name)) } else { Err(foreign) }
+        if named.len() == 1 && named.contains(&db.name) {
+            return Ok(Some(db_name));
+        }
+        let granted = roles_granted(&role["creation_statements"]);
+        if let (true, false, Store::Postgres(pg)) = (named.is_empty(), granted.is_empty(), &self.store) {
+            let beyond = pg.not_confined_to(&db.name, &db.group_roles(), &granted).await?;
+            if beyond.is_empty() {
+                return Ok(Some(db_name));
+            }
+            return Err(CredentialError::GroupsReachBeyond { role: spec.role.vault_role(), groups: beyond });
+        }
+        Err(foreign)
     }
 
     /// `Some(connection)` when static `role` (as Vault returns it) rotates through another
@@ -252,6 +280,41 @@ pub(super) fn databases_named(engine: Engine, statements: &Json) -> std::collect
     found
 }
 
+/// The roles PostgreSQL `statements` make each user a member of: those after `IN ROLE`,
+/// and those of a `GRANT … TO` that grants no privilege `ON` an object.
+pub(super) fn roles_granted(statements: &Json) -> std::collections::BTreeSet<String> {
+    let texts: Vec<&str> = match statements {
+        Json::Array(items) => items.iter().filter_map(Json::as_str).collect(),
+        Json::String(text) => vec![text.as_str()],
+        _ => Vec::new(),
+    };
+    let mut found = std::collections::BTreeSet::new();
+    let mut list = |mut rest: &str| {
+        while let Some((ident, after)) = identifier(rest.trim_start(), Engine::Postgresql) {
+            found.insert(ident);
+            match after.trim_start().strip_prefix(',') {
+                Some(next) => rest = next,
+                None => break,
+            }
+        }
+    };
+    for text in texts.iter().flat_map(|t| t.split(';')) {
+        let lower = text.to_ascii_lowercase();
+        if let Some(i) = lower.find(" in role ") {
+            list(&text[i + 9..]);
+        }
+        let trimmed = lower.trim_start();
+        if trimmed.starts_with("grant ")
+            && let Some(to) = lower.find(" to ")
+            && !lower[..to].contains(" on ")
+        {
+            let start = lower.len() - trimmed.len() + 6;
+            list(&text[start..to]);
+        }
+    }
+    found
+}
+
 /// The identifier `text` starts with, and what follows it.
 pub(super) fn identifier(text: &str, engine: Engine) -> Option<(String, &str)> {
     let quote = if engine == Engine::Mysql { '`' } else { '"' };
@@ -278,4 +341,16 @@ pub(super) fn identifier(text: &str, engine: Engine) -> Option<(String, &str)> {
     let ident = &text[..end];
     let ident = if engine == Engine::Postgresql { ident.to_ascii_lowercase() } else { ident.to_owned() };
     Some((ident, &text[end..]))
+}
+
+impl Adoption {
+    /// [`CredentialError::LessThanBefore`] when the users issued before hold what the
+    /// level would not give the users issued after.
+    pub fn less_than_before(&self, spec: &CredentialSpec) -> Option<CredentialError> {
+        let Target::Database(db) = &spec.role.target else { return None };
+        (!self.beyond.is_empty()).then(|| CredentialError::LessThanBefore {
+            beyond: self.beyond.clone(),
+            group: db.group_roles().for_level(spec.privileges.as_str()).to_owned(),
+        })
+    }
 }

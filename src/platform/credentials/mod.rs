@@ -123,6 +123,16 @@ pub enum CredentialError {
         /// The one it should have.
         expected: String,
     },
+    /// A Vault role made before the provider makes its users members of roles that reach
+    /// beyond the database: moving it would hand such users to the management login.
+    #[error("Vault role {role:?} makes each user a member of {}", .groups.join(", "))]
+    GroupsReachBeyond {
+        /// The role.
+        role: String,
+        /// The roles that hold privileges or objects elsewhere (or log in, or hold role
+        /// attributes, or are members of other roles).
+        groups: Vec<String>,
+    },
     /// A step failed, and undoing what came before it failed too.
     #[error("{cause}")]
     Incomplete {
@@ -144,6 +154,15 @@ pub enum CredentialError {
         login: String,
         /// What reaches beyond the database.
         why: String,
+    },
+    /// Moving a role made before the provider would give the users it issues after less
+    /// than the users it issued before hold.
+    #[error("{}", .beyond.join(", "))]
+    LessThanBefore {
+        /// What they hold that the level's group would not give.
+        beyond: Vec<String>,
+        /// The level's group role.
+        group: String,
     },
     /// Moving a role made before the provider would leave users Vault could not revoke.
     #[error("{}", .blocked.iter().map(|(user, why)| format!("{user:?} holds {why}")).collect::<Vec<_>>().join("; "))]
@@ -203,6 +222,12 @@ pub struct Adoption {
     /// PostgreSQL: users the management login could not drop, each with why (a privilege
     /// granted by someone it cannot act for). The move is refused while there are any.
     pub blocked: Vec<(String, String)>,
+    /// PostgreSQL: roles of the database alone that users issued before are members of;
+    /// the level's group joins them at the move, so users issued after get the same.
+    pub carried: Vec<String>,
+    /// PostgreSQL: what users issued before hold that the level would not give users
+    /// issued after. The move is refused while there is any.
+    pub beyond: Vec<String>,
 }
 
 /// The credential operations for one target.
@@ -264,7 +289,13 @@ impl Credentials<'_> {
             if !adoption.blocked.is_empty() {
                 return Err(CredentialError::Unrevocable { blocked: adoption.blocked.clone() });
             }
+            if let Some(e) = adoption.less_than_before(spec) {
+                return Err(e);
+            }
             self.hand_over(spec, &adoption.users).await?;
+            if let (Store::Postgres(pg), Target::Database(db)) = (&self.store, &spec.role.target) {
+                pg.carry_groups_over(&db.group_roles(), spec.privileges.as_str(), &adoption.carried).await?;
+            }
         }
         self.write_role(spec, &connection).await?;
         if adoption.is_some()
@@ -337,7 +368,7 @@ impl Credentials<'_> {
         let adopted_from = if spec.is_static() {
             self.static_adopted_from(spec, &role).await?
         } else {
-            self.adopted_from(spec, &role)?
+            self.adopted_from(spec, &role).await?
         };
         let statements_match = if spec.is_static() {
             let login = role["username"].as_str().map_or_else(|| spec.login(), str::to_owned);
@@ -588,6 +619,28 @@ mod tests {
         assert!(databases_named(Engine::Postgresql, &ours).is_empty());
         let two = Json::from(vec!["GRANT ALL ON DATABASE a TO x", "GRANT ALL ON DATABASE b TO x"]);
         assert_eq!(databases_named(Engine::Postgresql, &two).len(), 2);
+    }
+
+    #[test]
+    fn hand_written_statements_say_which_roles_their_users_join() {
+        let names = |statements: Vec<&str>| roles_granted(&Json::from(statements)).into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            names(vec![
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE orders_rw, \"Reports\";"
+            ]),
+            ["Reports", "orders_rw"]
+        );
+        assert_eq!(
+            names(vec![
+                "CREATE USER \"{{name}}\"; GRANT \"Orders\", audit TO \"{{name}}\"; GRANT SELECT ON t TO \"{{name}}\""
+            ]),
+            ["Orders", "audit"]
+        );
+        assert!(names(vec!["GRANT ALL ON DATABASE shop TO \"{{name}}\""]).is_empty());
+        // The provider's own: the level's group role.
+        let ours =
+            sql_statements(&DatabaseName::new(Engine::Postgresql, "shop").unwrap(), Privileges::Readwrite, false);
+        assert_eq!(roles_granted(&Json::from(ours.creation)).into_iter().collect::<Vec<_>>(), ["shop_readwrite"]);
     }
 
     #[test]

@@ -30,11 +30,20 @@ pub(super) fn adoption_warning(d: &mut Diagnostics, model: &Model, config: &Prov
             adoption.users.join(", ")
         )
     };
+    let carried = if adoption.carried.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " They are members of {} (roles whose privileges are in this database alone), which `{}`'s group role joins at the move: users it issues after get what they had.",
+            adoption.carried.iter().map(|g| format!("{g:?}")).collect::<Vec<_>>().join(", "),
+            model.privileges,
+        )
+    };
     d.attribute_warning(
         AttributePath::root("privileges"),
         "Apply moves a Vault role made before the provider",
         format!(
-            "Vault role {vault_role:?} issues through connection {:?}. Apply rewrites its statements for `{}` and moves it onto {:?}; apps keep reading {mount}/creds/{vault_role}, which issues throughout. {users}",
+            "Vault role {vault_role:?} issues through connection {:?}. Apply rewrites its statements for `{}` and moves it onto {:?}; apps keep reading {mount}/creds/{vault_role}, which issues throughout. {users}{carried}",
             adoption.from_connection,
             model.privileges,
             model.role.target.vault_connection(),
