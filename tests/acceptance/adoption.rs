@@ -915,3 +915,55 @@ fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices_on_postgres_15() {
 fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices_on_postgres_17() {
     a_platform_unlike_the_guides_is_adopted_and_no_app_notices(PG17, "adoptvar17");
 }
+
+/// A user made before the provider whose keys live under a prefix unlike the namespace's
+/// name (`~legacy-<name>:cache:*`), imported with no `key_prefix` in the configuration: the
+/// plan keeps the prefix its rules had at import (a `<name>:` would lock its app out of its
+/// keys), the apply changes nothing the app uses, and later plans stay empty.
+#[test]
+fn a_hand_made_redis_users_prefix_is_kept_when_the_configuration_names_none() {
+    use crate::redis_namespace::{RedisCleanup, namespace_name, redis, redis_session};
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("adoptrp");
+    let name = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(name.clone());
+    let (user, prefix, password) =
+        (format!("legacy-{name}"), format!("legacy-{name}:cache:"), format!("pw-{}", c.mount));
+    let key = format!("{prefix}orders");
+    redis(&["ACL", "SETUSER", &user, "on", &format!(">{password}"), &format!("~{prefix}*"), &format!("&{prefix}*")]);
+    redis(&["ACL", "SETUSER", &user, "+@all", "-@dangerous"]);
+    redis(&["SET", &key, "42"]);
+    let reads = || redis_session(&[format!("AUTH {user} {password}"), format!("GET {key}")]) == ["OK", "42"];
+    assert!(reads(), "the hand-made user cannot read its key");
+
+    let stack = Stack::default().redis("addresses = [\"127.0.0.1:6379\"]").vault(&c.mount, "token = \"root\"");
+    let ws = Workspace::new(
+        tf,
+        "adoptrp",
+        &stack.clone().main_tf(&format!(
+            "resource \"dbaas_redis_namespace\" \"cache\" {{\n  name = \"{name}\"\n  acl_user = \"{user}\"\n}}\n\
+             import {{\n  to = dbaas_redis_namespace.cache\n  id = \"{name}/{user}\"\n}}\n"
+        )),
+    );
+    ws.init();
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    let flat = plan.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&format!("key_prefix = \"{prefix}\"")), "the plan does not keep the prefix:\n{plan}");
+    assert!(!flat.contains(&format!("\"{name}:\"")), "the plan moves the prefix to the namespace's name:\n{plan}");
+    ws.apply();
+    ws.assert_plan_empty();
+    assert!(reads(), "the app lost its keys");
+    let rules = redis(&["ACL", "GETUSER", &user]);
+    assert!(rules.contains(&format!("~{prefix}*")), "{rules}");
+
+    ws.write_main(
+        &stack.main_tf("removed {\n  from = dbaas_redis_namespace.cache\n  lifecycle {\n    destroy = false\n  }\n}\n"),
+    );
+    ws.apply();
+    redis(&["UNLINK", &key]);
+    let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
+    for claim in [format!("redis/{name}"), format!("redis-user/{hex}")] {
+        vault("DELETE", &format!("secret/metadata/dbaas/claims/{claim}"), None);
+    }
+}

@@ -96,7 +96,7 @@ impl Resource for RedisNamespace {
                 Attribute::string("key_prefix")
                     .optional_computed()
                     .plan_modifier(use_state_for_unknown())
-                    .description("Prefix of every key and channel the user may touch. Defaults to `<name>:`. No spaces, control characters, quotes or glob characters (`*?[]\\`); it may not overlap another namespace's prefix (one starting with the other) nor `__dbaas_provider:`, which the provider keeps for itself."),
+                    .description("Prefix of every key and channel the user may touch. Defaults to `<name>:`; for a user made before the provider (`acl_user`), to the prefix its key patterns had when it was imported (`~legacy:cache:*` gives `legacy:cache:`). No spaces, control characters, quotes or glob characters (`*?[]\\`); it may not overlap another namespace's prefix (one starting with the other) nor `__dbaas_provider:`, which the provider keeps for itself."),
                 Attribute::string("permissions")
                     .default(Value::string("readwrite"))
                     .validator(one_of(&["readwrite", "readonly"]))
@@ -152,11 +152,22 @@ impl Resource for RedisNamespace {
             return;
         };
         // The prefix comes from the configuration, or is `<name>:`; what state says
-        // (perhaps read back after a change outside Terraform) does not carry over.
+        // (perhaps read back after a change outside Terraform) does not carry over. But a
+        // user made before the provider keeps the prefix its rules had when it was imported
+        // (read then, and kept in state since): its apps' keys are there.
         let prefix = match request.config.attr("key_prefix") {
             Some(Value::String(p)) => p.clone(),
             Some(v) if v.is_unknown() => return,
-            _ => name.default_prefix(),
+            _ => match (
+                request.state.attr("name").and_then(Value::as_str),
+                request.state.attr("acl_user").and_then(Value::as_str),
+                request.state.attr("key_prefix").and_then(Value::as_str),
+            ) {
+                (Some(prior), Some(user), Some(kept)) if prior == name.as_str() && user != name.user() => {
+                    kept.to_owned()
+                }
+                _ => name.default_prefix(),
+            },
         };
         // `acl_user` as configured; else the one in state, unless the name changes with a
         // replacement; else the provider's.
