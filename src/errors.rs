@@ -48,7 +48,7 @@ pub fn postgres(d: &mut Diagnostics, action: &str, e: &PostgresError) {
                 held_by.as_deref().and_then(|h| h.strip_prefix("held with ADMIN by ")).map(|h| format!(", or {}", h.split("; ").next().unwrap_or(h))).unwrap_or_default(),
             ),
         ),
-        PostgresError::ProviderDatabaseClosed { .. } => {
+        PostgresError::ProviderDatabase { .. } => {
             d.error("No database for the provider's locks", format!("While {action}: {e}. Nothing was changed."));
         }
         other => d.error("PostgreSQL refused the change", format!("While {action}: {other}")),

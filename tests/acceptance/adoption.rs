@@ -739,7 +739,9 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
 /// make each user a member of that group and let it create in `public` (its migrations). At
 /// first the group also reaches a second database: a user that is its member cannot be
 /// handed to the management login (which could then act as it there), so the plan stops and
-/// names the group, and nothing changes. Once the platform confines the group, the plan
+/// names the group, and nothing changes; so does a grant of a server function
+/// (`pg_ls_dir`) to it. Its users connect through PUBLIC, which the adoption revokes: they
+/// get CONNECT of their own. Once the platform confines the group, the plan
 /// stops again: `readwrite` would not let the users issued after create in `public`. At the
 /// level that does (`owner`), the plan lists the live
 /// users, the move carries the group over (the level's group joins it), and no query of the
@@ -756,17 +758,15 @@ fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices(port: u16, label: 
     psql_on(
         port,
         "postgres",
-        &format!(
-            "CREATE ROLE \"{group}\" NOLOGIN; GRANT CONNECT ON DATABASE \"{name}\" TO \"{group}\"; \
-             GRANT CONNECT ON DATABASE \"{elsewhere}\" TO \"{group}\""
-        ),
+        &format!("CREATE ROLE \"{group}\" NOLOGIN; GRANT CONNECT ON DATABASE \"{elsewhere}\" TO \"{group}\""),
     );
     psql_on(
         port,
         &name,
         &format!(
             "CREATE SCHEMA sales; CREATE TABLE sales.orders (id int, total numeric); INSERT INTO sales.orders VALUES (1, 9.5); \
-             GRANT USAGE ON SCHEMA sales TO \"{group}\"; GRANT SELECT, INSERT, UPDATE, DELETE ON sales.orders TO \"{group}\""
+             GRANT USAGE ON SCHEMA sales TO \"{group}\"; GRANT SELECT, INSERT, UPDATE, DELETE ON sales.orders TO \"{group}\"; \
+             GRANT EXECUTE ON FUNCTION pg_ls_dir(text) TO \"{group}\""
         ),
     );
     shared_postgres_connection_to(&mount, port, &name);
@@ -823,6 +823,11 @@ fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices(port: u16, label: 
     // would not give the users issued after: the plan stops again, naming it.
     running.step("platform confines the group");
     psql_on(port, "postgres", &format!("REVOKE CONNECT ON DATABASE \"{elsewhere}\" FROM \"{group}\""));
+    // Its grant in the database on a function of the server's reaches past it too.
+    let refused = ws.fails(&["plan", "-no-color", "-input=false"]);
+    let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(refused.contains("The role's users join roles that reach beyond the database"), "{refused}");
+    psql_on(port, &name, &format!("REVOKE EXECUTE ON FUNCTION pg_ls_dir(text) FROM \"{group}\""));
     let refused = ws.fails(&["plan", "-no-color", "-input=false"]);
     let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(refused.contains("Users issued after the move would get less than those before"), "{refused}");

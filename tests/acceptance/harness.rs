@@ -97,6 +97,8 @@ pub(crate) struct Report {
     pub(crate) retried_reads: Vec<String>,
     /// (engine, user) of every credential the apps read.
     pub(crate) issued: Vec<(&'static str, String)>,
+    /// PostgreSQL servers the apps reach beside the shared ones (a story's own, say).
+    pub(crate) postgres_ports: std::collections::BTreeSet<u16>,
 }
 
 impl Report {
@@ -158,7 +160,7 @@ impl Report {
         let mut left = Vec::new();
         for (engine, user) in &self.issued {
             let there = match *engine {
-                "postgres" => crate::util::POSTGRES_PORTS.iter().any(|port| {
+                "postgres" => crate::util::POSTGRES_PORTS.iter().chain(&self.postgres_ports).any(|port| {
                     crate::util::psql_on(
                         *port,
                         "postgres",
@@ -204,6 +206,14 @@ impl Apps {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
                 let mut report = Report { story, ..Report::default() };
+                for app in &apps {
+                    if let Target::Postgres { port, .. } = app.target
+                        && !crate::util::POSTGRES_PORTS.contains(&port)
+                        && port != 6432
+                    {
+                        report.postgres_ports.insert(port);
+                    }
+                }
                 let mut running = Vec::new();
                 for app in apps {
                     let held = Running::start(app, "before", &mut report)

@@ -51,10 +51,11 @@ action "dbaas_rotate_root" "pg" {{
     }
     if others {
         let namespace = namespace_name(c);
+        let my = mysql_name(c);
         resources += &format!(
             r#"
 resource "dbaas_shared_database" "my" {{
-  name            = "{pg}_my"
+  name            = "{my}"
   engine          = "mysql"
   deletion_policy = "drop"
 }}
@@ -90,12 +91,20 @@ action "dbaas_rotate_root" "cache" {{
     provider.vault(&c.mount, "token = \"root\"").main_tf(&resources)
 }
 
+/// The MySQL database's name: MySQL names have at most 26 characters here, fewer than a
+/// story's prefix may take with `_my`.
+fn mysql_name(c: &Cleanup) -> String {
+    format!("{}_my", c.prefix.chars().take(20).collect::<String>().trim_end_matches('_'))
+}
+
 /// PostgreSQL at `port` (through PgBouncer on 15, as the platform runs it), and with
 /// `others` MariaDB and Redis beside it.
 fn apps_never_notice(port: u16, others: bool, label: &str) {
     require_services();
     let tf = terraforms_since(1, 14, "actions")[0];
     let c = Cleanup::new(label);
+    // The MySQL database's name is shorter than the prefix: its own cleanup.
+    let _mysql_cleanup = Cleanup { prefix: mysql_name(&c).trim_end_matches("_my").to_owned(), mount: c.mount.clone() };
     let namespace = namespace_name(&c);
     let _redis_cleanup = RedisCleanup(namespace.clone());
     let pg = c.prefix.clone();
@@ -129,11 +138,12 @@ fn apps_never_notice(port: u16, others: bool, label: &str) {
         ),
     ];
     if others {
-        mysql(&format!("CREATE TABLE `{pg}_my`.orders (id int); INSERT INTO `{pg}_my`.orders VALUES (1)"));
+        let my = mysql_name(&c);
+        mysql(&format!("CREATE TABLE `{my}`.orders (id int); INSERT INTO `{my}`.orders VALUES (1)"));
         apps.push(App::mysql(
             "mysql-app",
-            &format!("{}/creds/mysql-{pg}_my-app", c.mount),
-            &format!("{pg}_my"),
+            &format!("{}/creds/mysql-{my}-app", c.mount),
+            &my,
             "SELECT COUNT(*) FROM orders",
         ));
         apps.push(App::redis(

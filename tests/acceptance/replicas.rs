@@ -382,3 +382,74 @@ fn a_slow_failover_in_the_middle_of_an_apply_fails_clearly_and_converges() {
     let errors = f.errors.expect("six seconds outlast the retries");
     assert!(errors.iter().any(|e| e.contains("PostgreSQL is failing over")), "{errors:?}");
 }
+
+/// Apps hold credentials on a database while its primary dies and the replica is promoted
+/// behind the read-write address, as CloudNativePG fails over: their sessions to the old
+/// primary break (counted apart, in the step "failover"), each app's pool logs in again with
+/// the credential it holds, and from then on no query fails and no renewal is lost (the
+/// dynamic credentials live 20 s, so they renew through Vault's connection to the new
+/// primary). An apply after converges with an empty plan, and the destroy revokes every user
+/// issued to the apps.
+#[test]
+fn apps_ride_out_a_failover_and_never_notice_after_it() {
+    use crate::harness::{App, Apps};
+    use std::time::{Duration, Instant};
+    require_services();
+    let tf = &terraforms()[0];
+    let servers = PrimaryAndReplica::start();
+    let service = ReadWriteService::to(servers.primary);
+    let c = Cleanup::new("failapps");
+    let name = c.prefix.clone();
+    let main = Stack::default().postgres_direct(service.port).vault(&c.mount, "token = \"root\"").main_tf(&format!(
+        "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n  force_drop = true\n}}\n\
+         resource \"dbaas_rotated_role\" \"app\" {{\n  database = dbaas_shared_database.db.id\n  name = \"app\"\n  default_ttl = \"20s\"\n  max_ttl = \"1h\"\n}}\n\
+         resource \"dbaas_rotated_role\" \"pool\" {{\n  database = dbaas_shared_database.db.id\n  name = \"pool\"\n  mode = \"static\"\n  privileges = \"owner\"\n}}\n"
+    ));
+    let ws = Workspace::new(tf, "failapps", &main);
+    ws.init();
+    ws.apply();
+    // The app's migration, as its owner login; the replica has it before anything fails.
+    let static_path = format!("{}/static-creds/postgres-{name}-pool", c.mount);
+    let owner = vault("GET", &static_path, None);
+    let (login, password) = (
+        owner["data"]["username"].as_str().expect("static login"),
+        owner["data"]["password"].as_str().expect("password"),
+    );
+    psql_as(service.port, login, password, &name, "CREATE TABLE orders (id int); INSERT INTO orders VALUES (1)")
+        .unwrap_or_else(|e| panic!("the owner's migration: {e}"));
+    let query = "SELECT count(*) FROM orders";
+    let running = Apps::start(
+        "failover",
+        vec![
+            App::postgres("app", &format!("{}/creds/postgres-{name}-app", c.mount), service.port, &name, query),
+            App::postgres("pool", &static_path, service.port, &name, query),
+        ],
+    );
+    let caught_up = Instant::now();
+    let primary_lsn = psql_on(servers.primary, "postgres", "SELECT pg_current_wal_lsn()");
+    while psql_on(servers.replica, "postgres", &format!("SELECT pg_last_wal_replay_lsn() >= '{primary_lsn}'::pg_lsn"))
+        != "t"
+    {
+        assert!(caught_up.elapsed() < Duration::from_secs(30), "the replica never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    running.step("failover");
+    as_server_user("pg_ctl", &["-D", &servers.dir.join("primary").to_string_lossy(), "-m", "immediate", "stop"]);
+    service.point_at(servers.replica);
+    as_server_user("pg_ctl", &["-D", &servers.dir.join("replica").to_string_lossy(), "-w", "promote"]);
+    // Long enough for every pooled session to have failed once and been replaced.
+    std::thread::sleep(Duration::from_secs(3));
+    running.step("after the failover");
+    ws.apply();
+    ws.assert_plan_empty();
+    std::thread::sleep(Duration::from_secs(12));
+    let report = running.stop();
+    let after: Vec<_> = report.steps.iter().filter(|s| s.name != "failover" && s.failed > 0).collect();
+    assert!(after.is_empty(), "the apps noticed beyond the failover itself:\n{}", report.table());
+    assert_eq!(report.lost_renewals(), 0, "a renewal was lost:\n{}", report.table());
+    assert!(report.renewals() >= 1, "no credential renewed through the new primary:\n{}", report.table());
+    ws.destroy();
+    let left = report.left_on_servers();
+    assert!(left.is_empty(), "users issued to the apps outlived the destroy: {left:?}");
+}

@@ -1516,3 +1516,55 @@ fn a_team_admin_kept_out_of_the_providers_database_is_told_how_to_get_in() {
     assert!(refused.contains(&format!("GRANT CONNECT ON DATABASE \"dbaas-provider\" TO \"{login}\"")), "{refused}");
     assert_eq!(psql_on(PG17, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")), "0");
 }
+
+/// A team's token can make any login a member of its own database's group roles (its
+/// management login holds ADMIN on them): here PgBouncer's auth user. The destroy of that
+/// database takes back what its own roles and users hold elsewhere, and nothing of a login
+/// merely added to its groups: before, it ran `DROP OWNED BY pgbouncer_auth` in every
+/// database, taking its CONNECT on every other stack's database, and with it every login
+/// through PgBouncer.
+#[test]
+fn a_destroy_never_takes_back_what_a_login_added_to_its_groups_holds_elsewhere() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("dropown");
+    let (a, b) = (format!("{}_a", c.prefix), format!("{}_b", c.prefix));
+    let first = Workspace::new(
+        tf,
+        "dropowna",
+        &stack_on(&c, 5432, &(database(&a, "deletion_policy = \"drop\"") + &role("app", "app", ""))),
+    );
+    first.init();
+    first.apply();
+    let second = Workspace::new(tf, "dropownb", &stack_on(&c, 5432, &database(&b, "deletion_policy = \"drop\"")));
+    second.init();
+    second.apply();
+    // B's token, through a Vault role on B's own connection.
+    let probe = format!("{}/roles/postgres-{b}-probe", c.mount);
+    let written = vault(
+        "POST",
+        &probe,
+        Some(&json!({
+            "db_name": format!("postgres-{b}"),
+            "creation_statements": [format!("GRANT \"{b}_readonly\" TO pgbouncer_auth")],
+            "revocation_statements": ["SELECT 1"],
+            "default_ttl": "2m",
+        })),
+    );
+    assert!(written["errors"].is_null(), "{written}");
+    vault("GET", &format!("{}/creds/postgres-{b}-probe", c.mount), None);
+    vault("DELETE", &probe, None);
+    let member = format!("SELECT pg_has_role('pgbouncer_auth', '{b}_readonly', 'MEMBER')");
+    assert_eq!(psql("postgres", &member), "t", "the token could not add the auth user: the story proves nothing");
+
+    second.destroy();
+    let connect = format!("SELECT has_database_privilege('pgbouncer_auth', '{a}', 'CONNECT')");
+    assert_eq!(psql("postgres", &connect), "t", "B's destroy took the auth user's CONNECT on A's database");
+    let (user, password, _) = issue(&format!("{}/creds/postgres-{a}-app", c.mount));
+    assert_eq!(
+        psql_pooled(&user, &password, &a, "SELECT 1").as_deref(),
+        Ok("1"),
+        "A's app cannot log in through PgBouncer"
+    );
+    first.destroy();
+}

@@ -7,9 +7,10 @@
 //! takes its locks only in a database PUBLIC may not connect to: the configured one
 //! (`postgres.database`) when the platform has closed it, otherwise a database of its own,
 //! [`PROVIDER_DATABASE`], which it makes (PUBLIC's privileges revoked) the first time it
-//! needs it. No tenant login, management login or app credential may connect to it; the
-//! admin logins may (a superuser always; a platform with one non-superuser admin per team
-//! grants each `CONNECT` on it).
+//! needs it. No login but an admin may connect to either (through PUBLIC, a grant or a
+//! membership), and a superuser owns it: a team's admin that owned it could let a tenant
+//! in, or close it to every other stack. A platform with one non-superuser admin per team
+//! makes it once as a superuser and grants each admin `CONNECT` on it.
 
 use super::*;
 
@@ -18,61 +19,92 @@ use super::*;
 /// `dbaas_shared_database` may take.
 pub const PROVIDER_DATABASE: &str = "dbaas-provider";
 
-/// What the configured maintenance database says about where the provider may work.
+/// Logins that are admins: a superuser, or a `CREATEDB CREATEROLE` login (a team's admin on
+/// PostgreSQL 16+). No tenant credential, static login or management login is one. SQL over
+/// a `pg_roles` row `r`.
+const ADMIN: &str = "(r.rolsuper OR (r.rolcreatedb AND r.rolcreaterole))";
+
+/// What the configured maintenance database and the provider's own say about where the
+/// provider may work.
 struct Survey {
-    /// Whether PUBLIC may connect to the configured maintenance database.
-    configured_is_public: bool,
-    /// `PROVIDER_DATABASE` exists.
-    exists: bool,
+    /// The configured maintenance database is owned by a superuser and no login but an admin
+    /// may connect to it (through PUBLIC, a grant or a membership).
+    configured_closed: bool,
+    /// The admin is a superuser.
+    superuser: bool,
+    /// `PROVIDER_DATABASE`'s owner, if it exists.
+    owner: Option<String>,
+    /// Its owner is a superuser.
+    owner_superuser: bool,
     /// The admin may connect to it.
     may_connect: bool,
-    /// PUBLIC may connect to it.
-    is_public: bool,
-    /// The admin owns it or is a superuser: it may revoke PUBLIC's privileges.
-    may_revoke: bool,
+    /// Logins other than admins that may connect to it (`PUBLIC` first when PUBLIC may).
+    open_to: Vec<String>,
+}
+
+/// Why the provider's own database cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderDatabaseProblem {
+    /// It does not exist, and the admin is no superuser: a team's admin that made it would
+    /// own it, and could let anyone in.
+    Missing,
+    /// A role other than a superuser owns it (made by a team's admin, or a squatter).
+    OwnedBy(String),
+    /// The admin may not connect to it.
+    NoConnect,
+    /// Logins other than admins may connect to it.
+    OpenTo(Vec<String>),
 }
 
 impl Postgres {
     /// The database the provider's cluster-wide work and its locks run in, decided once
-    /// per process: the configured one if PUBLIC may not connect to it, else
-    /// [`PROVIDER_DATABASE`] (made, and PUBLIC's privileges on it revoked, if it is not
-    /// there or still open to PUBLIC).
+    /// per process: the configured one if it is closed (owned by a superuser, and no login
+    /// but an admin may connect), else [`PROVIDER_DATABASE`] under the same rule (a
+    /// superuser admin makes it, from `template0`, and revokes PUBLIC's privileges).
     ///
     /// # Errors
-    /// [`PostgresError::ProviderDatabaseClosed`] when the provider's database exists and
-    /// the admin may not connect to it, or PUBLIC may and the admin may not change that;
+    /// [`PostgresError::ProviderDatabase`] when the provider's database cannot be used;
     /// [`PostgresError`] for any other refusal.
     pub(super) async fn maintenance(&self) -> Result<String, PostgresError> {
         self.maintenance
             .get_or_try_init(|| async {
-                // Made once, then looked at again: the create may race another process's,
-                // and a process killed between the create and the revoke left it open.
-                for _ in 0..3 {
-                    let survey = self.survey().await?;
-                    if !survey.configured_is_public {
-                        return Ok(self.endpoint.database.clone());
-                    }
-                    if !survey.exists {
-                        self.create_provider_database().await?;
-                        continue;
-                    }
-                    if !survey.may_connect || (survey.is_public && !survey.may_revoke) {
-                        return Err(PostgresError::ProviderDatabaseClosed {
-                            database: PROVIDER_DATABASE,
-                            admin: self.endpoint.username.clone(),
-                            open_to_public: survey.is_public,
-                        });
-                    }
-                    if !survey.is_public {
-                        return Ok(PROVIDER_DATABASE.to_owned());
-                    }
-                    self.close_provider_database().await?;
-                }
-                Err(PostgresError::ProviderDatabaseClosed {
+                let refuse = |problem| PostgresError::ProviderDatabase {
                     database: PROVIDER_DATABASE,
                     admin: self.endpoint.username.clone(),
-                    open_to_public: true,
-                })
+                    problem,
+                };
+                // Made, or closed, once, then looked at again: the create may race another
+                // process's, and a process killed between the create and the revoke left it
+                // open.
+                let mut last = ProviderDatabaseProblem::Missing;
+                for _ in 0..3 {
+                    let survey = self.survey().await?;
+                    if survey.configured_closed {
+                        return Ok(self.endpoint.database.clone());
+                    }
+                    let Some(owner) = survey.owner else {
+                        if !survey.superuser {
+                            return Err(refuse(ProviderDatabaseProblem::Missing));
+                        }
+                        self.create_provider_database().await?;
+                        continue;
+                    };
+                    if !survey.owner_superuser {
+                        return Err(refuse(ProviderDatabaseProblem::OwnedBy(owner)));
+                    }
+                    if !survey.may_connect {
+                        return Err(refuse(ProviderDatabaseProblem::NoConnect));
+                    }
+                    match survey.open_to.as_slice() {
+                        [] => return Ok(PROVIDER_DATABASE.to_owned()),
+                        [public] if public == "PUBLIC" && survey.superuser => {
+                            last = ProviderDatabaseProblem::OpenTo(survey.open_to.clone());
+                            self.close_provider_database().await?;
+                        }
+                        _ => return Err(refuse(ProviderDatabaseProblem::OpenTo(survey.open_to))),
+                    }
+                }
+                Err(refuse(last))
             })
             .await
             .cloned()
@@ -80,28 +112,38 @@ impl Postgres {
 
     async fn survey(&self) -> Result<Survey, PostgresError> {
         let configured = self.endpoint.database.clone();
-        let row: (bool, bool, bool, bool, bool) = self
+        let row: (bool, bool, Option<String>, bool, bool, Vec<String>) = self
             .with(&configured, |c| {
                 Box::pin(async move {
-                    sqlx::query_as(
-                        "SELECT has_database_privilege('public', current_database(), 'CONNECT'), \
-                                d.oid IS NOT NULL, \
-                                coalesce(has_database_privilege(d.oid, 'CONNECT'), false), \
-                                coalesce(has_database_privilege('public', d.oid, 'CONNECT') \
-                                         OR has_database_privilege('public', d.oid, 'TEMPORARY') \
-                                         OR has_database_privilege('public', d.oid, 'CREATE'), false), \
-                                coalesce(pg_has_role(d.datdba, 'USAGE'), false) \
-                                  OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
-                           FROM (SELECT) one LEFT JOIN pg_database d ON d.datname = $1",
-                    )
+                    sqlx::query_as(&format!(
+                        "WITH here AS (SELECT oid, datdba FROM pg_database WHERE datname = current_database()), \
+                              own AS (SELECT oid, datdba FROM pg_database WHERE datname = $1) \
+                         SELECT (SELECT rolsuper FROM pg_roles WHERE oid = (SELECT datdba FROM here)) \
+                                AND NOT has_database_privilege('public', current_database(), 'CONNECT') \
+                                AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolcanlogin AND NOT {ADMIN} \
+                                                AND has_database_privilege(r.oid, (SELECT oid FROM here), 'CONNECT')), \
+                                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+                                (SELECT pg_get_userbyid(datdba)::text FROM own), \
+                                coalesce((SELECT rolsuper FROM pg_roles WHERE oid = (SELECT datdba FROM own)), false), \
+                                coalesce((SELECT has_database_privilege(oid, 'CONNECT') FROM own), false), \
+                                coalesce((SELECT array_agg(who ORDER BY first, who) FROM ( \
+                                   SELECT 'PUBLIC' AS who, 0 AS first FROM own \
+                                    WHERE has_database_privilege('public', own.oid, 'CONNECT') \
+                                       OR has_database_privilege('public', own.oid, 'TEMPORARY') \
+                                       OR has_database_privilege('public', own.oid, 'CREATE') \
+                                   UNION ALL \
+                                   SELECT r.rolname::text, 1 FROM own, pg_roles r \
+                                    WHERE r.rolcanlogin AND NOT {ADMIN} AND has_database_privilege(r.oid, own.oid, 'CONNECT') \
+                                      AND NOT has_database_privilege('public', own.oid, 'CONNECT')) open), '{{}}')"
+                    ))
                     .bind(PROVIDER_DATABASE)
                     .fetch_one(c)
                     .await
                 })
             })
             .await?;
-        let (configured_is_public, exists, may_connect, is_public, may_revoke) = row;
-        Ok(Survey { configured_is_public, exists, may_connect, is_public, may_revoke })
+        let (configured_closed, superuser, owner, owner_superuser, may_connect, open_to) = row;
+        Ok(Survey { configured_closed, superuser, owner, owner_superuser, may_connect, open_to })
     }
 
     /// Makes [`PROVIDER_DATABASE`] from `template0` (whose sessions cannot hold a create

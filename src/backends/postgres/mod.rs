@@ -36,7 +36,7 @@ mod roles;
 pub use claims::{CLAIM_ROLE_PREFIX, ClaimRecord, claim_role};
 use issuer::install_issuer;
 pub use issuer::{ISSUER_ROLE, ISSUER_SCHEMA, SCOPED_CREATEROLE_SINCE, STATIC_LOGIN_MARK};
-pub use maintenance::PROVIDER_DATABASE;
+pub use maintenance::{PROVIDER_DATABASE, ProviderDatabaseProblem};
 
 /// The first advisory lock key of the DDL lock; the second is `hashtext(<database>)`.
 const DDL_LOCK_CLASS: i32 = 0x6462_6464; // "dbdd"
@@ -180,21 +180,17 @@ pub enum PostgresError {
         /// How long it waited.
         waited: Duration,
     },
-    /// PUBLIC may connect to the maintenance database (where the provider takes its
-    /// locks), and the provider's own database is out of the admin's reach: it may not
-    /// connect to it, or PUBLIC may and the admin may not revoke that.
-    #[error(
-        "PUBLIC may connect to the maintenance database (postgres.database), so the provider takes its locks in its own database {database:?}, {}; as a superuser: {}; or set postgres.database to a database PUBLIC may not connect to",
-        if *.open_to_public { "which PUBLIC may connect to as well and whose owner the admin is not" } else { "which the admin may not connect to" },
-        if *.open_to_public { format!("REVOKE ALL ON DATABASE \"{database}\" FROM PUBLIC") } else { format!("GRANT CONNECT ON DATABASE \"{database}\" TO \"{admin}\"") }
-    )]
-    ProviderDatabaseClosed {
+    /// The maintenance database is not closed (owned by a superuser, no login but an admin
+    /// may connect), and the provider's own database, where it would take its locks
+    /// instead, cannot be used.
+    #[error("{}", provider_database_problem(database, admin, problem))]
+    ProviderDatabase {
         /// The provider's database.
         database: &'static str,
         /// The admin login.
         admin: String,
-        /// Whether PUBLIC may connect to it.
-        open_to_public: bool,
+        /// What is wrong with it.
+        problem: maintenance::ProviderDatabaseProblem,
     },
     /// Terraform asked the provider to stop.
     #[error("stopped: Terraform asked the provider to stop")]
@@ -266,6 +262,47 @@ async fn wait_for_exit(helper: &mut PgConnection, pids: &[i32]) -> Result<(), sq
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// The message of [`PostgresError::ProviderDatabase`]: what is wrong, and the statement a
+/// superuser runs to put it right.
+fn provider_database_problem(database: &str, admin: &str, problem: &ProviderDatabaseProblem) -> String {
+    let why = "the maintenance database (postgres.database) is not closed (owned by a superuser, with no login but an admin allowed to connect), so the provider takes its locks in its own database";
+    let (what, fix) = match problem {
+        ProviderDatabaseProblem::Missing => (
+            format!(
+                "{database:?}, which does not exist, and {admin:?} is no superuser (a database it made would be its own, and it could let anyone in)"
+            ),
+            format!(
+                "CREATE DATABASE \"{database}\" TEMPLATE template0; REVOKE ALL ON DATABASE \"{database}\" FROM PUBLIC; GRANT CONNECT ON DATABASE \"{database}\" TO \"{admin}\""
+            ),
+        ),
+        ProviderDatabaseProblem::OwnedBy(owner) => (
+            format!(
+                "{database:?}, which {owner:?} owns, not a superuser: its owner could let a tenant in, or close it to every stack"
+            ),
+            format!("ALTER DATABASE \"{database}\" OWNER TO postgres (or drop it, if it is not the platform's)"),
+        ),
+        ProviderDatabaseProblem::NoConnect => (
+            format!("{database:?}, which {admin:?} may not connect to"),
+            format!("GRANT CONNECT ON DATABASE \"{database}\" TO \"{admin}\""),
+        ),
+        ProviderDatabaseProblem::OpenTo(logins) => (
+            format!(
+                "{database:?}, which logins other than admins may connect to ({}), and could hold the provider's locks",
+                logins.join(", ")
+            ),
+            format!(
+                "REVOKE ALL ON DATABASE \"{database}\" FROM {}",
+                logins
+                    .iter()
+                    .map(|l| if l == "PUBLIC" { l.clone() } else { format!("\"{l}\"") })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    };
+    format!("{why} {what}; as a superuser: {fix}; or set postgres.database to a closed database")
 }
 
 fn sql(e: sqlx::Error) -> PostgresError {
@@ -429,8 +466,9 @@ pub struct PrivilegeGaps {
     pub connecting_through_public: Vec<String>,
 }
 
-/// Logins that hold privileges or own objects in the current database and may connect to
-/// it only because PUBLIC may (not superusers, not members of the group roles named by
+/// Logins that hold privileges or own objects in the current database (themselves, or
+/// through a role they are a member of: a platform's `orders_rw`) and may connect to it
+/// only because PUBLIC may (not superusers, not members of the group roles named by
 /// parameters `$first`, `$first + 1` and `$first + 2`): a database made by hand, whose apps'
 /// logins would be locked out when PUBLIC loses CONNECT. Default privileges do not count:
 /// any login may set its own in `template1` (no privilege needed), and every new database
@@ -445,8 +483,11 @@ fn connecting_through_public(first: usize) -> String {
            AND NOT EXISTS (SELECT FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
                            WHERE a.grantee = r.oid AND a.privilege_type = 'CONNECT') \
            AND NOT EXISTS (SELECT FROM pg_roles g WHERE g.rolname IN (${owner}, ${rw}, ${ro}) AND pg_has_role(r.oid, g.oid, 'MEMBER')) \
-           AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid AND s.dbid = d.oid \
-                         AND s.classid <> 'pg_default_acl'::regclass) \
+           AND (EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = r.oid AND s.dbid = d.oid \
+                          AND s.classid <> 'pg_default_acl'::regclass) \
+                OR EXISTS (SELECT FROM pg_auth_members m JOIN pg_shdepend s ON s.refobjid = m.roleid \
+                           WHERE m.member = r.oid AND s.refclassid = 'pg_authid'::regclass AND s.dbid = d.oid \
+                             AND s.classid <> 'pg_default_acl'::regclass)) \
          ORDER BY 1"
     )
 }

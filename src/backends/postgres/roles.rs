@@ -19,12 +19,26 @@ pub(super) const PROVIDER_ROLE: &str = "dbaas-provider";
 
 /// The CTE `local_groups` (it needs `db`, the current database): roles a platform made by
 /// hand to group a database's users (`orders_rw`) whose reach is that database alone:
-/// NOLOGIN, no role attributes, not predefined, members of nothing, holding privileges or
-/// objects in the database or on it, and nowhere else.
+/// NOLOGIN, no role attributes, not predefined, members of nothing, administered by no one
+/// but a superuser or this admin, holding privileges or objects in the database or on it
+/// and nowhere else, and in the database only on what an allow-list names: tables, views
+/// and sequences, schemas (not the system's), default privileges and row policies. A grant
+/// on a function (`pg_read_binary_file`, `pg_ls_dir`), a foreign server or a large object
+/// reaches past the database, and such a role is not carried over.
 const LOCAL_GROUPS: &str = "local_groups AS (SELECT g.oid, g.rolname FROM pg_roles g \
     WHERE NOT g.rolcanlogin AND NOT g.rolsuper AND NOT g.rolcreaterole AND NOT g.rolcreatedb \
       AND NOT g.rolreplication AND NOT g.rolbypassrls AND left(g.rolname, 3) <> 'pg_' \
       AND NOT EXISTS (SELECT FROM pg_auth_members gm WHERE gm.member = g.oid) \
+      AND NOT EXISTS (SELECT FROM pg_auth_members ga JOIN pg_roles h ON h.oid = ga.member \
+                      WHERE ga.roleid = g.oid AND ga.admin_option AND NOT h.rolsuper AND h.rolname <> current_user) \
+      AND NOT EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = g.oid \
+                      AND s.dbid = (SELECT oid FROM db) \
+                      AND NOT (s.classid IN ('pg_default_acl'::regclass, 'pg_policy'::regclass) \
+                               OR (s.classid = 'pg_namespace'::regclass AND EXISTS (SELECT FROM pg_namespace n \
+                                   WHERE n.oid = s.objid AND n.nspname <> 'information_schema' AND left(n.nspname, 3) <> 'pg_')) \
+                               OR (s.classid = 'pg_class'::regclass AND EXISTS (SELECT FROM pg_class k \
+                                   JOIN pg_namespace n ON n.oid = k.relnamespace \
+                                   WHERE k.oid = s.objid AND n.nspname <> 'information_schema' AND left(n.nspname, 3) <> 'pg_')))) \
       AND EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = g.oid \
                   AND (s.dbid = (SELECT oid FROM db) \
                        OR (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))) \
@@ -149,7 +163,11 @@ impl Postgres {
     }
 
     /// Takes back what other databases granted the roles of `database` (its group roles,
-    /// its management login, and every login in the groups, Vault's users among them): an
+    /// its management login, and the logins in the groups that are the database's own:
+    /// users Vault issued for it, marked so or administered by its management login, and its
+    /// static logins; never another login a management login added to a group, such as the
+    /// pooler's auth user or another team's admin, whose grants elsewhere are not this
+    /// database's to take): an
     /// owner anywhere may `GRANT … TO` any role, and a role still granted something in
     /// another database cannot be dropped, so one tenant could otherwise break another's
     /// destroy and Vault's revocations. `DROP OWNED BY` in each such database, as the admin,
@@ -178,7 +196,10 @@ impl Postgres {
                         "WITH every AS ( \
                             SELECT oid FROM pg_roles WHERE rolname = ANY($1) \
                             UNION SELECT m.member FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
-                             WHERE g.rolname = ANY($2) AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user)), \
+                             WHERE g.rolname = ANY($2) AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user) \
+                               AND (shobj_description(m.member, 'pg_authid') IN ('issued by Vault for database ' || $3, $5 || $3) \
+                                    OR EXISTS (SELECT FROM pg_auth_members a JOIN pg_roles v ON v.oid = a.member \
+                                               WHERE a.roleid = m.member AND a.admin_option AND v.rolname = $6))), \
                          ours AS (SELECT oid FROM every WHERE $4::text[] IS NULL OR pg_get_userbyid(oid) = ANY($4)) \
                          SELECT d.datname::text, array_agg(DISTINCT pg_get_userbyid(s.refobjid)::text), bool_or(s.deptype = 'o') \
                            FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid \
@@ -198,6 +219,8 @@ impl Postgres {
                     .bind(vec![r.owner.clone(), r.readwrite.clone(), r.readonly.clone()])
                     .bind(&db)
                     .bind(only)
+                    .bind(STATIC_LOGIN_MARK)
+                    .bind(&r.management)
                     .fetch_all(c)
                     .await
                 })
