@@ -834,8 +834,23 @@ fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices(port: u16, label: 
     assert!(refused.contains("CREATE on schema public"), "{refused}");
     assert_eq!(vault("GET", &format!("{mount}/roles/{role}"), None)["data"]["db_name"], "postgres");
 
-    // The level that has it: the plan lists the live users and the carry-over.
+    // The level that has it. A tenant elsewhere grants a live user something in another
+    // database: that user is named, not left out of the plan (and then not handed over).
     ws.write_main(&main("owner"));
+    let live = psql_on(
+        port,
+        "postgres",
+        &format!(
+            "SELECT min(r.rolname) FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid \
+             JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = '{group}' AND r.rolname LIKE 'v-%'"
+        ),
+    );
+    psql_on(port, "postgres", &format!("GRANT CONNECT ON DATABASE \"{elsewhere}\" TO \"{live}\""));
+    let refused = ws.fails(&["plan", "-no-color", "-input=false"]);
+    let refused = refused.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(refused.contains("Moving the role would leave users Vault cannot revoke"), "{refused}");
+    assert!(refused.contains(&format!("privileges or objects in database {elsewhere}")), "{refused}");
+    psql_on(port, "postgres", &format!("REVOKE CONNECT ON DATABASE \"{elsewhere}\" FROM \"{live}\""));
     running.step("import and plan");
     let diagnostics = ws.plan_diagnostics();
     let (_, _, detail) = diagnostics

@@ -546,9 +546,11 @@ impl Postgres {
 
     /// Logins a Vault role made before the provider issued for `database` (its own SQL, run
     /// by a shared connection): `v-...` logins with no role attributes, holding privileges
-    /// or objects in or on `database` and nowhere else, or members of its group roles or of
-    /// roles whose reach is that database alone ([`LOCAL_GROUPS`]: a hand-made platform's
-    /// `orders_rw`). Each comes with what keeps the management login from taking it over:
+    /// or objects in or on `database`, or members of its group roles or of roles whose reach
+    /// is that database alone ([`LOCAL_GROUPS`]: a hand-made platform's `orders_rw`). None is
+    /// left out for what it holds elsewhere (a tenant elsewhere could otherwise hide a live
+    /// user from the plan by granting it something): each comes with what keeps the
+    /// management login from taking it over: privileges or objects in another database,
     /// membership in any other role (handing the user over would let the management login
     /// act as it, and reach where that role reaches), or a privilege whose grantor is neither the owner group
     /// nor the user itself (REVOKE by the management login would leave it), on an object
@@ -582,11 +584,7 @@ impl Postgres {
                                            AND (s.dbid = (SELECT oid FROM db) \
                                                 OR (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))) \
                                    OR EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid \
-                                              AND (m.roleid IN (SELECT oid FROM grp) OR m.roleid IN (SELECT oid FROM local_groups)))) \
-                              AND NOT EXISTS (SELECT FROM pg_shdepend s WHERE s.refclassid = 'pg_authid'::regclass \
-                                              AND s.refobjid = r.oid AND s.deptype IN ('a', 'o') \
-                                              AND s.dbid <> (SELECT oid FROM db) \
-                                              AND NOT (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)))), \
+                                              AND (m.roleid IN (SELECT oid FROM grp) OR m.roleid IN (SELECT oid FROM local_groups))))), \
                           acl AS ( \
                             SELECT u.oid AS member, format('table %s', c.oid::regclass) AS what, a.grantor FROM users u, pg_class c, aclexplode(c.relacl) a WHERE a.grantee = u.oid \
                             UNION ALL SELECT u.oid, format('schema %I', n.nspname), a.grantor FROM users u, pg_namespace n, aclexplode(n.nspacl) a WHERE a.grantee = u.oid \
@@ -595,6 +593,13 @@ impl Postgres {
                                       WHERE a.grantee = u.oid AND d.oid = (SELECT oid FROM db)) \
                      SELECT u.rolname::text AS name, \
                             coalesce( \
+                            (SELECT format('privileges or objects in database %I, which the management login cannot take back', \
+                                           coalesce(d.datname, (SELECT datname FROM pg_database WHERE oid = s.objid))) \
+                               FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid \
+                              WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = u.oid AND s.deptype IN ('a', 'o') \
+                                AND s.dbid <> (SELECT oid FROM db) \
+                                AND NOT (s.classid = 'pg_database'::regclass AND s.objid = (SELECT oid FROM db)) \
+                              ORDER BY 1 LIMIT 1), \
                             (SELECT format('membership in %I, whose privileges or objects reach beyond the database', g.rolname) \
                                FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
                               WHERE m.member = u.oid AND m.roleid NOT IN (SELECT oid FROM grp) \
