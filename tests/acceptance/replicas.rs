@@ -453,3 +453,66 @@ fn apps_ride_out_a_failover_and_never_notice_after_it() {
     let left = report.left_on_servers();
     assert!(left.is_empty(), "users issued to the apps outlived the destroy: {left:?}");
 }
+
+/// The provider's own database is trusted only as a superuser's, closed to every login but
+/// admins. On a server of the story's own (so the shared servers' `dbaas-provider` stays as
+/// it is): a team's admin (a `CREATEDB CREATEROLE` login) made it first and owns it, so it
+/// could let a tenant in or close it to every stack; the superuser's provider refuses it,
+/// naming the owner and the statement that puts it right, and changes nothing. Given to a
+/// superuser and closed, it is used. A team admin whose provider finds none is told to have
+/// a superuser make it, rather than making one it would own.
+#[test]
+fn the_providers_database_is_used_only_as_a_superusers_closed_to_tenants() {
+    require_services();
+    let tf = &terraforms()[0];
+    let servers = PrimaryAndReplica::start();
+    let c = Cleanup::new("provdb");
+    let port = servers.primary;
+    let (admin, password) = (format!("{}_team", c.prefix), format!("pw-{}", std::process::id()));
+    psql_on(port, "postgres", &format!("CREATE ROLE \"{admin}\" LOGIN CREATEDB CREATEROLE PASSWORD '{password}'"));
+    let name = format!("{}_db", c.prefix);
+    let database = format!(
+        "resource \"dbaas_shared_database\" \"db\" {{\n  name = \"{name}\"\n  engine = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+    );
+    let made = || psql_on(port, "postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"));
+    let flat = |out: String| out.split_whitespace().collect::<Vec<_>>().join(" ");
+
+    // A team admin's provider finds none: it does not make one it would own.
+    let team = Workspace::new(
+        tf,
+        "provdbteam",
+        &Stack::default()
+            .postgres_direct_as(port, &admin, &password)
+            .vault(&c.mount, "token = \"root\"")
+            .main_tf(&database),
+    );
+    team.init();
+    let refused = flat(team.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]));
+    assert!(refused.contains("\"dbaas-provider\", which does not exist"), "{refused}");
+    assert_eq!(psql_on(port, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'dbaas-provider'"), "0");
+
+    // The team admin makes it by hand: the superuser's provider refuses it.
+    psql_as(port, &admin, &password, "postgres", "CREATE DATABASE \"dbaas-provider\"")
+        .expect("a CREATEDB login makes it");
+    let platform = Workspace::new(
+        tf,
+        "provdbsuper",
+        &Stack::default().postgres_direct(port).vault(&c.mount, "token = \"root\"").main_tf(&database),
+    );
+    platform.init();
+    let refused = flat(platform.fails(&["apply", "-auto-approve", "-input=false", "-no-color"]));
+    assert!(refused.contains(&format!("which \"{admin}\" owns, not a superuser")), "{refused}");
+    assert!(refused.contains("ALTER DATABASE \"dbaas-provider\" OWNER TO postgres"), "{refused}");
+    assert_eq!(made(), "0", "a refused apply made the database");
+
+    // Given to a superuser, it is closed and used.
+    psql_on(port, "postgres", "ALTER DATABASE \"dbaas-provider\" OWNER TO postgres");
+    platform.apply();
+    assert_eq!(made(), "1");
+    assert_eq!(
+        psql_on(port, "postgres", "SELECT has_database_privilege('public', 'dbaas-provider', 'CONNECT')"),
+        "f",
+        "PUBLIC may still connect to the provider's database"
+    );
+    platform.destroy();
+}
