@@ -176,18 +176,25 @@ fn shared_postgres_connection_on(mount: &str, port: u16) {
 /// [`shared_postgres_connection_on`] logging in to `database` (a platform with one connection
 /// per database, whose statements then run there).
 fn shared_postgres_connection_to(mount: &str, port: u16, database: &str) {
+    shared_postgres_connection_named(mount, port, database, None);
+}
+
+/// [`shared_postgres_connection_to`] naming its users by `username_template` (Vault's
+/// default, `v-…`, with `None`).
+fn shared_postgres_connection_named(mount: &str, port: u16, database: &str, username_template: Option<&str>) {
     vault("POST", &format!("sys/mounts/{mount}"), Some(&serde_json::json!({ "type": "database" })));
-    vault(
-        "POST",
-        &format!("{mount}/config/postgres"),
-        Some(&serde_json::json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/{database}?sslmode=disable"),
-            "username": "postgres",
-            "password": "trust-auth-ignores-it",
-            "allowed_roles": ["*"],
-        })),
-    );
+    let mut config = serde_json::json!({
+        "plugin_name": "postgresql-database-plugin",
+        "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/{database}?sslmode=disable"),
+        "username": "postgres",
+        "password": "trust-auth-ignores-it",
+        "allowed_roles": ["*"],
+    });
+    if let Some(template) = username_template {
+        config["username_template"] = serde_json::Value::from(template);
+    }
+    let written = vault("POST", &format!("{mount}/config/postgres"), Some(&config));
+    assert!(written["errors"].is_null(), "{written}");
 }
 
 /// The app's credentials from a Vault read: (user, password, lease).
@@ -769,7 +776,9 @@ fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices(port: u16, label: 
              GRANT EXECUTE ON FUNCTION pg_ls_dir(text) TO \"{group}\""
         ),
     );
-    shared_postgres_connection_to(&mount, port, &name);
+    // On 17 the platform names its users itself, not Vault's `v-…`.
+    let template = format!("{name}_u_{{{{random 12 | lowercase}}}}");
+    shared_postgres_connection_named(&mount, port, &name, (port != 5432).then_some(template.as_str()));
     let role = format!("postgres-{name}-role");
     vault(
         "POST",
@@ -842,7 +851,7 @@ fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices(port: u16, label: 
         "postgres",
         &format!(
             "SELECT min(r.rolname) FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid \
-             JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = '{group}' AND r.rolname LIKE 'v-%'"
+             JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = '{group}' AND r.rolcanlogin"
         ),
     );
     psql_on(port, "postgres", &format!("GRANT CONNECT ON DATABASE \"{elsewhere}\" TO \"{live}\""));
@@ -912,7 +921,7 @@ impl Drop for DropUsersOn {
             None,
             "postgres",
             &format!(
-                "SELECT string_agg(r.rolname, ',') FROM pg_roles r WHERE r.rolname LIKE 'v-%' AND EXISTS \
+                "SELECT string_agg(r.rolname, ',') FROM pg_roles r WHERE r.rolcanlogin AND EXISTS \
                  (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid \
                   AND g.rolname IN ('{0}_orders_rw', '{0}_readwrite', '{0}_owner'))",
                 self.1

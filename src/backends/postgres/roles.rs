@@ -545,7 +545,8 @@ impl Postgres {
     }
 
     /// Logins a Vault role made before the provider issued for `database` (its own SQL, run
-    /// by a shared connection): `v-...` logins with no role attributes, holding privileges
+    /// by a shared connection): logins named as its connection names them (`name_prefix`,
+    /// `v-` by Vault's default) with no role attributes, holding privileges
     /// or objects in or on `database`, or members of its group roles or of roles whose reach
     /// is that database alone ([`LOCAL_GROUPS`]: a hand-made platform's `orders_rw`). None is
     /// left out for what it holds elsewhere (a tenant elsewhere could otherwise hide a live
@@ -564,10 +565,11 @@ impl Postgres {
         &self,
         database: &str,
         roles: &GroupRoles,
+        name_prefix: &str,
     ) -> Result<Vec<(String, Option<String>)>, PostgresError> {
-        let r = roles.clone();
+        let (r, name_prefix) = (roles.clone(), name_prefix.to_owned());
         self.with(database, move |c| {
-            let r = r.clone();
+            let (r, name_prefix) = (r.clone(), name_prefix.clone());
             Box::pin(async move {
                 let rows = sqlx::query(
                     &format!("WITH db AS (SELECT oid FROM pg_database WHERE datname = current_database()), \
@@ -575,7 +577,7 @@ impl Postgres {
                           {LOCAL_GROUPS}, \
                           users AS ( \
                             SELECT r.oid, r.rolname FROM pg_roles r \
-                            WHERE r.rolname LIKE 'v-%' AND r.rolcanlogin AND NOT r.rolsuper AND NOT r.rolcreaterole \
+                            WHERE left(r.rolname, length($5)) = $5 AND r.rolcanlogin AND NOT r.rolsuper AND NOT r.rolcreaterole \
                               AND NOT r.rolcreatedb AND NOT r.rolreplication AND NOT r.rolbypassrls \
                               AND NOT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles x ON x.oid = m.member \
                                               WHERE m.roleid = r.oid AND x.rolname <> $4) \
@@ -618,6 +620,7 @@ impl Postgres {
                 .bind(&r.readwrite)
                 .bind(&r.readonly)
                 .bind(&r.management)
+                .bind(&name_prefix)
                 .fetch_all(c)
                 .await?;
                 Ok(rows.into_iter().map(|row| (row.get("name"), row.get("blocked"))).collect())

@@ -21,7 +21,7 @@ impl Credentials<'_> {
         let Some(role) = self.vault.read_role(self.mount, &name).await? else { return Ok(None) };
         let Some(from_connection) = self.adopted_from(spec, &role).await? else { return Ok(None) };
         let (mut users, mut blocked) = (Vec::new(), Vec::new());
-        for (user, why) in self.issued_before(spec).await?.unwrap_or_default() {
+        for (user, why) in self.issued_before(spec, &from_connection).await?.unwrap_or_default() {
             match why {
                 None => users.push(user),
                 Some(why) => blocked.push((user, why)),
@@ -120,13 +120,23 @@ impl Credentials<'_> {
     /// management login from dropping it: on PostgreSQL see
     /// [`Postgres::users_issued_before`]; on MySQL nothing does (the issuer drops any of them
     /// once [`Credentials::hand_over`] records it), see [`Mysql::vault_users_of`]. `None` on Redis.
+    ///
+    /// On PostgreSQL they are found by name as well: what Vault's `username_template` on
+    /// `from_connection` (the connection the role issued through) starts with, `v-` by
+    /// default.
     pub(super) async fn issued_before(
         &self,
         spec: &CredentialSpec,
+        from_connection: &str,
     ) -> Result<Option<Vec<(String, Option<String>)>>, CredentialError> {
         match (&self.store, &spec.role.target) {
             (Store::Postgres(pg), Target::Database(db)) => {
-                Ok(Some(pg.users_issued_before(&db.name, &db.group_roles()).await?))
+                let template = match self.vault.read_connection(self.mount, from_connection).await? {
+                    Some(c) => c["connection_details"]["username_template"].as_str().map(str::to_owned),
+                    None => None,
+                };
+                let prefix = issued_name_prefix(template.as_deref());
+                Ok(Some(pg.users_issued_before(&db.name, &db.group_roles(), &prefix).await?))
             }
             (Store::Mysql(my), Target::Database(db)) => {
                 Ok(Some(my.vault_users_of(&db.name).await?.into_iter().map(|(user, _)| (user, None)).collect()))
@@ -278,6 +288,14 @@ pub(super) fn databases_named(engine: Engine, statements: &Json) -> std::collect
         }
     }
     found
+}
+
+/// What the names of the users Vault issues start with, by a connection's
+/// `username_template`: its text before the first `{{`; `v-` (Vault's default template) when
+/// there is none, or it starts with an action.
+pub(super) fn issued_name_prefix(template: Option<&str>) -> String {
+    let literal = template.map(|t| t.split("{{").next().unwrap_or_default()).unwrap_or_default();
+    if literal.is_empty() { "v-".to_owned() } else { literal.to_owned() }
 }
 
 /// The roles PostgreSQL `statements` make each user a member of: those after `IN ROLE`,

@@ -298,9 +298,9 @@ impl Credentials<'_> {
             }
         }
         self.write_role(spec, &connection).await?;
-        if adoption.is_some()
+        if let Some(adoption) = &adoption
             && !spec.is_static()
-            && let Some(after) = self.issued_before(spec).await?
+            && let Some(after) = self.issued_before(spec, &adoption.from_connection).await?
         {
             let movable: Vec<String> = after.into_iter().filter(|(_, why)| why.is_none()).map(|(u, _)| u).collect();
             self.hand_over(spec, &movable).await?;
@@ -619,6 +619,14 @@ mod tests {
         assert!(databases_named(Engine::Postgresql, &ours).is_empty());
         let two = Json::from(vec!["GRANT ALL ON DATABASE a TO x", "GRANT ALL ON DATABASE b TO x"]);
         assert_eq!(databases_named(Engine::Postgresql, &two).len(), 2);
+    }
+
+    #[test]
+    fn issued_users_are_found_by_what_the_connections_template_starts_with() {
+        assert_eq!(issued_name_prefix(None), "v-");
+        assert_eq!(issued_name_prefix(Some("app_{{random 10 | lowercase}}")), "app_");
+        assert_eq!(issued_name_prefix(Some("{{.RoleName}}-{{random 8}}")), "v-");
+        assert_eq!(issued_name_prefix(Some("")), "v-");
     }
 
     #[test]
