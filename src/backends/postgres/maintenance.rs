@@ -77,7 +77,7 @@ impl Postgres {
                 // process's, and a process killed between the create and the revoke left it
                 // open.
                 let mut last = ProviderDatabaseProblem::Missing;
-                for _ in 0..3 {
+                for _ in 0..4 {
                     let survey = self.survey().await?;
                     if survey.configured_closed {
                         return Ok(self.endpoint.database.clone());
@@ -147,39 +147,41 @@ impl Postgres {
     }
 
     /// Makes [`PROVIDER_DATABASE`] from `template0` (whose sessions cannot hold a create
-    /// up: nobody may connect to it), then closes it. Another process making it at the
-    /// same moment is no error.
+    /// up: nobody may connect to it); the survey after it sees PUBLIC's privileges, which
+    /// [`Postgres::maintenance`] then revokes. Another process making it at the same moment
+    /// is no error (42P04 duplicate_database; 23505, the same found by the catalog's index).
     async fn create_provider_database(&self) -> Result<(), PostgresError> {
-        let configured = self.endpoint.database.clone();
-        self.with(&configured, |c| {
-            Box::pin(async move {
-                let statement: String =
-                    sqlx::query_scalar("SELECT format('CREATE DATABASE %I TEMPLATE template0', $1::text)")
-                        .bind(PROVIDER_DATABASE)
-                        .fetch_one(&mut *c)
-                        .await?;
-                match c.execute(statement.as_str()).await {
-                    // 42P04 duplicate_database, 23505 the same found by the catalog's index.
-                    Err(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("42P04" | "23505")) => Ok(()),
-                    other => other.map(drop),
-                }
-            })
-        })
-        .await?;
-        self.close_provider_database().await
+        self.on_provider_database("CREATE DATABASE %I TEMPLATE template0", &["42P04", "23505"]).await
     }
 
     /// Revokes PUBLIC's privileges on [`PROVIDER_DATABASE`].
     async fn close_provider_database(&self) -> Result<(), PostgresError> {
+        self.on_provider_database("REVOKE ALL ON DATABASE %I FROM PUBLIC", &[]).await
+    }
+
+    /// Runs `template`, whose one `%I` the server fills with [`PROVIDER_DATABASE`], in the
+    /// configured maintenance database; an error with a `tolerated` SQLSTATE is none.
+    async fn on_provider_database(
+        &self,
+        template: &'static str,
+        tolerated: &'static [&'static str],
+    ) -> Result<(), PostgresError> {
         let configured = self.endpoint.database.clone();
         self.with(&configured, |c| {
             Box::pin(async move {
-                let statement: String =
-                    sqlx::query_scalar("SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', $1::text)")
-                        .bind(PROVIDER_DATABASE)
-                        .fetch_one(&mut *c)
-                        .await?;
-                c.execute(statement.as_str()).await.map(drop)
+                let statement: String = sqlx::query_scalar("SELECT format($1, $2::text)")
+                    .bind(template)
+                    .bind(PROVIDER_DATABASE)
+                    .fetch_one(&mut *c)
+                    .await?;
+                match c.execute(statement.as_str()).await {
+                    Err(sqlx::Error::Database(db))
+                        if db.code().is_some_and(|code| tolerated.contains(&code.as_ref())) =>
+                    {
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                }
             })
         })
         .await

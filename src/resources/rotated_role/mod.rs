@@ -243,13 +243,10 @@ impl Resource for RotatedRole {
                     &model.role,
                     &CredentialError::Unrevocable { blocked: adoption.blocked },
                 ),
-                Ok(Some(adoption)) if adoption.less_than_before(&model.spec()).is_some() => errors::credentials(
-                    d,
-                    "planning the move of the role",
-                    &model.role,
-                    &adoption.less_than_before(&model.spec()).expect("just checked"),
-                ),
-                Ok(Some(adoption)) => adoption_warning(d, &model, config, &adoption),
+                Ok(Some(adoption)) => match adoption.less_than_before(&model.spec()) {
+                    Some(e) => errors::credentials(d, "planning the move of the role", &model.role, &e),
+                    None => adoption_warning(d, &model, config, &adoption),
+                },
                 Ok(None) => {}
                 Err(e) => errors::credentials(d, "reading the role", &model.role, &e),
             }
