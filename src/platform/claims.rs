@@ -95,6 +95,19 @@ pub trait ClaimStore: Send + Sync {
     /// Writes `claim` (or, with `None`, removes it) if the record is still as `expected`
     /// was read; false when it changed in between.
     async fn swap(&self, expected: &Held, claim: Option<&Claim>) -> Result<bool, Self::Error>;
+
+    /// Writes `claim` whatever the record says now: for an object this apply has just
+    /// made. A store that can write without comparing saves the read [`stamp_new`] would
+    /// otherwise make first.
+    async fn stamp(&self, claim: &Claim) -> Result<(), Self::Error> {
+        for _ in 0..ATTEMPTS {
+            let found = self.read().await?;
+            if self.swap(&found, Some(claim)).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How an object's claim stands for one state.
@@ -165,13 +178,7 @@ pub async fn take<S: ClaimStore>(
 /// # Errors
 /// The store's error.
 pub async fn stamp_new<S: ClaimStore>(store: &S, claim: &Claim) -> Result<(), S::Error> {
-    for _ in 0..ATTEMPTS {
-        let found = store.read().await?;
-        if store.swap(&found, Some(claim)).await? {
-            return Ok(());
-        }
-    }
-    Ok(())
+    store.stamp(claim).await
 }
 
 /// Refuses an object another state claims; for update and delete.
@@ -260,7 +267,12 @@ impl ClaimStore for PostgresDatabaseClaim<'_> {
             return Ok(false);
         };
         let record = claim.map(Claim::to_text);
-        self.pg.swap_claim(&self.name.name, &expected, record.as_deref(), &self.name.mark()).await
+        self.pg.swap_claim(&self.name.name, Some(&expected), record.as_deref(), &self.name.mark()).await
+    }
+
+    async fn stamp(&self, claim: &Claim) -> Result<(), PostgresError> {
+        let record = claim.to_text();
+        self.pg.swap_claim(&self.name.name, None, Some(&record), &self.name.mark()).await.map(drop)
     }
 }
 

@@ -60,11 +60,10 @@ impl Postgres {
                                 ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END \
                                       FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a \
                                       WHERE a.privilege_type = 'CONNECT') AS connect, \
-                                (SELECT CASE WHEN {TRUSTED_CLAIM_ROLE} THEN 't' ELSE 'f' END FROM pg_roles c \
-                                  WHERE c.rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) AS claim_role, \
-                                (SELECT shobj_description(c.oid, 'pg_authid') FROM pg_roles c \
-                                  WHERE c.rolname = '{CLAIM_ROLE_PREFIX}' || d.datname) AS claim_role_comment \
-                         FROM pg_database d WHERE $1::text[] IS NULL OR d.datname = ANY($1) \
+                                CASE WHEN c.oid IS NULL THEN NULL WHEN {TRUSTED_CLAIM_ROLE} THEN 't' ELSE 'f' END AS claim_role, \
+                                shobj_description(c.oid, 'pg_authid') AS claim_role_comment \
+                         FROM pg_database d LEFT JOIN pg_roles c ON c.rolname = '{CLAIM_ROLE_PREFIX}' || d.datname \
+                         WHERE $1::text[] IS NULL OR d.datname = ANY($1) \
                          UNION ALL \
                          SELECT 'r', r.rolname::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM pg_roles r \
                          WHERE $2::text[] IS NULL OR r.rolname = ANY($2)",

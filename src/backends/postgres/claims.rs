@@ -61,7 +61,8 @@ impl Postgres {
     }
 
     /// Sets `database`'s claim to `record` (`None` gives it up) if it still is
-    /// `expected`, under the database's DDL lock; false when it changed in between. The
+    /// `expected` (`None`: whatever it is), under the database's DDL lock; false when it
+    /// changed in between. The
     /// database's comment gets `mark` (and the record after it, for earlier releases).
     /// Databases whose claim only their comment holds (made by an earlier release) get
     /// their claim role too, in the same transaction: from the first claim this release
@@ -72,14 +73,14 @@ impl Postgres {
     pub async fn swap_claim(
         &self,
         database: &str,
-        expected: &ClaimRecord,
+        expected: Option<&ClaimRecord>,
         record: Option<&str>,
         mark: &str,
     ) -> Result<bool, PostgresError> {
         self.ensure_provider_role().await?;
         let maintenance = self.maintenance().await?;
         let (db, expected, record, mark) =
-            (database.to_owned(), expected.clone(), record.map(str::to_owned), mark.to_owned());
+            (database.to_owned(), expected.cloned(), record.map(str::to_owned), mark.to_owned());
         let swapped = self
             .with(&maintenance, move |c| {
                 let (db, expected, record, mark) = (db.clone(), expected.clone(), record.clone(), mark.clone());
@@ -105,11 +106,13 @@ impl Postgres {
                     if legacy {
                         lock_ddl(&mut tx, CLAIM_ROLE_PREFIX).await?;
                     }
+                    // A claim role that is not trusted is refused even when nothing is
+                    // compared: the statements below would comment on it.
                     let now = match read_claim(&mut tx, &db).await? {
                         Ok(now) => now,
                         Err(e) => return Ok(Err(e)),
                     };
-                    if now != expected {
+                    if expected.as_ref().is_some_and(|expected| now != *expected) {
                         return Ok(Ok(false));
                     }
                     let statements: Vec<Option<String>> = sqlx::query_scalar(&format!(

@@ -222,12 +222,11 @@ impl Databases<'_> {
 
     /// Archives or drops the database: the Vault connection goes first (its leases revoked,
     /// so no issued user is left), then the database. Archiving keeps the data (and, on
-    /// PostgreSQL, the group roles) under `archived_name`. A database another state claims
-    /// is refused before anything changes.
+    /// PostgreSQL, the group roles) under `archived_name`. The caller has refused a
+    /// database another state claims ([`Databases::refuse_theirs`]).
     ///
     /// # Errors
-    /// [`DatabaseError::Claimed`]; [`DatabaseError`]; connected clients are `InUse` unless
-    /// `force`.
+    /// [`DatabaseError`]; connected clients are `InUse` unless `force`.
     pub(super) async fn decommission(
         &self,
         name: &DatabaseName,
@@ -236,7 +235,6 @@ impl Databases<'_> {
         archived_name: &str,
         force: bool,
     ) -> Result<(), DatabaseError> {
-        self.refuse_theirs(name, held).await?;
         if let Server::Postgres(pg, _) = self.server {
             // Before Vault revokes its users and the roles go: what another tenant granted
             // them in its own database would refuse both.
