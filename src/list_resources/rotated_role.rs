@@ -44,7 +44,7 @@ impl ListResource for RotatedRoles {
 
     fn schema(&self) -> Schema {
         Schema::new(
-            "Lists the Vault roles that issue credentials for one database or namespace: every dynamic or static role on the database secrets mount whose connection (`db_name`) is that database's. Each result's identity imports it.",
+            "Lists the Vault roles that issue credentials for one database or namespace: every dynamic or static role on the database secrets mount whose connection (`db_name`) is that database's on the server this provider configuration names (another configuration may share the mount), or a role made before the provider whose statements name that database alone. Each result's identity imports it.",
             vec![
                 Attribute::string("database")
                     .required()
@@ -65,7 +65,9 @@ impl ListResource for RotatedRoles {
         };
         let Some((vault, config)) = self.services.vault_for("Listing dbaas_rotated_role", d) else { return };
         let mount = config.database_mount.clone();
-        let found = match inventory::roles(vault, &mount, &target).await {
+        // Only this configuration's server: another may share the mount.
+        let server = self.services.config(d).and_then(|c| c.connection_server(&target));
+        let found = match inventory::roles(vault, &mount, &target, server.as_deref()).await {
             Ok(found) => found,
             Err(e) => return errors::vault(d, "listing roles", &e),
         };

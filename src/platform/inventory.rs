@@ -57,10 +57,18 @@ pub async fn namespaces(redis: &Redis, prefix: &str) -> Result<Vec<NamespaceName
 /// those on its connection, and those made before the provider (on a shared connection)
 /// whose statements name it alone ([`Credentials::role_of`]). A name of the provider's form
 /// is read only when it is `target`'s; one of another form is read to see whom it is for.
+/// With `server` (`host:port`, a PostgreSQL or MySQL database's), a role whose connection
+/// reaches another server is left out: two provider configurations may share one mount,
+/// and a database of the same name on the other server is not this one.
 ///
 /// # Errors
 /// [`VaultError`] when Vault refuses.
-pub async fn roles(vault: &Vault, mount: &str, target: &Target) -> Result<Vec<RoleName>, VaultError> {
+pub async fn roles(
+    vault: &Vault,
+    mount: &str,
+    target: &Target,
+    server: Option<&str>,
+) -> Result<Vec<RoleName>, VaultError> {
     let prefix = format!("{}-", target.vault_connection());
     let scheme = ["postgres-", "mysql-", "redis-"];
     let mut names = vault.list_roles(mount).await?;
@@ -72,9 +80,32 @@ pub async fn roles(vault: &Vault, mount: &str, target: &Target) -> Result<Vec<Ro
     for name in names {
         if let Some(role) = Credentials::role_of(vault, mount, &name).await?
             && role.target == *target
+            && on_server(vault, mount, &name, target, server).await?
         {
             found.push(role);
         }
     }
     Ok(found)
+}
+
+/// Whether Vault role `name`'s connection reaches `server` (always, without one, or for a
+/// namespace).
+async fn on_server(
+    vault: &Vault,
+    mount: &str,
+    name: &str,
+    target: &Target,
+    server: Option<&str>,
+) -> Result<bool, VaultError> {
+    let (Some(server), Target::Database(database)) = (server, target) else { return Ok(true) };
+    let found = match vault.read_role(mount, name).await? {
+        Some(r) => r,
+        None => vault.read_static_role(mount, name).await?.unwrap_or_default(),
+    };
+    let Some(connection) = found["db_name"].as_str() else { return Ok(true) };
+    let Some(connection) = vault.read_connection(mount, connection).await? else { return Ok(true) };
+    Ok(connection["connection_details"]["connection_url"]
+        .as_str()
+        .and_then(|url| super::databases::connection_server(database.engine, url))
+        .is_none_or(|there| there == server))
 }

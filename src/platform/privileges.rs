@@ -15,7 +15,8 @@ pub enum Privileges {
 
 impl Privileges {
     /// The level `text` names. Anything else is `readwrite`, as it always was: what state
-    /// keeps for a role whose statements were changed outside Terraform, for one.
+    /// before schema version 2 kept for a role whose statements were changed outside
+    /// Terraform, for one.
     pub fn of(text: &str) -> Privileges {
         match text {
             "readonly" => Privileges::Readonly,

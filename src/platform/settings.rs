@@ -225,6 +225,17 @@ impl ProviderConfig {
         }
     }
 
+    /// The server (`host:port`) a database's Vault connection reaches, as the provider
+    /// writes it: PostgreSQL's primary, MySQL's endpoint; `None` for a namespace.
+    pub fn connection_server(&self, target: &Target) -> Option<String> {
+        match target {
+            Target::Database(_) => {
+                self.admin_endpoint(target).map(|(host, port)| crate::backends::authority(&host, port))
+            }
+            Target::Namespace(_) => None,
+        }
+    }
+
     /// Where DDL and migrations go: PostgreSQL's primary; MySQL and Redis have no pooler,
     /// so the endpoint apps use.
     pub fn admin_endpoint(&self, target: &Target) -> Option<(String, u16)> {

@@ -26,6 +26,11 @@ resource "dbaas_rotated_role" "app" {{
   privileges = "readonly"
   default_ttl = "1h"
 }}
+resource "dbaas_rotated_role" "edited" {{
+  database   = dbaas_shared_database.db.id
+  name       = "edited"
+  privileges = "readonly"
+}}
 resource "dbaas_rotated_role" "pool" {{
   database = dbaas_shared_database.db.id
   name     = "pool"
@@ -56,6 +61,8 @@ fn query_lists_what_exists_and_its_generated_config_takes_it_over_by_naming_clai
     let owner = Workspace::new(&terraforms()[0], "query_owner", &owned_stack(&c, &database, &namespace));
     owner.init();
     owner.apply();
+    // One role's statements edited by hand: it reads as changed outside Terraform.
+    crate::rotated_role::edit_statements_by_hand(&c.mount, &format!("postgres-{database}-edited"));
     psql("postgres", &format!("CREATE DATABASE \"{by_hand}\""));
 
     let mut holder = owner;
@@ -103,7 +110,11 @@ fn query_lists_what_exists_and_its_generated_config_takes_it_over_by_naming_clai
         assert_eq!(listed("dbaas_redis_namespace.namespaces"), [format!("redis/{namespace}")], "{found}");
         assert_eq!(
             listed("dbaas_rotated_role.db_roles"),
-            [format!("postgresql/{database}/app"), format!("postgresql/{database}/pool")],
+            [
+                format!("postgresql/{database}/app"),
+                format!("postgresql/{database}/edited"),
+                format!("postgresql/{database}/pool")
+            ],
             "{found}"
         );
         assert_eq!(listed("dbaas_rotated_role.cache_roles"), [format!("redis/{namespace}/app")], "{found}");
@@ -131,14 +142,17 @@ fn query_lists_what_exists_and_its_generated_config_takes_it_over_by_naming_clai
         let generated = std::fs::read_to_string(adopter.dir.join("generated.tf")).unwrap();
         assert!(generated.contains("privileges") && generated.contains("\"readonly\""), "{generated}");
         assert!(generated.contains("mode") && generated.contains("\"static\""), "{generated}");
-        // Another state claims each of them: the plan refuses all five, each error naming
+        // The role edited by hand gets a level, never a mark validation refuses.
+        assert!(!generated.contains("changed outside Terraform"), "{generated}");
+        // Another state claims each of them: the plan refuses all six, each error naming
         // its claim; the team moves them over by naming those claims, as the errors say.
         let claims = adopter.refused_claims();
-        assert_eq!(claims.len(), 5, "one refusal per object: {claims:?}");
+        assert_eq!(claims.len(), 6, "one refusal per object: {claims:?}");
         adopter.write_main(&format!("{}\n{}", stack(&c).main_tf(""), taking_over(&generated, &claims)));
         std::fs::remove_file(adopter.dir.join("generated.tf")).unwrap();
+        adopter.ok(&["validate", "-no-color"]);
         let plan = adopter.ok(&["plan", "-no-color", "-input=false"]);
-        assert!(plan.contains("Plan: 5 to import, 0 to add, 5 to change, 0 to destroy."), "{plan}");
+        assert!(plan.contains("Plan: 6 to import, 0 to add, 6 to change, 0 to destroy."), "{plan}");
         adopter.apply();
         adopter.assert_plan_empty();
         // The stack they came from may no longer change them; it lets go of them.
@@ -194,4 +208,54 @@ fn holder_with_drop(main: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn a_role_list_names_only_roles_on_the_configured_server() {
+    require_services();
+    let tf = terraforms_since(1, 14, "`terraform query`").into_iter().next().expect("a Terraform with query");
+    let c = Cleanup::new("qserver");
+    let name = c.prefix.clone();
+    vault("POST", &format!("sys/mounts/{}", c.mount), Some(&serde_json::json!({ "type": "database" })));
+    // Two servers on one mount, each with a role made before the provider for a database
+    // of the same name: a platform moving from PostgreSQL 15 to 17, say.
+    for port in [5432, 5417] {
+        let written = vault(
+            "POST",
+            &format!("{}/config/shared{port}", c.mount),
+            Some(&serde_json::json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres?sslmode=disable"),
+                "username": "postgres",
+                "password": "trust-auth-ignores-it",
+                "allowed_roles": ["*"],
+            })),
+        );
+        assert!(written["errors"].is_null(), "{written}");
+        vault(
+            "POST",
+            &format!("{}/roles/legacy{port}", c.mount),
+            Some(&serde_json::json!({
+                "db_name": format!("shared{port}"),
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                    format!("GRANT CONNECT ON DATABASE \"{name}\" TO \"{{{{name}}}}\";"),
+                ],
+            })),
+        );
+    }
+    for (port, listed) in [(5432, "legacy5432"), (5417, "legacy5417")] {
+        let stack = Stack::default().postgres(port, "").vault(&c.mount, "token = \"root\"");
+        let ws = Workspace::new(tf, &format!("qserver{port}"), &stack.main_tf(""));
+        std::fs::write(
+            ws.dir.join("find.tfquery.hcl"),
+            list_block("dbaas_rotated_role", "roles", &format!("database = \"postgresql/{name}\""), ""),
+        )
+        .unwrap();
+        ws.init();
+        let found = ws.ok(&["query", "-no-color"]);
+        let roles: Vec<&str> = found.lines().filter(|l| l.starts_with("list.dbaas_rotated_role.roles ")).collect();
+        assert_eq!(roles.len(), 1, "the role on :{port} alone:\n{found}");
+        assert!(roles[0].contains(listed), "the role on :{port} alone:\n{found}");
+    }
 }

@@ -619,3 +619,89 @@ fn values_the_servers_would_refuse_are_refused_at_validate() {
     ws.assert_plan_empty();
     ws.destroy();
 }
+
+/// Appends a statement to the creation statements of Vault role `role` on `mount`, as a
+/// platform engineer editing it by hand would: the provider's statements no longer.
+pub(crate) fn edit_statements_by_hand(mount: &str, role: &str) {
+    let found = vault("GET", &format!("{mount}/roles/{role}"), None);
+    let mut statements: Vec<serde_json::Value> =
+        found["data"]["creation_statements"].as_array().cloned().unwrap_or_default();
+    statements.push(json!("SELECT 1;"));
+    vault(
+        "POST",
+        &format!("{mount}/roles/{role}"),
+        Some(&json!({"db_name": found["data"]["db_name"], "creation_statements": statements})),
+    );
+}
+
+#[test]
+fn statements_edited_by_hand_show_apart_from_privileges_and_state_from_before_upgrades_in_place() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("stmtdrift");
+    let name = c.prefix.clone();
+    let ws = Workspace::new(
+        tf,
+        "stmtdrift",
+        &fixture("rotated_role.tf", &[("mount", &c.mount), ("name", &name), ("engine", "postgresql")]),
+    );
+    ws.init();
+    ws.apply();
+    let role = format!("postgres-{name}-ro");
+    let values = |ws: &Workspace| {
+        let state = ws.show();
+        state["values"]["root_module"]["resources"]
+            .as_array()
+            .and_then(|all| all.iter().find(|r| r["address"] == "dbaas_rotated_role.readonly"))
+            .map(|r| r["values"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(values(&ws)["vault_statements"], "as privileges says");
+
+    // Edited by hand: the level stays a level; the statements show as changed, and go back.
+    edit_statements_by_hand(&c.mount, &role);
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(
+        plan.contains("vault_statements") && plan.contains("\"changed outside Terraform\" -> \"as privileges says\""),
+        "{plan}"
+    );
+    assert!(plan.contains("0 to add, 1 to change, 0 to destroy"), "{plan}");
+    ws.ok(&["refresh", "-no-color", "-input=false"]);
+    assert_eq!(values(&ws)["privileges"], "readonly");
+    assert_eq!(values(&ws)["vault_statements"], "changed outside Terraform");
+    ws.apply();
+    ws.assert_plan_empty();
+
+    // State as schema version 1 wrote it for such a role: the mark in `privileges`.
+    edit_statements_by_hand(&c.mount, &role);
+    let mut state: serde_json::Value = serde_json::from_str(&ws.ok(&["state", "pull"])).unwrap();
+    let resource = state["resources"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["type"] == "dbaas_rotated_role" && r["name"] == "readonly")
+        .unwrap();
+    let instance = &mut resource["instances"][0];
+    instance["schema_version"] = json!(1);
+    let attributes = instance["attributes"].as_object_mut().unwrap();
+    attributes.remove("vault_statements");
+    attributes.insert("privileges".into(), json!("changed outside Terraform"));
+    state["serial"] = json!(state["serial"].as_u64().unwrap() + 1);
+    std::fs::write(ws.dir.join("v1.tfstate"), state.to_string()).unwrap();
+    ws.ok(&["state", "push", "v1.tfstate"]);
+
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(
+        plan.contains("will be updated in-place") && plan.contains("0 to add, 1 to change, 0 to destroy"),
+        "{plan}"
+    );
+    assert!(!plan.contains("must be replaced"), "{plan}");
+    assert!(plan.contains("\"readwrite\" -> \"readonly\""), "the level v1 stood for, then the configured one:\n{plan}");
+    ws.apply();
+    ws.assert_plan_empty();
+    assert_eq!(values(&ws)["privileges"], "readonly");
+    let statements =
+        vault("GET", &format!("{}/roles/{role}", c.mount), None)["data"]["creation_statements"].to_string();
+    assert!(!statements.contains("SELECT 1;"), "the apply wrote the provider's statements: {statements}");
+    ws.destroy();
+}

@@ -395,7 +395,7 @@ impl Databases<'_> {
 
 /// The server (`host:port`) a Vault connection's URL names, as [`Databases::connect_vault`]
 /// writes it: `postgresql://…@host:port/db?…`, or MySQL's `…@tcp(host:port)/`.
-fn connection_server(engine: Engine, url: &str) -> Option<String> {
+pub(crate) fn connection_server(engine: Engine, url: &str) -> Option<String> {
     let (_, rest) = url.rsplit_once('@')?;
     match engine {
         Engine::Postgresql => rest.split(['/', '?']).next().map(str::to_owned),

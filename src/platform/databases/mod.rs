@@ -30,6 +30,7 @@ mod observe;
 mod plan;
 mod removal;
 
+pub(crate) use lifecycle::connection_server;
 pub use observe::{DatabaseDrift, Extensions};
 pub use removal::{Clients, DeletionPolicy, Removed};
 

@@ -38,6 +38,7 @@ use crate::framework::value::Value;
 use crate::platform::claims::Claim;
 use crate::platform::credentials::{Adoption, CredentialError, CredentialSpec, Credentials, Mode};
 use crate::platform::naming::{self, RoleName, Target};
+use crate::platform::privileges::Privileges;
 use crate::platform::settings::ProviderConfig;
 use crate::provider::services::Services;
 use crate::resources::claim;
@@ -125,16 +126,36 @@ impl Resource for RotatedRole {
                 computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
                 Attribute::number("port").computed().description("Its port."),
                 computed("database_name", "The database to connect to (null for Redis)."),
+                computed("vault_statements", &format!("Whether the statements Vault runs for this role are the ones the provider writes for `privileges` (`{AS_PRIVILEGES_SAYS}`) or were `{CHANGED_OUTSIDE}` (edited by hand, or a role made before the provider): the next apply writes them again, and the plan shows it here.")),
             ]
             .into_iter()
             .chain(claim::attributes("the Vault role"))
             .collect(),
         )
-        .with_version(1)
+        .with_version(2)
     }
 
+    /// Version 1 kept `changed outside Terraform` in `privileges` itself, which generated
+    /// configuration then carried into a value validation refuses: it moves to
+    /// `vault_statements`, and `privileges` reads the level that state stood for.
     async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
-        claim::upgrade_from_before_claims("dbaas_rotated_role", version, prior, d)
+        let prior =
+            if version == 0 { claim::upgrade_from_before_claims("dbaas_rotated_role", 0, prior, d)? } else { prior };
+        if version > 1 {
+            d.error("Unsupported state version", format!("dbaas_rotated_role has no schema version {version}."));
+            return None;
+        }
+        let Value::Object(mut state) = prior else { return Some(prior) };
+        let privileges = state.get("privileges").and_then(Value::as_str).map(str::to_owned);
+        let changed = privileges.as_deref() == Some(CHANGED_OUTSIDE);
+        if changed {
+            state.insert("privileges".into(), Value::string(Privileges::of(CHANGED_OUTSIDE).as_str()));
+        }
+        state.insert(
+            "vault_statements".into(),
+            Value::string(if changed { CHANGED_OUTSIDE } else { AS_PRIVILEGES_SAYS }),
+        );
+        Some(Value::Object(state))
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -206,7 +227,7 @@ impl Resource for RotatedRole {
         }
         let creating = request.state.is_null() || replacing;
         let unclaimed = claim::held(&request.state).is_none();
-        let changed_outside = request.state.attr("privileges").and_then(Value::as_str) == Some(CHANGED_OUTSIDE);
+        let changed_outside = request.state.attr("vault_statements").and_then(Value::as_str) == Some(CHANGED_OUTSIDE);
         // Most plans ask the servers nothing.
         if !(creating || unclaimed || changed_outside) {
             return;
@@ -327,7 +348,7 @@ impl Resource for RotatedRole {
             }
         }
         if !observed.statements_match {
-            state.insert("privileges".into(), Value::string(CHANGED_OUTSIDE));
+            state.insert("vault_statements".into(), Value::string(CHANGED_OUTSIDE));
         }
         let stale = credentials.stale_users(&spec).await.unwrap_or_else(|e| {
             errors::credentials(d, "looking for stale users", &model.role, &e);
@@ -459,9 +480,13 @@ impl RotatedRole {
     }
 }
 
-/// What `privileges` reads in state when Vault's statements are not the provider's for any
-/// level (edited by hand, or a role made before the provider): the next plan puts them right.
+/// What `vault_statements` reads in state when Vault's statements are not the provider's
+/// for `privileges` (edited by hand, or a role made before the provider): the next plan
+/// puts them right.
 const CHANGED_OUTSIDE: &str = "changed outside Terraform";
+
+/// What `vault_statements` reads when Vault runs the statements the provider writes.
+const AS_PRIVILEGES_SAYS: &str = "as privileges says";
 
 /// `state` with `claim` set.
 fn with_claim(state: Value, claim: &Claim) -> Value {
@@ -495,5 +520,6 @@ fn derived(model: &Model, config: &ProviderConfig) -> Vec<(&'static str, Value)>
         ("host", host),
         ("port", port),
         ("database_name", database),
+        ("vault_statements", Value::string(AS_PRIVILEGES_SAYS)),
     ]
 }
