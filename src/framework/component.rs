@@ -69,7 +69,8 @@ pub trait Resource: Send + Sync + 'static {
     }
     /// Checks across attributes, beyond each attribute's validators. No network.
     async fn validate_config(&self, _config: &Value, _diagnostics: &mut Diagnostics) {}
-    /// Adjusts the plan after defaults and attribute plan modifiers.
+    /// Adjusts the plan after defaults and attribute plan modifiers. Also called for a
+    /// destroy, with a null plan that stays null: only its diagnostics count.
     async fn modify_plan(&self, _ctx: &Context, _request: &ModifyPlanRequest, _response: &mut ModifyPlanResponse) {}
     /// Creates the object and sets `response.state` to what now exists; it starts null, so
     /// a create that fails before setting it leaves nothing in state.

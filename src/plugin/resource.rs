@@ -140,9 +140,21 @@ impl ProviderServer {
         })
         .await??;
         let (prior, config, Some(planned)) = decoded else {
+            // A destroy: the resource may say what it will do (its plan stays null), as
+            // terraform-plugin-framework lets ModifyPlan do.
+            let (prior, config, _) = decoded;
+            let ctx = self.context.clone();
+            let request = ModifyPlanRequest { state: prior, config };
+            let response = isolated(async move {
+                let mut response = ModifyPlanResponse { plan: Value::Null, ..Default::default() };
+                resource.modify_plan(&ctx, &request, &mut response).await;
+                response
+            })
+            .await?;
             return Ok(pb::plan_resource_change::Response {
                 planned_state: Some(wire::encode(&Value::Null, &ty)?),
                 planned_private: r.prior_private,
+                diagnostics: wire::diagnostics(response.diagnostics),
                 ..Default::default()
             });
         };

@@ -554,7 +554,8 @@ impl ProviderRpc for ProviderServer {
 
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
-        plan_destroy: false,
+        // Destroys are planned too: a resource says there what its destroy will do.
+        plan_destroy: true,
         get_provider_schema_optional: true,
         move_resource_state: false,
         generate_resource_config: true,

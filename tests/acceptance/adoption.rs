@@ -718,12 +718,6 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
         running.step("plan after apply");
         ws.assert_plan_empty();
 
-        running.step("removed");
-        ws.write_main(&stack.main_tf(
-            "removed {\n  from = dbaas_rotated_role.app\n  lifecycle {\n    destroy = false\n  }\n}\n\
-             removed {\n  from = dbaas_shared_database.orders\n  lifecycle {\n    destroy = false\n  }\n}\n",
-        ));
-        ws.apply();
         std::thread::sleep(std::time::Duration::from_secs(1));
         let report = running.stop();
         assert_eq!(report.failed(), 0, "an app noticed:\n{}", report.table());
@@ -734,9 +728,38 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
         let now = password();
         assert_ne!(now, issued);
         assert_eq!(psql_as(5432, &login, &now, &name, "SELECT count(*) FROM orders").as_deref(), Ok("2"));
-        for vault_role in [&role, &wide_role] {
-            vault("DELETE", &format!("{mount}/static-roles/{vault_role}"), None);
-        }
+
+        // Destroying the role removes the Vault static role alone: the login was made
+        // before the provider, and the plan says it stays.
+        let origin = ws.show()["values"]["root_module"]["resources"]
+            .as_array()
+            .and_then(|all| all.iter().find(|r| r["address"] == "dbaas_rotated_role.app"))
+            .map(|r| r["values"]["static_login_origin"].clone())
+            .unwrap_or_default();
+        assert_eq!(origin, "made before the provider");
+        let out = ws.ok(&["plan", "-destroy", "-target=dbaas_rotated_role.app", "-no-color", "-input=false"]);
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("Destroy keeps a login made before the provider") && flat.contains(&format!("{login:?}")),
+            "{out}"
+        );
+        ws.ok(&["destroy", "-auto-approve", "-target=dbaas_rotated_role.app", "-no-color", "-input=false"]);
+        assert!(
+            vault("GET", &format!("{mount}/static-roles/{role}"), None)["data"].is_null(),
+            "the Vault role is gone"
+        );
+        assert_eq!(
+            psql_as(5432, &login, &now, &name, "SELECT count(*) FROM orders").as_deref(),
+            Ok("2"),
+            "the login stays, with the password Vault last gave it"
+        );
+        ws.write_main(
+            &stack.main_tf(
+                "removed {\n  from = dbaas_shared_database.orders\n  lifecycle {\n    destroy = false\n  }\n}\n",
+            ),
+        );
+        ws.apply();
+        vault("DELETE", &format!("{mount}/static-roles/{wide_role}"), None);
     }
 }
 

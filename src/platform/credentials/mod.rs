@@ -427,17 +427,25 @@ impl Credentials<'_> {
     }
 
     /// Removes the role: every user issued for a dynamic role first, synchronously; a
-    /// static role's login after its Vault role.
+    /// static role's login after its Vault role, unless `keep_login` (a login made before
+    /// the provider, which the configuration did not opt in to dropping).
     ///
     /// # Errors
     /// [`CredentialError`].
-    pub async fn decommission(&self, spec: &CredentialSpec, held: Option<&str>) -> Result<(), CredentialError> {
+    pub async fn decommission(
+        &self,
+        spec: &CredentialSpec,
+        held: Option<&str>,
+        keep_login: bool,
+    ) -> Result<(), CredentialError> {
         let store = self.claim_store(&spec.role);
         claims::check(&store, held).await?;
         let name = spec.role.vault_role();
         if spec.is_static() {
             self.vault.delete_static_role(self.mount, &name).await?;
-            self.drop_static_login(spec).await?;
+            if !keep_login {
+                self.drop_static_login(spec).await?;
+            }
         } else {
             self.revoke_leases(spec, &name).await?;
             self.vault.delete_role(self.mount, &name).await?;

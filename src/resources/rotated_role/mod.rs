@@ -114,6 +114,9 @@ impl Resource for RotatedRole {
                 Attribute::new("stale_users", Type::list(Type::String)).computed().description(
                     "Information: users that look Vault-issued (`v-...`) for this role's level (members of its group role) or for the database by a hand-written Vault role from before the provider (privileges granted on the database itself), but whose lease is gone (their `VALID UNTIL`, which Vault sets to the lease's expiry, has passed): what is left by a failed revocation. On MySQL and Redis: users whose names say Vault issued them for this role (MySQL: the connection's username template; Redis: the plugin's own `V_<display>_<ROLE>_<random>_<time>`, recognised only when not cut at 100 characters) that no live lease holds, by issue time; a user issued within 2 s of a live lease is never listed. On MySQL also users a hand-written Vault role issued before the provider (`v-...`, Vault's default username templates, holding privileges on this database alone) whose password was set more than 2 s from every live lease of the roles that issue for the database (on its connection, or whose statements name it). Empty for static roles.",
                 ),
+                Attribute::bool("drop_adopted_login")
+                    .default(Value::Bool(false))
+                    .description(format!("With `mode = \"static\"` and a login made before the provider (`static_login_origin = \"{LOGIN_MADE_BEFORE}\"`): destroy drops that login too. By default destroy removes only the Vault static role, and the login stays with the password Vault last gave it (the plan of a destroy says which). A login the provider made goes with its role either way.")),
                 Attribute::bool("cleanup_stale_users")
                     .default(Value::Bool(false))
                     .description("Drop `stale_users` on apply (what they own goes to the owner group role). Only such users are ever touched."),
@@ -126,35 +129,41 @@ impl Resource for RotatedRole {
                 computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
                 Attribute::number("port").computed().description("Its port."),
                 computed("database_name", "The database to connect to (null for Redis)."),
+                Attribute::string("static_login_origin").computed().description(format!("Who made a static role's login: `{LOGIN_MADE_BY_PROVIDER}` (this role's create, or a role the provider made in another state: on PostgreSQL its mark says so) or `{LOGIN_MADE_BEFORE}` (imported: a destroy keeps it unless `drop_adopted_login`). Null for dynamic roles, and for static roles imported before this attribute existed (destroy then drops the login, as it did).")),
                 computed("vault_statements", &format!("Whether the statements Vault runs for this role are the ones the provider writes for `privileges` (`{AS_PRIVILEGES_SAYS}`) or were `{CHANGED_OUTSIDE}` (edited by hand, or a role made before the provider): the next apply writes them again, and the plan shows it here.")),
             ]
             .into_iter()
             .chain(claim::attributes("the Vault role"))
             .collect(),
         )
-        .with_version(2)
+        .with_version(3)
     }
 
     /// Version 1 kept `changed outside Terraform` in `privileges` itself, which generated
     /// configuration then carried into a value validation refuses: it moves to
-    /// `vault_statements`, and `privileges` reads the level that state stood for.
+    /// `vault_statements`, and `privileges` reads the level that state stood for. Version
+    /// 3 added `drop_adopted_login`.
     async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
         let prior =
             if version == 0 { claim::upgrade_from_before_claims("dbaas_rotated_role", 0, prior, d)? } else { prior };
-        if version > 1 {
+        if version > 2 {
             d.error("Unsupported state version", format!("dbaas_rotated_role has no schema version {version}."));
             return None;
         }
         let Value::Object(mut state) = prior else { return Some(prior) };
-        let privileges = state.get("privileges").and_then(Value::as_str).map(str::to_owned);
-        let changed = privileges.as_deref() == Some(CHANGED_OUTSIDE);
-        if changed {
-            state.insert("privileges".into(), Value::string(Privileges::of(CHANGED_OUTSIDE).as_str()));
+        if version <= 1 {
+            let privileges = state.get("privileges").and_then(Value::as_str).map(str::to_owned);
+            let changed = privileges.as_deref() == Some(CHANGED_OUTSIDE);
+            if changed {
+                state.insert("privileges".into(), Value::string(Privileges::of(CHANGED_OUTSIDE).as_str()));
+            }
+            state.insert(
+                "vault_statements".into(),
+                Value::string(if changed { CHANGED_OUTSIDE } else { AS_PRIVILEGES_SAYS }),
+            );
         }
-        state.insert(
-            "vault_statements".into(),
-            Value::string(if changed { CHANGED_OUTSIDE } else { AS_PRIVILEGES_SAYS }),
-        );
+        // Version 3's opt-in, at its default: the plan then shows no change.
+        state.insert("drop_adopted_login".into(), Value::Bool(false));
         Some(Value::Object(state))
     }
 
@@ -188,8 +197,11 @@ impl Resource for RotatedRole {
     }
 
     async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
-        // Null when destroying: nothing to check.
-        let Some(mut model) = Model::from_value(&response.plan) else { return };
+        // Null when destroying: what happens to a login made before the provider is said.
+        let Some(mut model) = Model::from_value(&response.plan) else {
+            destroy_warning(&request.state, &mut response.diagnostics);
+            return;
+        };
         // The plan carries the prior `vault_role` forward; a renamed role's Vault role
         // follows its new name unless the role keeps a name of its own.
         if let Ok(role) = RoleName::new(model.role.target.clone(), &model.role.name) {
@@ -216,6 +228,13 @@ impl Resource for RotatedRole {
         if request.state.is_null() {
             plan.insert("id".into(), Value::unknown());
         }
+        // Known in every plan: who made the login does not change with the role.
+        let origin = match request.state.attr("static_login_origin") {
+            _ if request.state.is_null() && model.static_mode => Value::string(LOGIN_MADE_BY_PROVIDER),
+            Some(prior) if !request.state.is_null() => prior.clone(),
+            _ => Value::Null,
+        };
+        plan.insert("static_login_origin".into(), origin);
         // Cleaning up is a change the plan shows: stale users go to none.
         let stale =
             if model.cleanup_stale_users || prior_stale.is_null() { Value::List(Vec::new()) } else { prior_stale };
@@ -404,7 +423,8 @@ impl Resource for RotatedRole {
         let Some(credentials) = self.services.credentials(&model.role.target, "dbaas_rotated_role", d).await else {
             return;
         };
-        if let Err(e) = credentials.decommission(&model.spec(), model.claim.as_deref()).await {
+        let keep_login = keeps_login(&request.state);
+        if let Err(e) = credentials.decommission(&model.spec(), model.claim.as_deref(), keep_login).await {
             errors::credentials(d, "removing the role", &model.role, &e);
         }
     }
@@ -451,7 +471,17 @@ impl Resource for RotatedRole {
         } else {
             None
         };
+        let origin = match &login {
+            Some(login) => match credentials.static_login_made_by_provider(&role, login).await {
+                Ok(true) => Value::string(LOGIN_MADE_BY_PROVIDER),
+                Ok(false) => Value::string(LOGIN_MADE_BEFORE),
+                Err(e) => return errors::credentials(d, "reading the static login to import", &role, &e),
+            },
+            None => Value::Null,
+        };
         let mut state = crate::framework::plan::empty_object(&self.schema());
+        state.insert("static_login_origin".into(), origin);
+        state.insert("drop_adopted_login".into(), Value::Bool(false));
         if let Some(login) = login {
             state.insert("static_username".into(), Value::string(login));
         }
@@ -487,6 +517,40 @@ const CHANGED_OUTSIDE: &str = "changed outside Terraform";
 
 /// What `vault_statements` reads when Vault runs the statements the provider writes.
 const AS_PRIVILEGES_SAYS: &str = "as privileges says";
+
+/// `static_login_origin` of a login this provider made.
+const LOGIN_MADE_BY_PROVIDER: &str = "provider";
+
+/// `static_login_origin` of a login that existed before the provider imported its role.
+const LOGIN_MADE_BEFORE: &str = "made before the provider";
+
+/// Whether destroying the role in `state` leaves its static login on the server: one made
+/// before the provider, unless the configuration opted in to dropping it.
+fn keeps_login(state: &Value) -> bool {
+    state.attr("mode").and_then(Value::as_str) == Some("static")
+        && state.attr("static_login_origin").and_then(Value::as_str) == Some(LOGIN_MADE_BEFORE)
+        && !matches!(state.attr("drop_adopted_login"), Some(Value::Bool(true)))
+}
+
+/// The plan of a destroy says what happens to a static login made before the provider.
+fn destroy_warning(state: &Value, d: &mut Diagnostics) {
+    let origin = state.attr("static_login_origin").and_then(Value::as_str);
+    let (Some(login), Some(LOGIN_MADE_BEFORE)) = (state.attr("static_username").and_then(Value::as_str), origin) else {
+        return;
+    };
+    let role = state.attr("vault_role").and_then(Value::as_str).unwrap_or_default();
+    if keeps_login(state) {
+        d.warning(
+            "Destroy keeps a login made before the provider",
+            format!("Destroy removes the Vault static role {role:?}; its login {login:?} was made before the provider and stays on the server, with the password Vault last gave it (no one rotates it any more). Set `drop_adopted_login = true` and apply before destroying to drop it too."),
+        );
+    } else {
+        d.warning(
+            "Destroy drops a login made before the provider",
+            format!("Destroy removes the Vault static role {role:?} and drops its login {login:?}, made before the provider (`drop_adopted_login = true`): whatever still connects as it loses access."),
+        );
+    }
+}
 
 /// `state` with `claim` set.
 fn with_claim(state: Value, claim: &Claim) -> Value {
