@@ -69,8 +69,13 @@ GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO pgbouncer_auth;"
 psql_admin -d postgres -c "DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgbouncer_auth') THEN CREATE ROLE pgbouncer_auth LOGIN; END IF;
 END \$\$;" -c "ALTER ROLE pgbouncer_auth PASSWORD '$pgb_password'"
-for db in $(psql_admin -d postgres -Atc "SELECT datname FROM pg_database WHERE datallowconn"); do
-  psql_admin -d "$db" -c "$auth_sql" >/dev/null
+# Other jobs share this server: a database they drop while this loops is skipped, not an
+# error (one that still exists and refuses is).
+psql_admin -d postgres -Atc "SELECT datname FROM pg_database WHERE datallowconn" | while IFS= read -r db; do
+  if ! psql_admin -d "$db" -c "$auth_sql" >/dev/null 2>"$run/auth_sql.err"; then
+    exists=$(psql_admin -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '${db//\'/\'\'}' AND datallowconn")
+    if [ "$exists" != "0" ]; then cat "$run/auth_sql.err" >&2; exit 1; fi
+  fi
 done
 mkdir -p "$run/pgbouncer"
 cat > "$run/pgbouncer/pgbouncer.ini" <<INI

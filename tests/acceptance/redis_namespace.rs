@@ -310,3 +310,22 @@ fn state_from_before_acl_user_plans_empty() {
     assert_eq!(attributes["acl_user"], format!("dbaas-{name}"), "{attributes}");
     ws.destroy();
 }
+
+/// Rules Redis stores in another form (`%RW~p` as `~p`, a pattern given twice once) are no
+/// change at the next plan: before, every plan showed one.
+#[test]
+fn rules_redis_rewrites_plan_empty_after_apply() {
+    require_services();
+    let tf = &terraforms()[0];
+    let c = Cleanup::new("rulesnorm");
+    let name = namespace_name(&c);
+    let _redis_cleanup = RedisCleanup(name.clone());
+    let rules = format!("extra_rules = [\"%RW~{name}:x*\", \"~{name}:*\", \"%R~{name}:y*\", \"%RW~{name}:x*\"]");
+    let ws = Workspace::new(tf, "rulesnorm", &config(&c, &name, &rules));
+    ws.init();
+    ws.apply();
+    let user = redis(&["ACL", "GETUSER", &format!("dbaas-{name}")]);
+    assert!(user.contains(&format!("~{name}:x*")) && !user.contains("%RW~"), "Redis rewrote the rule: {user}");
+    ws.assert_plan_empty();
+    ws.destroy();
+}

@@ -200,12 +200,18 @@ fn judge(observed: &Observed, spec: &NamespaceSpec, recorded: Recorded<'_>, with
     drift
 }
 
-/// Whether the user's key and channel patterns are exactly the ones the provider sets.
+/// Whether the user's key and channel patterns are exactly the ones the provider sets, as
+/// Redis reports them: it stores `%RW~p` (read and write: every access) as `~p`, and one
+/// pattern given twice once.
 fn patterns_match(user: &AclUser, spec: &NamespaceSpec) -> bool {
     let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<std::collections::BTreeSet<_>>();
     let rules = spec.rules();
+    let as_reported = |rule: &String| match rule.strip_prefix("%RW~") {
+        Some(pattern) => format!("~{pattern}"),
+        None => rule.clone(),
+    };
     let wanted = |first: &[char]| {
-        rules.iter().filter(|r| r.starts_with(first)).cloned().collect::<std::collections::BTreeSet<_>>()
+        rules.iter().filter(|r| r.starts_with(first)).map(as_reported).collect::<std::collections::BTreeSet<_>>()
     };
     words(&user.keys) == wanted(&['~', '%']) && words(&user.channels) == wanted(&['&'])
 }
@@ -248,6 +254,16 @@ mod tests {
     fn a_namespace_as_applied_has_no_drift_whatever_order_redis_reports_its_rules_in() {
         let spec = spec();
         assert_eq!(judge(&observed(Some(as_set(&spec))), &spec, APPLIED, true), vec![]);
+    }
+
+    #[test]
+    fn patterns_redis_rewrites_are_no_drift() {
+        let mut spec = spec();
+        spec.extra_rules = vec!["%RW~cache:x*".to_owned(), "~cache:*".to_owned(), "%R~cache:y*".to_owned()];
+        let mut reported = as_set(&spec);
+        // What Redis 7 reports for these rules (ACL GETUSER), checked on the real server.
+        reported.keys = "~cache:* ~cache:x* %R~cache:y*".to_owned();
+        assert_eq!(judge(&observed(Some(reported)), &spec, APPLIED, true), vec![]);
     }
 
     #[test]

@@ -70,23 +70,22 @@ pub(super) fn check_address(text: &str) -> Result<(), String> {
     let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|p| p > 0);
     let ok = if let Some(rest) = text.strip_prefix('[') {
         match rest.split_once(']') {
-            Some((v6, tail)) => {
-                v6.parse::<std::net::Ipv6Addr>().is_ok()
-                    && (tail.is_empty() || tail.strip_prefix(':').is_some_and(port_ok))
-            }
+            Some((v6, tail)) => v6.parse::<std::net::Ipv6Addr>().is_ok() && tail.strip_prefix(':').is_some_and(port_ok),
             None => false,
         }
     } else {
         match text.split_once(':') {
             Some((host, port)) => check_host(host).is_ok() && port_ok(port),
-            None => check_host(text).is_ok(),
+            None => false,
         }
     };
     if ok {
         Ok(())
     } else {
+        // The port is required: one left out meant 6379, which on a machine running
+        // several Redis servers silently reached another (the shared one).
         Err(format!(
-            "{text:?} is not a Redis address: `host:port`, with {HOST} as the host (an IPv6 address in brackets)."
+            "{text:?} is not a Redis address: `host:port`, with {HOST} as the host (an IPv6 address in brackets) and the port written out (`redis-0:6379`)."
         ))
     }
 }

@@ -410,7 +410,7 @@ pub(super) const REDIS: &[Setting] = &[
         default: None,
         kind: SettingKind::List,
         sensitive: false,
-        description: "`host:port` of every node (primary first, then replicas; an IPv6 address in brackets, `[::1]:6379`): ACLs are not replicated, so the provider applies them to each. Comma-separated in the environment.",
+        description: "`host:port` of every node (primary first, then replicas; an IPv6 address in brackets, `[::1]:6379`), the port always written out: ACLs are not replicated, so the provider applies them to each. Comma-separated in the environment.",
     },
     Setting {
         name: "username",

@@ -203,9 +203,12 @@ fn hosts_from_the_environment_are_checked_like_configuration() {
 fn redis_addresses_come_from_an_allow_list() {
     assert_allow_list(
         check_address,
-        &["redis-0:6379", "redis-0", "redis.cache.svc.cluster.local:6380", "10.0.0.5:6379", "[::1]:6379", "[::1]"],
+        &["redis-0:6379", "redis.cache.svc.cluster.local:6380", "10.0.0.5:6379", "[::1]:6379"],
         &[
             "",
+            "redis-0",
+            "127.0.0.1",
+            "[::1]",
             "redis-0:63799x",
             "redis-0:0",
             "redis-0:",
