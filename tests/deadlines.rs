@@ -30,7 +30,7 @@ fn black_hole() -> u16 {
 }
 
 fn deadline(timeout: Duration) -> Deadline {
-    Deadline { timeout, stop: CancellationToken::new(), service: "test" }
+    Deadline { timeout, stop: CancellationToken::new(), service: "test", trips: Default::default() }
 }
 
 fn postgres(host_port: u16, deadline: Deadline, lock_timeout: Duration) -> Postgres {
@@ -179,7 +179,7 @@ async fn stop_ends_a_wait_on_a_real_lock_at_once() {
     let stop = CancellationToken::new();
     let pg = postgres(
         5432,
-        Deadline { timeout: Duration::from_secs(120), stop: stop.clone(), service: "test" },
+        Deadline { timeout: Duration::from_secs(120), stop: stop.clone(), service: "test", trips: Default::default() },
         Duration::from_secs(300),
     );
     let stopper = stop.clone();
@@ -308,7 +308,8 @@ async fn every_backend_times_out_against_a_black_hole_and_says_so() {
 async fn stop_ends_calls_to_a_black_hole_at_once() {
     let hole = black_hole();
     let stop = CancellationToken::new();
-    let long = Deadline { timeout: Duration::from_secs(120), stop: stop.clone(), service: "test" };
+    let long =
+        Deadline { timeout: Duration::from_secs(120), stop: stop.clone(), service: "test", trips: Default::default() };
     let vault = Vault::new(&format!("http://127.0.0.1:{hole}"), None, None, long.clone());
     let redis = Redis::new(RedisEndpoint {
         addresses: vec![format!("127.0.0.1:{hole}")],

@@ -2,9 +2,12 @@
 //! early. Every public call of a backend runs under its service's [`Deadline`]: connect,
 //! retries and statements included.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The bound on one operation, and the signal Terraform's StopProvider raises.
@@ -18,11 +21,62 @@ pub struct Deadline {
     /// in a Terraform request, its other calls in that request fail at once
     /// ([`crate::operation`]).
     pub service: &'static str,
+    /// When the service was last waited for in vain in this process, shared by every
+    /// clone: see [`Trips`].
+    pub trips: Trips,
 }
 
 impl Default for Deadline {
     fn default() -> Deadline {
-        Deadline { timeout: Duration::from_secs(60), stop: CancellationToken::new(), service: "service" }
+        Deadline {
+            timeout: Duration::from_secs(60),
+            stop: CancellationToken::new(),
+            service: "service",
+            trips: Trips::default(),
+        }
+    }
+}
+
+/// A provider process's memory of services that did not answer. When a call to one times
+/// out, every other call waiting on it ends at once with the same error, and calls made
+/// within one `timeout` after fail at once too. Requests of one Terraform command run side
+/// by side, and each waited its own `timeout` (one after the other where they queue for a
+/// lock or a connection): 6 databases on a black-holed server took 6 times the timeout.
+/// A later call (past that window) tries the service again: a failover ends.
+#[derive(Clone, Debug, Default)]
+pub struct Trips(Arc<Mutex<HashMap<String, Trip>>>);
+
+#[derive(Debug)]
+struct Trip {
+    /// When a call to it last timed out.
+    at: Option<Instant>,
+    /// Cancelled when a call times out: the calls waiting then end with it.
+    waiting: CancellationToken,
+}
+
+impl Trips {
+    /// The signal a new call to `service` waits on beside its own deadline, or `None`
+    /// when a call to it timed out less than `window` ago.
+    fn enter(&self, service: &str, window: Duration) -> Option<CancellationToken> {
+        let mut trips = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let trip =
+            trips.entry(service.to_owned()).or_insert_with(|| Trip { at: None, waiting: CancellationToken::new() });
+        if trip.at.is_some_and(|at| at.elapsed() < window) {
+            return None;
+        }
+        if trip.waiting.is_cancelled() {
+            trip.waiting = CancellationToken::new();
+        }
+        Some(trip.waiting.clone())
+    }
+
+    /// Records that a call to `service` timed out, and ends the calls waiting on it.
+    fn trip(&self, service: &str) {
+        let mut trips = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(trip) = trips.get_mut(service) {
+            trip.at = Some(Instant::now());
+            trip.waiting.cancel();
+        }
     }
 }
 
@@ -56,13 +110,22 @@ impl Deadline {
     }
 
     async fn run_on<T>(&self, service: &str, operation: impl Future<Output = T>) -> Result<T, Interrupted> {
+        let timed_out = Err(Interrupted::TimedOut(self.timeout));
         if crate::operation::timed_out(service) {
-            return Err(Interrupted::TimedOut(self.timeout));
+            return timed_out;
         }
+        let Some(others_timed_out) = self.trips.enter(service, self.timeout) else { return timed_out };
         let result = tokio::select! {
             biased;
             () = self.stop.cancelled() => Err(Interrupted::Stopped),
-            result = tokio::time::timeout(self.timeout, operation) => result.map_err(|_| Interrupted::TimedOut(self.timeout)),
+            () = others_timed_out.cancelled() => timed_out,
+            result = tokio::time::timeout(self.timeout, operation) => match result {
+                Ok(done) => Ok(done),
+                Err(_) => {
+                    self.trips.trip(service);
+                    timed_out
+                }
+            },
         };
         if let Err(Interrupted::TimedOut(_)) = result {
             crate::operation::record_time_out(service);
@@ -102,7 +165,34 @@ mod tests {
             assert_eq!(other.run(async { 7 }).await, Ok(7), "another service is not affected");
         })
         .await;
-        assert_eq!(deadline.run(async { 7 }).await, Ok(7), "the next operation starts afresh");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(deadline.run(async { 7 }).await, Ok(7), "the next operation, past the window, starts afresh");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_time_out_ends_the_calls_waiting_with_it_and_fails_new_ones_for_one_timeout() {
+        let deadline = Deadline { timeout: Duration::from_secs(5), service: "postgres", ..Deadline::default() };
+        let started = tokio::time::Instant::now();
+        // Six calls of six requests on a server that never answers, the later ones queued
+        // behind the first: all end when the first times out.
+        let waiting = (0..6).map(|i| {
+            let deadline = deadline.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i * 500)).await;
+                deadline.run(std::future::pending::<()>()).await
+            })
+        });
+        for result in futures::future::join_all(waiting).await {
+            assert_eq!(result.unwrap(), Err(Interrupted::TimedOut(Duration::from_secs(5))));
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(5), "each waited its own timeout");
+        // A call within one timeout after fails at once; one after that tries again.
+        assert!(deadline.run(async { 7 }).await.is_err());
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(deadline.run(async { 7 }).await, Ok(7), "the service is tried again");
+        let other = Deadline { service: "vault", trips: deadline.trips.clone(), ..deadline.clone() };
+        assert_eq!(other.run(async { 7 }).await, Ok(7));
     }
 
     #[tokio::test(start_paused = true)]

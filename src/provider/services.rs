@@ -45,7 +45,7 @@ impl Services {
 
     /// The deadline of one operation with a service whose `timeout` is `timeout`.
     fn deadline(&self, service: &'static str, timeout: std::time::Duration) -> Deadline {
-        Deadline { timeout, stop: self.stop.get().cloned().unwrap_or_default(), service }
+        Deadline { timeout, stop: self.stop.get().cloned().unwrap_or_default(), service, trips: Default::default() }
     }
 
     /// The configuration, or an error diagnostic when Terraform has not configured the

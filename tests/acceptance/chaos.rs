@@ -639,34 +639,53 @@ fn vault_restored_empty_converges_in_one_apply() {
     assert_eq!(mysql(&format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{my_login}'")), "0");
 }
 
-/// PostgreSQL replaced by a black hole, with `timeout = "2s"`: the apply fails, saying it
-/// timed out, within twice the timeout beyond its plans' own checks (Terraform plans once
-/// more inside `apply`, in a provider process of its own). Each operation waits for a dead
-/// server once: the first time-out ends its other calls to it, and what may be left is kept
-/// in state (`tests/deadlines.rs` bounds one create exactly).
+/// PostgreSQL replaced by a black hole, with `timeout = "3s"`, under a stack of six
+/// databases: the plan fails within twice the timeout and the apply within four times,
+/// each saying it timed out. Requests run side by side and queued behind one another (the
+/// catalog's lock, the pool); before, each waited its own timeout in turn (six databases,
+/// six times). Now the first time-out ends every call waiting on the server with the same
+/// error, and calls within one timeout after fail at once. Nothing is made, nothing is in
+/// state (`tests/deadlines.rs` bounds one create exactly).
 #[test]
-fn a_black_holed_postgres_fails_an_apply_within_twice_its_timeout() {
+fn a_black_holed_postgres_fails_a_plan_and_an_apply_of_six_databases_in_bounded_time() {
     require_services();
     let tf = &terraforms()[0];
     let c = Cleanup::new("blackhole");
     let name = c.prefix.clone();
-    let timeout = Duration::from_secs(2);
+    let timeout = Duration::from_secs(3);
+    // Terraform's own time for a run of this size: a margin, not a multiple.
+    let overhead = Duration::from_secs(3);
     let main = |port: u16| {
-        Stack::default().postgres(port, "timeout = \"2s\"").main_tf(&format!(
-            "resource \"dbaas_shared_database\" \"this\" {{\n  name            = \"{name}\"\n  engine          = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
-        ))
+        Stack::default().postgres(port, "timeout = \"3s\"").main_tf(
+            &(0..6)
+                .map(|i| {
+                    format!(
+                        "resource \"dbaas_shared_database\" \"db{i}\" {{\n  name            = \"{name}_{i}\"\n  engine          = \"postgresql\"\n  deletion_policy = \"drop\"\n}}\n"
+                    )
+                })
+                .collect::<String>(),
+        )
     };
     let ws = Workspace::new(tf, "blackhole", &main(black_hole()));
     ws.init();
     let started = Instant::now();
-    ws.ok(&["plan", "-no-color", "-input=false"]);
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
     let plan_took = started.elapsed();
+    assert!(plan_took < 2 * timeout + overhead, "the plan took {plan_took:?}:\n{plan}");
 
     let started = Instant::now();
     let out = ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"]);
     let took = started.elapsed();
     assert!(out.contains("timed out") && out.contains("postgres.timeout"), "{out}");
-    assert!(took < 2 * plan_took + 2 * timeout, "the apply took {took:?} (a plan alone {plan_took:?}):\n{out}");
+    assert!(took < 4 * timeout + overhead, "the apply took {took:?} (its plan alone {plan_took:?}):\n{out}");
+    // One cause, one message: each database's error says the same.
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(flat.matches("Error: PostgreSQL timed out").count(), 6, "one error per database:\n{out}");
+    assert_eq!(
+        flat.matches("While creating the database: PostgreSQL at ").count(),
+        flat.matches("timed out: no answer within 3s. If the server is up but slow").count(),
+        "each database's error gives the same cause:\n{out}"
+    );
     // The first thing a create asks (whether PgBouncer's auth user is the platform's) got
     // no answer: nothing was made, and nothing is in state.
     assert!(!out.contains("Database left half made"), "a create that made nothing names leftovers:\n{out}");
