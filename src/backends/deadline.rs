@@ -38,18 +38,23 @@ impl Default for Deadline {
 }
 
 /// A provider process's memory of services that did not answer. When a call to one times
-/// out, every other call waiting on it ends at once with the same error, and calls made
-/// within one `timeout` after fail at once too. Requests of one Terraform command run side
-/// by side, and each waited its own `timeout` (one after the other where they queue for a
-/// lock or a connection): 6 databases on a black-holed server took 6 times the timeout.
-/// A later call (past that window) tries the service again: a failover ends.
+/// out and no call to it has finished since that call began, the service is silent: every
+/// other call waiting on it ends at once with the same error, and calls made within one
+/// `timeout` after fail at once too. Requests of one Terraform command run side by side,
+/// and each waited its own `timeout` (one after the other where they queue for a lock or a
+/// connection): 6 databases on a black-holed server took 6 times the timeout. A call that
+/// times out while others finish (queued behind a busy pool in a 150-database destroy, a
+/// `DROP DATABASE` waiting on a checkpoint) fails alone, as before. A later call (past the
+/// window) tries the service again: a failover ends.
 #[derive(Clone, Debug, Default)]
 pub struct Trips(Arc<Mutex<HashMap<String, Trip>>>);
 
 #[derive(Debug)]
 struct Trip {
-    /// When a call to it last timed out.
+    /// When a call to it last timed out with the service silent.
     at: Option<Instant>,
+    /// When a call to it last finished (with an answer or an error, but not a time-out).
+    answered: Option<Instant>,
     /// Cancelled when a call times out: the calls waiting then end with it.
     waiting: CancellationToken,
 }
@@ -59,8 +64,11 @@ impl Trips {
     /// when a call to it timed out less than `window` ago.
     fn enter(&self, service: &str, window: Duration) -> Option<CancellationToken> {
         let mut trips = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let trip =
-            trips.entry(service.to_owned()).or_insert_with(|| Trip { at: None, waiting: CancellationToken::new() });
+        let trip = trips.entry(service.to_owned()).or_insert_with(|| Trip {
+            at: None,
+            answered: None,
+            waiting: CancellationToken::new(),
+        });
         if trip.at.is_some_and(|at| at.elapsed() < window) {
             return None;
         }
@@ -70,10 +78,21 @@ impl Trips {
         Some(trip.waiting.clone())
     }
 
-    /// Records that a call to `service` timed out, and ends the calls waiting on it.
-    fn trip(&self, service: &str) {
+    /// Records that a call to `service` finished: the service is not silent.
+    fn answered(&self, service: &str) {
         let mut trips = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(trip) = trips.get_mut(service) {
+            trip.answered = Some(Instant::now());
+        }
+    }
+
+    /// Records that a call to `service` begun at `started` timed out; when no call to it
+    /// has finished since, ends the calls waiting on it.
+    fn timed_out(&self, service: &str, started: Instant) {
+        let mut trips = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(trip) = trips.get_mut(service)
+            && trip.answered.is_none_or(|answered| answered < started)
+        {
             trip.at = Some(Instant::now());
             trip.waiting.cancel();
         }
@@ -115,14 +134,18 @@ impl Deadline {
             return timed_out;
         }
         let Some(others_timed_out) = self.trips.enter(service, self.timeout) else { return timed_out };
+        let started = Instant::now();
         let result = tokio::select! {
             biased;
             () = self.stop.cancelled() => Err(Interrupted::Stopped),
             () = others_timed_out.cancelled() => timed_out,
             result = tokio::time::timeout(self.timeout, operation) => match result {
-                Ok(done) => Ok(done),
+                Ok(done) => {
+                    self.trips.answered(service);
+                    Ok(done)
+                }
                 Err(_) => {
-                    self.trips.trip(service);
+                    self.trips.timed_out(service, started);
                     timed_out
                 }
             },
@@ -193,6 +216,22 @@ mod tests {
         assert_eq!(deadline.run(async { 7 }).await, Ok(7), "the service is tried again");
         let other = Deadline { service: "vault", trips: deadline.trips.clone(), ..deadline.clone() };
         assert_eq!(other.run(async { 7 }).await, Ok(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_time_out_while_other_calls_finish_fails_alone() {
+        let deadline = Deadline { timeout: Duration::from_secs(5), service: "postgres", ..Deadline::default() };
+        let (slow, busy) = (deadline.clone(), deadline.clone());
+        let slow = tokio::spawn(async move { slow.run(std::future::pending::<()>()).await });
+        // A busy server: other calls keep finishing while the slow one waits.
+        let busy = tokio::spawn(async move {
+            for _ in 0..10 {
+                assert_eq!(busy.run(tokio::time::sleep(Duration::from_secs(1))).await, Ok(()));
+            }
+        });
+        assert!(slow.await.unwrap().is_err());
+        busy.await.unwrap();
+        assert_eq!(deadline.run(async { 7 }).await, Ok(7), "the service was never taken for silent");
     }
 
     #[tokio::test(start_paused = true)]
