@@ -729,18 +729,18 @@ fn a_hand_made_static_role_is_adopted_keeping_its_login_and_password() {
         assert_ne!(now, issued);
         assert_eq!(psql_as(5432, &login, &now, &name, "SELECT count(*) FROM orders").as_deref(), Ok("2"));
 
-        // Destroying the role removes the Vault static role alone: the login was made
-        // before the provider, and the plan says it stays.
+        // Destroying the role removes the Vault static role alone: the login was imported,
+        // and the plan says it stays.
         let origin = ws.show()["values"]["root_module"]["resources"]
             .as_array()
             .and_then(|all| all.iter().find(|r| r["address"] == "dbaas_rotated_role.app"))
             .map(|r| r["values"]["static_login_origin"].clone())
             .unwrap_or_default();
-        assert_eq!(origin, "made before the provider");
+        assert_eq!(origin, "imported");
         let out = ws.ok(&["plan", "-destroy", "-target=dbaas_rotated_role.app", "-no-color", "-input=false"]);
         let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
-            flat.contains("Destroy keeps a login made before the provider") && flat.contains(&format!("{login:?}")),
+            flat.contains("Removing the role keeps its imported login") && flat.contains(&format!("{login:?}")),
             "{out}"
         );
         ws.ok(&["destroy", "-auto-approve", "-target=dbaas_rotated_role.app", "-no-color", "-input=false"]);
@@ -902,6 +902,13 @@ fn a_platform_unlike_the_guides_is_adopted_and_no_app_notices(port: u16, label: 
         psql_on(port, "postgres", &format!("SELECT pg_has_role('{name}_owner', '{group}', 'MEMBER')")),
         "t",
         "the level's group did not join the platform's group"
+    );
+    // Users the hand-written role issued while the apply ran (between PUBLIC losing
+    // CONNECT and the role's move) connect through the group (CI once saw two fail).
+    assert_eq!(
+        psql_on(port, "postgres", &format!("SELECT has_database_privilege('{group}', '{name}', 'CONNECT')")),
+        "t",
+        "the platform's group was not given CONNECT when PUBLIC lost it"
     );
     running.step("plan after apply");
     ws.assert_plan_empty();

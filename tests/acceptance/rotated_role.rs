@@ -368,6 +368,16 @@ fn static_roles_rotate_and_their_login_goes_with_them() {
     ws.apply();
     ws.assert_plan_empty();
 
+    // The reimported login counts as imported (the server keeps no proof a tenant could not
+    // write that this provider made it): destroy would keep it; this stack opts in to
+    // dropping it, and the plan of the destroy says so.
+    let dropping = taking_over(&with_reader, "dbaas_rotated_role.reader", &claim)
+        .replace("privileges = \"readonly\"\n", "privileges = \"readonly\"\n  drop_imported_login = true\n");
+    ws.write_main(&dropping);
+    ws.apply();
+    let plan = ws.ok(&["plan", "-destroy", "-no-color", "-input=false"]);
+    let flat = plan.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("Removing the role drops its imported login"), "{plan}");
     ws.destroy();
     assert_eq!(
         psql("postgres", &format!("SELECT count(*) FROM pg_roles WHERE rolname IN ('{login}', '{name}_reader')")),
@@ -684,7 +694,7 @@ fn statements_edited_by_hand_show_apart_from_privileges_and_state_from_before_up
     let instance = &mut resource["instances"][0];
     instance["schema_version"] = json!(1);
     let attributes = instance["attributes"].as_object_mut().unwrap();
-    for added_since in ["vault_statements", "static_login_origin", "drop_adopted_login"] {
+    for added_since in ["vault_statements", "static_login_origin", "drop_imported_login"] {
         attributes.remove(added_since);
     }
     attributes.insert("privileges".into(), json!("changed outside Terraform"));

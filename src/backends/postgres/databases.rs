@@ -1,5 +1,6 @@
 //! Databases: create, mark, privileges, extensions, connection limit, drop and archive.
 
+use super::roles::LOCAL_GROUPS;
 use super::*;
 
 impl Postgres {
@@ -128,9 +129,14 @@ impl Postgres {
                 // management login can revoke them when Vault drops a user issued before the
                 // provider. A previous owner that is no superuser joins the group, keeping
                 // what it could do.
+                // The groups made by hand that those logins are members of, confined to this
+                // database, get CONNECT too: a hand-written Vault role that makes each user a
+                // member of one (`IN ROLE orders_rw`) keeps issuing until its move, and a user
+                // it issues in between connected through PUBLIC as well.
                 let sql = format!(
                     "WITH d AS (SELECT r.rolname, r.rolsuper FROM pg_database db JOIN pg_roles r ON r.oid = db.datdba \
-                                WHERE db.datname = $1::text) \
+                                WHERE db.datname = $1::text), \
+                          db AS (SELECT oid FROM pg_database WHERE datname = current_database()), {LOCAL_GROUPS} \
                      SELECT unnest(ARRAY[ \
                         (SELECT CASE WHEN d.rolname <> $2::text AND NOT d.rolsuper \
                                      THEN format('GRANT %I TO %I', $2::text, d.rolname) END FROM d), \
@@ -138,6 +144,11 @@ impl Postgres {
                                      THEN format('ALTER DATABASE %I OWNER TO %I', $1::text, $2::text) END FROM d), \
                         (SELECT format('GRANT CONNECT ON DATABASE %I TO %s', $1::text, string_agg(quote_ident(x.rolname), ', ')) \
                          FROM ({through_public}) x(rolname) HAVING count(*) > 0), \
+                        (SELECT format('GRANT CONNECT ON DATABASE %I TO %s', $1::text, string_agg(quote_ident(g.rolname), ', ')) \
+                         FROM local_groups g \
+                         WHERE EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member \
+                                       WHERE m.roleid = g.oid AND u.rolname IN (SELECT rolname FROM ({through_public}) x(rolname))) \
+                         HAVING count(*) > 0), \
                         format('REVOKE CONNECT, CREATE, TEMPORARY ON DATABASE %I FROM PUBLIC', $1::text), \
                         format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I, %I', $1::text, $3::text, $4::text), \
                         format('ALTER SCHEMA public OWNER TO %I', $2::text), \

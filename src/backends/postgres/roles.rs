@@ -25,7 +25,7 @@ pub(super) const PROVIDER_ROLE: &str = "dbaas-provider";
 /// and sequences, schemas (not the system's), default privileges and row policies. A grant
 /// on a function (`pg_read_binary_file`, `pg_ls_dir`), a foreign server or a large object
 /// reaches past the database, and such a role is not carried over.
-const LOCAL_GROUPS: &str = "local_groups AS (SELECT g.oid, g.rolname FROM pg_roles g \
+pub(super) const LOCAL_GROUPS: &str = "local_groups AS (SELECT g.oid, g.rolname FROM pg_roles g \
     WHERE NOT g.rolcanlogin AND NOT g.rolsuper AND NOT g.rolcreaterole AND NOT g.rolcreatedb \
       AND NOT g.rolreplication AND NOT g.rolbypassrls AND left(g.rolname, 3) <> 'pg_' \
       AND NOT EXISTS (SELECT FROM pg_auth_members gm WHERE gm.member = g.oid) \

@@ -28,20 +28,6 @@ impl Credentials<'_> {
         Ok(false)
     }
 
-    /// Whether the server shows that `login`, the static login of `role` found at import,
-    /// is one the provider made: on PostgreSQL its static-login mark, which only an admin
-    /// writes. MySQL and Redis keep no such proof, so an imported login counts as made
-    /// before the provider there, and a destroy keeps it unless told otherwise.
-    ///
-    /// # Errors
-    /// [`CredentialError`] when the server cannot be read.
-    pub async fn static_login_made_by_provider(&self, role: &RoleName, login: &str) -> Result<bool, CredentialError> {
-        Ok(match (&self.store, &role.target) {
-            (Store::Postgres(pg), Target::Database(db)) => pg.is_static_login_of(&db.name, login).await?,
-            _ => false,
-        })
-    }
-
     /// Whether the static login exists (read now: after a Redis restart it may not).
     pub(super) async fn static_login_exists(&self, spec: &CredentialSpec) -> Result<bool, CredentialError> {
         let login = spec.login();

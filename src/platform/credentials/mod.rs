@@ -427,8 +427,8 @@ impl Credentials<'_> {
     }
 
     /// Removes the role: every user issued for a dynamic role first, synchronously; a
-    /// static role's login after its Vault role, unless `keep_login` (a login made before
-    /// the provider, which the configuration did not opt in to dropping).
+    /// static role's login after its Vault role, unless `keep_login` (an imported login the
+    /// configuration did not opt in to dropping).
     ///
     /// # Errors
     /// [`CredentialError`].

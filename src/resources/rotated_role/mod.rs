@@ -114,9 +114,9 @@ impl Resource for RotatedRole {
                 Attribute::new("stale_users", Type::list(Type::String)).computed().description(
                     "Information: users that look Vault-issued (`v-...`) for this role's level (members of its group role) or for the database by a hand-written Vault role from before the provider (privileges granted on the database itself), but whose lease is gone (their `VALID UNTIL`, which Vault sets to the lease's expiry, has passed): what is left by a failed revocation. On MySQL and Redis: users whose names say Vault issued them for this role (MySQL: the connection's username template; Redis: the plugin's own `V_<display>_<ROLE>_<random>_<time>`, recognised only when not cut at 100 characters) that no live lease holds, by issue time; a user issued within 2 s of a live lease is never listed. On MySQL also users a hand-written Vault role issued before the provider (`v-...`, Vault's default username templates, holding privileges on this database alone) whose password was set more than 2 s from every live lease of the roles that issue for the database (on its connection, or whose statements name it). Empty for static roles.",
                 ),
-                Attribute::bool("drop_adopted_login")
+                Attribute::bool("drop_imported_login")
                     .default(Value::Bool(false))
-                    .description(format!("With `mode = \"static\"` and a login made before the provider (`static_login_origin = \"{LOGIN_MADE_BEFORE}\"`): destroy drops that login too. By default destroy removes only the Vault static role, and the login stays with the password Vault last gave it (the plan of a destroy says which). A login the provider made goes with its role either way.")),
+                    .description(format!("With `mode = \"static\"` on PostgreSQL or MySQL and an imported login (`static_login_origin = \"{LOGIN_IMPORTED}\"`: made by hand, or by another state): destroy (or a replacement) drops that login too. By default it removes only the Vault static role, and the login stays with the password Vault last gave it; the plan says which. A login this state created goes with its role either way, and so does every Redis static login (its key patterns are the namespace's, which another stack may later take).")),
                 Attribute::bool("cleanup_stale_users")
                     .default(Value::Bool(false))
                     .description("Drop `stale_users` on apply (what they own goes to the owner group role). Only such users are ever touched."),
@@ -129,7 +129,7 @@ impl Resource for RotatedRole {
                 computed("host", "Where apps connect (PgBouncer for PostgreSQL)."),
                 Attribute::number("port").computed().description("Its port."),
                 computed("database_name", "The database to connect to (null for Redis)."),
-                Attribute::string("static_login_origin").computed().description(format!("Who made a static role's login: `{LOGIN_MADE_BY_PROVIDER}` (this role's create, or a role the provider made in another state: on PostgreSQL its mark says so) or `{LOGIN_MADE_BEFORE}` (imported: a destroy keeps it unless `drop_adopted_login`). Null for dynamic roles, and for static roles imported before this attribute existed (destroy then drops the login, as it did).")),
+                Attribute::string("static_login_origin").computed().description(format!("Where a static role's login came from: `{LOGIN_CREATED}` (this state's create made it) or `{LOGIN_IMPORTED}` (it existed when the role was imported, made by hand or by another state; the server keeps no proof of which that a tenant could not write). Null for dynamic roles, and for static roles imported before this attribute existed (destroy then drops the login, as it did).")),
                 computed("vault_statements", &format!("Whether the statements Vault runs for this role are the ones the provider writes for `privileges` (`{AS_PRIVILEGES_SAYS}`) or were `{CHANGED_OUTSIDE}` (edited by hand, or a role made before the provider): the next apply writes them again, and the plan shows it here.")),
             ]
             .into_iter()
@@ -142,7 +142,7 @@ impl Resource for RotatedRole {
     /// Version 1 kept `changed outside Terraform` in `privileges` itself, which generated
     /// configuration then carried into a value validation refuses: it moves to
     /// `vault_statements`, and `privileges` reads the level that state stood for. Version
-    /// 3 added `drop_adopted_login`.
+    /// 3 added `drop_imported_login`.
     async fn upgrade_state(&self, version: i64, prior: Value, d: &mut Diagnostics) -> Option<Value> {
         let prior =
             if version == 0 { claim::upgrade_from_before_claims("dbaas_rotated_role", 0, prior, d)? } else { prior };
@@ -163,7 +163,7 @@ impl Resource for RotatedRole {
             );
         }
         // Version 3's opt-in, at its default: the plan then shows no change.
-        state.insert("drop_adopted_login".into(), Value::Bool(false));
+        state.insert("drop_imported_login".into(), Value::Bool(false));
         Some(Value::Object(state))
     }
 
@@ -199,7 +199,7 @@ impl Resource for RotatedRole {
     async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
         // Null when destroying: what happens to a login made before the provider is said.
         let Some(mut model) = Model::from_value(&response.plan) else {
-            destroy_warning(&request.state, &mut response.diagnostics);
+            removal_warning(&request.state, &mut response.diagnostics);
             return;
         };
         // The plan carries the prior `vault_role` forward; a renamed role's Vault role
@@ -230,7 +230,7 @@ impl Resource for RotatedRole {
         }
         // Known in every plan: who made the login does not change with the role.
         let origin = match request.state.attr("static_login_origin") {
-            _ if request.state.is_null() && model.static_mode => Value::string(LOGIN_MADE_BY_PROVIDER),
+            _ if request.state.is_null() && model.static_mode => Value::string(LOGIN_CREATED),
             Some(prior) if !request.state.is_null() => prior.clone(),
             _ => Value::Null,
         };
@@ -243,6 +243,15 @@ impl Resource for RotatedRole {
         let replacing = prior_vault_role.is_some_and(|prior| prior != model.role.vault_role());
         if replacing {
             response.requires_replace.push(AttributePath::root("vault_role"));
+        }
+        // `mode` and `database` replace the role too (their own plan modifiers say so).
+        let replaced = replacing
+            || ["mode", "database"].iter().any(|a| {
+                !request.state.is_null()
+                    && request.state.attr(a).and_then(Value::as_str) != response.plan.attr(a).and_then(Value::as_str)
+            });
+        if replaced {
+            removal_warning(&request.state, &mut response.diagnostics);
         }
         let creating = request.state.is_null() || replacing;
         let unclaimed = claim::held(&request.state).is_none();
@@ -471,17 +480,10 @@ impl Resource for RotatedRole {
         } else {
             None
         };
-        let origin = match &login {
-            Some(login) => match credentials.static_login_made_by_provider(&role, login).await {
-                Ok(true) => Value::string(LOGIN_MADE_BY_PROVIDER),
-                Ok(false) => Value::string(LOGIN_MADE_BEFORE),
-                Err(e) => return errors::credentials(d, "reading the static login to import", &role, &e),
-            },
-            None => Value::Null,
-        };
+        let origin = if login.is_some() { Value::string(LOGIN_IMPORTED) } else { Value::Null };
         let mut state = crate::framework::plan::empty_object(&self.schema());
         state.insert("static_login_origin".into(), origin);
-        state.insert("drop_adopted_login".into(), Value::Bool(false));
+        state.insert("drop_imported_login".into(), Value::Bool(false));
         if let Some(login) = login {
             state.insert("static_username".into(), Value::string(login));
         }
@@ -518,36 +520,40 @@ const CHANGED_OUTSIDE: &str = "changed outside Terraform";
 /// What `vault_statements` reads when Vault runs the statements the provider writes.
 const AS_PRIVILEGES_SAYS: &str = "as privileges says";
 
-/// `static_login_origin` of a login this provider made.
-const LOGIN_MADE_BY_PROVIDER: &str = "provider";
+/// `static_login_origin` of a login this state's create made.
+const LOGIN_CREATED: &str = "created";
 
-/// `static_login_origin` of a login that existed before the provider imported its role.
-const LOGIN_MADE_BEFORE: &str = "made before the provider";
+/// `static_login_origin` of a login that existed when its role was imported.
+const LOGIN_IMPORTED: &str = "imported";
 
-/// Whether destroying the role in `state` leaves its static login on the server: one made
-/// before the provider, unless the configuration opted in to dropping it.
+/// Whether removing the role in `state` (destroy or replacement) leaves its static login
+/// on the server: an imported one on PostgreSQL or MySQL, unless the configuration opted
+/// in to dropping it. A Redis login always goes: its key patterns are the namespace's, and
+/// a namespace of the same name made later by another stack would hand it that stack's
+/// keys.
 fn keeps_login(state: &Value) -> bool {
     state.attr("mode").and_then(Value::as_str) == Some("static")
-        && state.attr("static_login_origin").and_then(Value::as_str) == Some(LOGIN_MADE_BEFORE)
-        && !matches!(state.attr("drop_adopted_login"), Some(Value::Bool(true)))
+        && state.attr("static_login_origin").and_then(Value::as_str) == Some(LOGIN_IMPORTED)
+        && !matches!(state.attr("drop_imported_login"), Some(Value::Bool(true)))
+        && !state.attr("database").and_then(Value::as_str).is_some_and(|id| id.starts_with("redis/"))
 }
 
-/// The plan of a destroy says what happens to a static login made before the provider.
-fn destroy_warning(state: &Value, d: &mut Diagnostics) {
+/// The plan of a destroy or a replacement says what happens to an imported static login.
+fn removal_warning(state: &Value, d: &mut Diagnostics) {
     let origin = state.attr("static_login_origin").and_then(Value::as_str);
-    let (Some(login), Some(LOGIN_MADE_BEFORE)) = (state.attr("static_username").and_then(Value::as_str), origin) else {
+    let (Some(login), Some(LOGIN_IMPORTED)) = (state.attr("static_username").and_then(Value::as_str), origin) else {
         return;
     };
     let role = state.attr("vault_role").and_then(Value::as_str).unwrap_or_default();
     if keeps_login(state) {
         d.warning(
-            "Destroy keeps a login made before the provider",
-            format!("Destroy removes the Vault static role {role:?}; its login {login:?} was made before the provider and stays on the server, with the password Vault last gave it (no one rotates it any more). Set `drop_adopted_login = true` and apply before destroying to drop it too."),
+            "Removing the role keeps its imported login",
+            format!("Destroying or replacing this role removes the Vault static role {role:?}; its login {login:?} was imported (made by hand or by another state) and stays on the server, with the password Vault last gave it (no one rotates it any more). Set `drop_imported_login = true` and apply first to drop it too."),
         );
     } else {
         d.warning(
-            "Destroy drops a login made before the provider",
-            format!("Destroy removes the Vault static role {role:?} and drops its login {login:?}, made before the provider (`drop_adopted_login = true`): whatever still connects as it loses access."),
+            "Removing the role drops its imported login",
+            format!("Destroying or replacing this role removes the Vault static role {role:?} and drops its login {login:?}, which was imported (made by hand or by another state): whatever still connects as it loses access."),
         );
     }
 }
