@@ -71,12 +71,14 @@ psql_admin -d postgres -c "DO \$\$ BEGIN
 END \$\$;" -c "ALTER ROLE pgbouncer_auth PASSWORD '$pgb_password'"
 # Other jobs share this server: a database they drop while this loops is skipped, not an
 # error (one that still exists and refuses is).
+auth_err=$(mktemp)
 psql_admin -d postgres -Atc "SELECT datname FROM pg_database WHERE datallowconn" | while IFS= read -r db; do
-  if ! psql_admin -d "$db" -c "$auth_sql" >/dev/null 2>"$run/auth_sql.err"; then
-    exists=$(psql_admin -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '${db//\'/\'\'}' AND datallowconn")
-    if [ "$exists" != "0" ]; then cat "$run/auth_sql.err" >&2; exit 1; fi
+  if ! psql_admin -d "dbname=$(printf '%s' "$db" | sed "s/[\\']/\\\\&/g; s/.*/'&'/")" -c "$auth_sql" >/dev/null 2>"$auth_err"; then
+    exists=$(psql_admin -d postgres -v db="$db" -At <<< "SELECT count(*) FROM pg_database WHERE datname = :'db' AND datallowconn")
+    if [ "$exists" != "0" ]; then cat "$auth_err" >&2; exit 1; fi
   fi
 done
+rm -f "$auth_err"
 mkdir -p "$run/pgbouncer"
 cat > "$run/pgbouncer/pgbouncer.ini" <<INI
 [databases]

@@ -49,7 +49,7 @@ impl Default for Deadline {
 #[derive(Clone, Debug, Default)]
 pub struct Trips(Arc<Mutex<HashMap<String, Trip>>>);
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Trip {
     /// When a call to it last timed out with the service silent.
     at: Option<Instant>,
@@ -64,11 +64,7 @@ impl Trips {
     /// when a call to it timed out less than `window` ago.
     fn enter(&self, service: &str, window: Duration) -> Option<CancellationToken> {
         let mut trips = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let trip = trips.entry(service.to_owned()).or_insert_with(|| Trip {
-            at: None,
-            answered: None,
-            waiting: CancellationToken::new(),
-        });
+        let trip = trips.entry(service.to_owned()).or_default();
         if trip.at.is_some_and(|at| at.elapsed() < window) {
             return None;
         }
@@ -135,10 +131,10 @@ impl Deadline {
         }
         let Some(others_timed_out) = self.trips.enter(service, self.timeout) else { return timed_out };
         let started = Instant::now();
+        // A finished operation wins over the others' time-out: what it did is reported.
         let result = tokio::select! {
             biased;
             () = self.stop.cancelled() => Err(Interrupted::Stopped),
-            () = others_timed_out.cancelled() => timed_out,
             result = tokio::time::timeout(self.timeout, operation) => match result {
                 Ok(done) => {
                     self.trips.answered(service);
@@ -149,6 +145,7 @@ impl Deadline {
                     timed_out
                 }
             },
+            () = others_timed_out.cancelled() => timed_out,
         };
         if let Err(Interrupted::TimedOut(_)) = result {
             crate::operation::record_time_out(service);
