@@ -197,7 +197,7 @@ impl Resource for RotatedRole {
     }
 
     async fn modify_plan(&self, _ctx: &Context, request: &ModifyPlanRequest, response: &mut ModifyPlanResponse) {
-        // Null when destroying: what happens to a login made before the provider is said.
+        // Null when destroying: what happens to an imported static login is said.
         let Some(mut model) = Model::from_value(&response.plan) else {
             removal_warning(&request.state, &mut response.diagnostics);
             return;
