@@ -514,6 +514,10 @@ pub struct Postgres {
     /// Whether the pooler's auth user was found as the platform's: a check every create
     /// repeats, asked once per process (forgotten with the server roles).
     pooler_user_checked: std::sync::atomic::AtomicBool,
+    /// Whether the server has `transaction_timeout` (17+), as the first connection found:
+    /// later connections then reset it at startup, before a tenant's database setting can
+    /// end their first statement (forgotten with the server roles).
+    has_transaction_timeout: std::sync::atomic::AtomicBool,
     /// Databases in which this process installed the issuer's functions as this release
     /// writes them (before 16): a role written next needs not install them again.
     issuer_installed: std::sync::Mutex<BTreeSet<String>>,
@@ -565,6 +569,7 @@ impl Postgres {
             server_role_check: Mutex::new(()),
             issuer_installed: std::sync::Mutex::new(BTreeSet::new()),
             pooler_user_checked: std::sync::atomic::AtomicBool::new(false),
+            has_transaction_timeout: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -683,6 +688,13 @@ impl Postgres {
                 // A library named there that does not exist ends every new session at login.
                 ("local_preload_libraries", String::new()),
             ]);
+        // A tenant's `ALTER DATABASE … SET transaction_timeout = '1ms'` would end the
+        // session before the first statement reset it (CI saw it once under load); as a
+        // startup option it never applies. Only where the server is known to have it: an
+        // older one refuses an unknown option at login.
+        if self.has_transaction_timeout.load(std::sync::atomic::Ordering::SeqCst) {
+            o = o.options([("transaction_timeout", "0")]);
+        }
         if let Some(p) = &self.endpoint.password {
             o = o.password(p.expose());
         }

@@ -118,7 +118,7 @@ impl Postgres {
         // reach a replica for a while, where DDL would fail half way (SQLSTATE 25006). In
         // the same round trip, the one setting a database's owner could attach that no
         // startup option can reset on every version (see `options`): 17's `transaction_timeout`.
-        let (backend_pid, in_recovery, _): (i32, bool, Option<String>) = sqlx::query_as(
+        let (backend_pid, in_recovery, reset): (i32, bool, Option<String>) = sqlx::query_as(
             "SELECT pg_backend_pid(), pg_is_in_recovery(), \
              CASE WHEN current_setting('transaction_timeout', true) IS NOT NULL \
              THEN set_config('transaction_timeout', '0', false) END",
@@ -126,6 +126,9 @@ impl Postgres {
         .fetch_one(&mut connection)
         .await
         .map_err(sql)?;
+        if reset.is_some() {
+            self.has_transaction_timeout.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if in_recovery {
             let _ = connection.close().await;
             return Err(PostgresError::NotPrimary { endpoint: self.endpoint() });
@@ -153,6 +156,7 @@ impl Postgres {
         self.issuer_role.store(false, std::sync::atomic::Ordering::SeqCst);
         self.provider_role.store(false, std::sync::atomic::Ordering::SeqCst);
         self.pooler_user_checked.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.has_transaction_timeout.store(false, std::sync::atomic::Ordering::SeqCst);
         self.issuer_installed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
