@@ -78,9 +78,9 @@ pub async fn roles(
     names.dedup();
     let mut found = Vec::new();
     for name in names {
-        if let Some(role) = Credentials::role_of(vault, mount, &name).await?
+        if let Some((role, connection)) = Credentials::role_and_connection_of(vault, mount, &name).await?
             && role.target == *target
-            && on_server(vault, mount, &name, target, server).await?
+            && on_server(&connection, target, server)
         {
             found.push(role);
         }
@@ -88,24 +88,12 @@ pub async fn roles(
     Ok(found)
 }
 
-/// Whether Vault role `name`'s connection reaches `server` (always, without one, or for a
-/// namespace).
-async fn on_server(
-    vault: &Vault,
-    mount: &str,
-    name: &str,
-    target: &Target,
-    server: Option<&str>,
-) -> Result<bool, VaultError> {
-    let (Some(server), Target::Database(database)) = (server, target) else { return Ok(true) };
-    let found = match vault.read_role(mount, name).await? {
-        Some(r) => r,
-        None => vault.read_static_role(mount, name).await?.unwrap_or_default(),
-    };
-    let Some(connection) = found["db_name"].as_str() else { return Ok(true) };
-    let Some(connection) = vault.read_connection(mount, connection).await? else { return Ok(true) };
-    Ok(connection["connection_details"]["connection_url"]
+/// Whether `connection` (a Vault connection as read) reaches `server` (always, without
+/// one, or for a namespace).
+fn on_server(connection: &serde_json::Value, target: &Target, server: Option<&str>) -> bool {
+    let (Some(server), Target::Database(database)) = (server, target) else { return true };
+    connection["connection_details"]["connection_url"]
         .as_str()
         .and_then(|url| super::databases::connection_server(database.engine, url))
-        .is_none_or(|there| there == server))
+        .is_none_or(|there| there == server)
 }

@@ -189,16 +189,27 @@ impl Credentials<'_> {
     /// # Errors
     /// [`VaultError`] when Vault refuses.
     pub async fn role_of(vault: &Vault, mount: &str, vault_role: &str) -> Result<Option<RoleName>, VaultError> {
+        Ok(Self::role_and_connection_of(vault, mount, vault_role).await?.map(|(role, _)| role))
+    }
+
+    /// [`Credentials::role_of`], with the Vault connection the role issues through as read
+    /// (null when there is none).
+    ///
+    /// # Errors
+    /// [`VaultError`] when Vault refuses.
+    pub async fn role_and_connection_of(
+        vault: &Vault,
+        mount: &str,
+        vault_role: &str,
+    ) -> Result<Option<(RoleName, Json)>, VaultError> {
         let found = match vault.read_role(mount, vault_role).await? {
             Some(r) => Some(r),
             None => vault.read_static_role(mount, vault_role).await?,
         };
         let Some(found) = found else { return Ok(None) };
         let Some(connection) = found["db_name"].as_str() else { return Ok(None) };
-        let engine = match vault.read_connection(mount, connection).await? {
-            Some(c) => c["plugin_name"].as_str().and_then(engine_of_plugin),
-            None => None,
-        };
+        let details = vault.read_connection(mount, connection).await?.unwrap_or_default();
+        let engine = details["plugin_name"].as_str().and_then(engine_of_plugin);
         let named = engine.map(|e| databases_named(e, &found["creation_statements"])).unwrap_or_default();
         let target = match (engine, named.len()) {
             (Some(engine), 1) => named.first().and_then(|db| Target::parse(&format!("{}/{db}", engine.as_str()))),
@@ -213,7 +224,7 @@ impl Credentials<'_> {
             Some(rest) => role_name_from(rest),
             None => role_name_from(vault_role.strip_prefix(&format!("{connection}-")).unwrap_or(vault_role)),
         };
-        Ok(RoleName::new(target, &name).and_then(|r| r.keeping_vault_role(vault_role)).ok())
+        Ok(RoleName::new(target, &name).and_then(|r| r.keeping_vault_role(vault_role)).ok().map(|r| (r, details)))
     }
 }
 
